@@ -1,0 +1,9 @@
+//! Health reports in the reference runbook shape.
+//! Pure rules of the TwisterLab Ops Portal: types and functions only, no I/O.
+
+pub mod business_hours;
+pub mod health;
+pub mod incident;
+pub mod role;
+pub mod severity;
+pub mod sla;

@@ -1,0 +1,40 @@
+//! The command line: `serve` (default), `migrate`, `check-config`, `demo-target`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// TwisterLab Ops Portal: incidents, SLAs, runbooks and the public status page.
+///
+/// Configuration comes from TWISTERLAB_* environment variables and DATABASE_URL, optionally
+/// from a TOML file (--config); `check-config` lists every setting.
+#[derive(Debug, Parser)]
+#[command(name = "twisterlab-portal", version, about, long_about = None)]
+pub struct Cli {
+    /// TOML configuration file; environment variables override its values.
+    #[arg(long, global = true, env = "TWISTERLAB_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the portal: connect to (or start) PostgreSQL, migrate, serve HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Validate the configuration and print the effective values, secrets masked.
+    CheckConfig,
+    /// Serve a simulated TwisterLab API (/health, /metrics, POST /mode) for demos and tests.
+    DemoTarget {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        bind: SocketAddr,
+        /// How long the `slow` mode waits before answering, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        slow_delay_ms: u64,
+    },
+}

@@ -1,0 +1,41 @@
+//! The internal home page: what the portal knows about itself until the health overview exists.
+
+use askama::Template;
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+
+use crate::state::AppState;
+use crate::web::error::AppError;
+use crate::web::page::{Layout, Page};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(show_overview))
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct OverviewPage {
+    pub layout: Layout,
+    pub database_connected: bool,
+    pub migrations_applied: i64,
+    pub migrations_known: usize,
+    pub uptime: String,
+    pub time_zone: String,
+    pub status_host: String,
+}
+
+async fn show_overview(State(state): State<AppState>, layout: Layout) -> Result<Page<OverviewPage>, AppError> {
+    let applied: Result<i64, _> =
+        sqlx::query_scalar("select count(*) from _sqlx_migrations where success").fetch_one(&state.pool).await;
+    let uptime = state.lifecycle.started.elapsed().as_secs();
+    Ok(Page(OverviewPage {
+        layout,
+        database_connected: applied.is_ok(),
+        migrations_applied: applied.unwrap_or(0),
+        migrations_known: crate::db::MIGRATOR.iter().count(),
+        uptime: format!("{} h {} min", uptime / 3600, (uptime % 3600) / 60),
+        time_zone: state.config.timezone_name.clone(),
+        status_host: state.config.status_host.clone(),
+    }))
+}

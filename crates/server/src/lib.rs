@@ -1,0 +1,90 @@
+//! The TwisterLab Ops Portal server: HTTP routes and pages per product area, the store, workers.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo_target;
+pub mod health;
+pub mod home;
+pub mod serve;
+pub mod state;
+pub mod telemetry;
+pub mod web;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+use config::{Config, ConfigError, Sources};
+
+pub use web::app;
+
+/// Exit code for configuration errors, so scripts can tell them from runtime failures.
+pub const EXIT_CONFIG: u8 = 2;
+
+/// Runs a parsed command line to completion and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    // ring everywhere: a second crypto provider would make rustls panic at the first TLS use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let sources = match Sources::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return config_failure(&e),
+    };
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::CheckConfig = command {
+        return check_config(&sources);
+    }
+    let config = match Config::from_sources(&sources) {
+        Ok(c) => c,
+        Err(e) => return config_failure(&e),
+    };
+    telemetry::init(config.log_format, &config.log_filter);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Serve => serve::serve(config).await,
+            Command::Migrate => serve::migrate_only(config).await,
+            Command::DemoTarget { bind, slow_delay_ms } => serve::demo_target(bind, slow_delay_ms).await,
+            Command::CheckConfig => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "stopped");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_failure(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    eprintln!("hint: `twisterlab-portal check-config` lists every setting with its default");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn check_config(sources: &Sources) -> ExitCode {
+    let rows = match config::describe(sources) {
+        Ok(rows) => rows,
+        Err(e) => return config_failure(&e),
+    };
+    let width = rows.iter().map(|(f, _, _)| f.env.len()).max().unwrap_or(0);
+    for (field, value, origin) in &rows {
+        println!("{:width$}  {value}  ({origin}; {})", field.env, field.help);
+    }
+    match Config::from_sources(sources) {
+        Ok(_) => {
+            println!("\nconfiguration is valid");
+            ExitCode::SUCCESS
+        }
+        Err(e) => config_failure(&e),
+    }
+}

@@ -1,0 +1,60 @@
+//! The state every handler and worker shares, and the narrow views handlers extract from it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+
+use crate::config::Config;
+
+/// Cheap to clone: everything inside is shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, config: Config, db_location: String) -> Self {
+        Self { pool, config: Arc::new(config), lifecycle: Arc::new(Lifecycle::new(db_location)) }
+    }
+}
+
+/// Process facts for the portal's own health endpoints.
+#[derive(Debug)]
+pub struct Lifecycle {
+    pub started: Instant,
+    /// Where the database is, password masked.
+    pub db_location: String,
+    shutting_down: AtomicBool,
+}
+
+impl Lifecycle {
+    pub fn new(db_location: String) -> Self {
+        Self { started: Instant::now(), db_location, shutting_down: AtomicBool::new(false) }
+    }
+
+    /// From now on `/readyz` answers 503, so load balancers stop sending new requests.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+impl FromRef<AppState> for PgPool {
+    fn from_ref(state: &AppState) -> Self {
+        state.pool.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
+    }
+}

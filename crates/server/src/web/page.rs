@@ -1,0 +1,97 @@
+//! What every internal page shares: the layout (navigation, assets, signed-in user) and the one
+//! function that turns a template into a response.
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::assets;
+
+/// One entry of the main navigation.
+#[derive(Clone, Debug)]
+pub struct NavItem {
+    pub label: &'static str,
+    pub href: &'static str,
+    /// URL prefix that marks this entry as the current area.
+    pub prefix: &'static str,
+}
+
+/// The product areas that exist. An area appears here only once it has real pages.
+pub const NAVIGATION: &[NavItem] = &[NavItem { label: "Overview", href: "/", prefix: "/" }];
+
+/// Shared page data, built per request by [`attach_layout`] and read by every template.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// Request path, to mark the current navigation entry.
+    pub path: String,
+    pub version: &'static str,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Self { path: "/".into(), version: env!("CARGO_PKG_VERSION") }
+    }
+}
+
+impl Layout {
+    pub fn nav(&self) -> &'static [NavItem] {
+        NAVIGATION
+    }
+
+    /// Whether `item` is the area the page belongs to (for `aria-current`).
+    pub fn is_current(&self, item: &NavItem) -> bool {
+        if item.prefix == "/" {
+            self.path == "/"
+        } else {
+            self.path.starts_with(item.prefix)
+        }
+    }
+
+    /// URL of an embedded asset under its content-hashed name.
+    pub fn asset(&self, name: &str) -> String {
+        assets::url(name)
+    }
+}
+
+/// Builds the [`Layout`] for the request before any handler or error page needs it.
+pub async fn attach_layout(mut request: Request, next: Next) -> Response {
+    let layout = Layout { path: request.uri().path().to_owned(), ..Layout::default() };
+    request.extensions_mut().insert(layout);
+    next.run(request).await
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Layout {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Layout>().cloned().unwrap_or_default())
+    }
+}
+
+/// Renders a template as an HTML response; a render failure is logged and becomes a plain 500.
+pub fn render_page(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => {
+            let mut response = html.into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, template = std::any::type_name_of_val(template), "template failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "The page failed to render; the error was logged.")
+                .into_response()
+        }
+    }
+}
+
+/// A rendered page as a handler return value.
+pub struct Page<T>(pub T);
+
+impl<T: Template> IntoResponse for Page<T> {
+    fn into_response(self) -> Response {
+        render_page(&self.0)
+    }
+}
