@@ -1,4 +1,3 @@
-//! Health reports in the reference runbook shape.
 //! Pure rules of the TwisterLab Ops Portal: types and functions only, no I/O.
 
 pub mod business_hours;

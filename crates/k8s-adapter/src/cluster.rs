@@ -35,8 +35,7 @@ pub trait Cluster: Send + Sync + 'static {
     /// The last `tail_lines` lines ([`DEFAULT_TAIL_LINES`] is the usual choice) of a pod's
     /// default container. `deployment_or_pod` names a Deployment (one of its pods is picked,
     /// a troubled one first) or, failing that, a pod.
-    fn pod_logs<'a>(&'a self, deployment_or_pod: &'a str, tail_lines: i64)
-    -> BoxFuture<'a, PodLogs>;
+    fn pod_logs<'a>(&'a self, deployment_or_pod: &'a str, tail_lines: i64) -> BoxFuture<'a, PodLogs>;
 
     /// CPU and memory per pod from metrics.k8s.io, sorted by pod name; `Ok(None)` when the
     /// metrics API is not served (no metrics-server installed), which is not an error.
@@ -54,8 +53,7 @@ pub trait Cluster: Send + Sync + 'static {
     /// Restarts a Deployment's pods like `kubectl rollout restart`: stamps the pod template
     /// with a `kubectl.kubernetes.io/restartedAt` annotation, which starts a rolling update.
     /// With `dry_run` the API server validates the change and nothing changes.
-    fn restart_deployment<'a>(&'a self, name: &'a str, dry_run: bool)
-    -> BoxFuture<'a, RestartChange>;
+    fn restart_deployment<'a>(&'a self, name: &'a str, dry_run: bool) -> BoxFuture<'a, RestartChange>;
 }
 
 /// The cluster the server uses when none is configured: every call answers
@@ -74,9 +72,7 @@ impl Unconfigured {
     /// No cluster, with the explanation to show (e.g. why [`crate::KubeCluster::infer`]
     /// failed).
     pub fn because(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-        }
+        Self { reason: reason.into() }
     }
 
     /// The explanation every call returns.
@@ -149,36 +145,15 @@ mod tests {
         assert!(cluster.deployments().await.is_err_and(not_configured));
         assert!(cluster.pods().await.is_err_and(not_configured));
         assert!(cluster.warning_events(10).await.is_err_and(not_configured));
-        assert!(
-            cluster
-                .pod_logs("twisterlab-api", DEFAULT_TAIL_LINES)
-                .await
-                .is_err_and(not_configured)
-        );
+        assert!(cluster.pod_logs("twisterlab-api", DEFAULT_TAIL_LINES).await.is_err_and(not_configured));
         assert!(cluster.pod_usage().await.is_err_and(not_configured));
-        assert!(
-            cluster
-                .scale_deployment("twisterlab-api", 5, true)
-                .await
-                .is_err_and(not_configured)
-        );
-        assert!(
-            cluster
-                .restart_deployment("twisterlab-api", false)
-                .await
-                .is_err_and(not_configured)
-        );
+        assert!(cluster.scale_deployment("twisterlab-api", 5, true).await.is_err_and(not_configured));
+        assert!(cluster.restart_deployment("twisterlab-api", false).await.is_err_and(not_configured));
     }
 
     #[tokio::test]
     async fn unconfigured_cluster_explains_itself() {
-        let err = Unconfigured::because("no kubeconfig at /nonexistent")
-            .pods()
-            .await
-            .expect_err("refused");
-        assert_eq!(
-            err.to_string(),
-            "no cluster configured: no kubeconfig at /nonexistent"
-        );
+        let err = Unconfigured::because("no kubeconfig at /nonexistent").pods().await.expect_err("refused");
+        assert_eq!(err.to_string(), "no cluster configured: no kubeconfig at /nonexistent");
     }
 }

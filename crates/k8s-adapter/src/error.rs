@@ -64,12 +64,7 @@ pub enum ClusterError {
 impl ClusterError {
     /// Maps a kube error for `verb` on `resource`; `name` when one object was meant (a 404
     /// on a list is no missing object, so it stays an `Api` error).
-    pub(crate) fn from_kube(
-        err: kube::Error,
-        verb: &str,
-        resource: &str,
-        name: Option<&str>,
-    ) -> Self {
+    pub(crate) fn from_kube(err: kube::Error, verb: &str, resource: &str, name: Option<&str>) -> Self {
         let mapped = match err {
             kube::Error::Api(status) => {
                 // kube parses any JSON error body as a Status, so `code` may be 0; the
@@ -81,14 +76,10 @@ impl ClusterError {
                     (code, _) => code,
                 };
                 match (code, name) {
-                    (403, _) => Self::Forbidden {
-                        verb: verb.to_owned(),
-                        resource: resource.to_owned(),
-                    },
-                    (404, Some(name)) => Self::NotFound {
-                        resource: resource.to_owned(),
-                        name: name.to_owned(),
-                    },
+                    (403, _) => Self::Forbidden { verb: verb.to_owned(), resource: resource.to_owned() },
+                    (404, Some(name)) => {
+                        Self::NotFound { resource: resource.to_owned(), name: name.to_owned() }
+                    }
                     (status_code, _) => Self::Api {
                         status: status_code,
                         message: if status.message.is_empty() {

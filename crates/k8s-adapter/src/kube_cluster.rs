@@ -18,8 +18,7 @@ use crate::cluster::{BoxFuture, Cluster};
 use crate::error::ClusterError;
 use crate::mappers::{deployment_summary, event_summary, pod_problem, pod_summary};
 use crate::model::{
-    DeploymentSummary, EventSummary, PodLogs, PodPhase, PodSummary, PodUsage, RestartChange,
-    ScaleChange,
+    DeploymentSummary, EventSummary, PodLogs, PodPhase, PodSummary, PodUsage, RestartChange, ScaleChange,
 };
 use crate::quantity::{parse_cpu_millicores, parse_memory_bytes};
 
@@ -61,11 +60,7 @@ impl fmt::Debug for KubeCluster {
 impl KubeCluster {
     /// Wraps an existing client; calls go to `namespace`, with [`DEFAULT_TIMEOUT`].
     pub fn from_client(client: Client, namespace: impl Into<String>) -> Self {
-        Self {
-            client,
-            namespace: namespace.into(),
-            timeout: DEFAULT_TIMEOUT,
-        }
+        Self { client, namespace: namespace.into(), timeout: DEFAULT_TIMEOUT }
     }
 
     /// Connects the way kubectl would: `$KUBECONFIG` or `~/.kube/config` first, then the
@@ -159,7 +154,7 @@ impl KubeCluster {
             .await
             .map_err(|e| ClusterError::from_kube(e, "list", "events", None))?;
         let mut summaries: Vec<_> = list.items.iter().map(event_summary).collect();
-        summaries.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        summaries.sort_by_key(|e| Reverse(e.last_seen));
         summaries.truncate(limit);
         Ok(summaries)
     }
@@ -200,11 +195,7 @@ impl KubeCluster {
             .logs(&pod_name, &params)
             .await
             .map_err(|e| ClusterError::from_kube(e, "get", "pods/log", Some(&pod_name)))?;
-        Ok(PodLogs {
-            pod: pod_name,
-            container,
-            text,
-        })
+        Ok(PodLogs { pod: pod_name, container, text })
     }
 
     /// One pod of `deployment` to read logs from, found through its label selector.
@@ -214,25 +205,18 @@ impl KubeCluster {
             .as_ref()
             .map(|s| Selector::try_from(s.selector.clone()))
             .transpose()
-            .map_err(|e| {
-                ClusterError::InvalidResponse(format!("deployment {name} has a bad selector: {e}"))
-            })?
+            .map_err(|e| ClusterError::InvalidResponse(format!("deployment {name} has a bad selector: {e}")))?
             .filter(|s| !s.selects_all())
-            .ok_or_else(|| {
-                ClusterError::InvalidResponse(format!("deployment {name} selects no pods"))
-            })?;
+            .ok_or_else(|| ClusterError::InvalidResponse(format!("deployment {name} selects no pods")))?;
         let list = self
             .pods_api()
             .list(&ListParams::default().labels(&selector.to_string()))
             .await
             .map_err(|e| ClusterError::from_kube(e, "list", "pods", None))?;
-        list.items
-            .into_iter()
-            .min_by_key(log_preference)
-            .ok_or_else(|| ClusterError::NotFound {
-                resource: "pods of deployment".to_owned(),
-                name: name.to_owned(),
-            })
+        list.items.into_iter().min_by_key(log_preference).ok_or_else(|| ClusterError::NotFound {
+            resource: "pods of deployment".to_owned(),
+            name: name.to_owned(),
+        })
     }
 
     async fn fetch_pod_usage(&self) -> Result<Option<Vec<PodUsage>>, ClusterError> {
@@ -263,20 +247,14 @@ impl KubeCluster {
     async fn scale(&self, name: &str, replicas: i32, dry_run: bool) -> Result<ScaleChange, ClusterError> {
         validate_name(name)?;
         if replicas < 0 {
-            return Err(ClusterError::InvalidArgument(format!(
-                "replicas must be 0 or more, not {replicas}"
-            )));
+            return Err(ClusterError::InvalidArgument(format!("replicas must be 0 or more, not {replicas}")));
         }
         let api = self.deployments_api();
         let current = api
             .get_scale(name)
             .await
             .map_err(|e| ClusterError::from_kube(e, "get", "deployments/scale", Some(name)))?;
-        let from = current
-            .spec
-            .and_then(|s| s.replicas)
-            .or(current.status.map(|s| s.replicas))
-            .unwrap_or(0);
+        let from = current.spec.and_then(|s| s.replicas).or(current.status.map(|s| s.replicas)).unwrap_or(0);
         let patch = Patch::Merge(serde_json::json!({ "spec": { "replicas": replicas } }));
         let scaled = api
             .patch_scale(name, &patch_params(dry_run), &patch)
@@ -284,12 +262,7 @@ impl KubeCluster {
             .map_err(|e| ClusterError::from_kube(e, "patch", "deployments/scale", Some(name)))?;
         let to = scaled.spec.and_then(|s| s.replicas).unwrap_or(replicas);
         tracing::debug!(k8s.deployment = name, from, to, dry_run, "scaled deployment");
-        Ok(ScaleChange {
-            deployment: name.to_owned(),
-            from,
-            to,
-            dry_run,
-        })
+        Ok(ScaleChange { deployment: name.to_owned(), from, to, dry_run })
     }
 
     async fn restart(&self, name: &str, dry_run: bool) -> Result<RestartChange, ClusterError> {
@@ -307,11 +280,7 @@ impl KubeCluster {
             .await
             .map_err(|e| ClusterError::from_kube(e, "patch", "deployments", Some(name)))?;
         tracing::debug!(k8s.deployment = name, dry_run, "restarted deployment");
-        Ok(RestartChange {
-            deployment: name.to_owned(),
-            restarted_at,
-            dry_run,
-        })
+        Ok(RestartChange { deployment: name.to_owned(), restarted_at, dry_run })
     }
 }
 
@@ -355,19 +324,14 @@ impl Cluster for KubeCluster {
 }
 
 fn patch_params(dry_run: bool) -> PatchParams {
-    PatchParams {
-        dry_run,
-        field_manager: Some(FIELD_MANAGER.to_owned()),
-        ..PatchParams::default()
-    }
+    PatchParams { dry_run, field_manager: Some(FIELD_MANAGER.to_owned()), ..PatchParams::default() }
 }
 
 /// Refuses names the API server would refuse anyway (RFC 1123 subdomains), before they
 /// reach a URL.
 fn validate_name(name: &str) -> Result<(), ClusterError> {
-    let valid_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    let valid_chars =
+        name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
     let alnum = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if name.len() <= 253 && valid_chars && alnum(name.as_bytes().first()) && alnum(name.as_bytes().last()) {
         Ok(())
@@ -433,11 +397,7 @@ struct ContainerMetrics {
 }
 
 fn pod_usage_of(pod: PodMetrics) -> PodUsage {
-    let mut usage = PodUsage {
-        pod: pod.metadata.name,
-        cpu_millicores: 0,
-        memory_bytes: 0,
-    };
+    let mut usage = PodUsage { pod: pod.metadata.name, cpu_millicores: 0, memory_bytes: 0 };
     for container in &pod.containers {
         let quantity = |key: &str, parse: fn(&str) -> Option<u64>| {
             let raw = container.usage.get(key)?;
@@ -447,12 +407,10 @@ fn pod_usage_of(pod: PodMetrics) -> PodUsage {
             }
             parsed
         };
-        usage.cpu_millicores = usage
-            .cpu_millicores
-            .saturating_add(quantity("cpu", parse_cpu_millicores).unwrap_or(0));
-        usage.memory_bytes = usage
-            .memory_bytes
-            .saturating_add(quantity("memory", parse_memory_bytes).unwrap_or(0));
+        usage.cpu_millicores =
+            usage.cpu_millicores.saturating_add(quantity("cpu", parse_cpu_millicores).unwrap_or(0));
+        usage.memory_bytes =
+            usage.memory_bytes.saturating_add(quantity("memory", parse_memory_bytes).unwrap_or(0));
     }
     usage
 }

@@ -4,22 +4,15 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition};
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 
-use crate::model::{
-    DeploymentSummary, EventSummary, ObjectRef, PodPhase, PodSummary, Problem, RolloutState,
-};
+use crate::model::{DeploymentSummary, EventSummary, ObjectRef, PodPhase, PodSummary, Problem, RolloutState};
 
 /// From this many restarts on, a pod that is otherwise fine is still reported
 /// ([`Problem::ManyRestarts`]).
 pub const MANY_RESTARTS: i32 = 5;
 
 /// Waiting reasons that mean the image cannot be pulled.
-const IMAGE_PULL_REASONS: &[&str] = &[
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "InvalidImageName",
-    "ErrImageNeverPull",
-    "RegistryUnavailable",
-];
+const IMAGE_PULL_REASONS: &[&str] =
+    &["ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"];
 
 /// Waiting reasons that are a normal step of starting up, reported only when nothing
 /// more telling is waiting.
@@ -33,12 +26,10 @@ fn timestamp(ts: &k8s_openapi::jiff::Timestamp) -> Option<Timestamp> {
 /// Summarises a pod for the health overview.
 pub fn pod_summary(pod: &Pod) -> PodSummary {
     let status = pod.status.as_ref();
-    let containers: &[ContainerStatus] = status
-        .and_then(|s| s.container_statuses.as_deref())
-        .unwrap_or_default();
-    let init_containers: &[ContainerStatus] = status
-        .and_then(|s| s.init_container_statuses.as_deref())
-        .unwrap_or_default();
+    let containers: &[ContainerStatus] =
+        status.and_then(|s| s.container_statuses.as_deref()).unwrap_or_default();
+    let init_containers: &[ContainerStatus] =
+        status.and_then(|s| s.init_container_statuses.as_deref()).unwrap_or_default();
 
     let ready = status
         .and_then(|s| s.conditions.as_ref())
@@ -51,23 +42,15 @@ pub fn pod_summary(pod: &Pod) -> PodSummary {
         .chain(containers)
         .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.as_deref())
         .collect();
-    let waiting_reason = waiting
-        .iter()
-        .find(|r| !STARTUP_REASONS.contains(r))
-        .or(waiting.first())
-        .map(|r| (*r).to_owned());
+    let waiting_reason =
+        waiting.iter().find(|r| !STARTUP_REASONS.contains(r)).or(waiting.first()).map(|r| (*r).to_owned());
 
     // An init container that completed is the normal case, not a termination to report;
     // a regular container that completed is (a finished Job pod).
     let terminations: Vec<&str> = containers
         .iter()
         .filter_map(termination_reason)
-        .chain(
-            init_containers
-                .iter()
-                .filter_map(termination_reason)
-                .filter(|reason| *reason != "Completed"),
-        )
+        .chain(init_containers.iter().filter_map(termination_reason).filter(|reason| *reason != "Completed"))
         .collect();
     let last_termination_reason = terminations
         .iter()
@@ -80,15 +63,10 @@ pub fn pod_summary(pod: &Pod) -> PodSummary {
         name: pod.metadata.name.clone().unwrap_or_default(),
         deployment: deployment_of_pod(pod),
         controller: controller_of(pod),
-        phase: status
-            .and_then(|s| s.phase.as_deref())
-            .map_or(PodPhase::Unknown, PodPhase::parse),
+        phase: status.and_then(|s| s.phase.as_deref()).map_or(PodPhase::Unknown, PodPhase::parse),
         ready,
         ready_containers: count(containers.iter().filter(|c| c.ready)),
-        total_containers: pod
-            .spec
-            .as_ref()
-            .map_or(0, |s| count(s.containers.iter())),
+        total_containers: pod.spec.as_ref().map_or(0, |s| count(s.containers.iter())),
         restarts: init_containers
             .iter()
             .chain(containers)
@@ -97,9 +75,7 @@ pub fn pod_summary(pod: &Pod) -> PodSummary {
         waiting_reason,
         last_termination_reason,
         node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
-        started_at: status
-            .and_then(|s| s.start_time.as_ref())
-            .and_then(|t| timestamp(&t.0)),
+        started_at: status.and_then(|s| s.start_time.as_ref()).and_then(|t| timestamp(&t.0)),
     }
 }
 
@@ -111,9 +87,7 @@ fn count<T>(items: impl Iterator<Item = T>) -> u32 {
 fn termination_reason(status: &ContainerStatus) -> Option<&str> {
     let current = status.state.as_ref().and_then(|s| s.terminated.as_ref());
     let last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref());
-    current
-        .and_then(|t| t.reason.as_deref())
-        .or_else(|| last.and_then(|t| t.reason.as_deref()))
+    current.and_then(|t| t.reason.as_deref()).or_else(|| last.and_then(|t| t.reason.as_deref()))
 }
 
 /// The pod's controlling owner (`controller: true`), else its first owner.
@@ -123,10 +97,7 @@ fn controller_of(pod: &Pod) -> Option<ObjectRef> {
         .iter()
         .find(|o| o.controller == Some(true))
         .or(owners.first())
-        .map(|o| ObjectRef {
-            kind: o.kind.clone(),
-            name: o.name.clone(),
-        })
+        .map(|o| ObjectRef { kind: o.kind.clone(), name: o.name.clone() })
 }
 
 /// The Deployment a pod belongs to.
@@ -147,9 +118,7 @@ pub fn deployment_of_pod(pod: &Pod) -> Option<String> {
             Some(name.to_owned())
         }
         Some(_) => None,
-        None => labels
-            .and_then(|l| l.get("app.kubernetes.io/name").or_else(|| l.get("app")))
-            .cloned(),
+        None => labels.and_then(|l| l.get("app.kubernetes.io/name").or_else(|| l.get("app"))).cloned(),
     }
 }
 
@@ -166,12 +135,7 @@ pub fn deployment_summary(deployment: &Deployment) -> DeploymentSummary {
         rollout: rollout_state(deployment),
         images: spec
             .and_then(|s| s.template.spec.as_ref())
-            .map(|pod| {
-                pod.containers
-                    .iter()
-                    .filter_map(|c| c.image.clone())
-                    .collect()
-            })
+            .map(|pod| pod.containers.iter().filter_map(|c| c.image.clone()).collect())
             .unwrap_or_default(),
     }
 }
@@ -179,34 +143,23 @@ pub fn deployment_summary(deployment: &Deployment) -> DeploymentSummary {
 /// The rollout state, by the rules of `kubectl rollout status`.
 fn rollout_state(deployment: &Deployment) -> RolloutState {
     let status = deployment.status.as_ref();
-    let conditions: &[DeploymentCondition] = status
-        .and_then(|s| s.conditions.as_deref())
-        .unwrap_or_default();
+    let conditions: &[DeploymentCondition] = status.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
     let explain = |c: &DeploymentCondition| {
-        c.message
-            .clone()
-            .or_else(|| c.reason.clone())
-            .unwrap_or_else(|| c.type_.clone())
+        c.message.clone().or_else(|| c.reason.clone()).unwrap_or_else(|| c.type_.clone())
     };
-    if let Some(c) = conditions.iter().find(|c| {
-        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-    }) {
-        return RolloutState::Stalled { reason: explain(c) };
-    }
     if let Some(c) = conditions
         .iter()
-        .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+        .find(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
     {
+        return RolloutState::Stalled { reason: explain(c) };
+    }
+    if let Some(c) = conditions.iter().find(|c| c.type_ == "ReplicaFailure" && c.status == "True") {
         return RolloutState::Stalled { reason: explain(c) };
     }
 
     let generation = deployment.metadata.generation.unwrap_or(0);
     let observed = status.and_then(|s| s.observed_generation).unwrap_or(0);
-    let desired = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1);
+    let desired = deployment.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let replicas = status.and_then(|s| s.replicas).unwrap_or(0);
     let updated = status.and_then(|s| s.updated_replicas).unwrap_or(0);
     let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
@@ -228,13 +181,7 @@ pub fn event_summary(event: &Event) -> EventSummary {
         .or(event.first_timestamp.as_ref().map(|t| &t.0))
         .or(event.metadata.creation_timestamp.as_ref().map(|t| &t.0))
         .and_then(timestamp);
-    let count = series
-        .and_then(|s| s.count)
-        .into_iter()
-        .chain(event.count)
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let count = series.and_then(|s| s.count).into_iter().chain(event.count).max().unwrap_or(1).max(1);
     EventSummary {
         type_: event.type_.clone().unwrap_or_default(),
         reason: event.reason.clone().unwrap_or_default(),
@@ -257,9 +204,7 @@ pub fn pod_problem(pod: &PodSummary) -> Option<Problem> {
     }
     let waiting = pod.waiting_reason.as_deref();
     if pod.last_termination_reason.as_deref() == Some("OOMKilled") {
-        return Some(Problem::OomKilled {
-            restarts: pod.restarts,
-        });
+        return Some(Problem::OomKilled { restarts: pod.restarts });
     }
     if waiting == Some("CrashLoopBackOff") {
         return Some(Problem::CrashLoopBackOff {
@@ -268,20 +213,13 @@ pub fn pod_problem(pod: &PodSummary) -> Option<Problem> {
         });
     }
     if let Some(reason) = waiting.filter(|r| IMAGE_PULL_REASONS.contains(r)) {
-        return Some(Problem::ImagePull {
-            reason: reason.to_owned(),
-        });
+        return Some(Problem::ImagePull { reason: reason.to_owned() });
     }
     if !pod.ready {
-        return Some(Problem::NotReady {
-            phase: pod.phase,
-            waiting_reason: pod.waiting_reason.clone(),
-        });
+        return Some(Problem::NotReady { phase: pod.phase, waiting_reason: pod.waiting_reason.clone() });
     }
     if pod.restarts >= MANY_RESTARTS {
-        return Some(Problem::ManyRestarts {
-            restarts: pod.restarts,
-        });
+        return Some(Problem::ManyRestarts { restarts: pod.restarts });
     }
     None
 }
@@ -333,17 +271,11 @@ mod tests {
         let problem = pod_problem(&summary);
         assert_eq!(
             problem,
-            Some(Problem::CrashLoopBackOff {
-                restarts: 12,
-                last_termination_reason: Some("Error".into()),
-            })
+            Some(Problem::CrashLoopBackOff { restarts: 12, last_termination_reason: Some("Error".into()) })
         );
         let problem = problem.expect("a problem");
         assert_eq!(problem.code(), "CrashLoopBackOff");
-        assert_eq!(
-            problem.to_string(),
-            "crash-looping (CrashLoopBackOff), 12 restarts, last exit: Error"
-        );
+        assert_eq!(problem.to_string(), "crash-looping (CrashLoopBackOff), 12 restarts, last exit: Error");
     }
 
     #[test]
@@ -355,20 +287,14 @@ mod tests {
         assert_eq!(summary.restarts, 3);
         assert_eq!(summary.waiting_reason, None);
         assert_eq!(summary.last_termination_reason.as_deref(), Some("OOMKilled"));
-        assert_eq!(
-            pod_problem(&summary),
-            Some(Problem::OomKilled { restarts: 3 })
-        );
+        assert_eq!(pod_problem(&summary), Some(Problem::OomKilled { restarts: 3 }));
     }
 
     #[test]
     fn oom_kill_explains_a_crash_loop_better_than_the_back_off() {
         let mut summary = pod_summary(&pod(include_str!("../fixtures/pod_crashloop.json")));
         summary.last_termination_reason = Some("OOMKilled".into());
-        assert_eq!(
-            pod_problem(&summary),
-            Some(Problem::OomKilled { restarts: 12 })
-        );
+        assert_eq!(pod_problem(&summary), Some(Problem::OomKilled { restarts: 12 }));
     }
 
     #[test]
@@ -391,12 +317,7 @@ mod tests {
         let summary = pod_summary(&pod(include_str!("../fixtures/pod_image_pull.json")));
         assert_eq!(summary.phase, PodPhase::Pending);
         assert_eq!(summary.waiting_reason.as_deref(), Some("ImagePullBackOff"));
-        assert_eq!(
-            pod_problem(&summary),
-            Some(Problem::ImagePull {
-                reason: "ImagePullBackOff".into()
-            })
-        );
+        assert_eq!(pod_problem(&summary), Some(Problem::ImagePull { reason: "ImagePullBackOff".into() }));
     }
 
     #[test]
@@ -405,12 +326,7 @@ mod tests {
         summary.restarts = MANY_RESTARTS - 1;
         assert_eq!(pod_problem(&summary), None);
         summary.restarts = MANY_RESTARTS;
-        assert_eq!(
-            pod_problem(&summary),
-            Some(Problem::ManyRestarts {
-                restarts: MANY_RESTARTS
-            })
-        );
+        assert_eq!(pod_problem(&summary), Some(Problem::ManyRestarts { restarts: MANY_RESTARTS }));
     }
 
     #[test]
@@ -419,31 +335,20 @@ mod tests {
         summary.ready = false;
         assert_eq!(
             pod_problem(&summary),
-            Some(Problem::NotReady {
-                phase: PodPhase::Running,
-                waiting_reason: None
-            })
+            Some(Problem::NotReady { phase: PodPhase::Running, waiting_reason: None })
         );
     }
 
     #[test]
     fn completed_pod_has_no_problem() {
-        let summary = pod_summary(&pod(
-            r#"{"metadata":{"name":"vacuum-29012-abcde","ownerReferences":[
+        let summary = pod_summary(&pod(r#"{"metadata":{"name":"vacuum-29012-abcde","ownerReferences":[
                 {"apiVersion":"batch/v1","kind":"Job","name":"vacuum-29012","uid":"j","controller":true}]},
                "spec":{"containers":[{"name":"vacuum","image":"postgres:15"}]},
                "status":{"phase":"Succeeded","conditions":[{"type":"Ready","status":"False","reason":"PodCompleted"}],
                  "containerStatuses":[{"name":"vacuum","image":"postgres:15","imageID":"","ready":false,"restartCount":0,
-                   "state":{"terminated":{"exitCode":0,"reason":"Completed"}}}]}}"#,
-        ));
+                   "state":{"terminated":{"exitCode":0,"reason":"Completed"}}}]}}"#));
         assert_eq!(summary.deployment, None);
-        assert_eq!(
-            summary.controller,
-            Some(ObjectRef {
-                kind: "Job".into(),
-                name: "vacuum-29012".into()
-            })
-        );
+        assert_eq!(summary.controller, Some(ObjectRef { kind: "Job".into(), name: "vacuum-29012".into() }));
         assert_eq!(summary.last_termination_reason.as_deref(), Some("Completed"));
         assert_eq!(pod_problem(&summary), None);
     }
@@ -460,19 +365,15 @@ mod tests {
 
     #[test]
     fn replica_set_without_hash_label_loses_its_last_name_segment() {
-        let orphan_label = pod(
-            r#"{"metadata":{"name":"x","ownerReferences":[
-                {"apiVersion":"apps/v1","kind":"ReplicaSet","name":"my-app-5f6d7c","uid":"u"}]}}"#,
-        );
+        let orphan_label = pod(r#"{"metadata":{"name":"x","ownerReferences":[
+                {"apiVersion":"apps/v1","kind":"ReplicaSet","name":"my-app-5f6d7c","uid":"u"}]}}"#);
         assert_eq!(deployment_of_pod(&orphan_label).as_deref(), Some("my-app"));
     }
 
     #[test]
     fn stateful_set_pod_belongs_to_no_deployment() {
-        let db = pod(
-            r#"{"metadata":{"name":"postgres-0","labels":{"app":"postgres"},"ownerReferences":[
-                {"apiVersion":"apps/v1","kind":"StatefulSet","name":"postgres","uid":"u","controller":true}]}}"#,
-        );
+        let db = pod(r#"{"metadata":{"name":"postgres-0","labels":{"app":"postgres"},"ownerReferences":[
+                {"apiVersion":"apps/v1","kind":"StatefulSet","name":"postgres","uid":"u","controller":true}]}}"#);
         assert_eq!(deployment_of_pod(&db), None);
     }
 
@@ -488,8 +389,7 @@ mod tests {
                 updated: 2,
                 available: 2,
                 rollout: RolloutState::Stalled {
-                    reason: "ReplicaSet \"twisterlab-api-7d9f8b6c5d\" has timed out progressing."
-                        .into()
+                    reason: "ReplicaSet \"twisterlab-api-7d9f8b6c5d\" has timed out progressing.".into()
                 },
                 images: vec![
                     "registry.twisterlab.local/twisterlab-api:2.14.1".into(),
@@ -504,10 +404,7 @@ mod tests {
         let deployment: Deployment = fixture(include_str!("../fixtures/deployment_complete.json"));
         let summary = deployment_summary(&deployment);
         assert_eq!(summary.rollout, RolloutState::Complete);
-        assert_eq!(
-            (summary.desired, summary.ready, summary.updated, summary.available),
-            (2, 2, 2, 2)
-        );
+        assert_eq!((summary.desired, summary.ready, summary.updated, summary.available), (2, 2, 2, 2));
     }
 
     #[test]

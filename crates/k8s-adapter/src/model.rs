@@ -194,25 +194,19 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::OomKilled { restarts } => write!(
-                f,
-                "killed for exceeding its memory limit (OOMKilled), {restarts} restarts"
-            ),
-            Self::CrashLoopBackOff {
-                restarts,
-                last_termination_reason: Some(reason),
-            } => write!(
-                f,
-                "crash-looping (CrashLoopBackOff), {restarts} restarts, last exit: {reason}"
-            ),
+            Self::OomKilled { restarts } => {
+                write!(f, "killed for exceeding its memory limit (OOMKilled), {restarts} restarts")
+            }
+            Self::CrashLoopBackOff { restarts, last_termination_reason: Some(reason) } => {
+                write!(f, "crash-looping (CrashLoopBackOff), {restarts} restarts, last exit: {reason}")
+            }
             Self::CrashLoopBackOff { restarts, .. } => {
                 write!(f, "crash-looping (CrashLoopBackOff), {restarts} restarts")
             }
             Self::ImagePull { reason } => write!(f, "image cannot be pulled ({reason})"),
-            Self::NotReady {
-                phase,
-                waiting_reason: Some(reason),
-            } => write!(f, "not ready ({phase}, {reason})"),
+            Self::NotReady { phase, waiting_reason: Some(reason) } => {
+                write!(f, "not ready ({phase}, {reason})")
+            }
             Self::NotReady { phase, .. } => write!(f, "not ready ({phase})"),
             Self::ManyRestarts { restarts } => write!(f, "restarted {restarts} times"),
         }

@@ -18,9 +18,7 @@ pub fn parse_memory_bytes(quantity: &str) -> Option<u64> {
 fn parse_scaled(quantity: &str, scale: u128) -> Option<u64> {
     let quantity = quantity.trim();
     let quantity = quantity.strip_prefix('+').unwrap_or(quantity);
-    let number_len = quantity
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(quantity.len());
+    let number_len = quantity.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(quantity.len());
     let (number, suffix) = quantity.split_at(number_len);
 
     let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
@@ -70,9 +68,7 @@ fn suffix_factor(suffix: &str) -> Option<(u128, u128)> {
         "E" => decimal(18),
         // Decimal exponent form: "1e3", "5E-3".
         _ => {
-            let exp = suffix
-                .strip_prefix('e')
-                .or_else(|| suffix.strip_prefix('E'))?;
+            let exp = suffix.strip_prefix('e').or_else(|| suffix.strip_prefix('E'))?;
             let exp: i32 = exp.parse().ok()?;
             if exp.unsigned_abs() > 30 {
                 return None;
@@ -120,9 +116,7 @@ mod tests {
 
     #[test]
     fn malformed_or_negative_quantities_are_refused() {
-        for bad in [
-            "", "m", "Mi", "abc", "1.2.3", "12x", "-1", "-250m", "1e", "1ee3", "1 Gi", "100Ei",
-        ] {
+        for bad in ["", "m", "Mi", "abc", "1.2.3", "12x", "-1", "-250m", "1e", "1ee3", "1 Gi", "100Ei"] {
             assert_eq!(parse_memory_bytes(bad), None, "{bad:?} should be refused");
         }
         assert_eq!(parse_cpu_millicores("1e99"), None);

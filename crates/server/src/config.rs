@@ -108,6 +108,8 @@ pub struct Config {
     pub db_acquire_timeout: Duration,
     /// How long the start keeps retrying an unreachable database before giving up.
     pub db_connect_timeout: Duration,
+    /// Local PostgreSQL tried first when `database_url` is unset.
+    pub local_postgres: SocketAddr,
     /// Port of the private PostgreSQL cluster (its Unix socket name; it never listens on TCP).
     pub private_pg_port: u16,
     /// Longest time a request may take before it is answered with 408.
@@ -151,27 +153,142 @@ macro_rules! field {
 
 /// Every setting the portal reads.
 pub const FIELDS: &[Field] = &[
-    field!("DATABASE_URL", "database_url", None, true, "PostgreSQL URL; unset: use 127.0.0.1:5432 or start a private cluster"),
-    field!("TWISTERLAB_BIND", "bind", Some("127.0.0.1:8080"), false, "address:port the HTTP server listens on"),
-    field!("TWISTERLAB_STATUS_HOST", "status_host", Some("status.twisterlab.local"), false, "Host header that gets the public status page at /"),
-    field!("TWISTERLAB_PUBLIC_URL", "public_url", None, false, "base URL of the internal pages (default http://<bind>)"),
-    field!("TWISTERLAB_TIMEZONE", "timezone", Some("UTC"), false, "the team's IANA time zone (business hours, displayed times)"),
-    field!("TWISTERLAB_KUBE_NAMESPACE", "kube_namespace", Some("twisterlab"), false, "Kubernetes namespace the portal watches and acts on"),
+    field!(
+        "DATABASE_URL",
+        "database_url",
+        None,
+        true,
+        "PostgreSQL URL; unset: use 127.0.0.1:5432 or start a private cluster"
+    ),
+    field!(
+        "TWISTERLAB_BIND",
+        "bind",
+        Some("127.0.0.1:8080"),
+        false,
+        "address:port the HTTP server listens on"
+    ),
+    field!(
+        "TWISTERLAB_STATUS_HOST",
+        "status_host",
+        Some("status.twisterlab.local"),
+        false,
+        "Host header that gets the public status page at /"
+    ),
+    field!(
+        "TWISTERLAB_PUBLIC_URL",
+        "public_url",
+        None,
+        false,
+        "base URL of the internal pages (default http://<bind>)"
+    ),
+    field!(
+        "TWISTERLAB_TIMEZONE",
+        "timezone",
+        Some("UTC"),
+        false,
+        "the team's IANA time zone (business hours, displayed times)"
+    ),
+    field!(
+        "TWISTERLAB_KUBE_NAMESPACE",
+        "kube_namespace",
+        Some("twisterlab"),
+        false,
+        "Kubernetes namespace the portal watches and acts on"
+    ),
     field!("TWISTERLAB_LOG_FORMAT", "log_format", Some("pretty"), false, "pretty or json"),
     field!("TWISTERLAB_LOG", "log", Some("info"), false, "tracing filter directives"),
-    field!("TWISTERLAB_DATA_DIR", "data_dir", Some("./.twisterlab"), false, "local state; the private PostgreSQL cluster lives in <data_dir>/pgdata"),
+    field!(
+        "TWISTERLAB_DATA_DIR",
+        "data_dir",
+        Some("./.twisterlab"),
+        false,
+        "local state; the private PostgreSQL cluster lives in <data_dir>/pgdata"
+    ),
     field!("TWISTERLAB_DB_POOL_MAX", "db_pool_max", Some("10"), false, "maximum database connections"),
-    field!("TWISTERLAB_DB_ACQUIRE_TIMEOUT", "db_acquire_timeout", Some("5"), false, "seconds a request waits for a database connection"),
-    field!("TWISTERLAB_DB_CONNECT_TIMEOUT", "db_connect_timeout", Some("30"), false, "seconds the start keeps retrying an unreachable database"),
-    field!("TWISTERLAB_PRIVATE_PG_PORT", "private_pg_port", Some("5432"), false, "port (socket name) of the private PostgreSQL cluster"),
-    field!("TWISTERLAB_REQUEST_TIMEOUT", "request_timeout", Some("30"), false, "seconds before a request is answered with 408"),
-    field!("TWISTERLAB_BODY_LIMIT", "body_limit", Some("1048576"), false, "largest request body in bytes (larger: 413)"),
-    field!("TWISTERLAB_SHUTDOWN_GRACE", "shutdown_grace", Some("30"), false, "seconds shutdown waits for in-flight requests"),
-    field!("TWISTERLAB_COOKIE_SECURE", "cookie_secure", Some("auto"), false, "auto (secure when public_url is https), true or false"),
-    field!("TWISTERLAB_SESSION_IDLE_TIMEOUT", "session_idle_timeout", Some("43200"), false, "seconds of inactivity that end a session (12 h)"),
-    field!("TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT", "session_absolute_timeout", Some("604800"), false, "seconds after sign-in that end a session (7 days)"),
-    field!("TWISTERLAB_ADMIN_EMAIL", "admin_email", None, false, "first admin's e-mail, created at a start with no users"),
-    field!("TWISTERLAB_ADMIN_PASSWORD", "admin_password", None, true, "first admin's password (at least 12 characters)"),
+    field!(
+        "TWISTERLAB_DB_ACQUIRE_TIMEOUT",
+        "db_acquire_timeout",
+        Some("5"),
+        false,
+        "seconds a request waits for a database connection"
+    ),
+    field!(
+        "TWISTERLAB_DB_CONNECT_TIMEOUT",
+        "db_connect_timeout",
+        Some("30"),
+        false,
+        "seconds the start keeps retrying an unreachable database"
+    ),
+    field!(
+        "TWISTERLAB_LOCAL_POSTGRES",
+        "local_postgres",
+        Some("127.0.0.1:5432"),
+        false,
+        "PostgreSQL tried when DATABASE_URL is unset (database `twisterlab` is created)"
+    ),
+    field!(
+        "TWISTERLAB_PRIVATE_PG_PORT",
+        "private_pg_port",
+        Some("5432"),
+        false,
+        "port (socket name) of the private PostgreSQL cluster"
+    ),
+    field!(
+        "TWISTERLAB_REQUEST_TIMEOUT",
+        "request_timeout",
+        Some("30"),
+        false,
+        "seconds before a request is answered with 408"
+    ),
+    field!(
+        "TWISTERLAB_BODY_LIMIT",
+        "body_limit",
+        Some("1048576"),
+        false,
+        "largest request body in bytes (larger: 413)"
+    ),
+    field!(
+        "TWISTERLAB_SHUTDOWN_GRACE",
+        "shutdown_grace",
+        Some("30"),
+        false,
+        "seconds shutdown waits for in-flight requests"
+    ),
+    field!(
+        "TWISTERLAB_COOKIE_SECURE",
+        "cookie_secure",
+        Some("auto"),
+        false,
+        "auto (secure when public_url is https), true or false"
+    ),
+    field!(
+        "TWISTERLAB_SESSION_IDLE_TIMEOUT",
+        "session_idle_timeout",
+        Some("43200"),
+        false,
+        "seconds of inactivity that end a session (12 h)"
+    ),
+    field!(
+        "TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT",
+        "session_absolute_timeout",
+        Some("604800"),
+        false,
+        "seconds after sign-in that end a session (7 days)"
+    ),
+    field!(
+        "TWISTERLAB_ADMIN_EMAIL",
+        "admin_email",
+        None,
+        false,
+        "first admin's e-mail, created at a start with no users"
+    ),
+    field!(
+        "TWISTERLAB_ADMIN_PASSWORD",
+        "admin_password",
+        None,
+        true,
+        "first admin's password (at least 12 characters)"
+    ),
 ];
 
 /// A setting that could not be used; names the field so the operator knows what to fix.
@@ -241,12 +358,19 @@ impl Sources {
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
                 other => {
-                    return Err(invalid(field, &other.to_string(), "expected a string, number or boolean".into()));
+                    return Err(invalid(
+                        field,
+                        &other.to_string(),
+                        "expected a string, number or boolean".into(),
+                    ));
                 }
             };
             return Ok((Some(text), Origin::File));
         }
-        Ok((field.default.map(str::to_owned), if field.default.is_some() { Origin::Default } else { Origin::Unset }))
+        Ok((
+            field.default.map(str::to_owned),
+            if field.default.is_some() { Origin::Default } else { Origin::Unset },
+        ))
     }
 
     fn text(&self, env: &str) -> Result<Option<String>, ConfigError> {
@@ -269,7 +393,11 @@ impl Sources {
         let n: u64 = self.parse(env)?;
         if !(min..=max).contains(&n) {
             let shown = n.to_string();
-            return Err(invalid(field, &shown, format!("expected a number of seconds between {min} and {max}")));
+            return Err(invalid(
+                field,
+                &shown,
+                format!("expected a number of seconds between {min} and {max}"),
+            ));
         }
         Ok(Duration::from_secs(n))
     }
@@ -278,7 +406,8 @@ impl Sources {
 fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::File { path: path.to_owned(), reason: e.to_string() })?;
-    text.parse::<toml::Table>().map_err(|e| ConfigError::File { path: path.to_owned(), reason: e.to_string() })
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::File { path: path.to_owned(), reason: e.to_string() })
 }
 
 fn lookup(env: &str) -> &'static Field {
@@ -306,16 +435,27 @@ impl Config {
             other => other,
         })?;
 
-        let status_host = sources.text("TWISTERLAB_STATUS_HOST")?.unwrap_or_default().trim().to_ascii_lowercase();
-        if status_host.is_empty() || !status_host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == ':') {
-            return Err(invalid(lookup("TWISTERLAB_STATUS_HOST"), &status_host, "expected a host name such as status.twisterlab.local".into()));
+        let status_host =
+            sources.text("TWISTERLAB_STATUS_HOST")?.unwrap_or_default().trim().to_ascii_lowercase();
+        if status_host.is_empty()
+            || !status_host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == ':')
+        {
+            return Err(invalid(
+                lookup("TWISTERLAB_STATUS_HOST"),
+                &status_host,
+                "expected a host name such as status.twisterlab.local".into(),
+            ));
         }
 
         let public_url = match sources.text("TWISTERLAB_PUBLIC_URL")? {
             Some(url) => {
                 let url = url.trim().trim_end_matches('/').to_owned();
                 if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-                    return Err(invalid(lookup("TWISTERLAB_PUBLIC_URL"), &url, "expected an http:// or https:// URL such as https://ops.twisterlab.local".into()));
+                    return Err(invalid(
+                        lookup("TWISTERLAB_PUBLIC_URL"),
+                        &url,
+                        "expected an http:// or https:// URL such as https://ops.twisterlab.local".into(),
+                    ));
                 }
                 url
             }
@@ -324,32 +464,55 @@ impl Config {
 
         let timezone_name = sources.text("TWISTERLAB_TIMEZONE")?.unwrap_or_default().trim().to_owned();
         let timezone = jiff::tz::TimeZone::get(&timezone_name).map_err(|_| {
-            invalid(lookup("TWISTERLAB_TIMEZONE"), &timezone_name, "expected an IANA time zone such as UTC or Europe/Berlin".into())
+            invalid(
+                lookup("TWISTERLAB_TIMEZONE"),
+                &timezone_name,
+                "expected an IANA time zone such as UTC or Europe/Berlin".into(),
+            )
         })?;
 
         let kube_namespace = sources.text("TWISTERLAB_KUBE_NAMESPACE")?.unwrap_or_default();
         if !is_dns_label(&kube_namespace) {
-            return Err(invalid(lookup("TWISTERLAB_KUBE_NAMESPACE"), &kube_namespace, "expected a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)".into()));
+            return Err(invalid(
+                lookup("TWISTERLAB_KUBE_NAMESPACE"),
+                &kube_namespace,
+                "expected a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)".into(),
+            ));
         }
 
         let db_pool_max: u32 = sources.parse("TWISTERLAB_DB_POOL_MAX")?;
         if !(1..=1000).contains(&db_pool_max) {
-            return Err(invalid(lookup("TWISTERLAB_DB_POOL_MAX"), &db_pool_max.to_string(), "expected 1 to 1000".into()));
+            return Err(invalid(
+                lookup("TWISTERLAB_DB_POOL_MAX"),
+                &db_pool_max.to_string(),
+                "expected 1 to 1000".into(),
+            ));
         }
         let body_limit: usize = sources.parse("TWISTERLAB_BODY_LIMIT")?;
         if !(1024..=64 * 1024 * 1024).contains(&body_limit) {
-            return Err(invalid(lookup("TWISTERLAB_BODY_LIMIT"), &body_limit.to_string(), "expected 1024 to 67108864 bytes".into()));
+            return Err(invalid(
+                lookup("TWISTERLAB_BODY_LIMIT"),
+                &body_limit.to_string(),
+                "expected 1024 to 67108864 bytes".into(),
+            ));
         }
 
         let admin_email = sources.text("TWISTERLAB_ADMIN_EMAIL")?.map(|s| s.trim().to_owned());
         let admin_password = sources.text("TWISTERLAB_ADMIN_PASSWORD")?.map(Secret::new);
         if admin_email.is_some() != admin_password.is_some() {
-            let missing = if admin_email.is_some() { "TWISTERLAB_ADMIN_PASSWORD" } else { "TWISTERLAB_ADMIN_EMAIL" };
-            return Err(invalid(lookup(missing), "", "TWISTERLAB_ADMIN_EMAIL and TWISTERLAB_ADMIN_PASSWORD go together: set both or neither".into()));
+            let missing =
+                if admin_email.is_some() { "TWISTERLAB_ADMIN_PASSWORD" } else { "TWISTERLAB_ADMIN_EMAIL" };
+            return Err(invalid(
+                lookup(missing),
+                "",
+                "TWISTERLAB_ADMIN_EMAIL and TWISTERLAB_ADMIN_PASSWORD go together: set both or neither"
+                    .into(),
+            ));
         }
 
         let session_idle_timeout = sources.seconds("TWISTERLAB_SESSION_IDLE_TIMEOUT", 60, 30 * 86_400)?;
-        let session_absolute_timeout = sources.seconds("TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT", 60, 365 * 86_400)?;
+        let session_absolute_timeout =
+            sources.seconds("TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT", 60, 365 * 86_400)?;
         if session_absolute_timeout < session_idle_timeout {
             return Err(invalid(
                 lookup("TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT"),
@@ -372,6 +535,7 @@ impl Config {
             db_pool_max,
             db_acquire_timeout: sources.seconds("TWISTERLAB_DB_ACQUIRE_TIMEOUT", 1, 600)?,
             db_connect_timeout: sources.seconds("TWISTERLAB_DB_CONNECT_TIMEOUT", 0, 3600)?,
+            local_postgres: sources.parse("TWISTERLAB_LOCAL_POSTGRES")?,
             private_pg_port: sources.parse("TWISTERLAB_PRIVATE_PG_PORT")?,
             request_timeout: sources.seconds("TWISTERLAB_REQUEST_TIMEOUT", 1, 3600)?,
             body_limit,
@@ -492,7 +656,8 @@ mod tests {
 
     #[test]
     fn environment_wins_over_the_file() {
-        let file: toml::Table = "bind = \"0.0.0.0:9999\"\ntimezone = \"Europe/Berlin\"".parse().expect("toml");
+        let file: toml::Table =
+            "bind = \"0.0.0.0:9999\"\ntimezone = \"Europe/Berlin\"".parse().expect("toml");
         let sources = Sources::from_pairs([("TWISTERLAB_BIND", "127.0.0.1:7000")], file);
         let c = Config::from_sources(&sources).expect("valid");
         assert_eq!(c.bind.port(), 7000);
@@ -521,22 +686,35 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let c = config(&[("DATABASE_URL", "postgres://u:hunter2@db/x"), ("TWISTERLAB_ADMIN_EMAIL", "a@b.c"), ("TWISTERLAB_ADMIN_PASSWORD", "hunter2hunter2")])
-            .expect("valid");
+        let c = config(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("TWISTERLAB_ADMIN_EMAIL", "a@b.c"),
+            ("TWISTERLAB_ADMIN_PASSWORD", "hunter2hunter2"),
+        ])
+        .expect("valid");
         let debug = format!("{c:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
     }
 
     #[test]
     fn database_url_passwords_are_masked() {
-        assert_eq!(mask_url("postgres://app:s3cret@db:5432/twisterlab"), "postgres://app:****@db:5432/twisterlab");
-        assert_eq!(mask_url("postgres://app@db/x?password=s3cret&sslmode=require"), "postgres://app@db/x?password=****&sslmode=require");
+        assert_eq!(
+            mask_url("postgres://app:s3cret@db:5432/twisterlab"),
+            "postgres://app:****@db:5432/twisterlab"
+        );
+        assert_eq!(
+            mask_url("postgres://app@db/x?password=s3cret&sslmode=require"),
+            "postgres://app@db/x?password=****&sslmode=require"
+        );
         assert_eq!(mask_url("garbage"), "********");
     }
 
     #[test]
     fn check_config_masks_secrets_and_reports_origins() {
-        let sources = Sources::from_pairs([("DATABASE_URL", "postgres://u:pw@h/d"), ("TWISTERLAB_BIND", "0.0.0.0:1")], toml::Table::new());
+        let sources = Sources::from_pairs(
+            [("DATABASE_URL", "postgres://u:pw@h/d"), ("TWISTERLAB_BIND", "0.0.0.0:1")],
+            toml::Table::new(),
+        );
         let rows = describe(&sources).expect("valid");
         let db = rows.iter().find(|(f, _, _)| f.env == "DATABASE_URL").expect("row");
         assert_eq!(db.1, "postgres://u:****@h/d");

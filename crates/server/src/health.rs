@@ -3,14 +3,15 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Serialize;
 use twisterlab_domain::health::{Connection, HealthStatus};
 
 use crate::state::AppState;
+use crate::web::error::KeepBody;
 use crate::web::metrics;
 
 /// How long a health check waits for the database before calling it disconnected.
@@ -42,7 +43,8 @@ async fn health(State(state): State<AppState>) -> Response {
         DbState::Down => "unknown",
     };
     let connected = !matches!(database, DbState::Down);
-    let status = if matches!(database, DbState::Current) { HealthStatus::Healthy } else { HealthStatus::Unhealthy };
+    let status =
+        if matches!(database, DbState::Current) { HealthStatus::Healthy } else { HealthStatus::Unhealthy };
     let body = PortalHealth {
         status,
         database: if connected { Connection::Connected } else { Connection::Disconnected },
@@ -72,7 +74,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
     };
     // A plain-text body on purpose: probes read the status code, people read the reason.
-    (code, [(header::CACHE_CONTROL, "no-store"), (header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+    let headers = [(header::CACHE_CONTROL, "no-store"), (header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    (code, headers, Extension(KeepBody), text).into_response()
 }
 
 async fn prometheus_metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -95,7 +98,10 @@ async fn database_state(state: &AppState) -> DbState {
             DbState::Down
         }
         Err(_) => {
-            tracing::warn!(timeout_ms = DB_CHECK_TIMEOUT.as_millis() as u64, "health check: database did not answer in time");
+            tracing::warn!(
+                timeout_ms = DB_CHECK_TIMEOUT.as_millis() as u64,
+                "health check: database did not answer in time"
+            );
             DbState::Down
         }
     }

@@ -1,9 +1,9 @@
 //! The internal home page: what the portal knows about itself until the health overview exists.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use axum::Router;
 
 use crate::state::AppState;
 use crate::web::error::AppError;
@@ -25,9 +25,13 @@ pub struct OverviewPage {
     pub status_host: String,
 }
 
-async fn show_overview(State(state): State<AppState>, layout: Layout) -> Result<Page<OverviewPage>, AppError> {
-    let applied: Result<i64, _> =
-        sqlx::query_scalar("select count(*) from _sqlx_migrations where success").fetch_one(&state.pool).await;
+async fn show_overview(
+    State(state): State<AppState>,
+    layout: Layout,
+) -> Result<Page<OverviewPage>, AppError> {
+    let applied: Result<i64, _> = sqlx::query_scalar("select count(*) from _sqlx_migrations where success")
+        .fetch_one(&state.pool)
+        .await;
     let uptime = state.lifecycle.started.elapsed().as_secs();
     Ok(Page(OverviewPage {
         layout,

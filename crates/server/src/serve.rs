@@ -48,7 +48,10 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {
         Ok(result) => result.context("the HTTP server stopped")?.context("the HTTP server failed")?,
         Err(_) => {
-            tracing::warn!(grace_s = config.shutdown_grace.as_secs(), "in-flight requests did not finish in time; closing them");
+            tracing::warn!(
+                grace_s = config.shutdown_grace.as_secs(),
+                "in-flight requests did not finish in time; closing them"
+            );
             server.abort();
         }
     }
@@ -68,7 +71,9 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
 
 /// `twisterlab-portal demo-target`.
 pub async fn demo_target(bind: SocketAddr, slow_delay_ms: u64) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}: choose another --bind"))?;
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}: choose another --bind"))?;
     let options = crate::demo_target::DemoTargetOptions { slow_delay: Duration::from_millis(slow_delay_ms) };
     crate::demo_target::serve(listener, options, async {
         let signal = shutdown_signal().await;

@@ -1,7 +1,7 @@
 //! The state every handler and worker shares, and the narrow views handlers extract from it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::extract::FromRef;

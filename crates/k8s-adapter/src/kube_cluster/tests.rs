@@ -53,21 +53,12 @@ fn query(request: &Request<Body>) -> Vec<(String, String)> {
 }
 
 async fn json_body(request: Request<Body>) -> Value {
-    let bytes = request
-        .into_body()
-        .collect()
-        .await
-        .expect("request body")
-        .to_bytes();
+    let bytes = request.into_body().collect().await.expect("request body").to_bytes();
     serde_json::from_slice(&bytes).expect("JSON request body")
 }
 
 fn content_type(request: &Request<Body>) -> &str {
-    request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
+    request.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
 /// Once the cluster (and its client) is gone, the mock must have seen no further request.
@@ -98,10 +89,7 @@ async fn dry_run_scale_reads_the_scale_then_patches_it_with_dry_run_all() {
         );
         assert_eq!(
             query(&request),
-            [
-                ("dryRun".to_owned(), "All".to_owned()),
-                ("fieldManager".to_owned(), FIELD_MANAGER.to_owned())
-            ]
+            [("dryRun".to_owned(), "All".to_owned()), ("fieldManager".to_owned(), FIELD_MANAGER.to_owned())]
         );
         assert_eq!(content_type(&request), "application/merge-patch+json");
         assert_eq!(json_body(request).await, json!({ "spec": { "replicas": 5 } }));
@@ -109,19 +97,8 @@ async fn dry_run_scale_reads_the_scale_then_patches_it_with_dry_run_all() {
         handle
     });
 
-    let change = cluster
-        .scale_deployment("twisterlab-api", 5, true)
-        .await
-        .expect("dry-run scale succeeds");
-    assert_eq!(
-        change,
-        ScaleChange {
-            deployment: "twisterlab-api".into(),
-            from: 3,
-            to: 5,
-            dry_run: true,
-        }
-    );
+    let change = cluster.scale_deployment("twisterlab-api", 5, true).await.expect("dry-run scale succeeds");
+    assert_eq!(change, ScaleChange { deployment: "twisterlab-api".into(), from: 3, to: 5, dry_run: true });
     let handle = api_server.await.expect("mock API server task");
     drop(cluster);
     assert_no_more_requests(handle).await;
@@ -136,17 +113,11 @@ async fn real_scale_patches_without_dry_run() {
         respond.send_response(ok(scale(3)));
         let (request, respond) = handle.next_request().await.expect("PATCH scale");
         assert_eq!(request.method(), Method::PATCH);
-        assert_eq!(
-            query(&request),
-            [("fieldManager".to_owned(), FIELD_MANAGER.to_owned())]
-        );
+        assert_eq!(query(&request), [("fieldManager".to_owned(), FIELD_MANAGER.to_owned())]);
         assert_eq!(json_body(request).await, json!({ "spec": { "replicas": 0 } }));
         respond.send_response(ok(scale(0)));
     });
-    let change = cluster
-        .scale_deployment("twisterlab-api", 0, false)
-        .await
-        .expect("scale succeeds");
+    let change = cluster.scale_deployment("twisterlab-api", 0, false).await.expect("scale succeeds");
     assert_eq!((change.from, change.to, change.dry_run), (3, 0, false));
     api_server.await.expect("mock API server task");
 }
@@ -157,16 +128,10 @@ async fn restart_patches_the_template_annotation_like_kubectl() {
     let api_server = tokio::spawn(async move {
         let (request, respond) = handle.next_request().await.expect("PATCH deployment");
         assert_eq!(request.method(), Method::PATCH);
-        assert_eq!(
-            request.uri().path(),
-            "/apis/apps/v1/namespaces/twisterlab/deployments/twisterlab-api"
-        );
+        assert_eq!(request.uri().path(), "/apis/apps/v1/namespaces/twisterlab/deployments/twisterlab-api");
         assert_eq!(
             query(&request),
-            [
-                ("dryRun".to_owned(), "All".to_owned()),
-                ("fieldManager".to_owned(), FIELD_MANAGER.to_owned())
-            ]
+            [("dryRun".to_owned(), "All".to_owned()), ("fieldManager".to_owned(), FIELD_MANAGER.to_owned())]
         );
         assert_eq!(content_type(&request), "application/strategic-merge-patch+json");
         let body = json_body(request).await;
@@ -185,10 +150,7 @@ async fn restart_patches_the_template_annotation_like_kubectl() {
         respond.send_response(ok(deployment.to_string().into_bytes()));
         stamp
     });
-    let change = cluster
-        .restart_deployment("twisterlab-api", true)
-        .await
-        .expect("dry-run restart succeeds");
+    let change = cluster.restart_deployment("twisterlab-api", true).await.expect("dry-run restart succeeds");
     let stamp = api_server.await.expect("mock API server task");
     assert_eq!(change.restarted_at.to_string(), stamp);
     assert!(change.dry_run);
@@ -199,16 +161,10 @@ async fn restart_patches_the_template_annotation_like_kubectl() {
 async fn invalid_names_and_negative_replicas_never_reach_the_api_server() {
     let (cluster, handle) = mock_cluster();
     for (name, replicas) in [("../secrets", 1), ("Api", 1), ("", 1), ("twisterlab-api", -1)] {
-        let err = cluster
-            .scale_deployment(name, replicas, true)
-            .await
-            .expect_err("refused");
+        let err = cluster.scale_deployment(name, replicas, true).await.expect_err("refused");
         assert!(matches!(err, ClusterError::InvalidArgument(_)), "{err:?}");
     }
-    let err = cluster
-        .pod_logs("twisterlab-api/../x", 100)
-        .await
-        .expect_err("refused");
+    let err = cluster.pod_logs("twisterlab-api/../x", 100).await.expect_err("refused");
     assert!(matches!(err, ClusterError::InvalidArgument(_)), "{err:?}");
     drop(cluster);
     assert_no_more_requests(handle).await;

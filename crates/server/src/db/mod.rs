@@ -4,10 +4,10 @@ mod private_cluster;
 
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::config::{mask_url, Config};
+use crate::config::{Config, mask_url};
 pub use private_cluster::PrivateCluster;
 
 /// Every migration in `migrations/`, compiled into the binary.
@@ -37,16 +37,20 @@ impl Database {
 /// Why the portal has no database; each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("DATABASE_URL is not a valid PostgreSQL URL ({0}): expected postgres://USER:PASSWORD@HOST:5432/DATABASE")]
+    #[error(
+        "DATABASE_URL is not a valid PostgreSQL URL ({0}): expected postgres://USER:PASSWORD@HOST:5432/DATABASE"
+    )]
     BadUrl(String),
     #[error(
         "cannot reach PostgreSQL at {location} after {waited:?}: {cause}. Start it (for example `sudo pg_ctlcluster 15 main start` or `docker compose up -d postgres`) or set DATABASE_URL to a reachable server"
     )]
     Unreachable { location: String, waited: Duration, cause: String },
-    #[error("PostgreSQL at {location} refused the connection: {cause}. Set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/twisterlab with an account that may connect")]
+    #[error(
+        "PostgreSQL at {location} refused the connection: {cause}. Set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/twisterlab with an account that may connect"
+    )]
     Refused { location: String, cause: String },
     #[error(
-        "no PostgreSQL found: nothing answers at 127.0.0.1:5432 and PostgreSQL's programs (initdb, pg_ctl) are not installed. Install it (`sudo apt-get install postgresql`) and run this again, or set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/twisterlab"
+        "no PostgreSQL found: nothing answers at TWISTERLAB_LOCAL_POSTGRES (default 127.0.0.1:5432) and PostgreSQL's programs (initdb, pg_ctl) are not installed. Install it (`sudo apt-get install postgresql`) and run this again, or set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/twisterlab"
     )]
     NothingFound,
     #[error("cannot start a private PostgreSQL cluster: {0}")]
@@ -59,31 +63,52 @@ pub enum DbError {
 
 /// Finds the database as configured (see `Config::database_url`) and returns a pool to it.
 ///
-/// With `DATABASE_URL` set, retries with backoff for `db_connect_timeout`. Without it, tries
-/// 127.0.0.1:5432 (creating the `twisterlab` database when missing), then a private cluster.
+/// With `DATABASE_URL` set, retries with backoff for `db_connect_timeout`. Without it, tries the
+/// local server (`TWISTERLAB_LOCAL_POSTGRES`, creating the `twisterlab` database when missing),
+/// then a private cluster in the data directory.
 pub async fn connect(config: &Config) -> Result<Database, DbError> {
     if let Some(url) = &config.database_url {
-        let options: PgConnectOptions = url.expose().parse().map_err(|e: sqlx::Error| DbError::BadUrl(e.to_string()))?;
+        let options: PgConnectOptions =
+            url.expose().parse().map_err(|e: sqlx::Error| DbError::BadUrl(e.to_string()))?;
         let location = mask_url(url.expose());
         let pool = connect_with_retry(config, options, &location).await?;
         return Ok(Database { pool, location, cluster: None });
     }
 
-    match local_server(config).await? {
-        Some(db) => Ok(db),
-        None => {
-            let cluster = PrivateCluster::find_or_start(config).await?;
-            let options = cluster.connect_options("postgres");
-            ensure_database(options.clone(), DEFAULT_DATABASE).await?;
-            let location = cluster.describe();
-            let pool = connect_with_retry(config, cluster.connect_options(DEFAULT_DATABASE), &location).await?;
-            Ok(Database { pool, location, cluster: Some(cluster) })
+    let refusal = match local_server(config).await? {
+        Local::Found(db) => return Ok(db),
+        Local::NothingListening => None,
+        Local::Refused(cause) => {
+            tracing::warn!(db.location = %config.local_postgres, cause = %cause, "the local PostgreSQL refused us; trying a private cluster instead");
+            Some(cause)
         }
-    }
+    };
+    let cluster = match PrivateCluster::find_or_start(config).await {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            return Err(match refusal {
+                Some(cause) => DbError::Refused {
+                    location: config.local_postgres.to_string(),
+                    cause: format!("{cause}; and {e}"),
+                },
+                None => e,
+            });
+        }
+    };
+    ensure_database(cluster.connect_options("postgres"), DEFAULT_DATABASE).await?;
+    let location = cluster.describe();
+    let pool = connect_with_retry(config, cluster.connect_options(DEFAULT_DATABASE), &location).await?;
+    Ok(Database { pool, location, cluster: Some(cluster) })
 }
 
-/// A PostgreSQL already listening on 127.0.0.1:5432, as the current OS user or `postgres`.
-async fn local_server(config: &Config) -> Result<Option<Database>, DbError> {
+enum Local {
+    Found(Database),
+    NothingListening,
+    Refused(String),
+}
+
+/// A PostgreSQL already listening at `local_postgres`, as the current OS user or `postgres`.
+async fn local_server(config: &Config) -> Result<Local, DbError> {
     let mut users = vec![];
     if let Ok(user) = std::env::var("USER") {
         users.push(user);
@@ -91,22 +116,27 @@ async fn local_server(config: &Config) -> Result<Option<Database>, DbError> {
     users.push("postgres".to_owned());
     users.dedup();
 
-    let mut refusal = None;
+    let addr = config.local_postgres;
+    let mut refusal = String::new();
     for user in &users {
-        let admin = PgConnectOptions::new().host("127.0.0.1").port(5432).username(user).database("postgres");
+        let admin = PgConnectOptions::new()
+            .host(&addr.ip().to_string())
+            .port(addr.port())
+            .username(user)
+            .database("postgres");
         match try_once(admin.clone()).await {
             Ok(()) => {
                 ensure_database(admin.clone(), DEFAULT_DATABASE).await?;
-                let location = format!("postgres://{user}@127.0.0.1:5432/{DEFAULT_DATABASE}");
+                let location = format!("postgres://{user}@{addr}/{DEFAULT_DATABASE}");
                 let pool = connect_with_retry(config, admin.database(DEFAULT_DATABASE), &location).await?;
                 tracing::info!(db.location = %location, "using the local PostgreSQL");
-                return Ok(Some(Database { pool, location, cluster: None }));
+                return Ok(Local::Found(Database { pool, location, cluster: None }));
             }
-            Err(e) if is_connection_refused(&e) => return Ok(None),
-            Err(e) => refusal = Some(e.to_string()),
+            Err(e) if is_connection_refused(&e) => return Ok(Local::NothingListening),
+            Err(e) => refusal = format!("user {user}: {e}"),
         }
     }
-    Err(DbError::Refused { location: "127.0.0.1:5432".into(), cause: refusal.unwrap_or_default() })
+    Ok(Local::Refused(refusal))
 }
 
 async fn try_once(options: PgConnectOptions) -> Result<(), sqlx::Error> {
@@ -142,7 +172,11 @@ async fn ensure_database(admin: PgConnectOptions, name: &str) -> Result<(), DbEr
 }
 
 /// Connects the pool, retrying with exponential backoff until `db_connect_timeout` has passed.
-pub async fn connect_with_retry(config: &Config, options: PgConnectOptions, location: &str) -> Result<PgPool, DbError> {
+pub async fn connect_with_retry(
+    config: &Config,
+    options: PgConnectOptions,
+    location: &str,
+) -> Result<PgPool, DbError> {
     let options = options.application_name("twisterlab-portal");
     let started = Instant::now();
     let mut delay = Duration::from_millis(250);
@@ -157,7 +191,11 @@ pub async fn connect_with_retry(config: &Config, options: PgConnectOptions, loca
             Err(e) => {
                 let waited = started.elapsed();
                 if waited + delay > config.db_connect_timeout {
-                    return Err(DbError::Unreachable { location: location.to_owned(), waited, cause: e.to_string() });
+                    return Err(DbError::Unreachable {
+                        location: location.to_owned(),
+                        waited,
+                        cause: e.to_string(),
+                    });
                 }
                 tracing::warn!(db.location = location, attempt, retry_in_ms = delay.as_millis() as u64, error = %e, "PostgreSQL is not reachable yet, retrying");
                 tokio::time::sleep(delay).await;
@@ -211,7 +249,8 @@ fn migration_name(version: i64) -> String {
 }
 
 async fn applied_count(pool: &PgPool) -> Result<usize, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations where success").fetch_one(pool).await?;
+    let n: i64 =
+        sqlx::query_scalar("select count(*) from _sqlx_migrations where success").fetch_one(pool).await?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 

@@ -32,9 +32,16 @@ impl PrivateCluster {
         let bin_dir = find_bin_dir().ok_or(DbError::NothingFound)?;
         let fail = |msg: String| DbError::PrivateCluster(msg);
 
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| fail(format!("cannot create {}: {e}; set TWISTERLAB_DATA_DIR to a writable directory", config.data_dir.display())))?;
-        let base = config.data_dir.canonicalize().map_err(|e| fail(format!("{}: {e}", config.data_dir.display())))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            fail(format!(
+                "cannot create {}: {e}; set TWISTERLAB_DATA_DIR to a writable directory",
+                config.data_dir.display()
+            ))
+        })?;
+        let base = config
+            .data_dir
+            .canonicalize()
+            .map_err(|e| fail(format!("{}: {e}", config.data_dir.display())))?;
         let data_dir = base.join("pgdata");
         let socket = format!("{}/.s.PGSQL.{}", data_dir.display(), config.private_pg_port);
         if socket.len() > MAX_SOCKET_PATH {
@@ -44,14 +51,18 @@ impl PrivateCluster {
         }
 
         let as_postgres = running_as_root();
-        let cluster = Self { bin_dir, data_dir, port: config.private_pg_port, as_postgres, started_here: false };
+        let cluster =
+            Self { bin_dir, data_dir, port: config.private_pg_port, as_postgres, started_here: false };
         cluster.prepare_directory().await?;
 
         if !cluster.data_dir.join("PG_VERSION").exists() {
             tracing::info!(pg.data_dir = %cluster.data_dir.display(), "initialising a private PostgreSQL cluster (first start only, a few seconds)");
             let data = cluster.data_dir.display().to_string();
             cluster
-                .run("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-instructions"])
+                .run(
+                    "initdb",
+                    &["-D", &data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-instructions"],
+                )
                 .await?;
         }
 
@@ -64,9 +75,10 @@ impl PrivateCluster {
         let data = cluster.data_dir.display().to_string();
         let log = cluster.data_dir.join("postgres.log").display().to_string();
         let options = format!("-c listen_addresses='' -k '{data}' -p {}", cluster.port);
-        cluster.run("pg_ctl", &["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options, "start"]).await.map_err(|e| {
-            fail(format!("{e}; its log is {log}"))
-        })?;
+        cluster
+            .run("pg_ctl", &["-D", &data, "-l", &log, "-w", "-t", "60", "-o", &options, "start"])
+            .await
+            .map_err(|e| fail(format!("{e}; its log is {log}")))?;
         Ok(Self { started_here: true, ..cluster })
     }
 
@@ -88,22 +100,32 @@ impl PrivateCluster {
         let data = self.data_dir.display().to_string();
         match self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]).await {
             Ok(()) => tracing::info!(pg.data_dir = %data, "stopped the private PostgreSQL cluster"),
-            Err(e) => tracing::error!(pg.data_dir = %data, error = %e, "could not stop the private PostgreSQL cluster"),
+            Err(e) => {
+                tracing::error!(pg.data_dir = %data, error = %e, "could not stop the private PostgreSQL cluster")
+            }
         }
     }
 
     async fn is_running(&self) -> bool {
         let data = self.data_dir.display().to_string();
-        self.data_dir.join("postmaster.pid").exists() && self.run("pg_ctl", &["-D", &data, "status"]).await.is_ok()
+        self.data_dir.join("postmaster.pid").exists()
+            && self.run("pg_ctl", &["-D", &data, "status"]).await.is_ok()
     }
 
     async fn prepare_directory(&self) -> Result<(), DbError> {
         let fail = |msg: String| DbError::PrivateCluster(msg);
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail(format!("cannot create {}: {e}", self.data_dir.display())))?;
+        std::fs::create_dir_all(&self.data_dir)
+            .map_err(|e| fail(format!("cannot create {}: {e}", self.data_dir.display())))?;
         if !self.as_postgres {
             return Ok(());
         }
-        let exists = Command::new("id").arg("-u").arg("postgres").output().await.map(|o| o.status.success()).unwrap_or(false);
+        let exists = Command::new("id")
+            .arg("-u")
+            .arg("postgres")
+            .output()
+            .await
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         if !exists {
             return Err(fail(
                 "the portal runs as root, and PostgreSQL refuses to run as root, so it would run the cluster as the `postgres` system user, which does not exist. Create it (`useradd --system --home-dir /var/lib/postgresql postgres`), run the portal as an ordinary user, or set DATABASE_URL".into(),
@@ -112,7 +134,8 @@ impl PrivateCluster {
         let data = self.data_dir.display().to_string();
         command_ok(Command::new("chown").args(["-R", "postgres:postgres", &data])).await.map_err(fail)?;
         command_ok(Command::new("chmod").args(["0700", &data])).await.map_err(fail)?;
-        let reachable = command_ok(Command::new("runuser").args(["-u", "postgres", "--", "test", "-w", &data])).await;
+        let reachable =
+            command_ok(Command::new("runuser").args(["-u", "postgres", "--", "test", "-w", &data])).await;
         if reachable.is_err() {
             return Err(fail(format!(
                 "the portal runs as root, so the cluster runs as the `postgres` system user, but that user cannot reach {data} (a parent directory is private to root). Set TWISTERLAB_DATA_DIR to a directory it can reach, such as /var/lib/twisterlab, run the portal as an ordinary user, or set DATABASE_URL"
@@ -136,7 +159,11 @@ impl PrivateCluster {
 }
 
 async fn command_ok(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.kill_on_drop(true).output().await.map_err(|e| format!("cannot run {:?}: {e}", cmd.as_std().get_program()))?;
+    let out = cmd
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.as_std().get_program()))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -155,10 +182,10 @@ fn running_as_root() -> bool {
 /// The directory with `initdb` and `pg_ctl`: from PATH, else the newest `/usr/lib/postgresql/*/bin`.
 pub fn find_bin_dir() -> Option<PathBuf> {
     let complete = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|d| complete(d)) {
-            return Some(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|d| complete(d))
+    {
+        return Some(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?

@@ -2,7 +2,7 @@
 //! immutable cache lifetime (a changed file gets a new name, so no client ever sees a stale one).
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::AppError;
@@ -52,6 +52,11 @@ mod tests {
     #[test]
     fn the_stylesheet_is_served_under_a_hashed_name() {
         let css = url("app.css");
-        assert!(css.starts_with("/static/app.") && css.ends_with(".css") && css.len() > "/static/app..css".len() + 8, "{css}");
+        assert!(
+            css.starts_with("/static/app.")
+                && css.ends_with(".css")
+                && css.len() > "/static/app..css".len() + 8,
+            "{css}"
+        );
     }
 }

@@ -3,12 +3,12 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::page::{render_page, Layout};
+use super::page::{Layout, render_page};
 
 /// What went wrong, as the user sees it. The cause of an internal error is logged, never shown.
 #[derive(Debug, thiserror::Error)]
@@ -96,12 +96,18 @@ impl AppError {
     fn problem(&self) -> Problem {
         use AppError::*;
         match self {
-            NotFound => Problem::new(StatusCode::NOT_FOUND, "There is no page at this address. Check the link, or start from the overview."),
+            NotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "There is no page at this address. Check the link, or start from the overview.",
+            ),
             NotFoundThing { what } => Problem::new(StatusCode::NOT_FOUND, format!("{what} does not exist.")),
             PayloadTooLarge => payload_too_large(None),
             BadRequest(msg) => Problem::new(StatusCode::BAD_REQUEST, msg.clone()),
             Validation(errors) => {
-                let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Some fields are not valid; see `errors`.");
+                let mut p = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Some fields are not valid; see `errors`.",
+                );
                 p.errors = errors.clone();
                 p
             }
@@ -135,14 +141,16 @@ fn payload_too_large(limit: Option<usize>) -> Problem {
     let limit = limit.map(|l| format!(" of {}", human_bytes(l))).unwrap_or_default();
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!("The request body is larger than the limit{limit}. Send less data, or attach large files elsewhere and link them."),
+        format!(
+            "The request body is larger than the limit{limit}. Send less data, or attach large files elsewhere and link them."
+        ),
     )
 }
 
 fn human_bytes(n: usize) -> String {
-    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+    if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
         format!("{} MiB", n / (1024 * 1024))
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{n} bytes")
@@ -163,6 +171,11 @@ pub fn wants_json(path: &str, headers: &HeaderMap) -> bool {
         _ => false,
     }
 }
+
+/// Marks an error response whose body is deliberate (e.g. `/readyz`'s plain-text reason), so the
+/// error middleware leaves it alone.
+#[derive(Clone, Copy, Debug)]
+pub struct KeepBody;
 
 /// Settings the error middleware needs.
 #[derive(Clone)]
@@ -188,7 +201,9 @@ pub async fn render_errors(
     }
     let problem = match response.extensions_mut().remove::<Problem>() {
         Some(problem) => problem,
-        None if is_rendered(response.headers()) => return response,
+        None if response.extensions().get::<KeepBody>().is_some() || is_rendered(response.headers()) => {
+            return response;
+        }
         None => framework_problem(status, &pages),
     };
     let mut problem = problem;
@@ -215,17 +230,30 @@ pub async fn render_errors(
 
 fn is_rendered(headers: &HeaderMap) -> bool {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    ct.starts_with("text/html") || ct.starts_with("application/problem+json") || ct.starts_with("application/json")
+    ct.starts_with("text/html")
+        || ct.starts_with("application/problem+json")
+        || ct.starts_with("application/json")
 }
 
 fn framework_problem(status: StatusCode, pages: &ErrorPages) -> Problem {
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(Some(pages.body_limit)),
         StatusCode::NOT_FOUND => AppError::NotFound.problem(),
-        StatusCode::METHOD_NOT_ALLOWED => Problem::new(status, "This address does not accept that method; the Allow header lists the ones it does."),
-        StatusCode::REQUEST_TIMEOUT => Problem::new(status, "The request took too long and was stopped. Try again; if it keeps happening, the portal's logs name the cause."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::new(status, "The request body has a content type this address does not accept."),
-        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => Problem::new(status, "The request could not be understood: a field is missing or has the wrong form."),
+        StatusCode::METHOD_NOT_ALLOWED => Problem::new(
+            status,
+            "This address does not accept that method; the Allow header lists the ones it does.",
+        ),
+        StatusCode::REQUEST_TIMEOUT => Problem::new(
+            status,
+            "The request took too long and was stopped. Try again; if it keeps happening, the portal's logs name the cause.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            Problem::new(status, "The request body has a content type this address does not accept.")
+        }
+        StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => Problem::new(
+            status,
+            "The request could not be understood: a field is missing or has the wrong form.",
+        ),
         StatusCode::INTERNAL_SERVER_ERROR => AppError::Internal(anyhow::anyhow!("unhandled")).problem(),
         other => Problem::new(other, other.canonical_reason().unwrap_or("Error")),
     }

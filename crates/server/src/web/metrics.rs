@@ -9,7 +9,8 @@ use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Histogram buckets in seconds: fine below 100 ms, where a healthy portal lives.
-const DURATION_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const DURATION_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// Label for requests that matched no route, so scanners cannot explode the label set.
 const UNMATCHED: &str = "unmatched";
@@ -20,7 +21,10 @@ pub fn handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".into()), DURATION_BUCKETS)
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    DURATION_BUCKETS,
+                )
                 .expect("the bucket list is not empty")
                 .build_recorder();
             let handle = recorder.handle();
@@ -39,14 +43,24 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time to answer an HTTP request, by route template, method and status code."
     );
-    metrics::describe_gauge!("db_pool_connections_in_use", "Database connections lent to requests or workers.");
+    metrics::describe_gauge!(
+        "db_pool_connections_in_use",
+        "Database connections lent to requests or workers."
+    );
     metrics::describe_gauge!("db_pool_connections_idle", "Open database connections waiting in the pool.");
-    metrics::describe_gauge!("db_pool_connections_max", "Largest number of database connections the pool may open.");
+    metrics::describe_gauge!(
+        "db_pool_connections_max",
+        "Largest number of database connections the pool may open."
+    );
 }
 
 /// Records every request's duration under its route template (never the raw path).
 pub async fn track(request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| UNMATCHED.into());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| UNMATCHED.into());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;

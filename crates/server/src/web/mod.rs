@@ -9,7 +9,7 @@ pub mod security;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use axum::routing::get;
-use axum::{middleware, Router};
+use axum::{Router, middleware};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -39,7 +39,10 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(CatchPanicLayer::new())
-        .layer(middleware::from_fn_with_state(error::ErrorPages { body_limit: config.body_limit }, error::render_errors))
+        .layer(middleware::from_fn_with_state(
+            error::ErrorPages { body_limit: config.body_limit },
+            error::render_errors,
+        ))
         .layer(middleware::from_fn(page::attach_layout))
         .layer(middleware::from_fn(metrics::track))
         .layer(CompressionLayer::new());

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -43,11 +43,7 @@ impl Layout {
 
     /// Whether `item` is the area the page belongs to (for `aria-current`).
     pub fn is_current(&self, item: &NavItem) -> bool {
-        if item.prefix == "/" {
-            self.path == "/"
-        } else {
-            self.path.starts_with(item.prefix)
-        }
+        if item.prefix == "/" { self.path == "/" } else { self.path.starts_with(item.prefix) }
     }
 
     /// URL of an embedded asset under its content-hashed name.
@@ -76,12 +72,18 @@ pub fn render_page(template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => {
             let mut response = html.into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
             response
         }
         Err(e) => {
             tracing::error!(error = %e, template = std::any::type_name_of_val(template), "template failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "The page failed to render; the error was logged.")
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "The page failed to render; the error was logged.",
+            )
                 .into_response()
         }
     }

@@ -1,0 +1,190 @@
+//! Starting the real binary against a fresh database, and talking to it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+
+/// Path of the binary cargo built for these tests.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_twisterlab-portal");
+
+/// The server tests create their databases on: `DATABASE_URL`, else the local default.
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A new, empty database; returns its URL. Migrations are left to the portal under test.
+pub async fn fresh_database() -> String {
+    let admin = admin_url();
+    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!("cannot reach PostgreSQL at {admin}: {e}. Run the tests with scripts/test (it starts PostgreSQL) or set DATABASE_URL")
+    });
+    let name = format!("twisterlab_e2e_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    database_url(&admin, &name)
+}
+
+/// `admin` with its database name replaced.
+pub fn database_url(admin: &str, name: &str) -> String {
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin, String::new()),
+    };
+    let prefix = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    format!("{prefix}/{name}{query}")
+}
+
+/// A direct connection to the database behind `url`, for arranging and inspecting state.
+pub async fn connect(url: &str) -> PgConnection {
+    let options: PgConnectOptions = url.parse().expect("valid database URL");
+    options.connect().await.expect("connect to the test database")
+}
+
+/// A running `twisterlab-portal serve`.
+pub struct Portal {
+    child: Child,
+    pub base: String,
+    pub database_url: String,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Portal {
+    /// Starts the portal on a free port against a fresh database.
+    pub async fn start() -> Portal {
+        let url = fresh_database().await;
+        Portal::start_with(&url, &[]).await
+    }
+
+    /// Starts the portal on `database_url` with extra environment variables.
+    pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Portal {
+        let mut cmd = Command::new(BINARY);
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env("TWISTERLAB_BIND", "127.0.0.1:0")
+            .env("TWISTERLAB_LOG_FORMAT", "json")
+            .env("TWISTERLAB_SHUTDOWN_GRACE", "10");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (child, logs, base) = spawn_until_listening(cmd);
+        Portal { child, base, database_url: database_url.to_owned(), logs }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM, as Kubernetes does.
+    pub fn terminate(&self) {
+        let status =
+            Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the process to exit, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the portal") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the portal did not exit within {limit:?}; logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the portal has logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `cmd` with piped output and waits for its "listening on http://…" line.
+pub fn spawn_until_listening(mut cmd: Command) -> (Child, Arc<Mutex<Vec<String>>>, String) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("start the portal binary");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let logs = logs.clone();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Some(i) = line.find("listening on http://") {
+                    let rest = &line[i + "listening on ".len()..];
+                    let url: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                    let _ = tx.send(url);
+                }
+                if let Ok(mut l) = logs.lock() {
+                    l.push(line);
+                }
+            }
+        });
+    }
+    let base = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            let output = logs.lock().map(|l| l.join("\n")).unwrap_or_default();
+            panic!("the process did not report its address within 60 s; output:\n{output}");
+        }
+    };
+    (child, logs, base)
+}
+
+/// Runs the binary to completion with `args` and `env`; returns (exit code, stdout, stderr).
+pub fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(BINARY);
+    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run the portal binary");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An HTTP client that does not follow redirects, so tests see them.
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build the HTTP client")
+}
