@@ -98,7 +98,7 @@ async fn metrics_pass_promtool_and_are_labelled_by_route_template() {
 #[tokio::test]
 async fn the_overview_page_renders_with_a_cacheable_stylesheet_and_security_headers() {
     let portal = Portal::start().await;
-    let http = client();
+    let http = support::signed_in(&portal, "viewer").await;
     let response = http.get(portal.url("/")).header("accept", "text/html").send().await.expect("GET /");
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();

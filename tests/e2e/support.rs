@@ -179,6 +179,68 @@ pub fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, 
     )
 }
 
+/// Creates a user with the command line, as an operator would.
+pub fn create_user(database_url: &str, email: &str, role: &str, password: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new(BINARY)
+        .args(["create-user", "--email", email, "--role", role, "--password-stdin"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run create-user");
+    child.stdin.take().expect("stdin").write_all(format!("{password}\n").as_bytes()).expect("write password");
+    let out = child.wait_with_output().expect("create-user finished");
+    assert!(out.status.success(), "create-user failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A password that passes the portal's rules.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A client with a cookie jar, signed in as a new user with `role`.
+pub async fn signed_in(portal: &Portal, role: &str) -> reqwest::Client {
+    let email = format!("{role}-{}@twisterlab.test", uuid::Uuid::new_v4().simple());
+    create_user(&portal.database_url, &email, role, PASSWORD);
+    let http = browser();
+    let form = http.get(portal.url("/login")).send().await.expect("GET /login").text().await.expect("body");
+    let csrf = hidden_value(&form, "csrf_token");
+    let response = http
+        .post(portal.url("/login"))
+        .header("origin", &portal.base)
+        .form(&[
+            ("email", email.as_str()),
+            ("password", PASSWORD),
+            ("next", "/"),
+            ("csrf_token", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(response.status(), 303, "sign-in failed: {}", response.text().await.unwrap_or_default());
+    http
+}
+
+/// A client that keeps cookies and does not follow redirects, like a browser tab under test.
+pub fn browser() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build the HTTP client")
+}
+
+/// The `value` of the hidden input called `name` in an HTML page.
+pub fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field in:\n{html}")) + marker.len();
+    html[start..].split('"').next().unwrap_or_default().to_owned()
+}
+
 /// An HTTP client that does not follow redirects, so tests see them.
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

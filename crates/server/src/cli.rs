@@ -28,6 +28,21 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and print the effective values, secrets masked.
     CheckConfig,
+    /// Create a user; the password is read from standard input (one line).
+    CreateUser {
+        /// E-mail address, used to sign in.
+        #[arg(long)]
+        email: String,
+        /// viewer, responder, commander, manager or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Display name; defaults to the e-mail's local part.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Serve a simulated TwisterLab API (/health, /metrics, POST /mode) for demos and tests.
     DemoTarget {
         /// Address to listen on.

@@ -124,6 +124,8 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     /// Absolute session lifetime.
     pub session_absolute_timeout: Duration,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind an ingress).
+    pub trust_forwarded_for: bool,
     /// E-mail of the first admin, created at a start with no users.
     pub admin_email: Option<String>,
     /// Password of the first admin.
@@ -274,6 +276,13 @@ pub const FIELDS: &[Field] = &[
         Some("604800"),
         false,
         "seconds after sign-in that end a session (7 days)"
+    ),
+    field!(
+        "TWISTERLAB_TRUST_FORWARDED_FOR",
+        "trust_forwarded_for",
+        Some("false"),
+        false,
+        "take the client address from X-Forwarded-For (only behind a proxy that sets it)"
     ),
     field!(
         "TWISTERLAB_ADMIN_EMAIL",
@@ -543,6 +552,7 @@ impl Config {
             cookie_secure: sources.parse("TWISTERLAB_COOKIE_SECURE")?,
             session_idle_timeout,
             session_absolute_timeout,
+            trust_forwarded_for: sources.parse("TWISTERLAB_TRUST_FORWARDED_FOR")?,
             admin_email,
             admin_password,
         })

@@ -5,11 +5,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Serialize;
 use twisterlab_domain::health::{Connection, HealthStatus};
 
+use crate::auth::{Access, Routes};
 use crate::state::AppState;
 use crate::web::error::KeepBody;
 use crate::web::metrics;
@@ -17,12 +17,13 @@ use crate::web::metrics;
 /// How long a health check waits for the database before calling it disconnected.
 const DB_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/livez", get(livez))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(prometheus_metrics))
+/// Public on purpose: load balancers, Kubernetes and Prometheus call them without an account.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/health", Access::Public, health)
+        .get("/livez", Access::Public, livez)
+        .get("/readyz", Access::Public, readyz)
+        .get("/metrics", Access::Public, prometheus_metrics)
 }
 
 /// The runbook's `/health` shape, for the portal itself.

@@ -1,16 +1,16 @@
 //! The internal home page: what the portal knows about itself until the health overview exists.
 
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
+use twisterlab_domain::role::Role;
 
+use crate::auth::{Access, Routes};
 use crate::state::AppState;
 use crate::web::error::AppError;
 use crate::web::page::{Layout, Page};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(show_overview))
+pub fn routes() -> Routes {
+    Routes::new().get("/", Access::Role(Role::Viewer), show_overview)
 }
 
 #[derive(Template)]

@@ -1,5 +1,7 @@
 //! The TwisterLab Ops Portal server: HTTP routes and pages per product area, the store, workers.
 
+pub mod accounts;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -10,6 +12,7 @@ pub mod serve;
 pub mod state;
 pub mod telemetry;
 pub mod web;
+pub mod workers;
 
 use std::process::ExitCode;
 
@@ -51,6 +54,9 @@ pub fn run(cli: Cli) -> ExitCode {
         match command {
             Command::Serve => serve::serve(config).await,
             Command::Migrate => serve::migrate_only(config).await,
+            Command::CreateUser { email, role, name, password_stdin: _ } => {
+                serve::create_user(config, &email, &role, &name).await
+            }
             Command::DemoTarget { bind, slow_delay_ms } => serve::demo_target(bind, slow_delay_ms).await,
             Command::CheckConfig => Ok(()),
         }

@@ -23,6 +23,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<()> {
     let applied = db::migrate(&database.pool).await?;
     tracing::info!(migrations.applied = applied, "database schema is current");
+    crate::accounts::bootstrap_admin(
+        &database.pool,
+        config.admin_email.as_deref(),
+        config.admin_password.as_ref(),
+    )
+    .await?;
 
     let listener = TcpListener::bind(config.bind).await.with_context(|| {
         format!("cannot listen on {}: set TWISTERLAB_BIND to a free address:port", config.bind)
@@ -38,6 +44,7 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(wait_for(stop_rx));
     let mut server = tokio::spawn(async move { server.await });
+    let workers = crate::workers::spawn_all(database.pool.clone(), config.clone(), stop_tx.subscribe());
 
     tokio::select! {
         result = &mut server => return result.context("the HTTP server stopped")?.context("the HTTP server failed"),
@@ -55,6 +62,7 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
             server.abort();
         }
     }
+    workers.stop().await;
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -67,6 +75,40 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
     let applied = result?;
     println!("applied {applied} migration(s); the schema is current ({} known)", db::MIGRATOR.iter().count());
     Ok(())
+}
+
+/// `twisterlab-portal create-user`: reads the password from standard input.
+pub async fn create_user(config: Config, email: &str, role: &str, name: &str) -> anyhow::Result<()> {
+    use crate::accounts::{self, CreateUserError, UserDraft};
+    let role: twisterlab_domain::role::Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
+    let password = crate::config::Secret::new(line.trim_end_matches(['\r', '\n']));
+    let database = db::connect(&config).await?;
+    let result = async {
+        db::migrate(&database.pool).await?;
+        let mut tx = database.pool.begin().await?;
+        let draft =
+            UserDraft { email, display_name: name, role, password: &password, must_change_password: false };
+        match accounts::create_user(&mut tx, &crate::db::audit::Actor::cli(), &draft).await {
+            Ok(user) => {
+                tx.commit().await?;
+                println!("created {} ({}) with role {}", user.email, user.display_name, user.role);
+                Ok(())
+            }
+            Err(CreateUserError::Invalid(errors)) => {
+                let why: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.message))
+                    .collect();
+                anyhow::bail!("user not created: {}", why.join("; "))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+    .await;
+    database.shutdown().await;
+    result
 }
 
 /// `twisterlab-portal demo-target`.

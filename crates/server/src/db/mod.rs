@@ -1,6 +1,11 @@
 //! The database: finding or starting PostgreSQL, the connection pool and the embedded migrations.
 
+pub mod api_tokens;
+pub mod audit;
 mod private_cluster;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
 
 use std::time::{Duration, Instant};
 

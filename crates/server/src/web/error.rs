@@ -15,6 +15,12 @@ use super::page::{Layout, render_page};
 pub enum AppError {
     #[error("page not found")]
     NotFound,
+    #[error("sign-in required")]
+    Unauthorized,
+    #[error("role {have} cannot do this; it needs {need}")]
+    Forbidden { have: twisterlab_domain::role::Role, need: twisterlab_domain::role::Role },
+    #[error("the request failed the cross-site request forgery check")]
+    CsrfRejected,
     #[error("{what} not found")]
     NotFoundThing { what: String },
     #[error("request body too large")]
@@ -99,6 +105,20 @@ impl AppError {
             NotFound => Problem::new(
                 StatusCode::NOT_FOUND,
                 "There is no page at this address. Check the link, or start from the overview.",
+            ),
+            Unauthorized => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "Sign in first. API clients send `Authorization: Bearer <token>` with a live token from their account page.",
+            ),
+            Forbidden { have, need } => Problem::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Your role ({have}) cannot do this: it needs {need} or higher. Ask an admin if you need it."
+                ),
+            ),
+            CsrfRejected => Problem::new(
+                StatusCode::FORBIDDEN,
+                "Nothing was changed: the form was stale, came from another site, or its security token was missing. Go back, reload the page and try again.",
             ),
             NotFoundThing { what } => Problem::new(StatusCode::NOT_FOUND, format!("{what} does not exist.")),
             PayloadTooLarge => payload_too_large(None),
@@ -219,6 +239,10 @@ pub async fn render_errors(
         render_page(&ErrorPage { layout: layout.unwrap_or_default(), problem: problem.clone() })
     };
     *out.status_mut() = problem.status();
+    if problem.status == 401 {
+        out.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"twisterlab\""));
+    }
     // Keep headers that matter to the client (Allow on 405, Retry-After, WWW-Authenticate, Location).
     for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE, header::LOCATION] {
         if let Some(v) = response.headers().get(&name) {

@@ -8,8 +8,7 @@ pub mod security;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
-use axum::routing::get;
-use axum::{Router, middleware};
+use axum::{Extension, Router, middleware};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -17,21 +16,27 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{Access, Routes};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route of the portal with the access it requires, one area per line.
+pub fn routes() -> Routes {
+    Routes::new()
+        .merge(crate::health::routes())
+        .merge(crate::home::routes())
+        .merge(crate::accounts::routes())
+        .get("/static/{file}", Access::Public, assets::serve_asset)
+}
 
 /// The whole portal as one router; `main` serves it and tests call it directly.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
     // Install the recorder before the first request so no observation is lost.
     let _ = metrics::handle();
-    let routes = Router::new()
-        .merge(crate::home::router())
-        .merge(crate::health::router())
-        .route("/static/{file}", get(assets::serve_asset))
-        .fallback(error::not_found)
-        .with_state(state);
+    let (_, router) = routes().into_parts();
+    let routes = router.fallback(error::not_found).layer(Extension(state.clone())).with_state(state);
 
     // Layers listed innermost first: the last one added runs first on the way in.
     let mut app = routes

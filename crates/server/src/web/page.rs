@@ -8,7 +8,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use twisterlab_domain::role::Role;
+
 use super::assets;
+use crate::auth::CurrentUser;
 
 /// One entry of the main navigation.
 #[derive(Clone, Debug)]
@@ -17,10 +20,37 @@ pub struct NavItem {
     pub href: &'static str,
     /// URL prefix that marks this entry as the current area.
     pub prefix: &'static str,
+    /// Lowest role that sees the entry.
+    pub min_role: Role,
 }
 
 /// The product areas that exist. An area appears here only once it has real pages.
-pub const NAVIGATION: &[NavItem] = &[NavItem { label: "Overview", href: "/", prefix: "/" }];
+pub const NAVIGATION: &[NavItem] = &[
+    NavItem { label: "Overview", href: "/", prefix: "/", min_role: Role::Viewer },
+    NavItem { label: "Users", href: "/admin/users", prefix: "/admin/users", min_role: Role::Admin },
+    NavItem { label: "Audit log", href: "/admin/audit", prefix: "/admin/audit", min_role: Role::Admin },
+];
+
+/// The signed-in user as the layout shows them.
+#[derive(Clone, Debug)]
+pub struct LayoutUser {
+    pub display_name: String,
+    pub email: String,
+    pub role: Role,
+    /// For the sign-out form in the header (and any form of the page).
+    pub csrf_token: String,
+}
+
+impl LayoutUser {
+    pub fn of(user: &CurrentUser) -> Self {
+        Self {
+            display_name: user.user.display_name.clone(),
+            email: user.user.email.clone(),
+            role: user.role,
+            csrf_token: user.csrf_token().to_owned(),
+        }
+    }
+}
 
 /// Shared page data, built per request by [`attach_layout`] and read by every template.
 #[derive(Clone, Debug)]
@@ -28,17 +58,23 @@ pub struct Layout {
     /// Request path, to mark the current navigation entry.
     pub path: String,
     pub version: &'static str,
+    /// Set by the route guard on signed-in routes.
+    pub user: Option<LayoutUser>,
 }
 
 impl Default for Layout {
     fn default() -> Self {
-        Self { path: "/".into(), version: env!("CARGO_PKG_VERSION") }
+        Self { path: "/".into(), version: env!("CARGO_PKG_VERSION"), user: None }
     }
 }
 
 impl Layout {
-    pub fn nav(&self) -> &'static [NavItem] {
-        NAVIGATION
+    /// Navigation entries the signed-in user may open; none for anonymous visitors.
+    pub fn nav(&self) -> Vec<&'static NavItem> {
+        match &self.user {
+            Some(user) => NAVIGATION.iter().filter(|item| user.role.allows(item.min_role)).collect(),
+            None => vec![],
+        }
     }
 
     /// Whether `item` is the area the page belongs to (for `aria-current`).
@@ -49,6 +85,11 @@ impl Layout {
     /// URL of an embedded asset under its content-hashed name.
     pub fn asset(&self, name: &str) -> String {
         assets::url(name)
+    }
+
+    /// The CSRF token for forms on this page (empty when signed out).
+    pub fn csrf(&self) -> &str {
+        self.user.as_ref().map(|u| u.csrf_token.as_str()).unwrap_or("")
     }
 }
 
