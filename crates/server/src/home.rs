@@ -43,3 +43,28 @@ async fn show_overview(
         status_host: state.config.status_host.clone(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::PgPool;
+    use twisterlab_domain::role::Role;
+
+    use crate::testing::{self, get, send};
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn anonymous_visitors_are_sent_to_sign_in(pool: PgPool) {
+        let (response, _) = send(&testing::app(&pool), get("/", None)).await;
+        assert_eq!(response.status(), 303);
+        assert_eq!(response.headers()["location"], "/login?next=/");
+    }
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn a_viewer_sees_the_overview_with_their_name_and_a_sign_out_form(pool: PgPool) {
+        let browser = testing::signed_in(&pool, Role::Viewer).await;
+        let (response, html) = send(&testing::app(&pool), get("/", Some(&browser))).await;
+        assert_eq!(response.status(), 200);
+        assert!(html.contains("<h1>Overview</h1>"), "{html}");
+        assert!(html.contains(&browser.user.display_name) && html.contains("Sign out"), "{html}");
+        assert!(!html.contains("/admin/users"), "viewers do not see admin navigation: {html}");
+    }
+}

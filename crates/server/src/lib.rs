@@ -1,6 +1,7 @@
 //! The TwisterLab Ops Portal server: HTTP routes and pages per product area, the store, workers.
 
 pub mod accounts;
+pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -11,6 +12,8 @@ pub mod home;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+#[cfg(test)]
+pub mod testing;
 pub mod web;
 pub mod workers;
 

@@ -1,6 +1,9 @@
 //! Accounts: sign-in and sign-out, the user's own settings, admin user management, the audit
 //! log page, and the rules shared by the pages and the command line.
 
+pub mod account;
+pub mod admin_audit;
+pub mod admin_users;
 pub mod login;
 
 use serde_json::json;
@@ -20,6 +23,9 @@ pub fn routes() -> Routes {
         .get("/login", Access::Public, login::show_login)
         .post("/login", Access::Public, login::sign_in)
         .post("/logout", Access::Role(Role::Viewer), login::sign_out)
+        .merge(account::routes())
+        .merge(admin_users::routes())
+        .merge(admin_audit::routes())
 }
 
 /// Longest e-mail address accepted (RFC 5321's path limit).

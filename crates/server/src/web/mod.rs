@@ -27,6 +27,7 @@ pub fn routes() -> Routes {
         .merge(crate::health::routes())
         .merge(crate::home::routes())
         .merge(crate::accounts::routes())
+        .merge(crate::api::routes())
         .get("/static/{file}", Access::Public, assets::serve_asset)
 }
 
