@@ -15,6 +15,8 @@ pub mod telemetry;
 #[cfg(test)]
 pub mod testing;
 pub mod web;
+#[cfg(test)]
+mod route_matrix_tests;
 pub mod workers;
 
 use std::process::ExitCode;

@@ -5,6 +5,8 @@ pub mod account;
 pub mod admin_audit;
 pub mod admin_users;
 pub mod login;
+#[cfg(test)]
+mod login_tests;
 
 use serde_json::json;
 use sqlx::PgConnection;

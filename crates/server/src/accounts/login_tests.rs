@@ -1,0 +1,1 @@
+//! Sign-in behaviour: throttling, sessions, CSRF, re-hashing, audit.

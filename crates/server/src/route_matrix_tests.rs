@@ -1,0 +1,1 @@
+//! Every declared route against every role.
