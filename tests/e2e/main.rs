@@ -1,4 +1,8 @@
 //! End-to-end tests: each starts the real `twisterlab-portal` binary against a fresh database.
 
+mod accounts;
 mod foundation;
+mod incidents;
+mod overview;
+mod status_page;
 mod support;

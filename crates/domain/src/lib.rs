@@ -4,5 +4,6 @@ pub mod business_hours;
 pub mod health;
 pub mod incident;
 pub mod role;
+pub mod rotation;
 pub mod severity;
 pub mod sla;

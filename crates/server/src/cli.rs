@@ -43,6 +43,21 @@ pub enum Command {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Create an API token for a user and print only the token (for `TOKEN=$(…)` in scripts).
+    CreateToken {
+        /// E-mail address of the (active) user the token acts for.
+        #[arg(long)]
+        email: String,
+        /// Name of the token, unique among the user's live tokens (e.g. "alertmanager").
+        #[arg(long)]
+        name: String,
+        /// viewer, responder, commander, manager or admin; at most the user's role, which is the default.
+        #[arg(long)]
+        role: Option<String>,
+        /// Days until the token expires (1 to 365); without it, the token never expires.
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
     /// Serve a simulated TwisterLab API (/health, /metrics, POST /mode) for demos and tests.
     DemoTarget {
         /// Address to listen on.

@@ -79,6 +79,30 @@ impl FromStr for CookieSecure {
     }
 }
 
+/// Whether the Kubernetes panel looks for a cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KubeEnabled {
+    /// Use a kubeconfig or in-cluster service account when one is found; otherwise the panel
+    /// says "no cluster configured".
+    Auto,
+    /// The same, but a missing configuration is logged as an error.
+    Always,
+    /// No cluster: the panel says it is turned off.
+    Never,
+}
+
+impl FromStr for KubeEnabled {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "true" | "yes" | "1" => Ok(Self::Always),
+            "false" | "no" | "0" => Ok(Self::Never),
+            _ => Err("expected `auto`, `true` or `false`".into()),
+        }
+    }
+}
+
 /// The portal's effective configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -130,6 +154,34 @@ pub struct Config {
     pub admin_email: Option<String>,
     /// Password of the first admin.
     pub admin_password: Option<Secret>,
+    /// Prometheus base URL for the overview's key metrics; `None`: they show "unknown".
+    pub prometheus_url: Option<String>,
+    /// Whether the Kubernetes panel looks for a cluster.
+    pub kube_enabled: KubeEnabled,
+    /// Kubeconfig file for the Kubernetes panel; `None`: $KUBECONFIG, ~/.kube/config, in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// Grafana "System Overview" dashboard URL shown on the overview (empty: no link).
+    pub grafana_system_overview_url: String,
+    /// Grafana "Agent Performance" dashboard URL (empty: no link).
+    pub grafana_agent_performance_url: String,
+    /// Grafana "Database Metrics" dashboard URL (empty: no link).
+    pub grafana_database_metrics_url: String,
+    /// Most health probes in flight at once in this process.
+    pub probe_concurrency: usize,
+    /// Services to probe defined as code in the file's `[[services]]`, reconciled at start.
+    pub services: Vec<crate::overview::definition::ServiceSpec>,
+    /// The key metrics: the runbook's defaults merged with the file's `[[key_metrics]]`.
+    pub key_metrics: Vec<crate::overview::key_metrics::KeyMetricSpec>,
+    /// Slack incoming-webhook URL for `#twisterlab-incidents`; the URL itself is the credential.
+    pub slack_webhook_url: Option<Secret>,
+    /// PagerDuty Events API v2 routing (integration) key.
+    pub pagerduty_routing_key: Option<Secret>,
+    /// PagerDuty Events API v2 endpoint the routing key's events are sent to.
+    pub pagerduty_events_url: String,
+    /// Generic webhook endpoint that receives incident events as HMAC-signed JSON.
+    pub webhook_url: Option<Secret>,
+    /// HMAC-SHA256 key that signs the generic webhook's requests (see docs/WEBHOOKS.md).
+    pub webhook_secret: Option<Secret>,
 }
 
 /// One configuration setting: where it comes from and what it means.
@@ -196,6 +248,55 @@ pub const FIELDS: &[Field] = &[
         Some("twisterlab"),
         false,
         "Kubernetes namespace the portal watches and acts on"
+    ),
+    field!(
+        "TWISTERLAB_KUBE_ENABLED",
+        "kube_enabled",
+        Some("auto"),
+        false,
+        "Kubernetes panel: auto (use a cluster when configured), true (and log an error without one) or false"
+    ),
+    field!(
+        "TWISTERLAB_KUBECONFIG",
+        "kubeconfig",
+        None,
+        false,
+        "kubeconfig file for the Kubernetes panel; unset: $KUBECONFIG, ~/.kube/config, then in-cluster"
+    ),
+    field!(
+        "TWISTERLAB_PROMETHEUS_URL",
+        "prometheus_url",
+        None,
+        false,
+        "Prometheus base URL (e.g. http://prometheus:9090) for the key metrics; unset: they show unknown"
+    ),
+    field!(
+        "TWISTERLAB_GRAFANA_SYSTEM_OVERVIEW_URL",
+        "grafana_system_overview_url",
+        Some("http://grafana.twisterlab.local/d/system-overview"),
+        false,
+        "Grafana System Overview dashboard linked from the overview (empty: no link)"
+    ),
+    field!(
+        "TWISTERLAB_GRAFANA_AGENT_PERFORMANCE_URL",
+        "grafana_agent_performance_url",
+        Some("http://grafana.twisterlab.local/d/agent-perf"),
+        false,
+        "Grafana Agent Performance dashboard (empty: no link)"
+    ),
+    field!(
+        "TWISTERLAB_GRAFANA_DATABASE_METRICS_URL",
+        "grafana_database_metrics_url",
+        Some("http://grafana.twisterlab.local/d/database"),
+        false,
+        "Grafana Database Metrics dashboard (empty: no link)"
+    ),
+    field!(
+        "TWISTERLAB_PROBE_CONCURRENCY",
+        "probe_concurrency",
+        Some("64"),
+        false,
+        "most health probes in flight at once per process"
     ),
     field!("TWISTERLAB_LOG_FORMAT", "log_format", Some("pretty"), false, "pretty or json"),
     field!("TWISTERLAB_LOG", "log", Some("info"), false, "tracing filter directives"),
@@ -298,6 +399,41 @@ pub const FIELDS: &[Field] = &[
         true,
         "first admin's password (at least 12 characters)"
     ),
+    field!(
+        "TWISTERLAB_SLACK_WEBHOOK_URL",
+        "slack_webhook_url",
+        None,
+        true,
+        "Slack incoming-webhook URL for #twisterlab-incidents (a secret)"
+    ),
+    field!(
+        "TWISTERLAB_PAGERDUTY_ROUTING_KEY",
+        "pagerduty_routing_key",
+        None,
+        true,
+        "PagerDuty Events API v2 routing key; incidents trigger, acknowledge and resolve there"
+    ),
+    field!(
+        "TWISTERLAB_PAGERDUTY_EVENTS_URL",
+        "pagerduty_events_url",
+        Some("https://events.pagerduty.com/v2/enqueue"),
+        false,
+        "PagerDuty Events API v2 endpoint"
+    ),
+    field!(
+        "TWISTERLAB_WEBHOOK_URL",
+        "webhook_url",
+        None,
+        true,
+        "endpoint that receives every incident event as signed JSON (docs/WEBHOOKS.md)"
+    ),
+    field!(
+        "TWISTERLAB_WEBHOOK_SECRET",
+        "webhook_secret",
+        None,
+        true,
+        "HMAC-SHA256 key signing the webhook's requests; required with TWISTERLAB_WEBHOOK_URL"
+    ),
 ];
 
 /// A setting that could not be used; names the field so the operator knows what to fix.
@@ -307,6 +443,8 @@ pub enum ConfigError {
     File { path: PathBuf, reason: String },
     #[error("invalid configuration: {env} (`{key}` in the file) = {shown}: {reason}")]
     Invalid { env: &'static str, key: &'static str, shown: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Table(String),
 }
 
 /// Where a value came from, for `check-config`.
@@ -519,6 +657,71 @@ impl Config {
             ));
         }
 
+        let slack_webhook_url = outbound_url(sources, "TWISTERLAB_SLACK_WEBHOOK_URL")?;
+        let webhook_url = outbound_url(sources, "TWISTERLAB_WEBHOOK_URL")?;
+        let webhook_secret = sources.text("TWISTERLAB_WEBHOOK_SECRET")?.map(Secret::new);
+        if webhook_url.is_some() != webhook_secret.is_some() {
+            let missing =
+                if webhook_url.is_some() { "TWISTERLAB_WEBHOOK_SECRET" } else { "TWISTERLAB_WEBHOOK_URL" };
+            return Err(invalid(
+                lookup(missing),
+                "",
+                "TWISTERLAB_WEBHOOK_URL and TWISTERLAB_WEBHOOK_SECRET go together: every delivery is signed"
+                    .into(),
+            ));
+        }
+        let pagerduty_events_url = outbound_url(sources, "TWISTERLAB_PAGERDUTY_EVENTS_URL")?
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default();
+        let pagerduty_routing_key =
+            sources.text("TWISTERLAB_PAGERDUTY_ROUTING_KEY")?.map(|k| Secret::new(k.trim()));
+
+        let prometheus_url = match sources.text("TWISTERLAB_PROMETHEUS_URL")? {
+            None => None,
+            Some(url) if url.trim().is_empty() => None,
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                if !matches!(reqwest::Url::parse(&url), Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                {
+                    return Err(invalid(
+                        lookup("TWISTERLAB_PROMETHEUS_URL"),
+                        &url,
+                        "expected an http:// or https:// URL such as http://prometheus:9090".into(),
+                    ));
+                }
+                Some(url)
+            }
+        };
+        let mut grafana = vec![];
+        for env in [
+            "TWISTERLAB_GRAFANA_SYSTEM_OVERVIEW_URL",
+            "TWISTERLAB_GRAFANA_AGENT_PERFORMANCE_URL",
+            "TWISTERLAB_GRAFANA_DATABASE_METRICS_URL",
+        ] {
+            let url = sources.text(env)?.unwrap_or_default().trim().to_owned();
+            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    lookup(env),
+                    &url,
+                    "expected an http:// or https:// URL, or nothing".into(),
+                ));
+            }
+            grafana.push(url);
+        }
+        let probe_concurrency: usize = sources.parse("TWISTERLAB_PROBE_CONCURRENCY")?;
+        if !(1..=10_000).contains(&probe_concurrency) {
+            return Err(invalid(
+                lookup("TWISTERLAB_PROBE_CONCURRENCY"),
+                &probe_concurrency.to_string(),
+                "expected 1 to 10000".into(),
+            ));
+        }
+        let services =
+            crate::overview::definition::services_from_file(sources.file()).map_err(ConfigError::Table)?;
+        let key_metrics =
+            crate::overview::key_metrics::from_file(sources.file()).map_err(ConfigError::Table)?;
+        let mut grafana = grafana.into_iter();
+
         let session_idle_timeout = sources.seconds("TWISTERLAB_SESSION_IDLE_TIMEOUT", 60, 30 * 86_400)?;
         let session_absolute_timeout =
             sources.seconds("TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT", 60, 365 * 86_400)?;
@@ -555,7 +758,37 @@ impl Config {
             trust_forwarded_for: sources.parse("TWISTERLAB_TRUST_FORWARDED_FOR")?,
             admin_email,
             admin_password,
+            prometheus_url,
+            kube_enabled: sources.parse("TWISTERLAB_KUBE_ENABLED")?,
+            kubeconfig: sources
+                .text("TWISTERLAB_KUBECONFIG")?
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
+            grafana_system_overview_url: grafana.next().unwrap_or_default(),
+            grafana_agent_performance_url: grafana.next().unwrap_or_default(),
+            grafana_database_metrics_url: grafana.next().unwrap_or_default(),
+            probe_concurrency,
+            services,
+            key_metrics,
+            slack_webhook_url,
+            pagerduty_routing_key,
+            pagerduty_events_url,
+            webhook_url,
+            webhook_secret,
         })
+    }
+
+    /// The Grafana dashboards the overview links, in the runbook's order (unset ones left out).
+    pub fn grafana_dashboards(&self) -> Vec<crate::overview::key_metrics::DashboardLink> {
+        [
+            ("System Overview", &self.grafana_system_overview_url),
+            ("Agent Performance", &self.grafana_agent_performance_url),
+            ("Database Metrics", &self.grafana_database_metrics_url),
+        ]
+        .into_iter()
+        .filter(|(_, url)| !url.is_empty())
+        .map(|(label, url)| crate::overview::key_metrics::DashboardLink { label, url: url.clone() })
+        .collect()
     }
 
     /// Whether cookies get `Secure` and the `__Host-` prefix.
@@ -566,6 +799,19 @@ impl Config {
             CookieSecure::Auto => self.public_url.starts_with("https://"),
         }
     }
+}
+
+/// An outbound http(s) URL setting (Slack, webhook, PagerDuty), checked at start.
+fn outbound_url(sources: &Sources, env: &str) -> Result<Option<Secret>, ConfigError> {
+    let Some(url) = sources.text(env)? else { return Ok(None) };
+    let url = url.trim();
+    let valid = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() > "https://".len()
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !valid {
+        return Err(invalid(lookup(env), url, "expected an http:// or https:// URL".into()));
+    }
+    Ok(Some(Secret::new(url)))
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -732,5 +978,39 @@ mod tests {
         assert_eq!(bind.2, Origin::Environment);
         let tz = rows.iter().find(|(f, _, _)| f.env == "TWISTERLAB_TIMEZONE").expect("row");
         assert_eq!(tz.2, Origin::Default);
+    }
+
+    #[test]
+    fn outbound_channel_settings_are_checked_and_never_printed() {
+        let c = config(&[
+            ("TWISTERLAB_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/s3cr3t"),
+            ("TWISTERLAB_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("TWISTERLAB_WEBHOOK_SECRET", "k3y-k3y"),
+            ("TWISTERLAB_PAGERDUTY_ROUTING_KEY", "R0UT1NG"),
+        ])
+        .expect("valid");
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("s3cr3t") && !debug.contains("k3y-k3y") && !debug.contains("R0UT1NG"),
+            "{debug}"
+        );
+        assert_eq!(c.pagerduty_events_url, "https://events.pagerduty.com/v2/enqueue");
+        let err =
+            config(&[("TWISTERLAB_SLACK_WEBHOOK_URL", "hooks.slack.com/s3cr3t")]).unwrap_err().to_string();
+        assert!(err.contains("TWISTERLAB_SLACK_WEBHOOK_URL") && !err.contains("s3cr3t"), "{err}");
+        let err = config(&[("TWISTERLAB_WEBHOOK_URL", "http://127.0.0.1:9/hook")]).unwrap_err().to_string();
+        assert!(err.contains("TWISTERLAB_WEBHOOK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn the_readme_documents_every_setting() {
+        let readme = include_str!("../../../README.md");
+        for field in FIELDS {
+            assert!(
+                readme.contains(&format!("| `{}` | `{}` |", field.env, field.key)),
+                "README.md lacks a row for {}",
+                field.env
+            );
+        }
     }
 }

@@ -4,19 +4,26 @@ pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo_target;
+pub mod escalation;
 pub mod health;
 pub mod home;
+pub mod incidents;
+pub mod markdown;
+pub mod oncall;
+pub mod overview;
+#[cfg(test)]
+mod route_matrix_tests;
 pub mod serve;
 pub mod state;
+pub mod status_page;
 pub mod telemetry;
 #[cfg(test)]
 pub mod testing;
 pub mod web;
-#[cfg(test)]
-mod route_matrix_tests;
 pub mod workers;
 
 use std::process::ExitCode;
@@ -61,6 +68,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Migrate => serve::migrate_only(config).await,
             Command::CreateUser { email, role, name, password_stdin: _ } => {
                 serve::create_user(config, &email, &role, &name).await
+            }
+            Command::CreateToken { email, name, role, expires_days } => {
+                serve::create_token(config, &email, &name, role.as_deref(), expires_days).await
             }
             Command::DemoTarget { bind, slow_delay_ms } => serve::demo_target(bind, slow_delay_ms).await,
             Command::CheckConfig => Ok(()),

@@ -111,6 +111,75 @@ pub async fn create_user(config: Config, email: &str, role: &str, name: &str) ->
     result
 }
 
+/// `twisterlab-portal create-token`: prints the token and nothing else on standard output, so
+/// scripts can capture it (`TOKEN=$(twisterlab-portal create-token …)`).
+pub async fn create_token(
+    config: Config,
+    email: &str,
+    name: &str,
+    role: Option<&str>,
+    expires_days: Option<u32>,
+) -> anyhow::Result<()> {
+    let database = db::connect(&config).await?;
+    let result = async {
+        db::migrate(&database.pool).await?;
+        create_token_on(&database.pool, email, name, role, expires_days).await
+    }
+    .await;
+    database.shutdown().await;
+    println!("{}", result?);
+    Ok(())
+}
+
+/// The work of `create-token`: finds the active user, checks the request (the role defaults to
+/// the user's and may not exceed it), inserts the token with its audit row; returns the token.
+async fn create_token_on(
+    pool: &sqlx::PgPool,
+    email: &str,
+    name: &str,
+    role: Option<&str>,
+    expires_days: Option<u32>,
+) -> anyhow::Result<String> {
+    use crate::accounts::account::{self, IssueTokenError};
+    let mut tx = pool.begin().await?;
+    let Some(user) = db::users::find_by_email(&mut *tx, email.trim()).await? else {
+        anyhow::bail!(
+            "no user has the e-mail address {:?}; create one first with `twisterlab-portal create-user`",
+            email.trim()
+        );
+    };
+    if !user.active {
+        anyhow::bail!(
+            "{} is deactivated; an admin must reactivate the account before it can have tokens",
+            user.email
+        );
+    }
+    let role = role.unwrap_or(user.role.as_str());
+    let days = expires_days.map(|d| d.to_string()).unwrap_or_default();
+    let issued = match account::token_draft(name, role, &days, user.role) {
+        Ok(draft) => account::issue_token(&mut tx, &db::audit::Actor::cli(), &user, user.role, &draft).await,
+        Err(errors) => Err(IssueTokenError::Invalid(errors)),
+    };
+    match issued {
+        Ok(issued) => {
+            // No log line here: logs go to standard output, which carries only the token.
+            tx.commit().await?;
+            Ok(issued.secret)
+        }
+        Err(IssueTokenError::Invalid(errors)) => {
+            anyhow::bail!("token not created for {}: {}", user.email, cli_field_errors(&errors))
+        }
+        Err(IssueTokenError::Database(e)) => Err(e.into()),
+    }
+}
+
+/// Form-field messages as command-line option messages: `--expires-days: …; --role: …`.
+fn cli_field_errors(errors: &[crate::web::error::FieldError]) -> String {
+    let why: Vec<String> =
+        errors.iter().map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.message)).collect();
+    why.join("; ")
+}
+
 /// `twisterlab-portal demo-target`.
 pub async fn demo_target(bind: SocketAddr, slow_delay_ms: u64) -> anyhow::Result<()> {
     let listener = TcpListener::bind(bind)
@@ -148,4 +217,70 @@ pub async fn shutdown_signal() -> &'static str {
     #[cfg(not(unix))]
     let term = std::future::pending::<&'static str>();
     tokio::select! { s = ctrl_c => s, s = term => s }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::PgPool;
+    use twisterlab_domain::role::Role;
+
+    use super::*;
+    use crate::testing;
+    use crate::web::error::FieldError;
+
+    #[test]
+    fn field_messages_become_option_messages() {
+        let errors = [FieldError::new("expires_days", "Too long."), FieldError::new("role", "Too high.")];
+        assert_eq!(cli_field_errors(&errors), "--expires-days: Too long.; --role: Too high.");
+    }
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn create_token_returns_a_working_token_with_the_users_role_audited_as_cli(pool: PgPool) {
+        let user = testing::user(&pool, Role::Responder).await;
+        let email = user.email.to_uppercase();
+        let secret = create_token_on(&pool, &email, "alertmanager", None, Some(30)).await.expect("created");
+        let found = db::api_tokens::find_live(&pool, &crate::auth::token::digest(&secret))
+            .await
+            .expect("query")
+            .expect("the token is live");
+        assert_eq!(
+            (found.user_id, found.role, found.name.as_str()),
+            (user.id, Role::Responder, "alertmanager")
+        );
+        assert!(found.expires_at.is_some());
+        let rows = testing::audit_actions(&pool, "api_token.create").await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].actor_label.as_str(), rows[0].actor_user_id), ("cli", None));
+        assert!(!format!("{:?}", rows[0]).contains(&secret[4..]));
+    }
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn create_token_refuses_unknown_inactive_too_high_and_duplicate_requests(pool: PgPool) {
+        let err = create_token_on(&pool, "nobody@example.com", "ci", None, None).await.expect_err("unknown");
+        assert!(err.to_string().contains("no user has the e-mail address"), "{err}");
+
+        let viewer = testing::user(&pool, Role::Viewer).await;
+        let err =
+            create_token_on(&pool, &viewer.email, "ci", Some("admin"), None).await.expect_err("too high");
+        assert!(err.to_string().contains("--role: A token cannot have a higher role"), "{err}");
+        let err = create_token_on(&pool, &viewer.email, "ci", None, Some(0)).await.expect_err("zero days");
+        assert!(err.to_string().contains("--expires-days:"), "{err}");
+
+        create_token_on(&pool, &viewer.email, "ci", Some("viewer"), None).await.expect("first");
+        let err = create_token_on(&pool, &viewer.email, "ci", None, None).await.expect_err("duplicate");
+        assert!(err.to_string().contains("--name: A token with this name already exists"), "{err}");
+
+        sqlx::query("update users set active = false where id = $1")
+            .bind(viewer.id)
+            .execute(&pool)
+            .await
+            .expect("deactivate");
+        let err = create_token_on(&pool, &viewer.email, "other", None, None).await.expect_err("inactive");
+        assert!(err.to_string().contains("is deactivated"), "{err}");
+
+        let count: i64 =
+            sqlx::query_scalar("select count(*) from api_tokens").fetch_one(&pool).await.expect("n");
+        assert_eq!(count, 1, "only the first request made a token");
+        assert_eq!(testing::audit_actions(&pool, "api_token.create").await.len(), 1);
+    }
 }

@@ -15,11 +15,32 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub lifecycle: Arc<Lifecycle>,
+    /// The Kubernetes cluster for on-demand reads (pod logs), found at first use; the overview's
+    /// snapshot worker holds its own handle.
+    pub cluster: Arc<tokio::sync::OnceCell<Arc<dyn twisterlab_k8s::Cluster>>>,
+    /// Who is on call, for the page header; the process-wide cache the refresh worker keeps current.
+    pub oncall: Arc<crate::oncall::OnCallCache>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, config: Config, db_location: String) -> Self {
-        Self { pool, config: Arc::new(config), lifecycle: Arc::new(Lifecycle::new(db_location)) }
+        Self {
+            pool,
+            config: Arc::new(config),
+            lifecycle: Arc::new(Lifecycle::new(db_location)),
+            cluster: Arc::new(tokio::sync::OnceCell::new()),
+            oncall: crate::oncall::OnCallCache::global(),
+        }
+    }
+
+    /// Uses `cluster` instead of the one the configuration names (tests, tools).
+    pub fn with_cluster(self, cluster: Arc<dyn twisterlab_k8s::Cluster>) -> Self {
+        Self { cluster: Arc::new(tokio::sync::OnceCell::new_with(Some(cluster))), ..self }
+    }
+
+    /// The Kubernetes cluster the configuration names (or an unconfigured one saying why).
+    pub async fn cluster(&self) -> Arc<dyn twisterlab_k8s::Cluster> {
+        self.cluster.get_or_init(|| crate::overview::cluster::connect(&self.config)).await.clone()
     }
 }
 

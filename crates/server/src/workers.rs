@@ -51,6 +51,10 @@ impl Workers {
 /// Starts every worker; each stops when `stop` turns true.
 pub fn spawn_all(pool: PgPool, config: Config, stop: watch::Receiver<bool>) -> Workers {
     let mut tasks = JoinSet::new();
+    crate::escalation::spawn_workers(&mut tasks, &pool, &config, &stop);
+    crate::oncall::spawn_refresh(&mut tasks, &pool, &stop);
+    let (pool_for_overview, stop_for_overview) = (pool.clone(), stop.clone());
+    tasks.spawn(crate::status_page::worker::StatusPageWorker::new(&pool, &config).run(stop.clone()));
     let housekeeping = Housekeeping { pool, idle_timeout: config.session_idle_timeout };
     tasks.spawn(every(HOUSEKEEPING_INTERVAL, stop, "housekeeping", move || {
         let job = Housekeeping { pool: housekeeping.pool.clone(), idle_timeout: housekeeping.idle_timeout };
@@ -64,6 +68,7 @@ pub fn spawn_all(pool: PgPool, config: Config, stop: watch::Receiver<bool>) -> W
             }
         }
     }));
+    crate::overview::jobs::spawn(&mut tasks, pool_for_overview, &config, stop_for_overview);
     Workers { tasks }
 }
 

@@ -90,12 +90,13 @@ pub async fn search(
     filter: &Filter,
     limit: i64,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
+    // Filter text is matched literally: `%` and `_` typed by the admin are not wildcards.
     sqlx::query_as(
         "select id, at, actor_user_id, actor_label, action, target, client_addr, request_id, before, after
            from audit_log
-          where ($1::text is null or actor_label ilike '%' || $1 || '%')
-            and ($2::text is null or action like $2 || '%')
-            and ($3::text is null or target ilike '%' || $3 || '%')
+          where ($1::text is null or actor_label ilike '%' || replace(replace(replace($1, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
+            and ($2::text is null or action like replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
+            and ($3::text is null or target ilike '%' || replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
             and ($4::timestamptz is null or at >= $4)
             and ($5::timestamptz is null or at < $5)
             and ($6::bigint is null or id < $6)
@@ -111,4 +112,24 @@ pub async fn search(
     .bind(limit)
     .fetch_all(db)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::PgPool;
+
+    use super::*;
+
+    #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+    async fn filter_text_is_matched_literally_not_as_wildcards(pool: PgPool) {
+        for target in ["quota:50%_used", "quota:50 percent used"] {
+            let entry = Entry { action: "test.write", target: target.into(), before: None, after: None };
+            record(&pool, &Actor::system(), entry).await.expect("record");
+        }
+        let filter = Filter { target: Some("50%_".into()), ..Filter::default() };
+        let rows = search(&pool, &filter, 10).await.expect("search");
+        assert_eq!(rows.iter().map(|r| r.target.as_str()).collect::<Vec<_>>(), ["quota:50%_used"]);
+        let filter = Filter { action: Some("test_".into()), ..Filter::default() };
+        assert!(search(&pool, &filter, 10).await.expect("search").is_empty(), "_ is not a wildcard");
+    }
 }

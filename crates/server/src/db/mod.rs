@@ -2,8 +2,12 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod components;
+pub mod incident_queries;
+pub mod incidents;
 mod private_cluster;
 pub mod sessions;
+pub mod sla;
 pub mod throttle;
 pub mod users;
 

@@ -173,3 +173,10 @@ pub async fn update_profile(
     .await?;
     Ok(())
 }
+
+/// Serialises changes that could remove an active admin, until the transaction ends: two admins
+/// demoting each other at once must not both see the other as "still an admin".
+pub async fn lock_admin_changes(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtext('twisterlab.admin_changes'))").execute(db).await?;
+    Ok(())
+}

@@ -26,14 +26,20 @@ pub fn routes() -> Routes {
     Routes::new()
         .merge(crate::health::routes())
         .merge(crate::home::routes())
+        .merge(crate::overview::routes())
         .merge(crate::accounts::routes())
         .merge(crate::api::routes())
+        .merge(crate::incidents::routes())
+        .merge(crate::oncall::routes().merge(crate::escalation::routes()))
+        .merge(crate::status_page::routes())
         .get("/static/{file}", Access::Public, assets::serve_asset)
 }
 
 /// The whole portal as one router; `main` serves it and tests call it directly.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
+    // Requests for the status host go to the public status site, never to internal routes.
+    let status_site = crate::status_page::StatusSite::new(&state);
     // Install the recorder before the first request so no observation is lost.
     let _ = metrics::handle();
     let (_, router) = routes().into_parts();
@@ -55,7 +61,9 @@ pub fn app(state: AppState) -> Router {
     for header in security::layers(config.public_url.starts_with("https://")) {
         app = app.layer(header);
     }
-    app.layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    status_site
+        .dispatch(app)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
             // The path only: query strings may carry tokens.

@@ -27,6 +27,8 @@ pub struct NavItem {
 /// The product areas that exist. An area appears here only once it has real pages.
 pub const NAVIGATION: &[NavItem] = &[
     NavItem { label: "Overview", href: "/", prefix: "/", min_role: Role::Viewer },
+    NavItem { label: "Incidents", href: "/incidents", prefix: "/incidents", min_role: Role::Viewer },
+    NavItem { label: "On call", href: "/oncall", prefix: "/oncall", min_role: Role::Viewer },
     NavItem { label: "Users", href: "/admin/users", prefix: "/admin/users", min_role: Role::Admin },
     NavItem { label: "Audit log", href: "/admin/audit", prefix: "/admin/audit", min_role: Role::Admin },
 ];
@@ -60,11 +62,13 @@ pub struct Layout {
     pub version: &'static str,
     /// Set by the route guard on signed-in routes.
     pub user: Option<LayoutUser>,
+    /// Who is on call, for signed-in pages; from the process-wide cache, never a query.
+    pub oncall: Option<crate::oncall::OnCallNow>,
 }
 
 impl Default for Layout {
     fn default() -> Self {
-        Self { path: "/".into(), version: env!("CARGO_PKG_VERSION"), user: None }
+        Self { path: "/".into(), version: env!("CARGO_PKG_VERSION"), user: None, oncall: None }
     }
 }
 
@@ -104,7 +108,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Layout {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<Layout>().cloned().unwrap_or_default())
+        let mut layout = parts.extensions.get::<Layout>().cloned().unwrap_or_default();
+        if layout.user.is_some()
+            && let Some(app) = parts.extensions.get::<crate::state::AppState>()
+        {
+            layout.oncall = app.oncall.header(jiff::Timestamp::now());
+        }
+        Ok(layout)
     }
 }
 

@@ -1,0 +1,582 @@
+//! Incidents, their components, links and timeline: the `incidents`, `incident_components`,
+//! `incident_links` and `timeline_events` tables.
+
+use serde_json::Value;
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
+use twisterlab_domain::severity::Severity;
+use uuid::Uuid;
+
+/// A user as incidents show them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub id: Uuid,
+    pub display_name: String,
+    pub email: String,
+}
+
+/// An incident with its people resolved.
+#[derive(Clone, Debug)]
+pub struct Incident {
+    pub id: Uuid,
+    pub number: IncidentNumber,
+    pub title: String,
+    pub summary: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
+    pub private: bool,
+    pub security: bool,
+    pub started_at: OffsetDateTime,
+    pub detected_at: OffsetDateTime,
+    pub acknowledged_at: Option<OffsetDateTime>,
+    pub resolved_at: Option<OffsetDateTime>,
+    pub commander: Option<Person>,
+    pub comms_lead: Option<Person>,
+    pub scribe: Option<Person>,
+    pub labels: Vec<String>,
+    pub respond_by: OffsetDateTime,
+    pub escalate_by: OffsetDateTime,
+    pub version: i32,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    number: i64,
+    title: String,
+    summary: String,
+    severity: String,
+    status: String,
+    private: bool,
+    security: bool,
+    started_at: OffsetDateTime,
+    detected_at: OffsetDateTime,
+    acknowledged_at: Option<OffsetDateTime>,
+    resolved_at: Option<OffsetDateTime>,
+    commander_id: Option<Uuid>,
+    commander_name: Option<String>,
+    commander_email: Option<String>,
+    comms_lead_id: Option<Uuid>,
+    comms_lead_name: Option<String>,
+    comms_lead_email: Option<String>,
+    scribe_id: Option<Uuid>,
+    scribe_name: Option<String>,
+    scribe_email: Option<String>,
+    labels: Vec<String>,
+    respond_by: OffsetDateTime,
+    escalate_by: OffsetDateTime,
+    version: i32,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+fn person(id: Option<Uuid>, name: Option<String>, email: Option<String>) -> Option<Person> {
+    Some(Person { id: id?, display_name: name.unwrap_or_default(), email: email.unwrap_or_default() })
+}
+
+fn decode<T: std::str::FromStr>(value: &str) -> Result<T, sqlx::Error>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    value.parse::<T>().map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+impl TryFrom<Row> for Incident {
+    type Error = sqlx::Error;
+    fn try_from(r: Row) -> Result<Self, Self::Error> {
+        Ok(Incident {
+            id: r.id,
+            number: IncidentNumber::new(r.number).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            title: r.title,
+            summary: r.summary,
+            severity: decode(&r.severity)?,
+            status: decode(&r.status)?,
+            private: r.private,
+            security: r.security,
+            started_at: r.started_at,
+            detected_at: r.detected_at,
+            acknowledged_at: r.acknowledged_at,
+            resolved_at: r.resolved_at,
+            commander: person(r.commander_id, r.commander_name, r.commander_email),
+            comms_lead: person(r.comms_lead_id, r.comms_lead_name, r.comms_lead_email),
+            scribe: person(r.scribe_id, r.scribe_name, r.scribe_email),
+            labels: r.labels,
+            respond_by: r.respond_by,
+            escalate_by: r.escalate_by,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const SELECT: &str = "select i.id, i.number, i.title, i.summary, i.severity, i.status, i.private, i.security,
+        i.started_at, i.detected_at, i.acknowledged_at, i.resolved_at,
+        i.commander_id, c.display_name as commander_name, c.email as commander_email,
+        i.comms_lead_id, cl.display_name as comms_lead_name, cl.email as comms_lead_email,
+        i.scribe_id, s.display_name as scribe_name, s.email as scribe_email,
+        i.labels, i.respond_by, i.escalate_by, i.version, i.created_at, i.updated_at
+   from incidents i
+   left join users c on c.id = i.commander_id
+   left join users cl on cl.id = i.comms_lead_id
+   left join users s on s.id = i.scribe_id";
+
+/// A new incident's fields (validated by the caller).
+pub struct NewIncident<'a> {
+    pub title: &'a str,
+    pub summary: &'a str,
+    pub severity: Severity,
+    pub private: bool,
+    pub security: bool,
+    pub started_at: OffsetDateTime,
+    pub detected_at: OffsetDateTime,
+    pub commander_id: Option<Uuid>,
+    pub labels: &'a [String],
+    pub respond_by: OffsetDateTime,
+    pub escalate_by: OffsetDateTime,
+    pub created_by: Option<Uuid>,
+}
+
+/// Inserts an incident (status `triggered`) and returns its id and number.
+pub async fn insert(db: impl PgExecutor<'_>, new: &NewIncident<'_>) -> Result<(Uuid, i64), sqlx::Error> {
+    let id = Uuid::now_v7();
+    let number: i64 = sqlx::query_scalar(
+        "insert into incidents (id, title, summary, severity, status, private, security, started_at, detected_at, commander_id,
+                                labels, respond_by, escalate_by, created_by)
+         values ($1, $2, $3, $4, 'triggered', $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         returning number",
+    )
+    .bind(id)
+    .bind(new.title)
+    .bind(new.summary)
+    .bind(new.severity.as_str())
+    .bind(new.private)
+    .bind(new.security)
+    .bind(new.started_at)
+    .bind(new.detected_at)
+    .bind(new.commander_id)
+    .bind(new.labels)
+    .bind(new.respond_by)
+    .bind(new.escalate_by)
+    .bind(new.created_by)
+    .fetch_one(db)
+    .await?;
+    Ok((id, number))
+}
+
+/// The incident with this number.
+pub async fn find(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Option<Incident>, sqlx::Error> {
+    let sql = format!("{SELECT} where i.number = $1");
+    let row: Option<Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(number.get()).fetch_optional(db).await?;
+    row.map(Incident::try_from).transpose()
+}
+
+/// Locks the incident row for a change; concurrent changes queue behind the lock.
+pub async fn lock(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from incidents where number = $1 for update")
+        .bind(number.get())
+        .fetch_optional(db)
+        .await
+}
+
+/// Every field a change may set; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct Changes {
+    pub status: Option<IncidentStatus>,
+    pub severity: Option<Severity>,
+    pub acknowledged_at: Option<Option<OffsetDateTime>>,
+    pub resolved_at: Option<Option<OffsetDateTime>>,
+    pub commander_id: Option<Option<Uuid>>,
+    pub comms_lead_id: Option<Option<Uuid>>,
+    pub scribe_id: Option<Option<Uuid>>,
+    pub deadlines: Option<(OffsetDateTime, OffsetDateTime)>,
+    pub private: Option<bool>,
+}
+
+/// Applies `changes` and bumps the version.
+pub async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update incidents set
+             status = coalesce($2, status),
+             severity = coalesce($3, severity),
+             acknowledged_at = case when $4 then $5 else acknowledged_at end,
+             resolved_at = case when $6 then $7 else resolved_at end,
+             commander_id = case when $8 then $9 else commander_id end,
+             comms_lead_id = case when $10 then $11 else comms_lead_id end,
+             scribe_id = case when $12 then $13 else scribe_id end,
+             respond_by = coalesce($14, respond_by),
+             escalate_by = coalesce($15, escalate_by),
+             private = coalesce($16, private),
+             version = version + 1,
+             updated_at = now()
+         where id = $1",
+    )
+    .bind(id)
+    .bind(changes.status.map(|s| s.as_str()))
+    .bind(changes.severity.map(|s| s.as_str()))
+    .bind(changes.acknowledged_at.is_some())
+    .bind(changes.acknowledged_at.flatten())
+    .bind(changes.resolved_at.is_some())
+    .bind(changes.resolved_at.flatten())
+    .bind(changes.commander_id.is_some())
+    .bind(changes.commander_id.flatten())
+    .bind(changes.comms_lead_id.is_some())
+    .bind(changes.comms_lead_id.flatten())
+    .bind(changes.scribe_id.is_some())
+    .bind(changes.scribe_id.flatten())
+    .bind(changes.deadlines.map(|d| d.0))
+    .bind(changes.deadlines.map(|d| d.1))
+    .bind(changes.private)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Filters of the incident list; every one optional.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// `Some(true)`: open only; `Some(false)`: resolved only.
+    pub open: Option<bool>,
+    pub status: Option<IncidentStatus>,
+    pub severity: Option<Severity>,
+    pub commander_id: Option<Uuid>,
+    pub started_from: Option<OffsetDateTime>,
+    pub started_until: Option<OffsetDateTime>,
+    /// Words that must all appear in title or summary.
+    pub text: Option<String>,
+    /// Leave out private incidents (for the public status page and its API).
+    pub public_only: bool,
+}
+
+/// Position after the last row of a page: open first, then newest start, then number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub resolved: bool,
+    pub started_at: OffsetDateTime,
+    pub number: i64,
+}
+
+impl Cursor {
+    pub fn of(incident: &Incident) -> Self {
+        Self {
+            resolved: incident.status == IncidentStatus::Resolved,
+            started_at: incident.started_at,
+            number: incident.number.get(),
+        }
+    }
+
+    /// Compact text for a query string: `<0|1>.<unix nanos>.<number>`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}.{}", u8::from(self.resolved), self.started_at.unix_timestamp_nanos(), self.number)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split('.');
+        let resolved = match parts.next()? {
+            "0" => false,
+            "1" => true,
+            _ => return None,
+        };
+        let nanos: i128 = parts.next()?.parse().ok()?;
+        let number: i64 = parts.next()?.parse().ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let started_at = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+        Some(Self { resolved, started_at, number })
+    }
+}
+
+/// One page of incidents matching `filter`, open first, newest first; keyset-paginated.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    filter: &ListFilter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<Incident>, sqlx::Error> {
+    let sql = format!(
+        "{SELECT}
+          where ($1::boolean is null or (i.status <> 'resolved') = $1)
+            and ($2::text is null or i.status = $2)
+            and ($3::text is null or i.severity = $3)
+            and ($4::uuid is null or i.commander_id = $4)
+            and ($5::timestamptz is null or i.started_at >= $5)
+            and ($6::timestamptz is null or i.started_at < $6)
+            and ($7::text is null or i.search @@ plainto_tsquery('simple', $7))
+            and (not $8 or not i.private)
+            and ($9::boolean is null
+                 or (i.status = 'resolved') > $9
+                 or ((i.status = 'resolved') = $9 and (i.started_at, i.number) < ($10, $11)))
+          order by (i.status = 'resolved'), i.started_at desc, i.number desc
+          limit $12"
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(filter.open)
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.severity.map(|s| s.as_str()))
+        .bind(filter.commander_id)
+        .bind(filter.started_from)
+        .bind(filter.started_until)
+        .bind(filter.text.as_deref().filter(|t| !t.trim().is_empty()))
+        .bind(filter.public_only)
+        .bind(after.map(|c| c.resolved))
+        .bind(after.map(|c| c.started_at))
+        .bind(after.map(|c| c.number))
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(Incident::try_from).collect()
+}
+
+/// A component affected by an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AffectedComponent {
+    pub component_id: Uuid,
+    pub name: String,
+    pub impact: Impact,
+}
+
+pub async fn components(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+) -> Result<Vec<AffectedComponent>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "select c.id, c.name, ic.impact from incident_components ic join components c on c.id = ic.component_id
+          where ic.incident_id = $1 order by c.position, c.name",
+    )
+    .bind(incident_id)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|(component_id, name, impact)| {
+            Ok(AffectedComponent { component_id, name, impact: decode(&impact)? })
+        })
+        .collect()
+}
+
+/// Sets (or with `None` removes) a component's impact; returns the previous impact.
+pub async fn set_component_impact(
+    db: &mut sqlx::PgConnection,
+    incident_id: Uuid,
+    component_id: Uuid,
+    impact: Option<Impact>,
+) -> Result<Option<Impact>, sqlx::Error> {
+    let before: Option<String> = sqlx::query_scalar(
+        "select impact from incident_components where incident_id = $1 and component_id = $2",
+    )
+    .bind(incident_id)
+    .bind(component_id)
+    .fetch_optional(&mut *db)
+    .await?;
+    match impact {
+        Some(impact) => {
+            sqlx::query(
+                "insert into incident_components (incident_id, component_id, impact) values ($1, $2, $3)
+                 on conflict (incident_id, component_id) do update set impact = excluded.impact",
+            )
+            .bind(incident_id)
+            .bind(component_id)
+            .bind(impact.as_str())
+            .execute(&mut *db)
+            .await?;
+        }
+        None => {
+            sqlx::query("delete from incident_components where incident_id = $1 and component_id = $2")
+                .bind(incident_id)
+                .bind(component_id)
+                .execute(&mut *db)
+                .await?;
+        }
+    }
+    before.map(|b| decode(&b)).transpose()
+}
+
+/// A link attached to an incident.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Link {
+    pub id: Uuid,
+    pub kind: String,
+    pub url: String,
+    pub label: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub async fn links(db: impl PgExecutor<'_>, incident_id: Uuid) -> Result<Vec<Link>, sqlx::Error> {
+    sqlx::query_as("select id, kind, url, label, created_at from incident_links where incident_id = $1 order by created_at")
+        .bind(incident_id)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn insert_link(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+    kind: &str,
+    url: &str,
+    label: &str,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::now_v7();
+    sqlx::query("insert into incident_links (id, incident_id, kind, url, label) values ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(incident_id)
+        .bind(kind)
+        .bind(url)
+        .bind(label)
+        .execute(db)
+        .await?;
+    Ok(id)
+}
+
+/// One timeline event.
+#[derive(Clone, Debug)]
+pub struct TimelineEvent {
+    pub id: Uuid,
+    pub incident_id: Uuid,
+    pub at: OffsetDateTime,
+    pub kind: TimelineKind,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_label: String,
+    pub body: Option<String>,
+    pub data: Value,
+    pub public: bool,
+    pub public_status: Option<String>,
+    pub corrects_id: Option<Uuid>,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Uuid,
+    incident_id: Uuid,
+    at: OffsetDateTime,
+    kind: String,
+    actor_user_id: Option<Uuid>,
+    actor_label: String,
+    body: Option<String>,
+    data: Value,
+    public: bool,
+    public_status: Option<String>,
+    corrects_id: Option<Uuid>,
+}
+
+impl TryFrom<EventRow> for TimelineEvent {
+    type Error = sqlx::Error;
+    fn try_from(r: EventRow) -> Result<Self, Self::Error> {
+        Ok(TimelineEvent {
+            id: r.id,
+            incident_id: r.incident_id,
+            at: r.at,
+            kind: decode(&r.kind)?,
+            actor_user_id: r.actor_user_id,
+            actor_label: r.actor_label,
+            body: r.body,
+            data: r.data,
+            public: r.public,
+            public_status: r.public_status,
+            corrects_id: r.corrects_id,
+        })
+    }
+}
+
+/// A new timeline event.
+pub struct NewEvent<'a> {
+    pub incident_id: Uuid,
+    pub kind: TimelineKind,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_label: &'a str,
+    pub body: Option<&'a str>,
+    pub data: Value,
+    pub public: bool,
+    pub public_status: Option<&'a str>,
+    pub corrects_id: Option<Uuid>,
+}
+
+pub async fn append(db: impl PgExecutor<'_>, event: &NewEvent<'_>) -> Result<TimelineEvent, sqlx::Error> {
+    let row: EventRow = sqlx::query_as(
+        "insert into timeline_events (id, incident_id, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         returning id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(event.incident_id)
+    .bind(event.kind.as_str())
+    .bind(event.actor_user_id)
+    .bind(event.actor_label)
+    .bind(event.body)
+    .bind(&event.data)
+    .bind(event.public)
+    .bind(event.public_status)
+    .bind(event.corrects_id)
+    .fetch_one(db)
+    .await?;
+    TimelineEvent::try_from(row)
+}
+
+/// Timeline filters.
+#[derive(Clone, Debug, Default)]
+pub struct TimelineFilter {
+    pub kind: Option<TimelineKind>,
+    pub actor_user_id: Option<Uuid>,
+    pub public_only: bool,
+}
+
+/// An incident's events, oldest first.
+pub async fn timeline(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+    filter: &TimelineFilter,
+) -> Result<Vec<TimelineEvent>, sqlx::Error> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "select id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id
+           from timeline_events
+          where incident_id = $1
+            and ($2::text is null or kind = $2)
+            and ($3::uuid is null or actor_user_id = $3)
+            and (not $4 or public)
+          order by at, id",
+    )
+    .bind(incident_id)
+    .bind(filter.kind.map(|k| k.as_str()))
+    .bind(filter.actor_user_id)
+    .bind(filter.public_only)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(TimelineEvent::try_from).collect()
+}
+
+/// One event of an incident.
+pub async fn event(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+    id: Uuid,
+) -> Result<Option<TimelineEvent>, sqlx::Error> {
+    let row: Option<EventRow> = sqlx::query_as(
+        "select id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id
+           from timeline_events where incident_id = $1 and id = $2",
+    )
+    .bind(incident_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.map(TimelineEvent::try_from).transpose()
+}
+
+/// Events after `since`, oldest first (to tell an editor with a stale page what changed).
+pub async fn events_since(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+    since: OffsetDateTime,
+) -> Result<Vec<TimelineEvent>, sqlx::Error> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "select id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id
+           from timeline_events where incident_id = $1 and at > $2 order by at, id",
+    )
+    .bind(incident_id)
+    .bind(since)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(TimelineEvent::try_from).collect()
+}

@@ -1,0 +1,600 @@
+//! The notification outbox (`notifications`): rows written in the transaction of their cause,
+//! and the worker that delivers them with per-attempt timeouts, exponential backoff with
+//! jitter, a maximum number of attempts and a dead-letter state.
+//!
+//! A worker claims a row (SKIP LOCKED) by setting it `delivering` with a lease, commits, sends,
+//! then records the outcome. A process that dies mid-send leaves the lease to expire, and the
+//! row is claimed again: delivery is at least once, and the idempotency key (the row's id, the
+//! same on every attempt) lets receivers drop repeats. Rows of one incident to one channel go
+//! out in creation order: a row waits while an earlier one is still undelivered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::channels::{self, ChannelKind};
+use super::events::Facts;
+use super::render;
+use crate::config::{Config, Secret};
+use crate::db::incidents::Incident;
+
+/// `NOTIFY` channel that wakes delivery workers when rows are written or retried.
+pub const NOTIFY_CHANNEL: &str = "twisterlab_outbox";
+/// Longest idle sleep between checks when no notification arrives (a safety net for a lost
+/// `NOTIFY`).
+pub const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// Writes one outbox row per channel subscribed to the event at the incident's severity, in
+/// the caller's transaction; returns the channels' names.
+pub async fn enqueue(
+    tx: &mut PgConnection,
+    incident: &Incident,
+    facts: &Facts,
+) -> Result<Vec<String>, sqlx::Error> {
+    let Some(kind) = facts.kind() else { return Ok(vec![]) };
+    let subscribed = channels::subscribed(&mut *tx, incident.severity, kind).await?;
+    if subscribed.is_empty() {
+        return Ok(vec![]);
+    }
+    let payload = serde_json::to_value(facts).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    for channel in &subscribed {
+        sqlx::query(
+            "insert into notifications (id, channel_id, incident_id, event, payload) values ($1, $2, $3, $4, $5)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(channel.id)
+        .bind(incident.id)
+        .bind(kind.as_str())
+        .bind(&payload)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("select pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut *tx).await?;
+    Ok(subscribed.into_iter().map(|c| c.name).collect())
+}
+
+/// Retries, timeouts and parallelism of deliveries.
+#[derive(Clone, Debug)]
+pub struct DeliveryPolicy {
+    /// Longest one attempt may take, connection to last byte.
+    pub attempt_timeout: Duration,
+    /// Attempts before a notification is dead.
+    pub max_attempts: i32,
+    /// Wait after the first failure; doubles with each further one.
+    pub base_backoff: Duration,
+    /// Longest wait between attempts.
+    pub max_backoff: Duration,
+    /// Deliveries in flight per process.
+    pub concurrency: usize,
+}
+
+impl Default for DeliveryPolicy {
+    /// 10 s per attempt, 8 attempts, waits from 5 s doubling up to 10 min (about 20 min in all),
+    /// 4 in flight.
+    fn default() -> Self {
+        Self {
+            attempt_timeout: Duration::from_secs(10),
+            max_attempts: 8,
+            base_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(600),
+            concurrency: 4,
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based): `base · 2^(attempt-1)`, capped,
+    /// then scaled into its upper half by `jitter` in [0, 1) so retries of many rows spread out.
+    pub fn backoff(&self, attempt: i32, jitter: f64) -> Duration {
+        let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        let full = self.base_backoff.saturating_mul(2u32.saturating_pow(exponent)).min(self.max_backoff);
+        full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+
+    /// How long a claim lasts before another worker may take the row again.
+    pub fn lease(&self) -> Duration {
+        self.attempt_timeout + Duration::from_secs(30)
+    }
+}
+
+/// A row claimed for one attempt, with its channel.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub seq: i64,
+    pub incident_id: Option<Uuid>,
+    pub event: String,
+    pub payload: Value,
+    /// Including this one.
+    pub attempts: i32,
+    pub channel_kind: ChannelKind,
+    pub channel_name: String,
+    pub config_key: Option<String>,
+    pub url: Option<String>,
+    pub secret: Option<Secret>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    id: Uuid,
+    seq: i64,
+    incident_id: Option<Uuid>,
+    event: String,
+    payload: Value,
+    attempts: i32,
+    kind: String,
+    name: String,
+    config_key: Option<String>,
+    url: Option<String>,
+    secret: Option<String>,
+}
+
+/// What one attempt came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered {
+        status: u16,
+    },
+    /// Worth trying again later (timeout, connection refused, 5xx, 408, 429).
+    Retry {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// Never going to work as it stands (4xx, missing configuration).
+    Permanent {
+        status: Option<u16>,
+        error: String,
+    },
+}
+
+/// Where configured channels send, from the process's configuration.
+#[derive(Clone, Debug)]
+struct Targets {
+    public_url: String,
+    slack_webhook_url: Option<Secret>,
+    webhook_url: Option<Secret>,
+    webhook_secret: Option<Secret>,
+    pagerduty_events_url: String,
+    pagerduty_routing_key: Option<Secret>,
+}
+
+/// One HTTP request to send.
+struct Request {
+    url: String,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+}
+
+/// Delivers outbox rows; cheap to clone.
+#[derive(Clone)]
+pub struct DeliveryWorker {
+    pub pool: PgPool,
+    pub policy: DeliveryPolicy,
+    http: reqwest::Client,
+    targets: Arc<Targets>,
+}
+
+impl DeliveryWorker {
+    /// A worker with `policy`, sending links to `config.public_url` and configured channels to
+    /// the configured endpoints.
+    pub fn new(pool: PgPool, config: &Config, policy: DeliveryPolicy) -> Self {
+        // ring everywhere; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("TwisterLab-Ops-Portal/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(policy.attempt_timeout)
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        let targets = Targets {
+            public_url: config.public_url.clone(),
+            slack_webhook_url: config.slack_webhook_url.clone(),
+            webhook_url: config.webhook_url.clone(),
+            webhook_secret: config.webhook_secret.clone(),
+            pagerduty_events_url: config.pagerduty_events_url.clone(),
+            pagerduty_routing_key: config.pagerduty_routing_key.clone(),
+        };
+        Self { pool, policy, http, targets: Arc::new(targets) }
+    }
+
+    /// Claims up to `limit` rows that are due, whose channel is enabled and that have no earlier
+    /// undelivered row for the same incident and channel.
+    pub async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
+        let lease_ms = i64::try_from(self.policy.lease().as_millis()).unwrap_or(i64::MAX);
+        let rows: Vec<ClaimRow> = sqlx::query_as(
+            "with next as (
+                 select n.id from notifications n
+                   join notification_channels c on c.id = n.channel_id and c.enabled
+                  where n.state in ('pending', 'failed', 'delivering') and n.next_attempt_at <= now()
+                    and not exists (
+                        select 1 from notifications e
+                         where e.channel_id = n.channel_id and e.incident_id = n.incident_id and e.seq < n.seq
+                           and e.state in ('pending', 'failed', 'delivering'))
+                  order by n.seq
+                  limit $1
+                  for update of n skip locked)
+             update notifications n
+                set state = 'delivering', attempts = n.attempts + 1, last_attempt_at = now(),
+                    next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
+               from next, notification_channels c
+              where n.id = next.id and c.id = n.channel_id
+          returning n.id, n.seq, n.incident_id, n.event, n.payload, n.attempts, c.kind, c.name, c.config_key, c.url, c.secret",
+        )
+        .bind(i64::try_from(limit).unwrap_or(1))
+        .bind(lease_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed: Vec<Claimed> = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Claimed {
+                    id: r.id,
+                    seq: r.seq,
+                    incident_id: r.incident_id,
+                    event: r.event,
+                    payload: r.payload,
+                    attempts: r.attempts,
+                    channel_kind: ChannelKind::parse(&r.kind)?,
+                    channel_name: r.name,
+                    config_key: r.config_key,
+                    url: r.url,
+                    secret: r.secret.map(Secret::new),
+                })
+            })
+            .collect();
+        claimed.sort_by_key(|c| c.seq);
+        Ok(claimed)
+    }
+
+    /// The request for a claimed row.
+    fn request(&self, c: &Claimed) -> Result<Request, String> {
+        let facts: Facts = serde_json::from_value(c.payload.clone())
+            .map_err(|e| format!("the stored event is unreadable: {e}"))?;
+        let link = render::incident_url(&self.targets.public_url, &facts);
+        let missing =
+            |env: &str| format!("{env} is not set in this process, so this configured channel cannot send");
+        let configured = c.config_key.is_some();
+        let mut headers = vec![(render::IDEMPOTENCY_HEADER, c.id.to_string())];
+        let json = |v: &Value| serde_json::to_vec(v).map_err(|e| e.to_string());
+        match c.channel_kind {
+            ChannelKind::Slack => {
+                let url = if configured {
+                    self.targets.slack_webhook_url.as_ref().map(|s| s.expose().to_owned())
+                } else {
+                    c.url.clone()
+                }
+                .ok_or_else(|| missing("TWISTERLAB_SLACK_WEBHOOK_URL"))?;
+                Ok(Request { url, body: json(&render::slack_message(&facts, &link))?, headers })
+            }
+            ChannelKind::Webhook => {
+                let (url, secret) = if configured {
+                    (
+                        self.targets.webhook_url.as_ref().map(|s| s.expose().to_owned()),
+                        self.targets.webhook_secret.clone(),
+                    )
+                } else {
+                    (c.url.clone(), c.secret.clone())
+                };
+                let url = url.ok_or_else(|| missing("TWISTERLAB_WEBHOOK_URL"))?;
+                let secret = secret.ok_or_else(|| missing("TWISTERLAB_WEBHOOK_SECRET"))?;
+                let body = json(&render::webhook_body(c.id, &facts, &link))?;
+                let timestamp = OffsetDateTime::now_utc().unix_timestamp();
+                headers.push((render::TIMESTAMP_HEADER, timestamp.to_string()));
+                headers.push((
+                    render::SIGNATURE_HEADER,
+                    render::signature(secret.expose().as_bytes(), timestamp, &body),
+                ));
+                headers.push((render::EVENT_HEADER, format!("incident.{}", facts.event)));
+                Ok(Request { url, body, headers })
+            }
+            ChannelKind::Pagerduty => {
+                let (url, key) = if configured {
+                    (
+                        Some(self.targets.pagerduty_events_url.clone()),
+                        self.targets.pagerduty_routing_key.clone(),
+                    )
+                } else {
+                    (c.url.clone(), c.secret.clone())
+                };
+                let url = url
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| missing("TWISTERLAB_PAGERDUTY_EVENTS_URL"))?;
+                let key = key.ok_or_else(|| missing("TWISTERLAB_PAGERDUTY_ROUTING_KEY"))?;
+                let source = reqwest::Url::parse(&self.targets.public_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| "twisterlab-ops-portal".into());
+                let event = render::pagerduty_event(&facts, key.expose(), &link, &source)
+                    .ok_or_else(|| format!("PagerDuty has no action for the event {:?}", facts.event))?;
+                Ok(Request { url, body: json(&event)?, headers })
+            }
+        }
+    }
+
+    /// One attempt, bounded by the policy's timeout; never returns an error, only an outcome.
+    pub async fn attempt(&self, c: &Claimed) -> Outcome {
+        let Request { url, body, headers } = match self.request(c) {
+            Ok(r) => r,
+            Err(error) => return Outcome::Permanent { status: None, error },
+        };
+        let mut request =
+            self.http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let exchange = async {
+            let response = request.send().await?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let text = response.text().await.unwrap_or_default();
+            Ok::<_, reqwest::Error>((status, retry_after, text))
+        };
+        match tokio::time::timeout(self.policy.attempt_timeout, exchange).await {
+            Err(_) => Outcome::Retry {
+                status: None,
+                error: format!("no answer within {} ms", self.policy.attempt_timeout.as_millis()),
+                retry_after: None,
+            },
+            // Without the URL: a Slack webhook URL is itself a secret.
+            Ok(Err(e)) => {
+                Outcome::Retry { status: None, error: error_chain(&e.without_url()), retry_after: None }
+            }
+            Ok(Ok((status, retry_after, text))) => {
+                let code = status.as_u16();
+                let said: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+                let error = format!(
+                    "HTTP {code}{}",
+                    if said.is_empty() { String::new() } else { format!(": {said}") }
+                );
+                if status.is_success() {
+                    Outcome::Delivered { status: code }
+                } else if status.is_server_error() || code == 408 || code == 429 {
+                    Outcome::Retry { status: Some(code), error, retry_after }
+                } else {
+                    Outcome::Permanent { status: Some(code), error }
+                }
+            }
+        }
+    }
+
+    /// Records an attempt's outcome, unless the claim was lost to an expired lease.
+    pub async fn record(&self, c: &Claimed, outcome: &Outcome) -> Result<(), sqlx::Error> {
+        let (state, status, error, wait) = match outcome {
+            Outcome::Delivered { status } => ("delivered", Some(*status), None, Duration::ZERO),
+            Outcome::Retry { status, error, retry_after } => {
+                if c.attempts >= self.policy.max_attempts {
+                    (
+                        "dead",
+                        *status,
+                        Some(format!("{error} (gave up after {} attempts)", c.attempts)),
+                        Duration::ZERO,
+                    )
+                } else {
+                    let wait = self.policy.backoff(c.attempts, rand::random::<f64>());
+                    let wait = retry_after.map_or(wait, |r| r.min(self.policy.max_backoff).max(wait));
+                    ("failed", *status, Some(error.clone()), wait)
+                }
+            }
+            Outcome::Permanent { status, error } => ("dead", *status, Some(error.clone()), Duration::ZERO),
+        };
+        let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        sqlx::query(
+            "update notifications
+                set state = $3, last_status = $4, last_error = $5,
+                    delivered_at = case when $3 = 'delivered' then now() else delivered_at end,
+                    next_attempt_at = now() + make_interval(secs => $6::double precision / 1000)
+              where id = $1 and attempts = $2 and state = 'delivering'",
+        )
+        .bind(c.id)
+        .bind(c.attempts)
+        .bind(state)
+        .bind(status.map(i32::from))
+        .bind(error)
+        .bind(wait_ms)
+        .execute(&self.pool)
+        .await?;
+        match outcome {
+            Outcome::Delivered { .. } => {
+                metrics::counter!("twisterlab_notifications_delivered_total").increment(1);
+                // A later row of the same incident may have been waiting for this one.
+                sqlx::query("select pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&self.pool).await?;
+            }
+            _ if state == "dead" => {
+                metrics::counter!("twisterlab_notifications_dead_total").increment(1);
+                tracing::warn!(notification.id = %c.id, channel = %c.channel_name, notification.event = %c.event, attempts = c.attempts, "a notification is dead; an admin can retry it from /admin/notifications");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// One pass: claims up to `concurrency` rows, attempts them in parallel, records the
+    /// outcomes; returns the number attempted.
+    pub async fn run_once(&self) -> Result<usize, sqlx::Error> {
+        let claimed = self.claim(self.policy.concurrency.max(1)).await?;
+        let n = claimed.len();
+        let mut attempts = JoinSet::new();
+        for c in claimed {
+            let worker = self.clone();
+            attempts.spawn(async move {
+                let outcome = worker.attempt(&c).await;
+                worker.record(&c, &outcome).await
+            });
+        }
+        while let Some(result) = attempts.join_next().await {
+            match result {
+                Ok(recorded) => recorded?,
+                Err(e) => tracing::error!(error = %e, "a delivery task panicked"),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Time until the next row is due to be tried, by the database's clock.
+    pub async fn next_due_in(&self) -> Result<Option<Duration>, sqlx::Error> {
+        let ms: Option<f64> = sqlx::query_scalar(
+            "select (extract(epoch from min(n.next_attempt_at) - clock_timestamp()) * 1000)::double precision
+               from notifications n join notification_channels c on c.id = n.channel_id and c.enabled
+              where n.state in ('pending', 'failed', 'delivering')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ms.map(|ms| Duration::from_millis(ms.max(0.0) as u64)))
+    }
+
+    /// Delivers until `stop` turns true, keeping up to `concurrency` attempts in flight; woken
+    /// by `NOTIFY twisterlab_outbox`. In-flight attempts finish before it returns.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut wake = super::wake::Wakeup::new(self.pool.clone(), NOTIFY_CHANNEL);
+        let mut in_flight: JoinSet<()> = JoinSet::new();
+        loop {
+            let free = self.policy.concurrency.max(1).saturating_sub(in_flight.len());
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(claimed) => {
+                        for c in claimed {
+                            let worker = self.clone();
+                            in_flight.spawn(async move {
+                                let outcome = worker.attempt(&c).await;
+                                if let Err(e) = worker.record(&c, &outcome).await {
+                                    tracing::warn!(error = %e, notification.id = %c.id, "cannot record a delivery attempt; the lease will expire and it is tried again");
+                                }
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot claim notifications; retrying"),
+                }
+            }
+            let wait = if in_flight.len() >= self.policy.concurrency.max(1) {
+                IDLE_CHECK
+            } else {
+                match self.next_due_in().await {
+                    Ok(Some(d)) => d.min(IDLE_CHECK),
+                    Ok(None) => IDLE_CHECK,
+                    Err(_) => Duration::from_secs(1),
+                }
+            };
+            // Rows due now but not claimable wait for an earlier row or a lease; don't spin.
+            let wait = wait.max(Duration::from_millis(20));
+            tokio::select! {
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = wake.wait(wait) => {}
+                changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+        tracing::debug!(worker = "notification delivery", "stopped");
+    }
+}
+
+/// An error with its causes, `a: b: c`.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A notification as the admin page lists it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Listed {
+    pub id: Uuid,
+    pub seq: i64,
+    pub channel_name: String,
+    pub incident_number: Option<i64>,
+    pub event: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: OffsetDateTime,
+    pub last_attempt_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub last_status: Option<i32>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Notifications in `states`, newest first.
+pub async fn list(pool: &PgPool, states: &[&str], limit: i64) -> Result<Vec<Listed>, sqlx::Error> {
+    let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
+    sqlx::query_as(
+        "select n.id, n.seq, c.name as channel_name, i.number as incident_number, n.event, n.state, n.attempts,
+                n.next_attempt_at, n.last_attempt_at, n.last_error, n.last_status, n.created_at
+           from notifications n
+           join notification_channels c on c.id = n.channel_id
+           left join incidents i on i.id = n.incident_id
+          where n.state = any($1)
+          order by n.seq desc
+          limit $2",
+    )
+    .bind(&states)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// How many notifications are in each state.
+pub async fn counts(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("select state, count(*) from notifications group by state order by state")
+        .fetch_all(pool)
+        .await
+}
+
+/// Puts a failed or dead notification back in line for an immediate attempt with a fresh count;
+/// returns its (state, attempts, last error) before, or `None` when it is not retryable.
+pub async fn retry(
+    tx: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<(String, i32, Option<String>)>, sqlx::Error> {
+    let before: Option<(String, i32, Option<String>)> = sqlx::query_as(
+        "select state, attempts, last_error from notifications where id = $1 and state in ('failed', 'dead') for update",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if before.is_some() {
+        sqlx::query(
+            "update notifications set state = 'pending', attempts = 0, next_attempt_at = now() where id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("select pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut *tx).await?;
+    }
+    Ok(before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_up_to_the_cap_with_jitter_in_the_upper_half() {
+        let p = DeliveryPolicy {
+            base_backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(600),
+            ..Default::default()
+        };
+        assert_eq!(p.backoff(1, 0.999_999).as_secs(), 4, "just under 5 s");
+        assert_eq!(p.backoff(1, 0.0), Duration::from_millis(2500));
+        assert_eq!(p.backoff(2, 0.0), Duration::from_secs(5));
+        assert_eq!(p.backoff(3, 0.0), Duration::from_secs(10));
+        assert_eq!(p.backoff(10, 0.0), Duration::from_secs(300), "capped at 600 s before jitter");
+        assert_eq!(p.backoff(1_000, 0.0), Duration::from_secs(300));
+        assert!(p.backoff(4, 0.5) > p.backoff(4, 0.1));
+    }
+}

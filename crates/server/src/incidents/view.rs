@@ -1,0 +1,374 @@
+//! How incident pages and exports word things: moments, SLA clocks, event summaries.
+
+use std::collections::HashMap;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+use time::OffsetDateTime;
+use twisterlab_domain::incident::{Impact, IncidentStatus, TimelineKind};
+use twisterlab_domain::sla::{Clock, clock, compact_duration};
+use uuid::Uuid;
+
+use crate::clock::{absolute, iso, relative, time_of_day, to_jiff};
+use crate::db::incidents::{Incident, TimelineEvent};
+
+/// A moment as pages show it: absolute in the team zone and relative to now.
+#[derive(Clone, Debug)]
+pub struct Moment {
+    /// RFC 3339, for `<time datetime>`.
+    pub iso: String,
+    /// "2026-11-29 14:05 UTC".
+    pub absolute: String,
+    /// "4 min ago".
+    pub relative: String,
+}
+
+impl Moment {
+    pub fn new(t: OffsetDateTime, zone: &TimeZone, now: OffsetDateTime) -> Self {
+        Self { iso: iso(t), absolute: absolute(t, zone), relative: relative(t, now) }
+    }
+}
+
+/// "2026-11-29 14:05:06.123 UTC": a timeline time to the millisecond, in the team zone.
+pub fn precise(t: OffsetDateTime, zone: &TimeZone) -> String {
+    let zoned = to_jiff(t).to_zoned_datetime(zone.clone());
+    zoned.strftime("%Y-%m-%d %H:%M:%S%.3f %Z").to_string()
+}
+
+/// Text templates of the countdowns (`{}` is the duration); `static/countdown.js` reads them
+/// from the `data-due`/`data-overdue` attributes so server and script word them the same.
+pub const ACK_DUE: &str = "ack due in {}";
+pub const ACK_OVERDUE: &str = "ack overdue by {}";
+pub const ESCALATION_DUE: &str = "escalates in {}";
+pub const ESCALATION_OVERDUE: &str = "escalation due {} ago";
+
+/// A deadline still running: its current text, and what the script needs to tick it.
+#[derive(Clone, Debug)]
+pub struct Countdown {
+    /// "ack due in 4 min", "ack overdue by 3 min".
+    pub text: String,
+    /// When the deadline falls, shortly ("14:05 UTC"), or with the date when it is far off.
+    pub at: String,
+    pub deadline_iso: String,
+    pub due: &'static str,
+    pub overdue: &'static str,
+    pub is_overdue: bool,
+}
+
+impl Countdown {
+    fn new(
+        deadline: OffsetDateTime,
+        now: OffsetDateTime,
+        zone: &TimeZone,
+        due: &'static str,
+        overdue: &'static str,
+    ) -> Self {
+        let c = clock(to_jiff(deadline), to_jiff(now));
+        let text = match c {
+            Clock::Due { remaining } => due.replace("{}", &compact_duration(remaining)),
+            Clock::Overdue { by } => overdue.replace("{}", &compact_duration(by)),
+        };
+        let near = (deadline - now).abs() < time::Duration::hours(12);
+        let at = if near { time_of_day(deadline, zone) } else { absolute(deadline, zone) };
+        Self { text, at, deadline_iso: iso(deadline), due, overdue, is_overdue: c.is_overdue() }
+    }
+}
+
+/// Where an incident stands against its SLA.
+#[derive(Clone, Debug)]
+pub struct SlaView {
+    /// Not acknowledged yet: the response countdown.
+    pub ack: Option<Countdown>,
+    /// Acknowledged: "acknowledged after 6 min".
+    pub acknowledged_after: Option<String>,
+    /// Whether the response target was met (once acknowledged).
+    pub response_met: Option<bool>,
+    /// Unresolved: the manager-escalation countdown.
+    pub escalation: Option<Countdown>,
+    pub respond_by: Moment,
+    pub escalate_by: Moment,
+}
+
+impl SlaView {
+    pub fn of(incident: &Incident, now: OffsetDateTime, zone: &TimeZone) -> Self {
+        let (ack, acknowledged_after, response_met) = match incident.acknowledged_at {
+            None => (Some(Countdown::new(incident.respond_by, now, zone, ACK_DUE, ACK_OVERDUE)), None, None),
+            Some(at) => (
+                None,
+                Some(format!("acknowledged after {}", span(incident.started_at, at))),
+                Some(at <= incident.respond_by),
+            ),
+        };
+        let escalation = incident
+            .status
+            .is_open()
+            .then(|| Countdown::new(incident.escalate_by, now, zone, ESCALATION_DUE, ESCALATION_OVERDUE));
+        Self {
+            ack,
+            acknowledged_after,
+            response_met,
+            escalation,
+            respond_by: Moment::new(incident.respond_by, zone, now),
+            escalate_by: Moment::new(incident.escalate_by, zone, now),
+        }
+    }
+}
+
+/// "6 min", "1 h 20 min" between two moments (zero when `to` is earlier).
+pub fn span(from: OffsetDateTime, to: OffsetDateTime) -> String {
+    let secs = (to - from).whole_seconds().max(0);
+    compact_duration(SignedDuration::from_secs(secs))
+}
+
+/// "Status changed", "Public update": a timeline kind in words.
+pub const fn kind_label(kind: TimelineKind) -> &'static str {
+    match kind {
+        TimelineKind::Declared => "Declared",
+        TimelineKind::Acknowledged => "Acknowledged",
+        TimelineKind::StatusChanged => "Status changed",
+        TimelineKind::SeverityChanged => "Severity changed",
+        TimelineKind::RoleAssigned => "Role assigned",
+        TimelineKind::Note => "Note",
+        TimelineKind::PublicUpdate => "Public update",
+        TimelineKind::ComponentImpactChanged => "Component impact changed",
+        TimelineKind::LinkAdded => "Link added",
+        TimelineKind::Escalated => "Escalated",
+        TimelineKind::Notified => "Notified",
+        TimelineKind::SlaBreached => "SLA breached",
+        TimelineKind::RunbookStep => "Runbook step",
+        TimelineKind::KubernetesAction => "Kubernetes action",
+        TimelineKind::HealthSignal => "Health signal",
+        TimelineKind::Resolved => "Resolved",
+        TimelineKind::Reopened => "Reopened",
+    }
+}
+
+/// "comms lead" for `comms_lead`.
+pub fn role_words(role: &str) -> String {
+    role.replace('_', " ")
+}
+
+/// "partial outage" for a stored impact name; "not affected" for none.
+pub fn impact_words(name: Option<&str>) -> String {
+    match name.map(str::parse::<Impact>) {
+        None => "not affected".into(),
+        Some(Ok(impact)) => impact.label().into(),
+        Some(Err(_)) => name.unwrap_or_default().replace('_', " "),
+    }
+}
+
+/// A status in words for people (`investigating`).
+pub fn status_words(status: IncidentStatus) -> &'static str {
+    status.as_str()
+}
+
+/// The href of a link an incident carries, only when it is http(s): anything else stays text.
+pub fn safe_href(url: &str) -> Option<&str> {
+    let lower = url.trim_start().get(..8).unwrap_or("").to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://")).then_some(url)
+}
+
+fn text<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
+    data.get(key).and_then(Value::as_str)
+}
+
+fn moment_text(data: &Value, key: &str, zone: &TimeZone) -> Option<String> {
+    let ts: Timestamp = text(data, key)?.parse().ok()?;
+    Some(ts.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string())
+}
+
+/// One sentence on what an event changed, from its typed facts (the actor is shown apart).
+/// `components` names components by id, for events that only stored the id.
+pub fn event_summary(e: &TimelineEvent, zone: &TimeZone, components: &HashMap<Uuid, String>) -> String {
+    let d = &e.data;
+    let s = |k: &str| text(d, k).unwrap_or("?");
+    match e.kind {
+        TimelineKind::Declared => {
+            let mut out = format!("Declared as {}", s("severity"));
+            if d.get("security").and_then(Value::as_bool) == Some(true) {
+                out.push_str(", security incident");
+            }
+            if d.get("private").and_then(Value::as_bool) == Some(true) {
+                out.push_str(", private");
+            }
+            out
+        }
+        TimelineKind::Acknowledged => match d.get("within_sla").and_then(Value::as_bool) {
+            Some(true) => "Acknowledged within the response target".into(),
+            Some(false) => "Acknowledged after the response target".into(),
+            None => "Acknowledged".into(),
+        },
+        TimelineKind::StatusChanged => format!("Status {} → {}", s("from"), s("to")),
+        TimelineKind::SeverityChanged => {
+            let mut out = format!("Severity {} → {}", s("from"), s("to"));
+            if let (Some(r), Some(x)) =
+                (moment_text(d, "respond_by", zone), moment_text(d, "escalate_by", zone))
+            {
+                out.push_str(&format!("; now respond by {r}, escalate by {x}"));
+            }
+            out
+        }
+        TimelineKind::RoleAssigned => {
+            let mut out = format!("{} is now {}", s("user"), role_words(s("role")));
+            if let Some(previous) = text(d, "previous") {
+                out.push_str(&format!(" (was {previous})"));
+            }
+            out
+        }
+        TimelineKind::Note => "Internal note".into(),
+        TimelineKind::PublicUpdate => match e.public_status.as_deref() {
+            Some(status) => format!("Public update: {status}"),
+            None => "Public update".into(),
+        },
+        TimelineKind::ComponentImpactChanged => {
+            let name = text(d, "component").map(str::to_owned).or_else(|| {
+                let id: Uuid = text(d, "component_id")?.parse().ok()?;
+                components.get(&id).cloned()
+            });
+            format!(
+                "{}: {} → {}",
+                name.as_deref().unwrap_or("a component"),
+                impact_words(text(d, "from")),
+                impact_words(text(d, "to"))
+            )
+        }
+        TimelineKind::LinkAdded => {
+            let label = text(d, "label").filter(|l| !l.is_empty()).unwrap_or(s("url"));
+            format!("Linked {} ({})", label, s("kind"))
+        }
+        TimelineKind::Resolved => match d.get("duration_seconds").and_then(Value::as_i64) {
+            Some(secs) => {
+                format!("Resolved after {}", compact_duration(SignedDuration::from_secs(secs.max(0))))
+            }
+            None => "Resolved".into(),
+        },
+        TimelineKind::Reopened => format!("Reopened as {}", s("to")),
+        other => kind_label(other).into(),
+    }
+}
+
+/// The facts of events whose kind has no dedicated sentence (escalations, runbook steps…), as
+/// "key: value" pairs; ids are left out.
+pub fn generic_facts(e: &TimelineEvent) -> Vec<(String, String)> {
+    let dedicated = matches!(
+        e.kind,
+        TimelineKind::Declared
+            | TimelineKind::Acknowledged
+            | TimelineKind::StatusChanged
+            | TimelineKind::SeverityChanged
+            | TimelineKind::RoleAssigned
+            | TimelineKind::Note
+            | TimelineKind::PublicUpdate
+            | TimelineKind::ComponentImpactChanged
+            | TimelineKind::LinkAdded
+            | TimelineKind::Resolved
+            | TimelineKind::Reopened
+    );
+    let Some(map) = e.data.as_object().filter(|_| !dedicated) else { return vec![] };
+    map.iter()
+        .filter(|(k, _)| !k.ends_with("_id") && k.as_str() != "id")
+        .map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => "none".into(),
+                other => other.to_string(),
+            };
+            (k.replace('_', " "), value)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn event(kind: TimelineKind, data: Value) -> TimelineEvent {
+        TimelineEvent {
+            id: Uuid::nil(),
+            incident_id: Uuid::nil(),
+            at: datetime!(2026-11-29 14:05:06.123 UTC),
+            kind,
+            actor_user_id: None,
+            actor_label: "alice@twisterlab.test".into(),
+            body: None,
+            data,
+            public: false,
+            public_status: None,
+            corrects_id: None,
+        }
+    }
+
+    #[test]
+    fn countdowns_read_as_due_or_overdue_with_the_time_they_fall() {
+        let now = datetime!(2026-11-29 14:01 UTC);
+        let due = Countdown::new(datetime!(2026-11-29 14:05 UTC), now, &TimeZone::UTC, ACK_DUE, ACK_OVERDUE);
+        assert_eq!(
+            (due.text.as_str(), due.at.as_str(), due.is_overdue),
+            ("ack due in 4 min", "14:05 UTC", false)
+        );
+        let late = Countdown::new(datetime!(2026-11-29 13:58 UTC), now, &TimeZone::UTC, ACK_DUE, ACK_OVERDUE);
+        assert_eq!((late.text.as_str(), late.is_overdue), ("ack overdue by 3 min", true));
+        let far = Countdown::new(
+            datetime!(2026-12-01 09:00 UTC),
+            now,
+            &TimeZone::UTC,
+            ESCALATION_DUE,
+            ESCALATION_OVERDUE,
+        );
+        assert_eq!(far.at, "2026-12-01 09:00 UTC");
+    }
+
+    #[test]
+    fn timeline_times_keep_milliseconds() {
+        assert_eq!(
+            precise(datetime!(2026-11-29 14:05:06.123 UTC), &TimeZone::UTC),
+            "2026-11-29 14:05:06.123 UTC"
+        );
+    }
+
+    #[test]
+    fn events_are_summarised_from_their_facts() {
+        let none = HashMap::new();
+        let z = &TimeZone::UTC;
+        let e = event(TimelineKind::StatusChanged, json!({"from": "acknowledged", "to": "investigating"}));
+        assert_eq!(event_summary(&e, z, &none), "Status acknowledged → investigating");
+        let id = Uuid::now_v7();
+        let names = HashMap::from([(id, "API".to_owned())]);
+        let e = event(
+            TimelineKind::ComponentImpactChanged,
+            json!({"component_id": id, "from": null, "to": "partial_outage"}),
+        );
+        assert_eq!(event_summary(&e, z, &names), "API: not affected → partial outage");
+        let e = event(TimelineKind::Resolved, json!({"duration_seconds": 4800}));
+        assert_eq!(event_summary(&e, z, &none), "Resolved after 1 h 20 min");
+        let e =
+            event(TimelineKind::RoleAssigned, json!({"role": "comms_lead", "user": "Bob", "previous": null}));
+        assert_eq!(event_summary(&e, z, &none), "Bob is now comms lead");
+    }
+
+    #[test]
+    fn only_http_links_become_hrefs() {
+        assert_eq!(safe_href("https://grafana.example/d/x"), Some("https://grafana.example/d/x"));
+        assert_eq!(safe_href("javascript:alert(1)"), None);
+        assert_eq!(safe_href("JAVASCRIPT:alert(1)"), None);
+        assert_eq!(safe_href("data:text/html,x"), None);
+    }
+
+    #[test]
+    fn kinds_without_a_sentence_show_their_facts_without_ids() {
+        let e = event(
+            TimelineKind::RunbookStep,
+            json!({"step": "check pg_stat_activity", "outcome": "done", "run_id": "x"}),
+        );
+        let facts = generic_facts(&e);
+        assert!(
+            facts.contains(&("step".into(), "check pg_stat_activity".into()))
+                && facts.iter().all(|(k, _)| k != "run id"),
+            "{facts:?}"
+        );
+    }
+}

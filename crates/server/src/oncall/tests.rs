@@ -1,0 +1,315 @@
+//! The on-call pages and the header cache, through the app on a fresh database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use twisterlab_domain::role::Role;
+use uuid::Uuid;
+
+use super::store::{self, RotationKind, RotationSettings};
+use super::{OnCallCache, OnCallRefresh};
+use crate::db::users::{self, NewUser, User};
+use crate::state::AppState;
+use crate::testing::{self, send};
+
+async fn person(pool: &PgPool, name: &str, role: Role) -> User {
+    let email = format!("{}-{}@twisterlab.test", name.to_lowercase(), Uuid::new_v4().simple());
+    let hash = testing::password_hash().await;
+    let new = NewUser {
+        email: &email,
+        display_name: name,
+        role,
+        password_hash: &hash,
+        must_change_password: false,
+    };
+    users::insert(pool, &new).await.expect("insert user").expect("unique e-mail")
+}
+
+fn rotation_form<'a>(participants: &'a str, zone: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("participants", participants),
+        ("handoff_weekday", "1"),
+        ("handoff_time", "09:00"),
+        ("length_days", "7"),
+        ("time_zone", zone),
+        ("starts_on", "2026-01-05"),
+    ]
+}
+
+/// `datetime-local` text for `t` in UTC.
+fn local(t: OffsetDateTime) -> String {
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn an_admin_sets_up_a_rotation_and_everyone_sees_the_next_four_weeks(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let viewer = testing::signed_in(&pool, Role::Viewer).await;
+    let alice = person(&pool, "Alice", Role::Responder).await;
+    let bob = person(&pool, "Bob", Role::Commander).await;
+    let app = testing::app(&pool);
+
+    let (response, html) = send(&app, testing::get("/oncall/rotations/responders", Some(&admin))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(html.contains("Set up the responders rotation") && html.contains("value=\"09:00\""), "{html}");
+
+    let people = format!("{}\n  {}\n", alice.email, bob.email.to_uppercase());
+    let (response, _) = send(
+        &app,
+        testing::post_form(
+            "/oncall/rotations/responders",
+            Some(&admin),
+            &rotation_form(&people, "Europe/Berlin"),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/oncall?notice=saved")
+    );
+
+    let audit = testing::audit_actions(&pool, "oncall.rotation.save").await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].target, "rotation:responders");
+    let after = audit[0].after.clone().expect("after");
+    assert_eq!(after["participants"], serde_json::json!([alice.email, bob.email]));
+    assert_eq!(after["time_zone"], "Europe/Berlin");
+
+    let (response, html) = send(&app, testing::get("/oncall", Some(&viewer))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(html.contains("Weekly on Mondays at 09:00 (Europe/Berlin), counting from 2026-01-05"), "{html}");
+    assert!(html.contains("The next 4 weeks"));
+    let rows = html.matches("<time datetime=").count();
+    assert!((4..=6).contains(&rows), "a weekly rotation of two has 4 or 5 stretches in 28 days, got {rows}");
+    assert!(html.contains("Alice") && html.contains("Bob"));
+    assert!(!html.contains("Edit the responders rotation"), "viewers cannot edit");
+    assert!(html.contains("the managers' rotation is not set up"));
+
+    let (_, html) = send(&app, testing::get("/oncall", Some(&admin))).await;
+    assert!(html.contains("Edit the responders rotation") && html.contains("Set up the managers rotation"));
+    let (_, html) = send(&app, testing::get("/oncall/rotations/responders", Some(&admin))).await;
+    assert!(html.contains(&alice.email) && html.contains("Edit the responders rotation"));
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_rotation_is_refused_with_a_message_for_each_bad_field(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let viewer = person(&pool, "Vic", Role::Viewer).await;
+    let responder = person(&pool, "Rae", Role::Responder).await;
+    let app = testing::app(&pool);
+    let people =
+        format!("nobody@twisterlab.test\n{}\n{}\n{}", viewer.email, responder.email, responder.email);
+    let mut form = rotation_form(&people, "Mars/Olympus");
+    form.retain(|(k, _)| *k != "length_days" && *k != "handoff_time");
+    form.push(("length_days", "0"));
+    form.push(("handoff_time", "25:99"));
+    let (response, html) =
+        send(&app, testing::post_form("/oncall/rotations/responders", Some(&admin), &form)).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for message in [
+        "Nobody has the e-mail address nobody@twisterlab.test.",
+        "is a viewer; this rotation needs responder or higher.",
+        "is listed twice.",
+        "Enter an IANA time zone",
+        "Enter a number of days from 1 to 365",
+        "Enter a time such as 09:00.",
+    ] {
+        assert!(html.contains(message), "missing {message:?} in {html}");
+    }
+    // The managers' rotation takes managers and up only.
+    let (response, html) = send(
+        &app,
+        testing::post_form(
+            "/oncall/rotations/managers",
+            Some(&admin),
+            &rotation_form(&responder.email, "UTC"),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("this rotation needs manager or higher"), "{html}");
+    let n: i64 =
+        sqlx::query_scalar("select count(*) from oncall_rotations").fetch_one(&pool).await.expect("n");
+    assert_eq!(n, 0);
+    assert!(testing::audit_actions(&pool, "oncall.rotation.save").await.is_empty());
+    let (response, _) = send(&app, testing::get("/oncall/rotations/nonsense", Some(&admin))).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn overrides_are_added_shown_and_removed_with_audit_rows(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let alice = person(&pool, "Alice", Role::Responder).await;
+    let carol = person(&pool, "Carol", Role::Responder).await;
+    let app = testing::app(&pool);
+    let (response, _) = send(
+        &app,
+        testing::post_form("/oncall/rotations/responders", Some(&admin), &rotation_form(&alice.email, "UTC")),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let now = OffsetDateTime::now_utc();
+    let (from, until) = (local(now - time::Duration::hours(1)), local(now + time::Duration::hours(2)));
+    let backwards =
+        [("user", carol.email.as_str()), ("starts_at", until.as_str()), ("ends_at", from.as_str())];
+    let (response, html) =
+        send(&app, testing::post_form("/oncall/rotations/responders/overrides", Some(&admin), &backwards))
+            .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("This cover would already be over.")
+            || html.contains("An override must end after it starts."),
+        "{html}"
+    );
+
+    let fields = [
+        ("user", carol.email.as_str()),
+        ("starts_at", from.as_str()),
+        ("ends_at", until.as_str()),
+        ("note", "Alice at the dentist"),
+    ];
+    let (response, _) =
+        send(&app, testing::post_form("/oncall/rotations/responders/overrides", Some(&admin), &fields)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = send(&app, testing::get("/oncall", Some(&admin))).await;
+    let now_section =
+        html.split("id=\"now-title\"").nth(1).and_then(|s| s.split("</section>").next()).unwrap_or("");
+    assert!(
+        now_section.contains("<strong>Carol</strong>") && now_section.contains("override"),
+        "{now_section}"
+    );
+    assert!(html.contains("Alice at the dentist"));
+    let audit = testing::audit_actions(&pool, "oncall.override.create").await;
+    assert_eq!(audit.len(), 1);
+
+    let id: Uuid = sqlx::query_scalar("select id from oncall_overrides").fetch_one(&pool).await.expect("id");
+    let (response, _) =
+        send(&app, testing::post_form(&format!("/oncall/overrides/{id}/delete"), Some(&admin), &[])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(testing::audit_actions(&pool, "oncall.override.delete").await.len(), 1);
+    let (_, html) = send(&app, testing::get("/oncall", Some(&admin))).await;
+    assert!(!html.contains("Alice at the dentist"));
+    let (response, _) =
+        send(&app, testing::post_form(&format!("/oncall/overrides/{id}/delete"), Some(&admin), &[])).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+/// Alice and Bob rotate; Alice covers now (so she is primary and Bob secondary whatever the
+/// date); Mia manages.
+async fn team(pool: &PgPool) -> (User, User, User) {
+    let alice = person(pool, "Alice", Role::Responder).await;
+    let bob = person(pool, "Bob", Role::Responder).await;
+    let mia = person(pool, "Mia", Role::Manager).await;
+    let mut tx = pool.begin().await.expect("begin");
+    let weekly = |participants| RotationSettings {
+        time_zone: "UTC",
+        starts_on: time::macros::date!(2026 - 01 - 05),
+        handoff_weekday: 1,
+        handoff_time: time::macros::time!(09:00),
+        length_days: 7,
+        participants,
+    };
+    let (responders, managers) = ([alice.id, bob.id], [mia.id]);
+    store::save_rotation(&mut tx, RotationKind::Responders, &weekly(&responders)).await.expect("save");
+    store::save_rotation(&mut tx, RotationKind::Managers, &weekly(&managers)).await.expect("save");
+    let now = OffsetDateTime::now_utc();
+    store::insert_override(
+        &mut *tx,
+        RotationKind::Responders,
+        alice.id,
+        now - time::Duration::hours(1),
+        now + time::Duration::hours(3),
+        "",
+        None,
+    )
+    .await
+    .expect("override");
+    tx.commit().await.expect("commit");
+    (alice, bob, mia)
+}
+
+fn header(html: &str) -> &str {
+    html.split("id=\"oncall-now\"").nth(1).and_then(|s| s.split("</span>").next()).unwrap_or("")
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_header_shows_who_is_on_call_from_the_process_cache(pool: PgPool) {
+    let viewer = testing::signed_in(&pool, Role::Viewer).await;
+    let state = AppState {
+        oncall: Arc::new(OnCallCache::new()),
+        ..AppState::new(pool.clone(), testing::config(), "test".into())
+    };
+    let app = crate::app(state.clone());
+    let (_, html) = send(&app, testing::get("/oncall", Some(&viewer))).await;
+    assert!(!html.contains("id=\"oncall-now\""), "nothing before the first load");
+
+    let refresh = OnCallRefresh { pool: pool.clone(), cache: state.oncall.clone() };
+    refresh.run_once().await.expect("load");
+    let (_, html) = send(&app, testing::get("/oncall", Some(&viewer))).await;
+    assert!(header(&html).contains("nobody: no rotation set up"), "{}", header(&html));
+
+    let (alice, bob, _) = team(&pool).await;
+    let (_, html) = send(&app, testing::get("/oncall", Some(&viewer))).await;
+    assert!(header(&html).contains("nobody"), "the header reads the cache, not the database");
+    refresh.run_once().await.expect("reload");
+    let (_, html) = send(&app, testing::get("/oncall", Some(&viewer))).await;
+    let h = header(&html);
+    assert!(
+        h.contains("Alice (primary)") && h.contains("Bob (secondary)") && h.contains("Mia (manager)"),
+        "{h}"
+    );
+    // Anonymous pages have no such line.
+    let (_, html) = send(&app, testing::get("/login", None)).await;
+    assert!(!html.contains("oncall-now"));
+    let _ = (alice, bob);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_refresh_worker_reloads_when_a_rotation_changes(pool: PgPool) {
+    let (_, bob, _) = team(&pool).await;
+    let cache = Arc::new(OnCallCache::new());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(OnCallRefresh { pool: pool.clone(), cache: cache.clone() }.run(stop_rx));
+    let primary = |c: &OnCallCache| c.header(Timestamp::now()).and_then(|h| h.primary);
+    for _ in 0..100 {
+        if primary(&cache).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(primary(&cache).as_deref(), Some("Alice"));
+
+    // Bob covers from now on; the change notifies every process at commit.
+    let mut tx = pool.begin().await.expect("begin");
+    let now = OffsetDateTime::now_utc();
+    store::insert_override(
+        &mut *tx,
+        RotationKind::Responders,
+        bob.id,
+        now - time::Duration::minutes(1),
+        now + time::Duration::hours(1),
+        "",
+        None,
+    )
+    .await
+    .expect("override");
+    store::notify_changed(&mut *tx).await.expect("notify");
+    tx.commit().await.expect("commit");
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = primary(&cache);
+        if seen.as_deref() == Some("Bob") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    running.await.expect("stops");
+    assert_eq!(seen.as_deref(), Some("Bob"), "reloaded on NOTIFY, well before the 30 s interval");
+}

@@ -1,0 +1,47 @@
+//! The health overview: probes of TwisterLab's services, the runbook's key metrics from
+//! Prometheus, the Kubernetes picture, and the signals they raise into incidents.
+//!
+//! Workers write, pages read: the probe scheduler keeps each service's state and results in
+//! Postgres, and the key-metrics and Kubernetes workers store snapshots there, so no page ever
+//! waits on a target, Prometheus or the API server (only the on-demand log page asks the
+//! cluster, within the adapter's timeout).
+
+pub mod admin;
+pub mod cluster;
+pub mod definition;
+pub mod jobs;
+pub mod key_metrics;
+pub mod pages;
+pub mod probe;
+pub mod rules;
+pub mod scheduler;
+pub mod signals;
+pub mod snapshots;
+pub mod sparkline;
+pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+use sqlx::PgExecutor;
+use twisterlab_domain::incident::Impact;
+use twisterlab_domain::role::Role;
+use uuid::Uuid;
+
+use crate::auth::{Access, Routes};
+
+/// The overview's routes besides `/` (see `crate::home`).
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/health/services/{name}", Access::Role(Role::Viewer), pages::show_service)
+        // Logs can carry tokens and customer data: responders and up.
+        .get("/kubernetes/logs/{deployment}", Access::Role(Role::Responder), pages::show_logs)
+        .merge(admin::routes())
+}
+
+/// Health probe state for the status page's roll-up: for every enabled service that is down
+/// and mapped to a component, that component with the impact the service declares. A
+/// component appears once per down service; take the worst impact.
+pub async fn component_health(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, Option<Impact>)>, sqlx::Error> {
+    store::component_health(db).await
+}

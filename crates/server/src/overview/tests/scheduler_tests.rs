@@ -1,0 +1,247 @@
+//! The scheduler on real Postgres: leases, recorded results and states, signals into incidents.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use twisterlab_domain::incident::{Impact, IncidentNumber};
+use twisterlab_domain::severity::Severity;
+use uuid::Uuid;
+
+use super::{Demo, add_service, make_due, spec, without_seeded_services};
+use crate::overview::jobs::RollupJob;
+use crate::overview::probe::Outcome;
+use crate::overview::rules::{Failure, FailureKind, ServiceState};
+use crate::overview::scheduler::{Claim, ProbeScheduler};
+use crate::overview::signals::Signal;
+use crate::overview::store;
+
+fn scheduler(pool: &PgPool) -> ProbeScheduler {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    ProbeScheduler::new(pool.clone(), 16, jiff::tz::TimeZone::UTC).expect("scheduler")
+}
+
+/// Makes everything due and runs one round of probes.
+async fn round(s: &ProbeScheduler) -> usize {
+    make_due(&s.pool).await;
+    s.run_once().await.expect("probe round")
+}
+
+async fn probe_incidents(pool: &PgPool) -> Vec<(Uuid, i64, String, String, String)> {
+    sqlx::query_as(
+        "select id, number, title, severity, status from incidents where 'health-probe' = any(labels) order by number",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("incidents")
+}
+
+async fn signals(pool: &PgPool, incident_id: Uuid) -> Vec<(Option<String>, Value)> {
+    sqlx::query_as(
+        "select body, data from timeline_events where incident_id = $1 and kind = 'health_signal' order by at, id",
+    )
+    .bind(incident_id)
+    .fetch_all(pool)
+    .await
+    .expect("signals")
+}
+
+async fn state(pool: &PgPool, name: &str) -> store::Service {
+    store::find_by_name(pool, name).await.expect("query").expect("service exists")
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_down_service_declares_one_incident_with_evidence_and_recovery_only_adds_an_event(pool: PgPool) {
+    without_seeded_services(&pool).await;
+    let demo = Demo::start(Duration::from_millis(100)).await;
+    add_service(&pool, &spec("api-under-test", &demo.health_url(), 3, Some(Severity::P1)), Some("API")).await;
+    let s = scheduler(&pool);
+
+    assert_eq!(round(&s).await, 1);
+    assert_eq!(state(&pool, "api-under-test").await.state, ServiceState::Up);
+
+    demo.mode("down").await;
+    round(&s).await;
+    round(&s).await;
+    let failing = state(&pool, "api-under-test").await;
+    assert_eq!((failing.state, failing.consecutive_failures), (ServiceState::Failing, 2));
+    assert!(probe_incidents(&pool).await.is_empty(), "below the threshold: no incident yet");
+
+    round(&s).await;
+    let down = state(&pool, "api-under-test").await;
+    assert_eq!(down.state, ServiceState::Down);
+    assert!(down.last_reason.as_deref().is_some_and(|r| r.starts_with("HTTP 503")), "{down:?}");
+    let incidents = probe_incidents(&pool).await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    let (incident_id, _, title, severity, status) = incidents[0].clone();
+    assert!(title.starts_with("api-under-test is down: HTTP 503 Service Unavailable"), "{title}");
+    assert_eq!((severity.as_str(), status.as_str()), ("P1", "triggered"));
+    let affected = crate::db::incidents::components(&pool, incident_id).await.expect("components");
+    assert_eq!(affected.len(), 1);
+    assert_eq!((affected[0].name.as_str(), affected[0].impact), ("API", Impact::PartialOutage));
+    let evidence = signals(&pool, incident_id).await;
+    assert_eq!(evidence.len(), 1);
+    let (body, data) = &evidence[0];
+    assert_eq!(data["state"], "down");
+    assert_eq!(data["checks"].as_array().map(Vec::len), Some(3));
+    assert!(
+        body.as_deref().is_some_and(|b| b.contains(r#"/database is "disconnected", expected "connected""#)),
+        "{body:?}"
+    );
+    let api = store::component_id_by_name(&pool, "API").await.expect("lookup").expect("API component");
+    assert_eq!(
+        crate::overview::component_health(&pool).await.expect("health"),
+        [(api, Some(Impact::PartialOutage))]
+    );
+
+    // Staying down adds nothing: no flood.
+    for _ in 0..3 {
+        round(&s).await;
+    }
+    assert_eq!(probe_incidents(&pool).await.len(), 1);
+    assert_eq!(signals(&pool, incident_id).await.len(), 1);
+
+    demo.mode("healthy").await;
+    round(&s).await;
+    assert_eq!(state(&pool, "api-under-test").await.state, ServiceState::Up);
+    let evidence = signals(&pool, incident_id).await;
+    assert_eq!(evidence.len(), 2);
+    assert_eq!(evidence[1].1["state"], "up");
+    let incidents = probe_incidents(&pool).await;
+    assert_eq!(incidents[0].4, "triggered", "recovery does not resolve");
+    assert!(crate::overview::component_health(&pool).await.expect("health").is_empty());
+
+    // Down again while the incident is still open: its timeline, not a second incident.
+    demo.mode("down").await;
+    for _ in 0..3 {
+        round(&s).await;
+    }
+    assert_eq!(probe_incidents(&pool).await.len(), 1);
+    assert_eq!(signals(&pool, incident_id).await.len(), 3);
+
+    // Once resolved, the next outage declares a new one.
+    let mut tx = pool.begin().await.expect("begin");
+    crate::incidents::service::resolve(
+        &mut tx,
+        &crate::db::audit::Actor::system(),
+        IncidentNumber::new(incidents[0].1).expect("number"),
+        None,
+    )
+    .await
+    .expect("resolve");
+    tx.commit().await.expect("commit");
+    demo.mode("healthy").await;
+    round(&s).await;
+    demo.mode("down").await;
+    for _ in 0..3 {
+        round(&s).await;
+    }
+    assert_eq!(probe_incidents(&pool).await.len(), 2);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_service_without_auto_open_goes_down_without_an_incident(pool: PgPool) {
+    without_seeded_services(&pool).await;
+    let demo = Demo::start(Duration::from_millis(100)).await;
+    demo.mode("garbage").await;
+    add_service(&pool, &spec("quiet", &demo.health_url(), 1, None), Some("Cache")).await;
+    round(&scheduler(&pool)).await;
+    let quiet = state(&pool, "quiet").await;
+    assert_eq!(quiet.state, ServiceState::Down);
+    assert!(quiet.last_reason.as_deref().is_some_and(|r| r.starts_with("the body is not JSON")));
+    assert!(probe_incidents(&pool).await.is_empty());
+    assert_eq!(crate::overview::component_health(&pool).await.expect("health").len(), 1);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn two_processes_claim_each_due_probe_once(pool: PgPool) {
+    without_seeded_services(&pool).await;
+    for i in 0..40 {
+        add_service(&pool, &spec(&format!("svc-{i}"), "http://127.0.0.1:9/health", 3, None), None).await;
+    }
+    make_due(&pool).await;
+    let (a, b) = (scheduler(&pool), scheduler(&pool));
+    let (first, second) = tokio::join!(a.claim(Duration::ZERO), b.claim(Duration::ZERO));
+    let (first, second) = (first.expect("claim a"), second.expect("claim b"));
+    let ids: Vec<Uuid> = first.iter().chain(second.iter()).map(|c| c.service_id).collect();
+    let unique: HashSet<&Uuid> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (40, 40), "every probe claimed exactly once");
+    let (again_a, again_b) = tokio::join!(a.claim(Duration::ZERO), b.claim(Duration::ZERO));
+    assert!(
+        again_a.expect("claim").is_empty() && again_b.expect("claim").is_empty(),
+        "claimed until next interval"
+    );
+
+    // The next run is one interval after the due time (the rhythm is kept, no drift).
+    let gaps: Vec<f64> = sqlx::query_scalar(
+        "select extract(epoch from next_run_at - now())::float8 from health_service_state",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("next runs");
+    assert!(gaps.iter().all(|g| (3.0..=5.0).contains(g)), "{gaps:?}");
+}
+
+fn failed_outcome() -> Outcome {
+    Outcome {
+        result: Err(Failure::new(FailureKind::Connect, "connection refused by 127.0.0.1:9")),
+        latency: Duration::from_millis(1),
+        http_status: None,
+        excerpt: None,
+    }
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn results_recorded_at_once_by_two_processes_open_one_incident(pool: PgPool) {
+    without_seeded_services(&pool).await;
+    let id =
+        add_service(&pool, &spec("racy", "http://127.0.0.1:9/health", 1, Some(Severity::P2)), None).await;
+    let claim = Claim {
+        service_id: id,
+        name: "racy".into(),
+        url: "http://127.0.0.1:9/health".into(),
+        expect: Default::default(),
+        timeout: Duration::from_millis(100),
+        scheduled_at: OffsetDateTime::now_utc(),
+    };
+    let (a, b) = (scheduler(&pool), scheduler(&pool));
+    let now = OffsetDateTime::now_utc();
+    let outcome = failed_outcome();
+    let (x, y) = tokio::join!(a.record(&claim, now, &outcome), b.record(&claim, now, &outcome));
+    let signals = [x.expect("record a"), y.expect("record b")];
+    assert_eq!(signals.iter().filter(|s| matches!(s, Signal::Declared(_))).count(), 1, "{signals:?}");
+    assert_eq!(probe_incidents(&pool).await.len(), 1);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn raw_results_roll_up_per_day_and_old_ones_are_pruned(pool: PgPool) {
+    without_seeded_services(&pool).await;
+    let id = add_service(&pool, &spec("rolled", "http://127.0.0.1:9/health", 3, None), None).await;
+    for (age_hours, ok, latency) in
+        [(0, true, 10), (0, true, 30), (0, false, 900), (0, true, 20), (100, true, 5)]
+    {
+        sqlx::query(
+            "insert into health_probe_results (service_id, scheduled_at, started_at, ok, latency_ms)
+             values ($1, now() - make_interval(hours => $2), now() - make_interval(hours => $2), $3, $4)",
+        )
+        .bind(id)
+        .bind(age_hours)
+        .bind(ok)
+        .bind(latency)
+        .execute(&pool)
+        .await
+        .expect("insert result");
+    }
+    let (rolled, pruned) = RollupJob { pool: pool.clone() }.run_once().await.expect("roll up");
+    assert!(rolled >= 1);
+    assert_eq!(pruned, 1, "the 100-hour-old result is past the retention");
+    let days = store::days(&pool, id, 5).await.expect("days");
+    let today = days.iter().find(|d| d.checks == 4).expect("today's roll-up");
+    assert_eq!((today.successes, today.latency_p50_ms), (3, Some(20)));
+    assert_eq!(today.uptime(), "75.00 %");
+    // Idempotent.
+    RollupJob { pool: pool.clone() }.run_once().await.expect("roll up again");
+    assert_eq!(store::days(&pool, id, 5).await.expect("days").iter().map(|d| d.checks).sum::<i32>(), 4);
+}

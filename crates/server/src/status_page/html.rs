@@ -1,0 +1,538 @@
+//! The public HTML pages: the status page, the incident history by month, one page per
+//! public incident. Server-rendered, no JavaScript, one small stylesheet.
+
+use std::fmt::Write as _;
+
+use askama::Template;
+use jiff::SignedDuration;
+use time::OffsetDateTime;
+use twisterlab_domain::incident::ComponentStatus;
+use uuid::Uuid;
+
+use super::cache::{Settings, Site};
+use super::queries::{Component, Incident, StatusData};
+use super::rollup::{self, DayFigure, Level};
+use crate::clock;
+use crate::web::assets;
+
+/// Months per history page.
+pub const MONTHS_PER_PAGE: u32 = 3;
+
+/// Resolved incidents listed under "Recent incidents" on the status page, in days.
+pub const RECENT_DAYS: i64 = 7;
+
+/// Meta refresh interval when the reader asks for it with `?refresh=1`, in seconds.
+pub const REFRESH_SECONDS: u32 = 60;
+
+/// A moment as the pages show it.
+#[derive(Clone, Debug)]
+pub struct Moment {
+    pub iso: String,
+    pub absolute: String,
+    pub relative: String,
+}
+
+impl Moment {
+    fn of(at: OffsetDateTime, settings: &Settings, now: OffsetDateTime) -> Self {
+        Self {
+            iso: clock::iso(at),
+            absolute: clock::absolute(at, &settings.time_zone),
+            relative: clock::relative(at, now),
+        }
+    }
+}
+
+/// What every status page shares: assets, links for the site, the refresh and stale notes.
+pub struct Chrome {
+    pub css: String,
+    pub icon: String,
+    pub prefix: &'static str,
+    pub refresh: bool,
+    /// The "may be out of date since" note, when the last rebuild failed.
+    pub stale: Option<Moment>,
+    pub page_name: String,
+    pub time_zone: String,
+}
+
+impl Chrome {
+    fn new(settings: &Settings, site: Site, refresh: bool, stale: Option<Moment>) -> Self {
+        Self {
+            css: assets::url("status.css"),
+            icon: assets::url("icon.svg"),
+            prefix: site.prefix(),
+            refresh,
+            stale,
+            page_name: settings.page_name.clone(),
+            time_zone: settings.time_zone_name.clone(),
+        }
+    }
+
+    pub fn home(&self) -> &'static str {
+        if self.prefix.is_empty() { "/" } else { self.prefix }
+    }
+
+    pub fn history(&self) -> String {
+        format!("{}/history", self.prefix)
+    }
+
+    pub fn incident(&self, id: &Uuid) -> String {
+        format!("{}/incidents/{id}", self.prefix)
+    }
+
+    pub fn refresh_seconds(&self) -> u32 {
+        REFRESH_SECONDS
+    }
+}
+
+/// Words for a component status, capitalised for a label ("Partial outage").
+fn status_label(status: ComponentStatus) -> String {
+    capitalise(status.label())
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Words and colour class for an incident impact.
+fn impact_words(level: Level) -> (&'static str, &'static str) {
+    match level {
+        Level::None => ("No impact", "operational"),
+        Level::Minor => ("Minor impact", "degraded_performance"),
+        Level::Major => ("Major impact", "partial_outage"),
+        Level::Critical => ("Critical impact", "major_outage"),
+    }
+}
+
+/// One public update as shown.
+pub struct UpdateView {
+    pub status: String,
+    pub at: Moment,
+    /// Safe HTML from the Markdown renderer.
+    pub html: String,
+    pub edited: bool,
+}
+
+/// An incident as shown on the status page and its own page.
+pub struct IncidentView {
+    pub href: String,
+    pub name: String,
+    pub status: String,
+    pub open: bool,
+    pub impact: &'static str,
+    pub impact_class: &'static str,
+    pub started: Moment,
+    pub resolved: Option<Moment>,
+    /// "API (partial outage), Database (degraded performance)".
+    pub affected: String,
+    /// Newest first.
+    pub updates: Vec<UpdateView>,
+}
+
+impl IncidentView {
+    fn of(
+        incident: &Incident,
+        data: &StatusData,
+        chrome: &Chrome,
+        settings: &Settings,
+        now: OffsetDateTime,
+    ) -> Self {
+        let (impact, impact_class) = impact_words(incident.impact);
+        let affected = incident
+            .components
+            .iter()
+            .filter_map(|(id, impact)| {
+                data.component(*id).map(|c| format!("{} ({})", c.name, impact.label()))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self {
+            href: chrome.incident(&incident.id),
+            name: incident.name.clone(),
+            status: capitalise(incident.public_status()),
+            open: incident.is_open(),
+            impact,
+            impact_class,
+            started: Moment::of(incident.started_at, settings, now),
+            resolved: incident.resolved_at.map(|at| Moment::of(at, settings, now)),
+            affected,
+            updates: incident
+                .updates
+                .iter()
+                .map(|u| UpdateView {
+                    status: capitalise(u.status),
+                    at: Moment::of(u.created_at, settings, now),
+                    html: crate::markdown::to_html(&u.body),
+                    edited: u.updated_at != u.created_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A component row.
+pub struct ComponentView {
+    pub name: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub status_class: &'static str,
+    /// "99.95 % uptime" or "No data yet".
+    pub uptime: String,
+    /// The 90-day bar: SVG built from numbers and fixed words only.
+    pub bar: String,
+    /// Days below 100 % or not fully operational, newest first.
+    pub issues: Vec<String>,
+}
+
+/// A group of components (`name` is `None` for components outside any group).
+pub struct GroupView {
+    pub name: Option<String>,
+    pub status: String,
+    pub status_class: &'static str,
+    pub components: Vec<ComponentView>,
+}
+
+fn day_text(figure: &DayFigure) -> String {
+    let date = figure.date.strftime("%Y-%m-%d").to_string();
+    match figure.uptime() {
+        None => format!("{date}: no data"),
+        Some(uptime) => {
+            let mut text = format!("{date}: {} uptime", rollup::percent(uptime));
+            for status in ComponentStatus::ALL.into_iter().filter(|s| *s != ComponentStatus::Operational) {
+                let seconds = figure.seconds_of(status);
+                if seconds > 0 {
+                    let _ = write!(
+                        text,
+                        "; {} {}",
+                        status.label(),
+                        twisterlab_domain::sla::compact_duration(SignedDuration::from_secs(seconds))
+                    );
+                }
+            }
+            text
+        }
+    }
+}
+
+fn day_class(figure: &DayFigure) -> &'static str {
+    match figure.worst() {
+        None => "sn",
+        Some(ComponentStatus::Operational) => "s0",
+        Some(ComponentStatus::DegradedPerformance) => "s1",
+        Some(ComponentStatus::PartialOutage) => "s2",
+        Some(ComponentStatus::MajorOutage) => "s3",
+        Some(ComponentStatus::UnderMaintenance) => "s4",
+    }
+}
+
+/// The uptime bar: one rectangle per day, each with its figure as `<title>` (a tooltip for
+/// the eye, the accessible name for screen readers).
+fn uptime_bar(component: &Component) -> String {
+    let n = component.days.len().max(1);
+    let width = n * 5 - 2;
+    let mut svg = String::with_capacity(n * 90 + 200);
+    let _ = write!(
+        svg,
+        r#"<svg class="bar" viewBox="0 0 {width} 28" preserveAspectRatio="none" role="group" aria-label="{} uptime, one mark per day, oldest first">"#,
+        escape(&component.name)
+    );
+    for (i, figure) in component.days.iter().enumerate() {
+        let _ = write!(
+            svg,
+            r#"<rect x="{}" width="3" height="28" class="{}"><title>{}</title></rect>"#,
+            i * 5,
+            day_class(figure),
+            day_text(figure)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn component_view(c: &Component) -> ComponentView {
+    let issues = c
+        .days
+        .iter()
+        .rev()
+        .filter(|f| {
+            f.has_data()
+                && (f.uptime().is_some_and(|u| u < 1.0) || f.worst() != Some(ComponentStatus::Operational))
+        })
+        .map(day_text)
+        .collect();
+    ComponentView {
+        name: c.name.clone(),
+        description: c.description.clone(),
+        status: status_label(c.status),
+        status_class: c.status.as_str(),
+        uptime: c
+            .uptime
+            .map(|u| format!("{} uptime", rollup::percent(u)))
+            .unwrap_or_else(|| "No data yet".into()),
+        bar: uptime_bar(c),
+        issues,
+    }
+}
+
+/// Components by group, groups in order, ungrouped components last.
+fn group_views(data: &StatusData) -> Vec<GroupView> {
+    let mut views = vec![];
+    for group in &data.groups {
+        let members: Vec<&Component> =
+            data.components.iter().filter(|c| c.group_id == Some(group.id)).collect();
+        if members.is_empty() {
+            continue;
+        }
+        let worst = ComponentStatus::worst(members.iter().map(|c| c.status));
+        views.push(GroupView {
+            name: Some(group.name.clone()),
+            status: status_label(worst),
+            status_class: worst.as_str(),
+            components: members.into_iter().map(component_view).collect(),
+        });
+    }
+    let known: Vec<Uuid> = data.groups.iter().map(|g| g.id).collect();
+    let loose: Vec<&Component> =
+        data.components.iter().filter(|c| c.group_id.is_none_or(|g| !known.contains(&g))).collect();
+    if !loose.is_empty() {
+        let worst = ComponentStatus::worst(loose.iter().map(|c| c.status));
+        views.push(GroupView {
+            name: None,
+            status: status_label(worst),
+            status_class: worst.as_str(),
+            components: loose.into_iter().map(component_view).collect(),
+        });
+    }
+    views
+}
+
+/// A line of a list of incidents (recent incidents, history).
+pub struct IncidentLine {
+    pub href: String,
+    pub name: String,
+    pub status: String,
+    pub impact: &'static str,
+    pub impact_class: &'static str,
+    /// "2026-11-29 14:05 UTC – 15:20 UTC", or "since …".
+    pub period: String,
+    /// The latest update as plain text, shortened.
+    pub latest: String,
+}
+
+fn incident_line(incident: &Incident, chrome: &Chrome, settings: &Settings) -> IncidentLine {
+    let (impact, impact_class) = impact_words(incident.impact);
+    let tz = &settings.time_zone;
+    let period = match incident.resolved_at {
+        Some(end) => {
+            format!("{} – {}", clock::absolute(incident.started_at, tz), clock::time_of_day(end, tz))
+        }
+        None => format!("since {}", clock::absolute(incident.started_at, tz)),
+    };
+    let latest = incident
+        .updates
+        .first()
+        .map(|u| shorten(&crate::markdown::to_text(&u.body), 240))
+        .unwrap_or_default();
+    IncidentLine {
+        href: chrome.incident(&incident.id),
+        name: incident.name.clone(),
+        status: capitalise(incident.public_status()),
+        impact,
+        impact_class,
+        period,
+        latest,
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max).collect();
+        format!("{}…", cut.trim_end())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "status/page.html")]
+pub struct HomePage {
+    pub chrome: Chrome,
+    pub banner: &'static str,
+    pub banner_class: &'static str,
+    pub incidents: Vec<IncidentView>,
+    pub groups: Vec<GroupView>,
+    pub recent: Vec<IncidentLine>,
+    pub first_day: String,
+    pub days: usize,
+    pub updated: Moment,
+}
+
+#[derive(Template)]
+#[template(path = "status/history.html")]
+pub struct HistoryPage {
+    pub chrome: Chrome,
+    pub months: Vec<MonthView>,
+    pub newer: Option<String>,
+    pub older: Option<String>,
+    pub page: u32,
+    pub pages: u32,
+}
+
+/// One month of the history.
+pub struct MonthView {
+    pub label: String,
+    pub incidents: Vec<IncidentLine>,
+}
+
+#[derive(Template)]
+#[template(path = "status/incident.html")]
+pub struct IncidentPage {
+    pub chrome: Chrome,
+    pub incident: IncidentView,
+}
+
+/// The words of the stale note, also checked by tests.
+pub const STALE_NOTE: &str = "This page may be out of date since";
+
+fn stale_moment(stale: Option<OffsetDateTime>, settings: &Settings, now: OffsetDateTime) -> Option<Moment> {
+    stale.map(|at| Moment::of(at, settings, now))
+}
+
+/// The status page.
+pub fn home(
+    settings: &Settings,
+    data: &StatusData,
+    site: Site,
+    refresh: bool,
+    stale: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Result<String, askama::Error> {
+    let chrome = Chrome::new(settings, site, refresh, stale_moment(stale, settings, now));
+    let incidents =
+        data.open_incidents().map(|i| IncidentView::of(i, data, &chrome, settings, now)).collect();
+    let recent_from = now - time::Duration::days(RECENT_DAYS);
+    let recent = data
+        .incidents
+        .iter()
+        .filter(|i| i.resolved_at.is_some_and(|at| at >= recent_from))
+        .map(|i| incident_line(i, &chrome, settings))
+        .collect();
+    let page = HomePage {
+        banner: data.page.banner(),
+        banner_class: data.page.class(),
+        incidents,
+        groups: group_views(data),
+        recent,
+        first_day: data.days.first().map(|d| d.date.strftime("%Y-%m-%d").to_string()).unwrap_or_default(),
+        days: data.days.len(),
+        updated: Moment::of(data.loaded_at, settings, now),
+        chrome,
+    };
+    page.render()
+}
+
+/// `(year, month)` of a moment in the team's zone.
+fn month_of(at: OffsetDateTime, settings: &Settings) -> (i16, i8) {
+    let d = clock::to_jiff(at).to_zoned_datetime(settings.time_zone.clone()).date();
+    (d.year(), d.month())
+}
+
+fn month_index((y, m): (i16, i8)) -> i32 {
+    i32::from(y) * 12 + i32::from(m) - 1
+}
+
+/// Number of history pages: from this month back to the oldest public incident's month.
+pub fn history_pages(data: &StatusData, settings: &Settings) -> u32 {
+    let current = month_index(month_of(data.loaded_at, settings));
+    let oldest =
+        data.incidents.iter().map(|i| month_index(month_of(i.started_at, settings))).min().unwrap_or(current);
+    let months = u32::try_from(current - oldest + 1).unwrap_or(1).max(1);
+    months.div_ceil(MONTHS_PER_PAGE)
+}
+
+/// One page of the history, `page` from 1 (the current month and the two before it).
+pub fn history(
+    settings: &Settings,
+    data: &StatusData,
+    site: Site,
+    page: u32,
+    stale: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Result<String, askama::Error> {
+    let chrome = Chrome::new(settings, site, false, stale_moment(stale, settings, now));
+    let pages = history_pages(data, settings);
+    let current = month_index(month_of(data.loaded_at, settings));
+    let first = current - i32::try_from((page.max(1) - 1) * MONTHS_PER_PAGE).unwrap_or(0);
+    let mut months = vec![];
+    for index in (0..MONTHS_PER_PAGE as i32).map(|k| first - k) {
+        let (year, month) = (index.div_euclid(12), index.rem_euclid(12) + 1);
+        let label =
+            jiff::civil::date(i16::try_from(year).unwrap_or(2000), i8::try_from(month).unwrap_or(1), 1)
+                .strftime("%B %Y")
+                .to_string();
+        let incidents = data
+            .incidents
+            .iter()
+            .filter(|i| month_index(month_of(i.started_at, settings)) == index)
+            .map(|i| incident_line(i, &chrome, settings))
+            .collect();
+        months.push(MonthView { label, incidents });
+    }
+    let base = chrome.history();
+    let href = |p: u32| if p == 1 { base.clone() } else { format!("{base}?page={p}") };
+    let page_view = HistoryPage {
+        newer: (page > 1).then(|| href(page - 1)),
+        older: (page < pages).then(|| href(page + 1)),
+        months,
+        page,
+        pages,
+        chrome,
+    };
+    page_view.render()
+}
+
+/// The page of one public incident.
+pub fn incident(
+    settings: &Settings,
+    data: &StatusData,
+    site: Site,
+    id: Uuid,
+    stale: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Option<Result<String, askama::Error>> {
+    let incident = data.incident(id)?;
+    let chrome = Chrome::new(settings, site, false, stale_moment(stale, settings, now));
+    let view = IncidentView::of(incident, data, &chrome, settings, now);
+    Some(IncidentPage { chrome, incident: view }.render())
+}
+
+/// The 404 page of the status host.
+pub fn not_found_page() -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Not found · TwisterLab status</title><link rel=\"stylesheet\" href=\"{}\"></head>\
+         <body><main class=\"wrap\"><h1>Page not found</h1><p>There is nothing at this address. \
+         <a href=\"/\">See the current status of TwisterLab</a>.</p></main></body></html>\n",
+        assets::url("status.css")
+    )
+}

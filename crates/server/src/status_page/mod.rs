@@ -1,0 +1,246 @@
+//! The public status page: its own host (`TWISTERLAB_STATUS_HOST`), the same pages under
+//! `/status` on the internal host, the Statuspage-compatible JSON API, Atom and RSS feeds,
+//! all served from an in-memory cache rebuilt on `NOTIFY twisterlab_status`; plus the
+//! admin pages for components and groups.
+//!
+//! Requests for the status host never reach the internal router: [`StatusSite::dispatch`]
+//! sends them to a small router of their own with nothing but public documents, so no
+//! session is looked up and no internal page can answer there.
+
+pub mod admin;
+pub mod cache;
+pub mod feeds;
+pub mod html;
+pub mod queries;
+mod render;
+pub mod rollup;
+pub mod statuspage_api;
+#[cfg(test)]
+mod tests;
+pub mod worker;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower::ServiceExt as _;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use uuid::Uuid;
+
+use crate::auth::{Access, Routes};
+use crate::state::AppState;
+use crate::web::error::AppError;
+use crate::web::{assets, security};
+use cache::{ApiDoc, Doc, DocKey, Site, StatusCache};
+
+/// Routes of the internal host: the status pages under `/status`, the JSON API, the feeds and
+/// the admin pages. The public ones never touch the session tables (`Access::Public`).
+pub fn routes() -> Routes {
+    let mut routes = Routes::new()
+        .get("/status", Access::Public, internal_home)
+        .get("/status/history", Access::Public, internal_history)
+        .get("/status/incidents/{id}", Access::Public, internal_incident)
+        .get("/history.atom", Access::Public, |State(app): State<AppState>, headers: HeaderMap| async move {
+            serve(&cache_of(&app), Site::Internal, Doc::Atom, &headers).await
+        })
+        .get("/history.rss", Access::Public, |State(app): State<AppState>, headers: HeaderMap| async move {
+            serve(&cache_of(&app), Site::Internal, Doc::Rss, &headers).await
+        });
+    for api in ApiDoc::ALL {
+        routes = routes.get(
+            api.path(),
+            Access::Public,
+            move |State(app): State<AppState>, headers: HeaderMap| async move {
+                serve(&cache_of(&app), Site::Internal, Doc::Api(api), &headers).await
+            },
+        );
+    }
+    routes.merge(admin::routes())
+}
+
+fn cache_of(app: &AppState) -> Arc<StatusCache> {
+    cache::cache_for(&app.pool, &app.config)
+}
+
+/// The host part of a `Host` value or configured host name: no port, no trailing dot.
+pub fn bare_host(value: &str) -> &str {
+    let value = value.trim();
+    let host = if value.starts_with('[') {
+        value.find(']').map(|i| &value[..=i]).unwrap_or(value)
+    } else {
+        value.split(':').next().unwrap_or(value)
+    };
+    host.strip_suffix('.').unwrap_or(host)
+}
+
+/// Whether the request is for the status host (port ignored, case-insensitive).
+pub fn is_status_host(request: &Request, status_host: &str) -> bool {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    host.is_some_and(|h| bare_host(h).eq_ignore_ascii_case(status_host))
+}
+
+/// The public status site and the host it answers for.
+#[derive(Clone)]
+pub struct StatusSite {
+    router: Router,
+    host: String,
+}
+
+impl StatusSite {
+    /// The site for this state's database and configuration (sharing the process's cache
+    /// with the worker that rebuilds it).
+    pub fn new(state: &AppState) -> Self {
+        let cache = cache_of(state);
+        Self {
+            host: cache.settings.host.clone(),
+            router: site_router(cache, state.config.public_url.starts_with("https://")),
+        }
+    }
+
+    /// Routes status-host requests to the status site, everything else to `internal`.
+    pub fn dispatch(self, internal: Router) -> Router {
+        let StatusSite { router, host } = self;
+        Router::new().fallback_service(tower::service_fn(move |request: Request| {
+            let target = if is_status_host(&request, &host) { router.clone() } else { internal.clone() };
+            async move { target.oneshot(request).await }
+        }))
+    }
+}
+
+/// The router of the status host: GET (and HEAD) of public documents only; anything else
+/// is 404 (unknown path) or 405 (known path, other method).
+fn site_router(cache: Arc<StatusCache>, https: bool) -> Router {
+    let mut router = Router::new()
+        .route("/", get(site_home))
+        .route("/history", get(site_history))
+        .route("/incidents/{id}", get(site_incident))
+        .route(
+            "/history.atom",
+            get(|State(c): State<Arc<StatusCache>>, h: HeaderMap| async move {
+                serve(&c, Site::Public, Doc::Atom, &h).await
+            }),
+        )
+        .route(
+            "/history.rss",
+            get(|State(c): State<Arc<StatusCache>>, h: HeaderMap| async move {
+                serve(&c, Site::Public, Doc::Rss, &h).await
+            }),
+        )
+        .route("/static/{file}", get(assets::serve_asset));
+    for api in ApiDoc::ALL {
+        router = router.route(
+            api.path(),
+            get(move |State(c): State<Arc<StatusCache>>, h: HeaderMap| async move {
+                serve(&c, Site::Public, Doc::Api(api), &h).await
+            }),
+        );
+    }
+    let mut router = router
+        .fallback(|| async { not_found(Site::Public) })
+        .with_state(cache)
+        .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(crate::web::metrics::track))
+        // Documents arrive precompressed with Content-Encoding set, which this layer skips;
+        // it only compresses the stylesheet and the small error pages.
+        .layer(CompressionLayer::new());
+    for header in security::layers(https) {
+        router = router.layer(header);
+    }
+    router
+}
+
+/// The value of `key` in the query string, if present.
+fn query_value<'a>(uri: &'a Uri, key: &str) -> Option<&'a str> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == key).then_some(v)
+    })
+}
+
+/// `?refresh=1`: the page reloads itself every minute. Other parameters are ignored, so
+/// `?utm_source=…` gets the very same bytes.
+fn wants_refresh(uri: &Uri) -> bool {
+    matches!(query_value(uri, "refresh"), Some("1" | "true" | "on" | "yes"))
+}
+
+/// `?page=N` of the history; anything unreadable is page 1.
+fn history_page(uri: &Uri) -> u32 {
+    query_value(uri, "page").and_then(|p| p.parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1)
+}
+
+/// Answers with the cached document, 503 before the first build, 404 when it does not exist.
+pub async fn serve(cache: &StatusCache, site: Site, doc: Doc, headers: &HeaderMap) -> Response {
+    let Some(snapshot) = cache.snapshot_or_build().await else {
+        return cache::unavailable();
+    };
+    match snapshot.get(&cache.settings, DocKey::new(site, doc)).await {
+        Some(document) => document.respond(headers),
+        None => not_found(site),
+    }
+}
+
+fn not_found(site: Site) -> Response {
+    match site {
+        Site::Internal => AppError::NotFound.into_response(),
+        Site::Public => {
+            let mut response = (StatusCode::NOT_FOUND, html::not_found_page()).into_response();
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache::CACHE_CONTROL));
+            response
+        }
+    }
+}
+
+fn incident_doc(id: &str) -> Option<Doc> {
+    id.parse::<Uuid>().ok().map(Doc::Incident)
+}
+
+async fn site_home(State(cache): State<Arc<StatusCache>>, uri: Uri, headers: HeaderMap) -> Response {
+    serve(&cache, Site::Public, Doc::Home { refresh: wants_refresh(&uri) }, &headers).await
+}
+
+async fn site_history(State(cache): State<Arc<StatusCache>>, uri: Uri, headers: HeaderMap) -> Response {
+    serve(&cache, Site::Public, Doc::History { page: history_page(&uri) }, &headers).await
+}
+
+async fn site_incident(
+    State(cache): State<Arc<StatusCache>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match incident_doc(&id) {
+        Some(doc) => serve(&cache, Site::Public, doc, &headers).await,
+        None => not_found(Site::Public),
+    }
+}
+
+/// `GET /status` on the internal host.
+async fn internal_home(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    serve(&cache_of(&app), Site::Internal, Doc::Home { refresh: wants_refresh(&uri) }, &headers).await
+}
+
+/// `GET /status/history`.
+async fn internal_history(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    serve(&cache_of(&app), Site::Internal, Doc::History { page: history_page(&uri) }, &headers).await
+}
+
+/// `GET /status/incidents/{id}`.
+async fn internal_incident(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match incident_doc(&id) {
+        Some(doc) => serve(&cache_of(&app), Site::Internal, doc, &headers).await,
+        None => not_found(Site::Internal),
+    }
+}

@@ -1,0 +1,98 @@
+//! Which documents exist and how each is rendered from the loaded data.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::cache::{ApiDoc, Doc, DocKey, Document, Settings, Site};
+use super::queries::StatusData;
+use super::{feeds, html, statuspage_api};
+
+const HTML: &str = "text/html; charset=utf-8";
+const JSON: &str = "application/json";
+const ATOM: &str = "application/atom+xml; charset=utf-8";
+const RSS: &str = "application/rss+xml; charset=utf-8";
+
+/// Whether `doc` names something that exists in `data` (an incident, a history page).
+pub fn exists(settings: &Settings, data: &StatusData, doc: Doc) -> bool {
+    match doc {
+        Doc::Incident(id) => data.incident(id).is_some(),
+        Doc::History { page } => page >= 1 && page <= html::history_pages(data, settings),
+        _ => true,
+    }
+}
+
+/// Renders one document; `None` when it does not exist or failed to render (logged).
+pub fn one(
+    settings: &Settings,
+    data: &StatusData,
+    key: DocKey,
+    stale: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Option<Document> {
+    let html_doc = |r: Result<String, askama::Error>| match r {
+        Ok(body) => Some(Document::new(HTML, body.into_bytes(), false)),
+        Err(e) => {
+            tracing::error!(error = %e, doc = ?key, "status page template failed to render");
+            None
+        }
+    };
+    match key.doc {
+        Doc::Home { refresh } => html_doc(html::home(settings, data, key.site, refresh, stale, now)),
+        Doc::History { page } => {
+            if !exists(settings, data, key.doc) {
+                return None;
+            }
+            html_doc(html::history(settings, data, key.site, page, stale, now))
+        }
+        Doc::Incident(id) => html_doc(html::incident(settings, data, key.site, id, stale, now)?),
+        Doc::Api(api) => match statuspage_api::render(settings, data, api) {
+            Ok(body) => Some(Document::new(JSON, body, true)),
+            Err(e) => {
+                tracing::error!(error = %e, doc = ?key, "status JSON failed to serialise");
+                None
+            }
+        },
+        Doc::Atom => Some(Document::new(ATOM, feeds::atom(settings, data).into_bytes(), true)),
+        Doc::Rss => Some(Document::new(RSS, feeds::rss(settings, data).into_bytes(), true)),
+    }
+}
+
+/// The documents rendered on every rebuild: the pages most readers open, every JSON
+/// document and both feeds. With `keep` (a re-render after a failed rebuild) the JSON and
+/// feeds are taken from there, since only the HTML carries the stale note.
+pub fn eager(
+    settings: &Settings,
+    data: &StatusData,
+    stale: Option<OffsetDateTime>,
+    keep: Option<&HashMap<DocKey, Arc<Document>>>,
+) -> HashMap<DocKey, Arc<Document>> {
+    let now = OffsetDateTime::now_utc();
+    let mut keys = vec![];
+    for site in [Site::Public, Site::Internal] {
+        keys.push(DocKey::new(site, Doc::Home { refresh: false }));
+        keys.push(DocKey::new(site, Doc::Home { refresh: true }));
+        keys.push(DocKey::new(site, Doc::History { page: 1 }));
+        for incident in data.open_incidents() {
+            keys.push(DocKey::new(site, Doc::Incident(incident.id)));
+        }
+    }
+    for api in ApiDoc::ALL {
+        keys.push(DocKey::new(Site::Public, Doc::Api(api)));
+    }
+    keys.push(DocKey::new(Site::Public, Doc::Atom));
+    keys.push(DocKey::new(Site::Public, Doc::Rss));
+
+    let mut docs = HashMap::with_capacity(keys.len());
+    for key in keys {
+        if let (false, Some(kept)) = (key.doc.is_html(), keep.and_then(|k| k.get(&key))) {
+            docs.insert(key, kept.clone());
+            continue;
+        }
+        if let Some(doc) = one(settings, data, key, stale, now) {
+            docs.insert(key, Arc::new(doc));
+        }
+    }
+    docs
+}

@@ -1,0 +1,1098 @@
+//! App-level tests of the status page: `app().oneshot()` against a fresh database, the worker's
+//! `run_once` for rebuilds, no sleeping.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use tower::ServiceExt as _;
+use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus};
+use twisterlab_domain::role::Role;
+use twisterlab_domain::severity::Severity;
+use uuid::Uuid;
+
+use super::cache::ApiDoc;
+use super::html::STALE_NOTE;
+use super::worker::StatusPageWorker;
+use crate::db::audit::Actor;
+use crate::db::users::{self, NewUser, User};
+use crate::incidents::service::{self, Declaration};
+use crate::state::AppState;
+use crate::testing::{self, send};
+
+const STATUS_HOST: &str = "status.twisterlab.local";
+const API: &str = "0193a000-0000-7000-8000-000000000011";
+const DATABASE: &str = "0193a000-0000-7000-8000-000000000015";
+
+fn id(s: &str) -> Uuid {
+    s.parse().expect("uuid")
+}
+
+/// A GET to the status host with extra headers.
+fn status_get(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    request(Method::GET, STATUS_HOST, path, headers)
+}
+
+fn request(method: Method, host: &str, path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(path).header(header::HOST, host);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    builder.body(Body::empty()).expect("request")
+}
+
+/// Sends and returns status, headers and the raw body bytes.
+async fn fetch(app: &axum::Router, request: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let response = app.clone().oneshot(request).await.expect("the app answers");
+    let (parts, body) = response.into_parts();
+    let bytes = to_bytes(body, 16 * 1024 * 1024).await.expect("body");
+    (parts.status, parts.headers, bytes.to_vec())
+}
+
+async fn text(app: &axum::Router, request: Request<Body>) -> (StatusCode, String) {
+    let (status, _, body) = fetch(app, request).await;
+    (status, String::from_utf8(body).expect("utf-8"))
+}
+
+/// The app and a worker for it, built once.
+async fn built(pool: &PgPool) -> (axum::Router, StatusPageWorker) {
+    let app = testing::app(pool);
+    let worker = StatusPageWorker::new(pool, &testing::config());
+    worker.run_once().await.expect("first build");
+    (app, worker)
+}
+
+async fn person(pool: &PgPool, role: Role, name: &str, email: &str) -> User {
+    let hash = testing::password_hash().await;
+    let new = NewUser { email, display_name: name, role, password_hash: &hash, must_change_password: false };
+    users::insert(pool, &new).await.expect("insert user").expect("unique e-mail")
+}
+
+fn actor(user: &User) -> Actor {
+    Actor { user_id: Some(user.id), label: user.email.clone(), client_addr: None, request_id: None }
+}
+
+/// Declares a public incident affecting `components` and returns its number.
+async fn declare(
+    pool: &PgPool,
+    by: &User,
+    title: &str,
+    severity: Severity,
+    components: Vec<(Uuid, Impact)>,
+    private: bool,
+) -> IncidentNumber {
+    let mut tx = pool.begin().await.expect("begin");
+    let d = Declaration {
+        title: title.into(),
+        summary: String::new(),
+        severity: Some(severity),
+        private: Some(private),
+        components,
+        ..Declaration::default()
+    };
+    let incident =
+        service::declare(&mut tx, &actor(by), &jiff::tz::TimeZone::UTC, &d).await.expect("declare");
+    tx.commit().await.expect("commit");
+    incident.number
+}
+
+async fn public_update(
+    pool: &PgPool,
+    by: &User,
+    number: IncidentNumber,
+    body: &str,
+    status: Option<IncidentStatus>,
+) {
+    let mut tx = pool.begin().await.expect("begin");
+    service::post_public_update(&mut tx, &actor(by), number, body, status, None)
+        .await
+        .expect("public update");
+    tx.commit().await.expect("commit");
+}
+
+async fn incident_id(pool: &PgPool, number: IncidentNumber) -> Uuid {
+    sqlx::query_scalar("select id from incidents where number = $1")
+        .bind(number.get())
+        .fetch_one(pool)
+        .await
+        .expect("incident id")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing.
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_status_host_serves_the_status_page_and_nothing_internal(pool: PgPool) {
+    let (app, _worker) = built(&pool).await;
+    let (status, body) = text(&app, status_get("/", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("All systems operational"), "{body}");
+    for name in ["API", "MCP tools", "Agents", "LLM backend", "Database", "Cache"] {
+        assert!(body.contains(name), "{name} missing");
+    }
+    assert!(!body.contains("Sign in") && !body.contains("/login"), "an internal link leaked: {body}");
+    // The port and the case of the host do not matter.
+    let (status, body) = text(&app, request(Method::GET, "STATUS.TwisterLab.local:8080", "/", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("All systems operational"));
+    for path in [
+        "/login",
+        "/admin/users",
+        "/admin/components",
+        "/health",
+        "/metrics",
+        "/status",
+        "/api/v1/me",
+        "/nope",
+    ] {
+        let (status, body) = text(&app, status_get(path, &[])).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path} on the status host: {body:.200}");
+        assert!(!body.contains("Sign in"), "{path}: {body}");
+    }
+    // The internal host keeps its own pages and serves the status page under /status.
+    let (status, body) = text(&app, request(Method::GET, "localhost", "/status", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("All systems operational") && body.contains("href=\"/status/history\""), "{body}");
+    let (status, body) = text(&app, request(Method::GET, "localhost", "/", &[("accept", "text/html")])).await;
+    assert!(
+        !body.contains("All systems operational"),
+        "{status}: the internal / is the overview, not the status page"
+    );
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_status_documents_are_get_only(pool: PgPool) {
+    let (app, _worker) = built(&pool).await;
+    for path in ["/", "/history", "/api/v2/summary.json", "/history.atom"] {
+        for method in [Method::POST, Method::PUT, Method::DELETE] {
+            let (status, _, _) = fetch(&app, request(method.clone(), STATUS_HOST, path, &[])).await;
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        }
+        let (status, _, body) = fetch(&app, request(Method::HEAD, STATUS_HOST, path, &[])).await;
+        assert_eq!(status, StatusCode::OK, "HEAD {path}");
+        assert!(body.is_empty());
+    }
+    let (status, _, _) = fetch(&app, request(Method::POST, "localhost", "/api/v2/status.json", &[])).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn before_the_first_build_the_status_site_answers_503(_pool: PgPool) {
+    // A database that is never reachable: no build can succeed.
+    let dead = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(500))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/nowhere")
+        .expect("lazy pool");
+    let app = crate::app(AppState::new(dead, testing::config(), "nowhere".into()));
+    let (status, headers, body) = fetch(&app, status_get("/", &[])).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(String::from_utf8_lossy(&body).contains("no data yet"));
+    let (status, _, _) = fetch(&app, request(Method::GET, "localhost", "/api/v2/status.json", &[])).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Roll-up, page content, history.
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn an_open_public_incident_turns_its_components_and_the_banner(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let number = declare(
+        &pool,
+        &commander,
+        "Elevated API errors",
+        Severity::P2,
+        vec![(id(API), Impact::PartialOutage)],
+        false,
+    )
+    .await;
+    public_update(&pool, &commander, number, "We are **investigating** elevated error rates.", None).await;
+    public_update(
+        &pool,
+        &commander,
+        number,
+        "The cause is a connection pool limit.",
+        Some(IncidentStatus::Identified),
+    )
+    .await;
+    let (app, worker) = built(&pool).await;
+    let (_, body) = text(&app, status_get("/", &[])).await;
+    assert!(body.contains("Partial system outage"), "{body}");
+    assert!(body.contains("Elevated API errors"));
+    assert!(body.contains("<strong>investigating</strong>"), "Markdown renders: {body}");
+    let newest = body.find("connection pool limit").expect("newest update");
+    let oldest = body.find("elevated error rates").expect("oldest update");
+    assert!(newest < oldest, "updates are newest first");
+    assert!(body.contains("state-partial_outage\">Partial outage"), "the state is spelled out: {body}");
+
+    // Resolving clears the component and the banner after the next rebuild.
+    let mut tx = pool.begin().await.expect("begin");
+    service::resolve(&mut tx, &actor(&commander), number, None).await.expect("resolve");
+    tx.commit().await.expect("commit");
+    worker.run_once().await.expect("rebuild");
+    let (_, body) = text(&app, status_get("/", &[])).await;
+    assert!(body.contains("All systems operational"), "{body}");
+    assert!(body.contains("Resolved in the last 7 days") && body.contains("Elevated API errors"));
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn status_changes_are_recorded_once_and_feed_the_uptime_bars(pool: PgPool) {
+    let (app, worker) = built(&pool).await;
+    worker.run_once().await.expect("rebuild");
+    let rows: i64 = sqlx::query_scalar("select count(*) from component_status_history")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(rows, 6, "one row per component, however often it rebuilds");
+    // Concurrent readers (several processes) record a change once.
+    sqlx::query("update components set manual_status = 'major_outage', manual_reason = 'test' where id = $1")
+        .bind(id(DATABASE))
+        .execute(&pool)
+        .await
+        .expect("pin");
+    let tz = jiff::tz::TimeZone::UTC;
+    let (a, b) = tokio::join!(super::queries::load(&pool, &tz), super::queries::load(&pool, &tz));
+    a.expect("load a");
+    b.expect("load b");
+    let rows: i64 =
+        sqlx::query_scalar("select count(*) from component_status_history where component_id = $1")
+            .bind(id(DATABASE))
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(rows, 2);
+
+    // Yesterday: two hours of major outage for the API, recorded in the history.
+    sqlx::query(
+        "insert into component_status_history (component_id, status, at) values
+            ($1, 'operational', date_trunc('day', now()) - interval '3 days'),
+            ($1, 'major_outage', date_trunc('day', now()) - interval '1 day' + interval '10 hours'),
+            ($1, 'operational', date_trunc('day', now()) - interval '1 day' + interval '12 hours')",
+    )
+    .bind(id(API))
+    .execute(&pool)
+    .await
+    .expect("history");
+    worker.run_once().await.expect("rebuild");
+    let (_, body) = text(&app, status_get("/", &[])).await;
+    assert!(
+        body.contains("91.66 % uptime; major outage 2 h</title>"),
+        "the day's figure is in its title: {body:.3000}"
+    );
+    assert!(body.contains("day with problems") || body.contains("days with problems"));
+    assert!(body.contains("class=\"s3\""), "the day is coloured as a major outage");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn history_is_by_month_and_paginated_and_incident_pages_exist(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let recent = declare(&pool, &commander, "Recent cache hiccup", Severity::P3, vec![], false).await;
+    let recent_id = incident_id(&pool, recent).await;
+    // An old incident, 200 days ago: the store allows it, the service would refuse to backdate that far.
+    let old_id = Uuid::now_v7();
+    sqlx::query(
+        "insert into incidents (id, title, severity, status, started_at, detected_at, resolved_at, respond_by, escalate_by)
+         values ($1, 'Ancient database outage', 'P1', 'resolved', now() - interval '200 days', now() - interval '200 days',
+                 now() - interval '199 days', now(), now())",
+    )
+    .bind(old_id)
+    .execute(&pool)
+    .await
+    .expect("old incident");
+    let private = declare(&pool, &commander, "Private thing", Severity::P1, vec![], true).await;
+    let private_id = incident_id(&pool, private).await;
+    let (app, _worker) = built(&pool).await;
+
+    let (status, page1) = text(&app, status_get("/history", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page1.contains("Recent cache hiccup") && !page1.contains("Ancient database outage"));
+    assert!(page1.contains("Page 1 of 3") && page1.contains("href=\"/history?page=2\""), "{page1}");
+    let (_, page3) = text(&app, status_get("/history?page=3", &[])).await;
+    assert!(page3.contains("Ancient database outage"), "{page3}");
+    assert!(page3.contains("No incidents reported."));
+    let (status, _) = text(&app, status_get("/history?page=4", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, page) = text(&app, status_get(&format!("/incidents/{recent_id}"), &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Recent cache hiccup") && page.contains("Investigating"));
+    let (status, page) = text(&app, status_get(&format!("/incidents/{old_id}"), &[])).await;
+    assert_eq!(status, StatusCode::OK, "an old incident is rendered on demand");
+    assert!(page.contains("Resolved"));
+    for missing in [private_id.to_string(), Uuid::now_v7().to_string(), "INC-1".into()] {
+        let (status, _) = text(&app, status_get(&format!("/incidents/{missing}"), &[])).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    }
+    let (status, page) =
+        text(&app, request(Method::GET, "localhost", &format!("/status/incidents/{recent_id}"), &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("href=\"/status/history\""));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Statuspage-compatible API.
+
+const COMPONENT_STATUSES: [&str; 5] =
+    ["operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"];
+const INCIDENT_STATUSES: [&str; 5] = ["investigating", "identified", "monitoring", "resolved", "postmortem"];
+const LEVELS: [&str; 4] = ["none", "minor", "major", "critical"];
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().expect("an object").keys().map(String::as_str).collect();
+    k.sort();
+    k
+}
+
+fn has_keys(v: &Value, required: &[&str], what: &str) {
+    let present = keys(v);
+    for key in required {
+        assert!(present.contains(key), "{what} lacks {key}: {v}");
+    }
+}
+
+fn timestamp(v: &Value, what: &str) {
+    let s = v.as_str().unwrap_or_else(|| panic!("{what} is not a string: {v}"));
+    s.parse::<jiff::Timestamp>().unwrap_or_else(|e| panic!("{what} = {s} is not ISO 8601: {e}"));
+}
+
+fn optional_timestamp(v: &Value, what: &str) {
+    if !v.is_null() {
+        timestamp(v, what);
+    }
+}
+
+fn check_page(page: &Value) {
+    has_keys(page, &["id", "name", "url", "time_zone", "updated_at"], "page");
+    assert_eq!(page["name"], "TwisterLab");
+    assert_eq!(page["url"], "http://status.twisterlab.local");
+    timestamp(&page["updated_at"], "page.updated_at");
+}
+
+fn check_component(c: &Value) {
+    has_keys(
+        c,
+        &[
+            "id",
+            "name",
+            "status",
+            "created_at",
+            "updated_at",
+            "position",
+            "description",
+            "showcase",
+            "start_date",
+            "group_id",
+            "page_id",
+            "group",
+            "only_show_if_degraded",
+        ],
+        "component",
+    );
+    assert!(COMPONENT_STATUSES.contains(&c["status"].as_str().unwrap_or("")), "{c}");
+    timestamp(&c["created_at"], "component.created_at");
+    timestamp(&c["updated_at"], "component.updated_at");
+    assert!(
+        c["position"].is_i64()
+            && c["group"].is_boolean()
+            && (c["description"].is_null() || c["description"].is_string())
+    );
+    if c["group"] == true {
+        assert!(c["components"].is_array(), "a group lists its components: {c}");
+    }
+}
+
+fn check_incident(i: &Value) {
+    has_keys(
+        i,
+        &[
+            "id",
+            "name",
+            "status",
+            "created_at",
+            "updated_at",
+            "monitoring_at",
+            "resolved_at",
+            "impact",
+            "shortlink",
+            "started_at",
+            "page_id",
+            "incident_updates",
+            "components",
+        ],
+        "incident",
+    );
+    assert!(INCIDENT_STATUSES.contains(&i["status"].as_str().unwrap_or("")), "{i}");
+    assert!(LEVELS.contains(&i["impact"].as_str().unwrap_or("")), "{i}");
+    for k in ["created_at", "updated_at", "started_at"] {
+        timestamp(&i[k], k);
+    }
+    optional_timestamp(&i["monitoring_at"], "monitoring_at");
+    optional_timestamp(&i["resolved_at"], "resolved_at");
+    assert!(
+        i["shortlink"].as_str().is_some_and(|s| s.starts_with("http://status.twisterlab.local/incidents/"))
+    );
+    for u in i["incident_updates"].as_array().expect("updates") {
+        has_keys(
+            u,
+            &[
+                "id",
+                "status",
+                "body",
+                "incident_id",
+                "created_at",
+                "updated_at",
+                "display_at",
+                "affected_components",
+                "deliver_notifications",
+                "custom_tweet",
+                "tweet_id",
+            ],
+            "incident update",
+        );
+        assert!(INCIDENT_STATUSES.contains(&u["status"].as_str().unwrap_or("")), "{u}");
+        assert_eq!(u["incident_id"], i["id"]);
+        timestamp(&u["created_at"], "update.created_at");
+        timestamp(&u["display_at"], "update.display_at");
+    }
+    for c in i["components"].as_array().expect("components") {
+        check_component(c);
+    }
+}
+
+fn check_status(s: &Value) {
+    has_keys(s, &["indicator", "description"], "status");
+    assert!(LEVELS.contains(&s["indicator"].as_str().unwrap_or("")), "{s}");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn every_json_document_has_statuspages_shape(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let open = declare(
+        &pool,
+        &commander,
+        "API latency",
+        Severity::P2,
+        vec![(id(API), Impact::DegradedPerformance)],
+        false,
+    )
+    .await;
+    public_update(&pool, &commander, open, "Looking into it.", None).await;
+    public_update(&pool, &commander, open, "A fix is deployed; watching.", Some(IncidentStatus::Monitoring))
+        .await;
+    let done = declare(
+        &pool,
+        &commander,
+        "Database failover",
+        Severity::P0,
+        vec![(id(DATABASE), Impact::MajorOutage)],
+        false,
+    )
+    .await;
+    public_update(&pool, &commander, done, "Fixed.", Some(IncidentStatus::Resolved)).await;
+    let (app, _worker) = built(&pool).await;
+
+    let mut seen = std::collections::HashMap::new();
+    for doc in ApiDoc::ALL {
+        let (status, headers, body) = fetch(&app, status_get(doc.path(), &[])).await;
+        assert_eq!(status, StatusCode::OK, "{}", doc.path());
+        assert_eq!(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), Some("application/json"));
+        assert_eq!(
+            headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).and_then(|v| v.to_str().ok()),
+            Some("*"),
+            "CORS is open"
+        );
+        let json: Value = serde_json::from_slice(&body).expect("JSON");
+        check_page(&json["page"]);
+        seen.insert(doc, json);
+    }
+    let summary = &seen[&ApiDoc::Summary];
+    assert_eq!(keys(summary), vec!["components", "incidents", "page", "scheduled_maintenances", "status"]);
+    check_status(&summary["status"]);
+    assert_eq!(
+        summary["status"]["indicator"], "minor",
+        "degraded performance is minor: {}",
+        summary["status"]
+    );
+    assert_eq!(summary["status"]["description"], "Minor Service Outage");
+    let components = summary["components"].as_array().expect("components");
+    assert_eq!(components.len(), 8, "six components and two groups");
+    components.iter().for_each(check_component);
+    let api = components.iter().find(|c| c["name"] == "API").expect("API");
+    assert_eq!(api["status"], "degraded_performance");
+    let platform = components.iter().find(|c| c["name"] == "Platform").expect("group");
+    assert_eq!(
+        (platform["group"].clone(), platform["status"].clone()),
+        (Value::Bool(true), Value::from("degraded_performance"))
+    );
+    assert_eq!(api["group_id"], platform["id"]);
+    let incidents = summary["incidents"].as_array().expect("incidents");
+    assert_eq!(incidents.len(), 1, "only unresolved incidents: {incidents:?}");
+    incidents.iter().for_each(check_incident);
+    assert_eq!(incidents[0]["status"], "monitoring");
+    assert_eq!(incidents[0]["impact"], "minor");
+    let updates = incidents[0]["incident_updates"].as_array().expect("updates");
+    assert_eq!(updates[0]["body"], "A fix is deployed; watching.", "newest first");
+    timestamp(&incidents[0]["monitoring_at"], "monitoring_at");
+
+    check_status(&seen[&ApiDoc::Status]["status"]);
+    assert_eq!(keys(&seen[&ApiDoc::Status]), vec!["page", "status"]);
+    assert_eq!(keys(&seen[&ApiDoc::Components]), vec!["components", "page"]);
+    let all = seen[&ApiDoc::Incidents]["incidents"].as_array().expect("incidents");
+    assert_eq!(all.len(), 2);
+    all.iter().for_each(check_incident);
+    let failover = all.iter().find(|i| i["name"] == "Database failover").expect("resolved incident");
+    assert_eq!(
+        (failover["status"].clone(), failover["impact"].clone()),
+        (Value::from("resolved"), Value::from("critical"))
+    );
+    timestamp(&failover["resolved_at"], "resolved_at");
+    let failover_updates = failover["incident_updates"].as_array().expect("updates");
+    assert_eq!(
+        failover_updates.len(),
+        1,
+        "the resolve posted with the update is not repeated: {failover_updates:?}"
+    );
+    assert_eq!(seen[&ApiDoc::UnresolvedIncidents]["incidents"].as_array().map(Vec::len), Some(1));
+    for doc in [ApiDoc::ScheduledMaintenances, ApiDoc::UpcomingMaintenances, ApiDoc::ActiveMaintenances] {
+        assert_eq!(keys(&seen[&doc]), vec!["page", "scheduled_maintenances"]);
+        assert_eq!(seen[&doc]["scheduled_maintenances"], Value::Array(vec![]));
+    }
+    // The internal host serves the same bytes.
+    let (_, _, public) = fetch(&app, status_get("/api/v2/summary.json", &[])).await;
+    let (_, _, internal) = fetch(&app, request(Method::GET, "localhost", "/api/v2/summary.json", &[])).await;
+    assert_eq!(public, internal);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaks.
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn nothing_private_reaches_any_public_document(pool: PgPool) {
+    let commander =
+        person(&pool, Role::Commander, "Zelda Commanderson", "zelda.leakcheck@twisterlab.test").await;
+    let oncall =
+        person(&pool, Role::Responder, "Oscar Oncallperson", "oscar.leakcheck@twisterlab.test").await;
+    // A public incident with an internal note, a summary, a second role and a public update.
+    let mut tx = pool.begin().await.expect("begin");
+    let d = Declaration {
+        title: "Public API trouble".into(),
+        summary: "SUMMARY-MARKER-4c1d internal summary".into(),
+        severity: Some(Severity::P1),
+        private: Some(false),
+        components: vec![(id(API), Impact::PartialOutage)],
+        labels: vec!["LABEL-MARKER-77aa".into()],
+        ..Declaration::default()
+    };
+    let public = service::declare(&mut tx, &actor(&commander), &jiff::tz::TimeZone::UTC, &d)
+        .await
+        .expect("declare")
+        .number;
+    service::add_note(&mut tx, &actor(&oncall), public, "NOTE-MARKER-9f3e the primary is Oscar")
+        .await
+        .expect("note");
+    service::assign_role(
+        &mut tx,
+        &actor(&commander),
+        public,
+        service::IncidentRole::Scribe,
+        Some(oncall.id),
+        None,
+    )
+    .await
+    .expect("role");
+    service::add_link(
+        &mut tx,
+        &actor(&commander),
+        public,
+        "slack",
+        "https://slack.example/LINK-MARKER-5b5b",
+        "",
+    )
+    .await
+    .expect("link");
+    service::post_public_update(
+        &mut tx,
+        &actor(&commander),
+        public,
+        "We are looking into API errors.",
+        None,
+        None,
+    )
+    .await
+    .expect("update");
+    tx.commit().await.expect("commit");
+    // A private incident, with a public-flagged event forced in by SQL: the worst case.
+    let private = declare(
+        &pool,
+        &commander,
+        "PRIVATE-MARKER-1a2b security breach",
+        Severity::P0,
+        vec![(id(DATABASE), Impact::MajorOutage)],
+        true,
+    )
+    .await;
+    let private_id = incident_id(&pool, private).await;
+    sqlx::query(
+        "insert into timeline_events (id, incident_id, kind, actor_label, body, public, public_status)
+         values ($1, $2, 'public_update', 'x', 'PRIVATE-UPDATE-MARKER-3c4d', true, 'investigating')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(private_id)
+    .execute(&pool)
+    .await
+    .expect("forced event");
+    // Component internals.
+    sqlx::query("update components set manual_status = 'degraded_performance', manual_reason = 'REASON-MARKER-6e6e' where id = $1")
+        .bind(id(DATABASE))
+        .execute(&pool)
+        .await
+        .expect("pin");
+    sqlx::query("update components set description = 'DESCRIPTION-MARKER-8d8d internal' where id = $1")
+        .bind(id(API))
+        .execute(&pool)
+        .await
+        .expect("desc");
+    let (app, _worker) = built(&pool).await;
+
+    let public_id = incident_id(&pool, public).await;
+    let mut paths: Vec<String> = vec![
+        "/".into(),
+        "/?refresh=1".into(),
+        "/history".into(),
+        format!("/incidents/{public_id}"),
+        "/history.atom".into(),
+        "/history.rss".into(),
+    ];
+    paths.extend(ApiDoc::ALL.iter().map(|d| d.path().to_owned()));
+    let markers = [
+        "SUMMARY-MARKER-4c1d",
+        "LABEL-MARKER-77aa",
+        "NOTE-MARKER-9f3e",
+        "LINK-MARKER-5b5b",
+        "PRIVATE-MARKER-1a2b",
+        "PRIVATE-UPDATE-MARKER-3c4d",
+        "REASON-MARKER-6e6e",
+        "DESCRIPTION-MARKER-8d8d",
+        "Zelda",
+        "Commanderson",
+        "Oscar",
+        "Oncallperson",
+        "leakcheck",
+        "P0",
+        "P1",
+        "INC-",
+    ];
+    let mut checked = 0;
+    for (host, prefix) in [(STATUS_HOST, ""), ("localhost", "/status")] {
+        for path in &paths {
+            let path = if prefix.is_empty() || path.starts_with("/api/") || path.starts_with("/history.") {
+                path.clone()
+            } else if path == "/" {
+                prefix.to_owned()
+            } else if let Some(q) = path.strip_prefix("/?") {
+                format!("{prefix}?{q}")
+            } else {
+                format!("{prefix}{path}")
+            };
+            let (status, body) = text(&app, request(Method::GET, host, &path, &[])).await;
+            assert_eq!(status, StatusCode::OK, "{host}{path}");
+            for marker in markers {
+                assert!(!body.contains(marker), "{marker} leaked on {host}{path}:\n{body}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, paths.len() * 2);
+    // The public facts are there (positive control), and the private incident has no page.
+    let (_, body) = text(&app, status_get("/", &[])).await;
+    assert!(body.contains("We are looking into API errors.") && body.contains("Public API trouble"));
+    assert!(body.contains("Degraded performance"), "a pinned status shows, its reason does not");
+    let (status, _) = text(&app, status_get(&format!("/incidents/{private_id}"), &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A description an admin marks public does show.
+    sqlx::query("update components set description_public = true where id = $1")
+        .bind(id(API))
+        .execute(&pool)
+        .await
+        .expect("public");
+    _worker.run_once().await.expect("rebuild");
+    let (_, body) = text(&app, status_get("/api/v2/components.json", &[])).await;
+    assert!(body.contains("DESCRIPTION-MARKER-8d8d"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Caching.
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_known_etag_gets_304_and_query_strings_change_nothing(pool: PgPool) {
+    let (app, _worker) = built(&pool).await;
+    for path in ["/", "/history", "/api/v2/summary.json", "/history.rss"] {
+        let (status, headers, body) = fetch(&app, status_get(path, &[])).await;
+        assert_eq!(status, StatusCode::OK);
+        let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).expect("ETag").to_owned();
+        assert!(etag.starts_with('"') && !etag.starts_with("W/"), "a strong ETag: {etag}");
+        assert_eq!(
+            headers.get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()),
+            Some("public, max-age=10")
+        );
+        assert_eq!(headers.get(header::VARY).and_then(|v| v.to_str().ok()), Some("Accept-Encoding"));
+        let (status, again, empty) = fetch(&app, status_get(path, &[("if-none-match", &etag)])).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{path}");
+        assert!(empty.is_empty());
+        assert_eq!(again.get(header::ETAG).and_then(|v| v.to_str().ok()), Some(etag.as_str()));
+        let (status, _, _) = fetch(&app, status_get(path, &[("if-none-match", "\"something-else\"")])).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let noisy = format!("{path}?utm_source=x&utm_medium={}&fbclid=1", Uuid::new_v4());
+        let (_, noisy_headers, noisy_body) =
+            fetch(&app, status_get(&noisy, &[("cookie", "a=b"), ("user-agent", "x")])).await;
+        assert_eq!(noisy_body, body, "{noisy} served other bytes");
+        assert_eq!(noisy_headers.get(header::ETAG), headers.get(header::ETAG));
+    }
+    let (_, with_refresh) = text(&app, status_get("/?refresh=1&utm_source=y", &[])).await;
+    assert!(with_refresh.contains("<meta http-equiv=\"refresh\" content=\"60\">"));
+    let (_, without) = text(&app, status_get("/", &[])).await;
+    assert!(!without.contains("http-equiv=\"refresh\""));
+}
+
+fn decode(encoding: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match encoding {
+        Some("br") => {
+            brotli::Decompressor::new(body, 4096).read_to_end(&mut out).map(|_| ()).expect("brotli")
+        }
+        Some("gzip") => flate2::read::GzDecoder::new(body).read_to_end(&mut out).map(|_| ()).expect("gzip"),
+        None => out.extend_from_slice(body),
+        Some(other) => panic!("unexpected Content-Encoding {other}"),
+    }
+    out
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn gzip_and_brotli_variants_decode_to_the_same_document_compressed_once(pool: PgPool) {
+    let (app, _worker) = built(&pool).await;
+    for (host, path) in [
+        (STATUS_HOST, "/"),
+        (STATUS_HOST, "/api/v2/summary.json"),
+        ("localhost", "/status"),
+        ("localhost", "/history.atom"),
+    ] {
+        let (_, plain_headers, plain) = fetch(&app, request(Method::GET, host, path, &[])).await;
+        assert!(plain_headers.get(header::CONTENT_ENCODING).is_none());
+        let mut tags = vec![plain_headers[header::ETAG].clone()];
+        for (accept, expected) in [
+            ("gzip", "gzip"),
+            ("br", "br"),
+            ("gzip, deflate, br, zstd", "br"),
+            ("gzip;q=1, br;q=0.1", "gzip"),
+        ] {
+            let (status, headers, body) =
+                fetch(&app, request(Method::GET, host, path, &[("accept-encoding", accept)])).await;
+            assert_eq!(status, StatusCode::OK);
+            let encodings: Vec<&str> =
+                headers.get_all(header::CONTENT_ENCODING).iter().filter_map(|v| v.to_str().ok()).collect();
+            assert_eq!(encodings, vec![expected], "{host}{path} with {accept}: compressed exactly once");
+            assert_eq!(decode(Some(expected), &body), plain, "{host}{path} {accept}");
+            assert!(body.len() < plain.len());
+            tags.push(headers[header::ETAG].clone());
+        }
+        tags.dedup();
+        assert_eq!(tags.len(), 4, "each coding has its own strong ETag: {tags:?}");
+    }
+    // The page stays well under 30 KB on the wire.
+    let (_, _, body) = fetch(&app, status_get("/", &[("accept-encoding", "gzip")])).await;
+    assert!(body.len() < 30 * 1024, "{} bytes", body.len());
+    // The stylesheet is the only other request, compressed by the layer.
+    let (_, _, html) = fetch(&app, status_get("/", &[])).await;
+    let html = String::from_utf8(html).expect("utf-8");
+    let css = html
+        .split("href=\"")
+        .find(|s| s.starts_with("/static/status."))
+        .and_then(|s| s.split('"').next())
+        .expect("status.css link");
+    let (status, headers, _) = fetch(&app, status_get(css, &[("accept-encoding", "gzip")])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()), Some("gzip"));
+    assert!(!html.contains("app.") && !html.contains("<script"), "one stylesheet, no scripts");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn waiting_requests_share_one_first_build(pool: PgPool) {
+    let app = testing::app(&pool);
+    let cache = super::cache::cache_for(&pool, &testing::config());
+    let requests = (0..16).map(|_| {
+        let app = app.clone();
+        tokio::spawn(async move { fetch(&app, status_get("/", &[])).await.0 })
+    });
+    for r in requests {
+        assert_eq!(r.await.expect("task"), StatusCode::OK);
+    }
+    assert_eq!(cache.attempts(), 1, "one build for sixteen waiting requests");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_public_update_appears_after_the_notify(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let number = declare(&pool, &commander, "Agents are slow", Severity::P2, vec![], false).await;
+    let (app, worker) = built(&pool).await;
+    let (_, before) = text(&app, status_get("/", &[])).await;
+    assert!(!before.contains("FRESH-UPDATE-0b1c"));
+
+    let mut listener = PgListener::connect_with(&pool).await.expect("listener");
+    listener.listen(super::worker::CHANNEL).await.expect("listen");
+    public_update(&pool, &commander, number, "FRESH-UPDATE-0b1c: queue drained.", None).await;
+    let notification = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("NOTIFY within 5 s")
+        .expect("notification");
+    assert_eq!(notification.channel(), super::worker::CHANNEL);
+    // Cached until the worker rebuilds: requests never query the database themselves.
+    let (_, stale) = text(&app, status_get("/", &[])).await;
+    assert!(!stale.contains("FRESH-UPDATE-0b1c"));
+    worker.run_once().await.expect("rebuild");
+    let (_, after) = text(&app, status_get("/", &[])).await;
+    assert!(after.contains("FRESH-UPDATE-0b1c"), "{after}");
+    let (_, json) = text(&app, status_get("/api/v2/incidents/unresolved.json", &[])).await;
+    assert!(json.contains("FRESH-UPDATE-0b1c"));
+    let (_, feed) = text(&app, status_get("/history.atom", &[])).await;
+    assert!(feed.contains("FRESH-UPDATE-0b1c"));
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_failed_rebuild_keeps_the_last_page_with_a_stale_note(pool: PgPool) {
+    // A pool of its own that the test can close, as if the database went away.
+    let own = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .expect("pool");
+    let config = testing::config();
+    let app = crate::app(AppState::new(own.clone(), config.clone(), "test".into()));
+    let worker = StatusPageWorker::new(&own, &config);
+    worker.run_once().await.expect("first build");
+    let (_, fresh) = text(&app, status_get("/", &[])).await;
+    assert!(!fresh.contains(STALE_NOTE));
+    let (_, _, json_before) = fetch(&app, status_get("/api/v2/summary.json", &[])).await;
+
+    own.close().await;
+    assert!(worker.run_once().await.is_err(), "the rebuild fails without a database");
+    for (host, path) in [(STATUS_HOST, "/"), (STATUS_HOST, "/history"), ("localhost", "/status")] {
+        let (status, body) = text(&app, request(Method::GET, host, path, &[])).await;
+        assert_eq!(status, StatusCode::OK, "{host}{path}");
+        assert!(body.contains(STALE_NOTE), "{host}{path}: {body}");
+        assert!(
+            path == "/history" || body.contains("All systems operational"),
+            "the last known state is still shown: {body}"
+        );
+    }
+    let (status, _, json_after) = fetch(&app, status_get("/api/v2/summary.json", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_after, json_before, "the JSON keeps its last good bytes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feeds.
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_feeds_are_valid_atom_and_rss(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let number = declare(
+        &pool,
+        &commander,
+        "Feed <test> & \"quotes\"",
+        Severity::P2,
+        vec![(id(API), Impact::PartialOutage)],
+        false,
+    )
+    .await;
+    public_update(
+        &pool,
+        &commander,
+        number,
+        "Update with <b>markup</b> & a [link](https://example.com)\u{1}.",
+        None,
+    )
+    .await;
+    let (app, _worker) = built(&pool).await;
+    let incident = incident_id(&pool, number).await;
+
+    let (status, headers, atom) = fetch(&app, status_get("/history.atom", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        Some("application/atom+xml; charset=utf-8")
+    );
+    let feed = feed_rs::parser::parse(&atom[..]).expect("a valid Atom feed");
+    assert_eq!(feed.feed_type, feed_rs::model::FeedType::Atom);
+    assert_eq!(feed.entries.len(), 1);
+    let entry = &feed.entries[0];
+    assert_eq!(
+        entry.title.as_ref().map(|t| t.content.as_str()),
+        Some("[Investigating] Feed <test> & \"quotes\"")
+    );
+    assert_eq!(entry.id, format!("http://status.twisterlab.local/incidents/{incident}"));
+    assert!(entry.updated.is_some() && entry.published.is_some());
+    let content = entry.content.as_ref().and_then(|c| c.body.clone()).unwrap_or_default();
+    assert!(
+        content.contains("&lt;b&gt;markup&lt;/b&gt;") && content.contains("href=\"https://example.com\""),
+        "{content}"
+    );
+    let text_atom = String::from_utf8(atom.clone()).expect("utf-8");
+    assert!(
+        text_atom.contains("<link rel=\"self\"") && text_atom.contains("<author>"),
+        "RFC 4287 needs self and author"
+    );
+
+    let (status, headers, rss) = fetch(&app, status_get("/history.rss", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        Some("application/rss+xml; charset=utf-8")
+    );
+    let feed = feed_rs::parser::parse(&rss[..]).expect("a valid RSS feed");
+    assert_eq!(feed.feed_type, feed_rs::model::FeedType::RSS2);
+    assert_eq!(feed.entries.len(), 1);
+    assert!(feed.entries[0].published.is_some(), "pubDate is RFC 822");
+    assert!(feed.entries[0].links.iter().any(|l| l.href.ends_with(&incident.to_string())));
+    assert!(feed.updated.is_some(), "lastBuildDate is RFC 822");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin pages.
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn admins_manage_components_with_audit_and_the_page_follows(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let (app, worker) = built(&pool).await;
+    let (response, body) = send(&app, testing::get("/admin/components", Some(&admin))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(body.contains("LLM backend") && body.contains("state-operational\">operational"), "{body}");
+
+    // Create a group and a component in it.
+    let (response, _) = send(
+        &app,
+        testing::post_form("/admin/component-groups", Some(&admin), &[("name", "Edge"), ("position", "3")]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let group: Uuid = sqlx::query_scalar("select id from component_groups where name = 'Edge'")
+        .fetch_one(&pool)
+        .await
+        .expect("group");
+    let (response, _) = send(
+        &app,
+        testing::post_form(
+            "/admin/components",
+            Some(&admin),
+            &[
+                ("name", "CDN"),
+                ("description", "Static files worldwide"),
+                ("description_public", "on"),
+                ("group", &group.to_string()),
+                ("position", "1"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cdn: Uuid = sqlx::query_scalar("select id from components where name = 'CDN'")
+        .fetch_one(&pool)
+        .await
+        .expect("component");
+    // Invalid input is refused with the reasons.
+    let (response, body) = send(
+        &app,
+        testing::post_form("/admin/components", Some(&admin), &[("name", "CDN"), ("position", "x")]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("whole number"), "{body}");
+
+    // Pin a status with a reason; the page shows the status, never the reason.
+    let (response, _) = send(
+        &app,
+        testing::post_form(
+            &format!("/admin/components/{cdn}/pin"),
+            Some(&admin),
+            &[("status", "partial_outage"), ("reason", "Vendor incident PIN-REASON-2f2f")],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (response, _) = send(
+        &app,
+        testing::post_form(
+            &format!("/admin/components/{cdn}/pin"),
+            Some(&admin),
+            &[("status", "partial_outage"), ("reason", " ")],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "a pin needs a reason");
+    worker.run_once().await.expect("rebuild");
+    let (_, page) = text(&app, status_get("/", &[])).await;
+    assert!(
+        page.contains("Edge") && page.contains("CDN") && page.contains("Static files worldwide"),
+        "{page}"
+    );
+    assert!(page.contains("Partial system outage"));
+    assert!(!page.contains("PIN-REASON-2f2f"));
+    let (_, admin_page) = send(&app, testing::get(&format!("/admin/components/{cdn}"), Some(&admin))).await;
+    assert!(admin_page.contains("PIN-REASON-2f2f") && admin_page.contains("Partial outage"), "{admin_page}");
+
+    // Edit and unpin.
+    let (response, _) = send(
+        &app,
+        testing::post_form(
+            &format!("/admin/components/{cdn}"),
+            Some(&admin),
+            &[
+                ("name", "Content delivery"),
+                ("description", "Internal only"),
+                ("group", ""),
+                ("position", "9"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (response, _) =
+        send(&app, testing::post_form(&format!("/admin/components/{cdn}/unpin"), Some(&admin), &[])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    worker.run_once().await.expect("rebuild");
+    let (_, page) = text(&app, status_get("/", &[])).await;
+    assert!(
+        page.contains("Content delivery")
+            && !page.contains("Internal only")
+            && page.contains("All systems operational")
+    );
+
+    let actions: Vec<String> =
+        sqlx::query_scalar("select action from audit_log where action like 'component%' order by id")
+            .fetch_all(&pool)
+            .await
+            .expect("audit");
+    assert_eq!(
+        actions,
+        vec![
+            "component_group.create",
+            "component.create",
+            "component.pin",
+            "component.update",
+            "component.unpin"
+        ]
+    );
+
+    // Viewers may not.
+    let viewer = testing::signed_in(&pool, Role::Viewer).await;
+    let (response, _) = send(&app, testing::get("/admin/components", Some(&viewer))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
