@@ -81,8 +81,10 @@ start_portal() {
   local t0 t1 i=0
   t0=$(now_ns)
   # A simple command (env execs the portal), so $! is the portal's own process id.
+  # BENCH_PORTAL_ENV adds NAME=VALUE words for experiments (e.g. MALLOC_MMAP_THRESHOLD_=1048576).
+  # shellcheck disable=SC2086
   env -i PATH="$PATH" HOME="${HOME:-/tmp}" DATABASE_URL="$DB_URL" TWISTERLAB_BIND="127.0.0.1:$PORT" \
-    TWISTERLAB_LOG_FORMAT=json "$BIN" serve >>"$WORK/portal.log" 2>&1 &
+    TWISTERLAB_LOG_FORMAT=json ${BENCH_PORTAL_ENV:-} "$BIN" serve >>"$WORK/portal.log" 2>&1 &
   PORTAL_PID=$!
   until [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$BASE/readyz" 2>/dev/null)" = 200 ]; do
     kill -0 "$PORTAL_PID" 2>/dev/null || { tail -20 "$WORK/portal.log" >&2; die "the portal exited during start-up"; }

@@ -138,7 +138,10 @@ create table timeline_events (
     public        boolean not null default false,
     -- Status shown with a public update (investigating, identified, monitoring, resolved).
     public_status text,
-    corrects_id   uuid references timeline_events (id)
+    corrects_id   uuid references timeline_events (id),
+    -- The incident's version right after the change that wrote this event, so a client holding
+    -- an older version can be told exactly which events it missed.
+    incident_version integer not null default 0
 );
 
 create index timeline_events_incident_idx on timeline_events (incident_id, at, id);

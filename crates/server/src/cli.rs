@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `check-config`, `demo-target`.
+//! The command line: `serve` (default), `migrate`, `check-config`, `create-user`, `create-token`,
+//! `demo-target`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

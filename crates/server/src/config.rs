@@ -699,7 +699,7 @@ impl Config {
             "TWISTERLAB_GRAFANA_DATABASE_METRICS_URL",
         ] {
             let url = sources.text(env)?.unwrap_or_default().trim().to_owned();
-            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(invalid(
                     lookup(env),
                     &url,

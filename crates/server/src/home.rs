@@ -147,6 +147,16 @@ pub struct OverviewPage {
     pub is_admin: bool,
     pub time_zone: String,
     pub now: When,
+    /// The portal itself: its database and schema, and how long it has run.
+    pub portal: PortalFacts,
+}
+
+/// The portal's own health, in one line at the bottom of the overview.
+pub struct PortalFacts {
+    pub database_connected: bool,
+    pub migrations_applied: i64,
+    pub migrations_known: usize,
+    pub uptime: String,
 }
 
 async fn show_overview(State(app): State<AppState>, layout: Layout) -> Result<Page<OverviewPage>, AppError> {
@@ -229,7 +239,18 @@ async fn show_overview(State(app): State<AppState>, layout: Layout) -> Result<Pa
         what.push(format!("{problem_pods} pod{} with problems", if problem_pods == 1 { "" } else { "s" }));
     }
 
+    let applied: Result<i64, _> =
+        sqlx::query_scalar("select count(*) from _sqlx_migrations where success").fetch_one(&app.pool).await;
+    let up = app.lifecycle.started.elapsed().as_secs();
+    let portal = PortalFacts {
+        database_connected: applied.is_ok(),
+        migrations_applied: applied.unwrap_or(0),
+        migrations_known: crate::db::MIGRATOR.iter().count(),
+        uptime: format!("{} h {} min", up / 3600, (up % 3600) / 60),
+    };
+
     Ok(Page(OverviewPage {
+        portal,
         is_admin: role.allows(Role::Admin),
         headline: what.join("; "),
         overall,

@@ -121,6 +121,10 @@ pub async fn sign_in(
     let address_key = format!("address:{}", meta.client_addr.as_deref().unwrap_or("unknown"));
     let keys = [account_key.clone(), address_key.clone()];
     if let Some(until) = throttle::locked_until(&app.pool, &keys).await? {
+        // Refused without checking the password; recorded so the lock's effect is visible.
+        let after = json!({"locked_until": until.unix_timestamp()});
+        let entry = Entry { action: "auth.sign_in_locked", target: account_key.clone(), before: None, after: Some(after) };
+        audit::record(&app.pool, &meta.anonymous_actor("anonymous"), entry).await?;
         return Ok(retry(locked_message(until), StatusCode::TOO_MANY_REQUESTS));
     }
 
@@ -146,14 +150,10 @@ pub async fn sign_in(
                 }
             }
             let actor = meta.anonymous_actor("anonymous");
-            let action = if lock.is_some() { "auth.sign_in_locked" } else { "auth.sign_in_failed" };
+            // `locked_until` is set on the failure that started a lock.
             let after = json!({"locked_until": lock.map(|l| l.unix_timestamp())});
-            audit::record(
-                &mut *tx,
-                &actor,
-                Entry { action, target: account_key.clone(), before: None, after: Some(after) },
-            )
-            .await?;
+            let entry = Entry { action: "auth.sign_in_failed", target: account_key.clone(), before: None, after: Some(after) };
+            audit::record(&mut *tx, &actor, entry).await?;
             tx.commit().await?;
             return Ok(match lock {
                 Some(until) => retry(locked_message(until), StatusCode::TOO_MANY_REQUESTS),

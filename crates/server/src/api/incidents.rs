@@ -49,7 +49,7 @@ pub fn routes() -> Routes {
         .post("/api/v1/incidents/{number}/acknowledge", Access::Role(Role::Responder), acknowledge_incident)
         .post("/api/v1/incidents/{number}/resolve", Access::Role(Role::Commander), resolve_incident)
         // Notes need a responder, public updates a commander: checked in the handler.
-        .post("/api/v1/incidents/{number}/events", Access::Role(Role::Responder), add_event)
+        .post("/api/v1/incidents/{number}/events", Access::Role(Role::Responder), add_incident_event)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -802,7 +802,7 @@ async fn resolve_incident(
 
 /// `POST /api/v1/incidents/{number}/events`: a note (responder) or a public update (commander);
 /// 201 with the event, the incident's new version as `ETag`.
-async fn add_event(
+async fn add_incident_event(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(raw): Path<String>,
@@ -851,7 +851,7 @@ async fn add_event(
         // `add_note` takes no version: a note overwrites nothing, but a caller who sends one
         // asked for the check, so it is made here under the same row lock.
         if expected.is_some() {
-            lock_checked(&mut tx, number, expected).await?;
+            service::lock_current(&mut tx, number, expected).await?;
         }
         service::add_note(&mut tx, &user.actor, number, &request.body).await?
     };
@@ -905,7 +905,7 @@ async fn update_incident(
         return Err(AppError::Validation(errors).into());
     }
 
-    let mut incident = lock_checked(&mut tx, number, expected).await?;
+    let mut incident = service::lock_current(&mut tx, number, expected).await?;
     if let Some(commander) = commander
         && incident.commander.as_ref().map(|p| p.id) != Some(commander.id)
     {
@@ -938,32 +938,6 @@ async fn update_incident(
     let json = detail(&mut tx, &incident).await?;
     tx.commit().await?;
     Ok(incident_response(StatusCode::OK, &json))
-}
-
-/// Locks the incident and compares the caller's version, explaining a mismatch with the latest
-/// timeline events (as the service does for its own actions).
-async fn lock_checked(
-    tx: &mut PgConnection,
-    number: IncidentNumber,
-    expected: Option<i32>,
-) -> Result<Incident, IncidentError> {
-    store::lock(&mut *tx, number).await?.ok_or(IncidentError::NotFound(number.get()))?;
-    let incident = service::load(&mut *tx, number).await?;
-    if let Some(expected) = expected
-        && expected != incident.version
-    {
-        let missed = usize::try_from((incident.version - expected).clamp(1, 5)).unwrap_or(1);
-        let events = store::timeline(&mut *tx, incident.id, &Default::default()).await?;
-        let recent: Vec<String> =
-            events.iter().rev().take(missed).rev().map(service::describe_event).collect();
-        let changes = if recent.is_empty() {
-            "fetch the incident again to see its current state".into()
-        } else {
-            recent.join("; ")
-        };
-        return Err(IncidentError::Stale { number: number.get(), current: incident.version, changes });
-    }
-    Ok(incident)
 }
 
 #[cfg(test)]

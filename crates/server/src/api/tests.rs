@@ -666,23 +666,24 @@ async fn a_patch_changes_severity_status_and_commander_together(pool: PgPool) {
     assert_eq!(same["version"], version);
     assert_eq!(kinds(&same).len(), kinds(&changed).len());
 
-    // Resolving through PATCH, and reopening (a resolved incident reopens to investigating only).
+    // Resolving through PATCH, and reopening: a resolved incident reopens to a working status
+    // (investigating, identified or monitoring), never back to triggered or acknowledged.
     let (_, resolved) =
         call(&app, request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "resolved"}))))
             .await;
     assert_eq!(resolved["status"], "resolved", "{resolved:#}");
     let (response, problem) = call(
         &app,
-        request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "monitoring"}))),
+        request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "acknowledged"}))),
     )
     .await;
     assert_problem(&response, &problem, StatusCode::CONFLICT);
     let (_, reopened) = call(
         &app,
-        request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "investigating"}))),
+        request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "monitoring"}))),
     )
     .await;
-    assert_eq!(reopened["status"], "investigating", "{reopened:#}");
+    assert_eq!(reopened["status"], "monitoring", "{reopened:#}");
     assert_eq!(kinds(&reopened).last(), Some(&"reopened"));
 }
 

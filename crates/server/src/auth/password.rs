@@ -23,12 +23,59 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-/// Hashes `password` on a blocking thread (argon2 takes tens of milliseconds of CPU).
+/// A job for the hashing threads.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// argon2 runs on a few dedicated threads, one per core, fed by a queue. Each computation takes
+/// 19 MiB and a core's worth of CPU: running more at once adds no throughput, only memory, and
+/// the allocator keeps freed blocks per thread, so a fixed small set of threads keeps a burst
+/// of sign-in attempts from pushing the process past its memory limit.
+fn hashing_queue() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
+    static QUEUE: OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let threads = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        std::sync::Mutex::new(tx)
+    })
+}
+
+/// Runs an argon2 computation on the hashing threads and waits for its result.
+async fn run_limited<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = done.send(work());
+    });
+    hashing_queue()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the password hashing queue is poisoned"))?
+        .send(job)
+        .map_err(|_| anyhow::anyhow!("the password hashing threads have stopped"))?;
+    result.await.map_err(|_| anyhow::anyhow!("password hashing failed"))
+}
+
+/// Hashes `password` off the async runtime (argon2 takes tens of milliseconds of CPU).
 pub async fn hash(password: &Secret) -> anyhow::Result<String> {
     let password = password.clone();
-    tokio::task::spawn_blocking(move || hash_blocking(password.expose()))
-        .await
-        .map_err(|e| anyhow::anyhow!("password hashing task failed: {e}"))?
+    run_limited(move || hash_blocking(password.expose())).await?
 }
 
 fn hash_blocking(password: &str) -> anyhow::Result<String> {
@@ -54,7 +101,7 @@ pub async fn verify(password: &Secret, stored: Option<String>) -> Verification {
     let password = password.clone();
     let known = stored.is_some();
     let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());
-    let result = tokio::task::spawn_blocking(move || verify_blocking(password.expose(), &stored)).await;
+    let result = run_limited(move || verify_blocking(password.expose(), &stored)).await;
     match result {
         Ok(Verification::Valid { rehash }) if known => Verification::Valid { rehash },
         _ => Verification::Invalid,

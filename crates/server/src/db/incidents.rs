@@ -496,8 +496,9 @@ pub struct NewEvent<'a> {
 
 pub async fn append(db: impl PgExecutor<'_>, event: &NewEvent<'_>) -> Result<TimelineEvent, sqlx::Error> {
     let row: EventRow = sqlx::query_as(
-        "insert into timeline_events (id, incident_id, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        "insert into timeline_events (id, incident_id, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id,
+                                      incident_version)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (select version from incidents where id = $2))
          returning id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id",
     )
     .bind(Uuid::now_v7())
@@ -564,18 +565,15 @@ pub async fn event(
     row.map(TimelineEvent::try_from).transpose()
 }
 
-/// Events after `since`, oldest first (to tell an editor with a stale page what changed).
-pub async fn events_since(
-    db: impl PgExecutor<'_>,
-    incident_id: Uuid,
-    since: OffsetDateTime,
-) -> Result<Vec<TimelineEvent>, sqlx::Error> {
+/// Events written by changes after the incident had version `seen`, oldest first (to tell an
+/// editor with a stale page exactly what changed).
+pub async fn events_after_version(db: impl PgExecutor<'_>, incident_id: Uuid, seen: i32) -> Result<Vec<TimelineEvent>, sqlx::Error> {
     let rows: Vec<EventRow> = sqlx::query_as(
         "select id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id
-           from timeline_events where incident_id = $1 and at > $2 order by at, id",
+           from timeline_events where incident_id = $1 and incident_version > $2 order by at, id",
     )
     .bind(incident_id)
-    .bind(since)
+    .bind(seen)
     .fetch_all(db)
     .await?;
     rows.into_iter().map(TimelineEvent::try_from).collect()

@@ -97,9 +97,10 @@ impl DeliveryPolicy {
         full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 
-    /// How long a claim lasts before another worker may take the row again.
+    /// How long a claim lasts before another worker may take the row again: the attempt, plus
+    /// 5 s to record its outcome. A process killed mid-attempt delays its rows by this much.
     pub fn lease(&self) -> Duration {
-        self.attempt_timeout + Duration::from_secs(30)
+        self.attempt_timeout + Duration::from_secs(5)
     }
 }
 

@@ -201,6 +201,7 @@ pub struct ListPage {
     pub first_href: String,
     pub errors: Vec<FieldError>,
     pub can_declare: bool,
+    pub is_admin: bool,
     pub time_zone: String,
 }
 
@@ -375,6 +376,7 @@ pub async fn list_incidents(
         filter_keys.iter().chain(["limit"].iter()).map(|k| (*k, param(&pairs, k))).collect();
     let page = ListPage {
         can_declare: layout.user.as_ref().is_some_and(|u| u.role.allows(Role::Commander)),
+        is_admin: layout.user.as_ref().is_some_and(|u| u.role.allows(Role::Admin)),
         layout,
         rows,
         statuses,

@@ -152,9 +152,11 @@ pub async fn declare(
             format!("Use at most {MAX_LABELS} labels of at most {MAX_LABEL} characters."),
         ));
     }
-    for (component_id, _) in &d.components {
-        if components::find(&mut *tx, *component_id).await?.is_none() {
-            errors.push(FieldError::new("components", format!("Component {component_id} does not exist.")));
+    let mut affected = Vec::with_capacity(d.components.len());
+    for (component_id, impact) in &d.components {
+        match components::find(&mut *tx, *component_id).await? {
+            Some(component) => affected.push((component, *impact)),
+            None => errors.push(FieldError::new("components", format!("Component {component_id} does not exist."))),
         }
     }
     let commander_id = d.commander_id.or(actor.user_id);
@@ -195,10 +197,11 @@ pub async fn declare(
     event.data = json!({"title": title.as_str(), "severity": severity.as_str(), "private": private, "security": d.security,
                         "started_at": crate::clock::iso(started_at)});
     store::append(&mut *tx, &event).await?;
-    for (component_id, impact) in &d.components {
-        store::set_component_impact(&mut *tx, id, *component_id, Some(*impact)).await?;
+    for (component, impact) in &affected {
+        store::set_component_impact(&mut *tx, id, component.id, Some(*impact)).await?;
         let mut e = actor_event(id, TimelineKind::ComponentImpactChanged, actor);
-        e.data = json!({"component_id": component_id, "from": null, "to": impact.as_str()});
+        e.public = !private;
+        e.data = json!({"component_id": component.id, "component": component.name, "from": null, "to": impact.as_str()});
         store::append(&mut *tx, &e).await?;
     }
     audit_incident(
@@ -220,8 +223,9 @@ pub async fn load(db: &mut PgConnection, number: IncidentNumber) -> Result<Incid
     store::find(&mut *db, number).await?.ok_or(IncidentError::NotFound(number.get()))
 }
 
-/// Locks the incident and checks the version the caller saw, if they sent one.
-async fn lock_current(
+/// Locks the incident and checks the version the caller saw, if they sent one; a mismatch is
+/// `Stale`, naming the changes the caller missed.
+pub async fn lock_current(
     tx: &mut PgConnection,
     number: IncidentNumber,
     expected: Option<i32>,
@@ -240,16 +244,16 @@ async fn lock_current(
     Ok(incident)
 }
 
-/// "Bob acknowledged; Carol changed severity P2 → P1" for the last changes a stale editor missed.
-async fn describe_recent(
-    tx: &mut PgConnection,
-    incident: &Incident,
-    seen_version: i32,
-) -> Result<String, IncidentError> {
-    let missed = usize::try_from((incident.version - seen_version).max(1)).unwrap_or(1);
-    let events = store::timeline(&mut *tx, incident.id, &Default::default()).await?;
-    let recent: Vec<String> = events.iter().rev().take(missed.min(5)).rev().map(describe_event).collect();
-    Ok(if recent.is_empty() { "reload the page to see the current state".into() } else { recent.join("; ") })
+/// "Bob acknowledged; Carol changed severity P2 → P1": what a stale editor missed.
+async fn describe_recent(tx: &mut PgConnection, incident: &Incident, seen_version: i32) -> Result<String, IncidentError> {
+    let missed = store::events_after_version(&mut *tx, incident.id, seen_version).await?;
+    let mut lines: Vec<String> = missed.iter().map(describe_event).collect();
+    if lines.len() > 8 {
+        let more = lines.len() - 8;
+        lines.truncate(8);
+        lines.push(format!("and {more} more"));
+    }
+    Ok(if lines.is_empty() { "reload the page to see the current state".into() } else { lines.join("; ") })
 }
 
 /// A one-line description of an event, for conflicts and exports.
@@ -742,8 +746,19 @@ async fn reopen_locked(
             incident.number.get()
         )));
     }
-    let to = to.unwrap_or(IncidentStatus::Investigating);
-    rules::transition(incident.status, to).map_err(|e| transition_error(incident.number, e))?;
+    // Reopening is the one way out of `resolved`; it may land on any working status the
+    // commander names (a regression already understood goes straight to identified).
+    rules::transition(incident.status, IncidentStatus::Investigating).map_err(|e| transition_error(incident.number, e))?;
+    let to = match to {
+        Some(s @ (IncidentStatus::Investigating | IncidentStatus::Identified | IncidentStatus::Monitoring)) => s,
+        Some(other @ (IncidentStatus::Triggered | IncidentStatus::Acknowledged)) => {
+            return Err(IncidentError::Refused(format!(
+                "A reopened incident continues at investigating, identified or monitoring, not {}.",
+                other.as_str()
+            )));
+        }
+        _ => IncidentStatus::Investigating,
+    };
     store::update(
         &mut *tx,
         incident.id,

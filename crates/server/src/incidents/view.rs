@@ -6,7 +6,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use time::OffsetDateTime;
-use twisterlab_domain::incident::{Impact, IncidentStatus, TimelineKind};
+use twisterlab_domain::incident::{Impact, TimelineKind};
 use twisterlab_domain::sla::{Clock, clock, compact_duration};
 use uuid::Uuid;
 
@@ -158,11 +158,6 @@ pub fn impact_words(name: Option<&str>) -> String {
     }
 }
 
-/// A status in words for people (`investigating`).
-pub fn status_words(status: IncidentStatus) -> &'static str {
-    status.as_str()
-}
-
 /// The href of a link an incident carries, only when it is http(s): anything else stays text.
 pub fn safe_href(url: &str) -> Option<&str> {
     let lower = url.trim_start().get(..8).unwrap_or("").to_ascii_lowercase();
@@ -272,6 +267,12 @@ pub fn generic_facts(e: &TimelineEvent) -> Vec<(String, String)> {
             let value = match v {
                 Value::String(s) => s.clone(),
                 Value::Null => "none".into(),
+                Value::Array(items) if items.is_empty() => "none".into(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 other => other.to_string(),
             };
             (k.replace('_', " "), value)

@@ -461,8 +461,7 @@ pub fn overall(services: &[ServiceState], metrics: &[MetricState], pod_problems:
     {
         return Overall::Degraded;
     }
-    let known =
-        services.iter().any(|s| *s == ServiceState::Up) || metrics.iter().any(|m| *m == MetricState::Ok);
+    let known = services.contains(&ServiceState::Up) || metrics.contains(&MetricState::Ok);
     if known { Overall::Healthy } else { Overall::Unknown }
 }
 

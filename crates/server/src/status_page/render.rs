@@ -59,7 +59,7 @@ pub fn one(
     }
 }
 
-/// The documents rendered on every rebuild: the pages most readers open, every JSON
+/// The documents rendered on every rebuild: the status host's pages most readers open, every JSON
 /// document and both feeds. With `keep` (a re-render after a failed rebuild) the JSON and
 /// feeds are taken from there, since only the HTML carries the stale note.
 pub fn eager(
@@ -70,13 +70,12 @@ pub fn eager(
 ) -> HashMap<DocKey, Arc<Document>> {
     let now = OffsetDateTime::now_utc();
     let mut keys = vec![];
-    for site in [Site::Public, Site::Internal] {
-        keys.push(DocKey::new(site, Doc::Home { refresh: false }));
-        keys.push(DocKey::new(site, Doc::Home { refresh: true }));
-        keys.push(DocKey::new(site, Doc::History { page: 1 }));
-        for incident in data.open_incidents() {
-            keys.push(DocKey::new(site, Doc::Incident(incident.id)));
-        }
+    // The status host's pages; the internal host's copies (`/status`) and the `?refresh=1`
+    // variants are rendered on first use: few readers ask for them.
+    keys.push(DocKey::new(Site::Public, Doc::Home { refresh: false }));
+    keys.push(DocKey::new(Site::Public, Doc::History { page: 1 }));
+    for incident in data.open_incidents() {
+        keys.push(DocKey::new(Site::Public, Doc::Incident(incident.id)));
     }
     for api in ApiDoc::ALL {
         keys.push(DocKey::new(Site::Public, Doc::Api(api)));

@@ -1046,7 +1046,7 @@ async fn admins_manage_components_with_audit_and_the_page_follows(pool: PgPool) 
     assert!(page.contains("Partial system outage"));
     assert!(!page.contains("PIN-REASON-2f2f"));
     let (_, admin_page) = send(&app, testing::get(&format!("/admin/components/{cdn}"), Some(&admin))).await;
-    assert!(admin_page.contains("PIN-REASON-2f2f") && admin_page.contains("Partial outage"), "{admin_page}");
+    assert!(admin_page.contains("PIN-REASON-2f2f") && admin_page.contains("partial outage"), "{admin_page}");
 
     // Edit and unpin.
     let (response, _) = send(

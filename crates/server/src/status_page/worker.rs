@@ -17,7 +17,7 @@ use crate::config::Config;
 pub const CHANNEL: &str = "twisterlab_status";
 
 /// How long after a notification the rebuild starts, collecting the rest of a burst.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
 
 /// Rebuild at least this often, so relative times and the uptime days move on.
 pub const SAFETY_INTERVAL: Duration = Duration::from_secs(60);
