@@ -63,6 +63,11 @@ until curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$RECEIVER_PORT/"; do
   sleep 0.05
 done
 
+q() { psql "$DB_URL" -qAt -v ON_ERROR_STOP=1 "$@"; }
+# The seeded health targets do not exist here: their probes would open incidents (and deadlines)
+# of their own in the middle of the measurement.
+q -c "delete from health_services" >/dev/null 2>&1 || true
+
 say "starting three portal processes on 127.0.0.1:$PORT, :$((PORT + 1)), :$((PORT + 2))"
 start_portal
 for p in $((PORT + 1)) $((PORT + 2)); do
@@ -76,7 +81,6 @@ for p in $((PORT + 1)) $((PORT + 2)); do
   done
 done
 
-q() { psql "$DB_URL" -qAt -v ON_ERROR_STOP=1 "$@"; }
 until [ "$(q -c "select count(*) from notification_channels where config_key = 'webhook'")" = 1 ]; do sleep 0.1; done
 
 say "$DEADLINES incidents with a response-SLA deadline each, due at random within $WINDOW s (starting in 5 s)"
@@ -86,12 +90,13 @@ select gen_random_uuid(), 'bench ' || i, 'P1', 'triggered', now(), now(), now() 
   from generate_series(1, $DEADLINES) i;
 insert into escalation_deadlines (id, incident_id, kind, due_at)
 select gen_random_uuid(), id, 'response_sla', clock_timestamp() + interval '5 seconds' + random() * make_interval(secs => $WINDOW)
-  from incidents;
+  from incidents where title like 'bench %';
 select pg_notify('twisterlab_deadlines', '');
 SQL
 
 deadline=$(( $(date +%s) + WINDOW + 60 ))
-while [ "$(q -c "select count(*) from escalation_deadlines where state = 'pending'")" != 0 ]; do
+BENCH_ROWS="escalation_deadlines d join incidents i on i.id = d.incident_id and i.title like 'bench %' and d.kind = 'response_sla'"
+while [ "$(q -c "select count(*) from $BENCH_ROWS where d.state = 'pending'")" != 0 ]; do
   [ "$(date +%s)" -lt "$deadline" ] || die "deadlines still pending $((WINDOW + 60)) s later"
   sleep 1
 done
@@ -100,8 +105,8 @@ IFS='|' read -r n p50 p99 pmax < <(q -F '|' -c "
          round((percentile_cont(0.5) within group (order by extract(epoch from fired_at - due_at) * 1000))::numeric, 1),
          round((percentile_cont(0.99) within group (order by extract(epoch from fired_at - due_at) * 1000))::numeric, 1),
          round(max(extract(epoch from fired_at - due_at) * 1000)::numeric, 1)
-    from escalation_deadlines where state = 'done'")
-spread=$(q -c "select string_agg(n::text, ' / ' order by n desc) from (select count(*) n from escalation_deadlines where state = 'done' group by fired_by) s")
+    from $BENCH_ROWS where d.state = 'done'")
+spread=$(q -c "select string_agg(n::text, ' / ' order by n desc) from (select count(*) n from $BENCH_ROWS where d.state = 'done' group by d.fired_by) s")
 events=$(q -c "select count(*) from timeline_events where kind = 'sla_breached'")
 say "deadlines: $n fired ($events timeline events), lateness p50 $p50 ms / p99 $p99 ms / max $pmax ms"
 
@@ -117,7 +122,8 @@ select gen_random_uuid(), c.id, i.id, 'status_changed',
          'incident', jsonb_build_object('number', i.number, 'reference', 'INC-' || i.number, 'title', i.title,
            'severity', i.severity, 'status', 'identified', 'commander', null, 'private', false, 'started_at', i.started_at::text))
   from generate_series(1, $NOTIFICATIONS) g
-  join (select id, number, title, severity, started_at, row_number() over (order by number) - 1 as k from incidents) i
+  join (select id, number, title, severity, started_at, row_number() over (order by number) - 1 as k
+          from incidents where title like 'bench %') i
     on i.k = g % $DEADLINES
   cross join notification_channels c
  order by g;

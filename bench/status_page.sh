@@ -19,6 +19,11 @@ NGINX_PID=""
 SAMPLER_PID=""
 
 status_cleanup() {
+  local code=$?
+  if [ "$code" != 0 ] && [ -f "$WORK/portal.log" ]; then
+    cp "$WORK/portal.log" "${TMPDIR:-/tmp}/status_page_bench_portal.log"
+    say "the portal's log is kept in ${TMPDIR:-/tmp}/status_page_bench_portal.log"
+  fi
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
   if [ -n "$NGINX_PID" ]; then
     kill -QUIT "$NGINX_PID" 2>/dev/null || true

@@ -314,7 +314,11 @@ pub async fn list(
           order by (i.status = 'resolved'), i.started_at desc, i.number desc
           limit $12"
     );
+    // Not a prepared statement: with a cached generic plan the optional filters defeat the
+    // index after a few runs (a sequential scan over every incident); a fresh plan per call
+    // uses the index for whichever filters are set.
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .persistent(false)
         .bind(filter.open)
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.severity.map(|s| s.as_str()))
