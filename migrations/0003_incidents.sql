@@ -93,7 +93,9 @@ create table incidents (
     search           tsvector generated always as (to_tsvector('simple', title || ' ' || summary)) stored
 );
 
-create index incidents_list_idx on incidents ((status = 'resolved'), started_at desc, number desc);
+-- The list's order (open first, newest first) is this index read backwards, so a keyset page is
+-- one row comparison and an index range scan however deep it goes.
+create index incidents_list_idx on incidents ((status <> 'resolved'), started_at, number);
 create index incidents_started_idx on incidents (started_at desc);
 create index incidents_commander_idx on incidents (commander_id);
 create index incidents_search_idx on incidents using gin (search);

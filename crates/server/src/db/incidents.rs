@@ -308,10 +308,8 @@ pub async fn list(
             and ($6::timestamptz is null or i.started_at < $6)
             and ($7::text is null or i.search @@ plainto_tsquery('simple', $7))
             and (not $8 or not i.private)
-            and ($9::boolean is null
-                 or (i.status = 'resolved') > $9
-                 or ((i.status = 'resolved') = $9 and (i.started_at, i.number) < ($10, $11)))
-          order by (i.status = 'resolved'), i.started_at desc, i.number desc
+            and ($9::boolean is null or ((i.status <> 'resolved'), i.started_at, i.number) < (not $9, $10, $11))
+          order by (i.status <> 'resolved') desc, i.started_at desc, i.number desc
           limit $12"
     );
     // Not a prepared statement: with a cached generic plan the optional filters defeat the
@@ -571,7 +569,11 @@ pub async fn event(
 
 /// Events written by changes after the incident had version `seen`, oldest first (to tell an
 /// editor with a stale page exactly what changed).
-pub async fn events_after_version(db: impl PgExecutor<'_>, incident_id: Uuid, seen: i32) -> Result<Vec<TimelineEvent>, sqlx::Error> {
+pub async fn events_after_version(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+    seen: i32,
+) -> Result<Vec<TimelineEvent>, sqlx::Error> {
     let rows: Vec<EventRow> = sqlx::query_as(
         "select id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id
            from timeline_events where incident_id = $1 and incident_version > $2 order by at, id",
