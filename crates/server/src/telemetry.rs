@@ -30,9 +30,9 @@ pub fn init(format: LogFormat, filter: &str) {
                     .with_span_list(false),
             )
             .try_init(),
-        LogFormat::Pretty => {
-            registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false)).try_init()
-        }
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false))
+            .try_init(),
     };
     // A second init (tests) keeps the first subscriber; nothing to report.
     let _ = result;

@@ -123,7 +123,12 @@ pub async fn sign_in(
     if let Some(until) = throttle::locked_until(&app.pool, &keys).await? {
         // Refused without checking the password; recorded so the lock's effect is visible.
         let after = json!({"locked_until": until.unix_timestamp()});
-        let entry = Entry { action: "auth.sign_in_locked", target: account_key.clone(), before: None, after: Some(after) };
+        let entry = Entry {
+            action: "auth.sign_in_locked",
+            target: account_key.clone(),
+            before: None,
+            after: Some(after),
+        };
         audit::record(&app.pool, &meta.anonymous_actor("anonymous"), entry).await?;
         return Ok(retry(locked_message(until), StatusCode::TOO_MANY_REQUESTS));
     }
@@ -152,7 +157,12 @@ pub async fn sign_in(
             let actor = meta.anonymous_actor("anonymous");
             // `locked_until` is set on the failure that started a lock.
             let after = json!({"locked_until": lock.map(|l| l.unix_timestamp())});
-            let entry = Entry { action: "auth.sign_in_failed", target: account_key.clone(), before: None, after: Some(after) };
+            let entry = Entry {
+                action: "auth.sign_in_failed",
+                target: account_key.clone(),
+                before: None,
+                after: Some(after),
+            };
             audit::record(&mut *tx, &actor, entry).await?;
             tx.commit().await?;
             return Ok(match lock {

@@ -156,7 +156,8 @@ pub async fn declare(
     for (component_id, impact) in &d.components {
         match components::find(&mut *tx, *component_id).await? {
             Some(component) => affected.push((component, *impact)),
-            None => errors.push(FieldError::new("components", format!("Component {component_id} does not exist."))),
+            None => errors
+                .push(FieldError::new("components", format!("Component {component_id} does not exist."))),
         }
     }
     let commander_id = d.commander_id.or(actor.user_id);
@@ -245,7 +246,11 @@ pub async fn lock_current(
 }
 
 /// "Bob acknowledged; Carol changed severity P2 → P1": what a stale editor missed.
-async fn describe_recent(tx: &mut PgConnection, incident: &Incident, seen_version: i32) -> Result<String, IncidentError> {
+async fn describe_recent(
+    tx: &mut PgConnection,
+    incident: &Incident,
+    seen_version: i32,
+) -> Result<String, IncidentError> {
     let missed = store::events_after_version(&mut *tx, incident.id, seen_version).await?;
     let mut lines: Vec<String> = missed.iter().map(describe_event).collect();
     if lines.len() > 8 {
@@ -748,9 +753,12 @@ async fn reopen_locked(
     }
     // Reopening is the one way out of `resolved`; it may land on any working status the
     // commander names (a regression already understood goes straight to identified).
-    rules::transition(incident.status, IncidentStatus::Investigating).map_err(|e| transition_error(incident.number, e))?;
+    rules::transition(incident.status, IncidentStatus::Investigating)
+        .map_err(|e| transition_error(incident.number, e))?;
     let to = match to {
-        Some(s @ (IncidentStatus::Investigating | IncidentStatus::Identified | IncidentStatus::Monitoring)) => s,
+        Some(
+            s @ (IncidentStatus::Investigating | IncidentStatus::Identified | IncidentStatus::Monitoring),
+        ) => s,
         Some(other @ (IncidentStatus::Triggered | IncidentStatus::Acknowledged)) => {
             return Err(IncidentError::Refused(format!(
                 "A reopened incident continues at investigating, identified or monitoring, not {}.",
