@@ -5,7 +5,8 @@
 # second portal process to show the Postgres leases: the probe count per interval stays the same.
 # Usage: bench/probes.sh
 # (BENCH_TARGETS=1000, BENCH_INTERVAL=10, BENCH_WARMUP=25, BENCH_SECONDS=60, BENCH_PORT=18080,
-# BENCH_DEMO_PORT=18090, DATABASE_URL, BENCH_NO_BUILD=1 to reuse target/release/twisterlab-portal)
+# BENCH_DEMO_PORT=18090, BENCH_DEMO_MODE=healthy (e.g. "slow 300ms", "down"), DATABASE_URL,
+# BENCH_NO_BUILD=1 to reuse target/release/twisterlab-portal)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -14,6 +15,7 @@ INTERVAL=${BENCH_INTERVAL:-10}
 WARMUP=${BENCH_WARMUP:-25}
 SECONDS_MEASURED=${BENCH_SECONDS:-60}
 DEMO_PORT=${BENCH_DEMO_PORT:-18090}
+DEMO_MODE=${BENCH_DEMO_MODE:-healthy}
 DEMO_PID="" SECOND_PID=""
 # No cluster here: keep the Kubernetes worker quiet.
 BENCH_PORTAL_ENV="${BENCH_PORTAL_ENV:-} TWISTERLAB_KUBE_ENABLED=false"
@@ -38,6 +40,7 @@ until curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$DEMO_PORT/mode"; do
   kill -0 "$DEMO_PID" 2>/dev/null || die "the demo target exited"
   sleep 0.05
 done
+curl -sf -o /dev/null -d "$DEMO_MODE" "http://127.0.0.1:$DEMO_PORT/mode" || die "the demo target refused mode $DEMO_MODE"
 
 say "replacing the seeded services with $TARGETS targets every $INTERVAL s (first runs spread over the interval)"
 psql "$DB_URL" -qAt -v ON_ERROR_STOP=1 >/dev/null <<SQL
@@ -115,21 +118,20 @@ stop_extra
 stop_portal
 
 expected=$((TARGETS * SECONDS_MEASURED / INTERVAL))
-cat <<TABLE
-
-TwisterLab Ops Portal — probe figures ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, release build)
-  $TARGETS targets (one demo-target, /health?i=N) every $INTERVAL s, window $SECONDS_MEASURED s after $WARMUP s warm-up
-  one portal process
-    probes run (expected ~$expected) / failed              ${one[0]} / ${one[1]}
-    start lateness p50 / p99 (ms)                          ${one[2]} / ${one[3]}
-    probe latency p50 / p99 (ms)                           ${one[4]} / ${one[5]}
-    most probes of one service in one interval             ${one[6]}
-    portal CPU (% of one core)                             ${one[7]}
-    portal RSS mean / max over the window (MiB)            ${one[8]}
-    portal peak RSS (VmHWM, MiB)                           $hwm
-  two portal processes, one database (leases)
-    probes run (expected ~$expected) / failed              ${two[0]} / ${two[1]}
-    start lateness p50 / p99 (ms)                          ${two[2]} / ${two[3]}
-    most probes of one service in one interval             ${two[6]}
-    CPU of process 1 / process 2 (% of one core)           ${two[7]} / ${two[8]}
-TABLE
+row() { printf '    %-52s %s\n' "$1" "$2"; }
+echo
+echo "TwisterLab Ops Portal — probe figures ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), release build)"
+echo "  $TARGETS targets (one demo-target in mode '$DEMO_MODE', /health?i=N) every $INTERVAL s, window $SECONDS_MEASURED s after $WARMUP s warm-up"
+echo "  one portal process"
+row "probes run (expected ~$expected) / failed" "${one[0]} / ${one[1]}"
+row "start lateness p50 / p99 (ms)" "${one[2]} / ${one[3]}"
+row "probe latency p50 / p99 (ms)" "${one[4]} / ${one[5]}"
+row "most probes of one service in one interval" "${one[6]}"
+row "portal CPU (% of one core)" "${one[7]}"
+row "portal RSS mean / max over the window (MiB)" "${one[8]}"
+row "portal peak RSS (VmHWM, MiB)" "$hwm"
+echo "  two portal processes, one database (leases)"
+row "probes run (expected ~$expected) / failed" "${two[0]} / ${two[1]}"
+row "start lateness p50 / p99 (ms)" "${two[2]} / ${two[3]}"
+row "most probes of one service in one interval" "${two[6]}"
+row "CPU of process 1 / process 2 (% of one core)" "${two[7]} / ${two[8]}"

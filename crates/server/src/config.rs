@@ -294,7 +294,7 @@ pub const FIELDS: &[Field] = &[
     field!(
         "TWISTERLAB_PROBE_CONCURRENCY",
         "probe_concurrency",
-        Some("64"),
+        Some("256"),
         false,
         "most health probes in flight at once per process"
     ),

@@ -25,6 +25,10 @@ pub const LOOKAHEAD: Duration = Duration::from_secs(1);
 pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// Most probes claimed in one tick.
 pub const MAX_CLAIM: i64 = 1000;
+/// Claimed probes waiting or running, per slot of concurrency. Beyond it the scheduler claims
+/// nothing more: under overload probes are skipped (and rescheduled when more than an interval
+/// late) instead of queueing without bound in memory.
+pub const PENDING_PER_SLOT: usize = 2;
 /// How many results of a service are attached as evidence to its incident.
 const EVIDENCE: i64 = 10;
 
@@ -58,6 +62,7 @@ pub struct ProbeScheduler {
     pub owner: Uuid,
     http: reqwest::Client,
     permits: Arc<Semaphore>,
+    concurrency: usize,
     zone: jiff::tz::TimeZone,
 }
 
@@ -69,6 +74,7 @@ impl ProbeScheduler {
             owner: Uuid::new_v4(),
             http: probe::client()?,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
             zone,
         })
     }
@@ -78,6 +84,11 @@ impl ProbeScheduler {
     /// processes split the work instead of doubling it). A service that fell more than an
     /// interval behind (the portal was down) restarts at a random point of its next interval.
     pub async fn claim(&self, lookahead: Duration) -> Result<Vec<Claim>, sqlx::Error> {
+        self.claim_at_most(lookahead, MAX_CLAIM).await
+    }
+
+    /// [`ProbeScheduler::claim`], at most `limit` probes.
+    pub async fn claim_at_most(&self, lookahead: Duration, limit: i64) -> Result<Vec<Claim>, sqlx::Error> {
         let rows: Vec<ClaimRow> = sqlx::query_as(
             "with due as (
                  select st.service_id, st.next_run_at
@@ -105,7 +116,7 @@ impl ProbeScheduler {
         )
         .bind(self.owner)
         .bind(lookahead.as_secs_f64())
-        .bind(MAX_CLAIM)
+        .bind(limit)
         .bind(LEASE_MARGIN.as_secs_f64())
         .fetch_all(&self.pool)
         .await?;
@@ -209,13 +220,26 @@ impl ProbeScheduler {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut running: JoinSet<()> = JoinSet::new();
+        let mut last_warning: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
             }
             while running.try_join_next().is_some() {}
-            match self.claim(LOOKAHEAD).await {
+            let room = (self.concurrency * PENDING_PER_SLOT).saturating_sub(running.len());
+            if room == 0 {
+                if last_warning.is_none_or(|at: Instant| at.elapsed() > Duration::from_secs(60)) {
+                    tracing::warn!(
+                        probes.pending = running.len(),
+                        "probes fall behind: every slot is busy (slow or hanging targets); raise TWISTERLAB_PROBE_CONCURRENCY"
+                    );
+                    last_warning = Some(Instant::now());
+                }
+                continue;
+            }
+            match self.claim_at_most(LOOKAHEAD, i64::try_from(room).unwrap_or(MAX_CLAIM).min(MAX_CLAIM)).await
+            {
                 Ok(claims) => {
                     for claim in claims {
                         let me = self.clone();

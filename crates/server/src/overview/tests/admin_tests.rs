@@ -181,7 +181,7 @@ fn the_new_settings_have_their_documented_defaults() {
     let c = testing::config();
     assert_eq!(c.prometheus_url, None);
     assert_eq!(c.kube_enabled, crate::config::KubeEnabled::Auto);
-    assert_eq!(c.probe_concurrency, 64);
+    assert_eq!(c.probe_concurrency, 256);
     let links: Vec<_> = c.grafana_dashboards().into_iter().map(|d| (d.label, d.url)).collect();
     assert_eq!(
         links,
