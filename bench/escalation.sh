@@ -129,15 +129,19 @@ select gen_random_uuid(), c.id, i.id, 'status_changed',
  order by g;
 select pg_notify('twisterlab_outbox', '');
 SQL
-deadline=$(( $(date +%s) + 600 ))
+# Where the outbox stands: rows per state, most attempts, one last error per state.
+outbox_states() {
+  q -F ' ' -c "select state, count(*), max(attempts), max(last_error) from notifications group by state order by state" >&2
+}
+deadline=$(( $(date +%s) + 300 ))
 while [ "$(q -c "select count(*) from notifications where state <> 'delivered'")" != 0 ]; do
-  [ "$(date +%s)" -lt "$deadline" ] || die "notifications still undelivered after 600 s"
+  [ "$(date +%s)" -lt "$deadline" ] || { outbox_states; die "notifications still undelivered after 300 s"; }
   sleep 0.2
 done
 t1=$(now_ns)
 ms=$(((t1 - t0) / 1000000))
 rate=$(awk -v n="$NOTIFICATIONS" -v ms="$ms" 'BEGIN { printf "%.0f", n / (ms / 1000) }')
-IFS='|' read -r total distinct < <(curl -s "http://127.0.0.1:$RECEIVER_PORT/" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"{d[\"requests\"]}|{d[\"distinct\"]}")')
+IFS='|' read -r total distinct < <(curl -s "http://127.0.0.1:$RECEIVER_PORT/" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%s|%s" % (d["requests"], d["distinct"]))')
 outbox=$(q -c "select count(*) from notifications")
 dead=$(q -c "select count(*) from notifications where state = 'dead'")
 stop_extra

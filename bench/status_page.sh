@@ -2,10 +2,13 @@
 # Status page figures (issue 6, "Measure"): the public status page under load beside nginx
 # serving the same bytes as a static file, with and without gzip and with a random query
 # string on every request; the portal's resident memory during the runs; and the freshness
-# lag of 100 public updates (SQL + NOTIFY, as the incident service writes them) while load runs.
+# lag of 100 public updates posted through the JSON API (`POST /api/v1/incidents/{n}/events`
+# with a commander's token) while load runs.
 # Usage: bench/status_page.sh
 # (BENCH_WRK_SECONDS=8, BENCH_PORT=18091, BENCH_NGINX_PORT=18092, BENCH_UPDATES=100,
-#  DATABASE_URL, BENCH_NO_BUILD=1 to reuse target/release/twisterlab-portal)
+#  DATABASE_URL, BENCH_NO_BUILD=1 to reuse target/release/twisterlab-portal, BENCH_KEEP_LOG=1 to
+#  keep the portal's log, BENCH_PORTAL_ENV="TWISTERLAB_LOG=info,twisterlab_server::status_page=debug"
+#  to see each rebuild's duration in it)
 set -euo pipefail
 BENCH_PORT=${BENCH_PORT:-18091}
 . "$(dirname "$0")/lib.sh"
@@ -20,7 +23,7 @@ SAMPLER_PID=""
 
 status_cleanup() {
   local code=$?
-  if [ "$code" != 0 ] && [ -f "$WORK/portal.log" ]; then
+  if { [ "$code" != 0 ] || [ "${BENCH_KEEP_LOG:-0}" = 1 ]; } && [ -f "$WORK/portal.log" ]; then
     cp "$WORK/portal.log" "${TMPDIR:-/tmp}/status_page_bench_portal.log"
     say "the portal's log is kept in ${TMPDIR:-/tmp}/status_page_bench_portal.log"
   fi
@@ -73,7 +76,7 @@ begin
   for i in 1..3 loop
     inc := gen_random_uuid();
     insert into incidents (id, title, severity, status, started_at, detected_at, respond_by, escalate_by)
-      values (inc, titles[i], 'P1', statuses[i], now() - interval '3 hours', now() - interval '3 hours', now(), now());
+      values (inc, titles[i], 'P1', statuses[i], now() - interval '3 hours', now() - interval '3 hours', now() + interval '1 day', now() + interval '1 day');
     insert into incident_components (incident_id, component_id, impact) values (inc, comps[i], impacts[i]);
     for u in 1..20 loop
       insert into timeline_events (id, incident_id, at, kind, actor_label, body, public, public_status)
@@ -97,9 +100,9 @@ page "$BASE/" -o "$WORK/status.html"
 page -H 'Accept-Encoding: gzip' "$BASE/" -o "$WORK/status.html.gz"
 page -H 'Accept-Encoding: br' "$BASE/" -o "$WORK/status.html.br"
 grep -q 'Partial system outage' "$WORK/status.html" || die "the seeded page does not show the incidents"
-css_path=$(grep -o '/static/status\.[0-9a-f]*\.css' "$WORK/status.html" | head -1)
+css_path=$(grep -o -m1 '/static/status\.[0-9a-f]*\.css' "$WORK/status.html")
 css_gz=$(page -H 'Accept-Encoding: gzip' "$BASE$css_path" | wc -c)
-icon_path=$(grep -o '/static/icon\.[0-9a-f]*\.svg' "$WORK/status.html" | head -1)
+icon_path=$(grep -o -m1 '/static/icon\.[0-9a-f]*\.svg' "$WORK/status.html" | sed -n 1p)
 icon_gz=$(page -H 'Accept-Encoding: gzip' "$BASE$icon_path" | wc -c)
 size_plain=$(wc -c <"$WORK/status.html") size_gz=$(wc -c <"$WORK/status.html.gz") size_br=$(wc -c <"$WORK/status.html.br")
 say "page: $size_plain bytes, gzip $size_gz, br $size_br; stylesheet $css_gz and icon $icon_gz bytes gzip"
@@ -192,27 +195,33 @@ for conns in 16 64 256; do
   done
 done
 
-# --- Freshness: post public updates while wrk loads the page; time until each shows.
-incident=$(psql "$DB_URL" -qAtc "select id from incidents where status <> 'resolved' order by started_at, title limit 1")
-say "freshness: $UPDATES public updates (SQL + NOTIFY) while wrk -c64 gzip loads the page"
+# --- Freshness: post public updates through the API while wrk loads the page; time until each
+# shows on the status page.
+commander="bench-commander-$$@twisterlab.test"
+printf 'bench status page commander %s\n' "$RANDOM$RANDOM$RANDOM" \
+  | portal_env "$BIN" create-user --email "$commander" --role commander --name "Bench commander" --password-stdin >/dev/null 2>&1 \
+  || die "create-user failed"
+token=$(portal_env "$BIN" create-token --email "$commander" --name bench 2>/dev/null) || die "create-token failed"
+number=$(psql "$DB_URL" -qAtc "select number from incidents where status <> 'resolved' order by started_at, title limit 1")
+say "freshness: $UPDATES public updates through the API (INC-$number) while wrk -c64 gzip loads the page"
 wrk -t2 -c64 -d600s --latency -H "Host: $STATUS_HOST" -H 'Accept-Encoding: gzip' "$BASE/" >"$WORK/wrk-freshness.txt" 2>&1 &
 WRK_PID=$!
 sleep 1
-coproc PSQL { psql "$DB_URL" -qAtX -v ON_ERROR_STOP=1 2>&1; }
 lags=()
 for i in $(seq 1 "$UPDATES"); do
   marker="FRESHNESS-$i-$RANDOM$RANDOM"
   t0=$(now_ns)
-  printf "begin; insert into timeline_events (id, incident_id, kind, actor_label, body, public, public_status) values (gen_random_uuid(), '%s', 'public_update', 'bench', 'Probe %s.', true, 'monitoring'); select pg_notify('twisterlab_status', ''); commit;\n\\\\echo committed\n" \
-    "$incident" "$marker" >&"${PSQL[1]}"
-  while read -r line <&"${PSQL[0]}"; do [ "$line" = committed ] && break; done
-  until page "$BASE/" | grep -q "$marker"; do
+  code=$(curl -s -o "$WORK/post.json" -w '%{http_code}' -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"kind\":\"public_update\",\"body\":\"Probe $marker.\",\"status\":\"monitoring\"}" \
+    "$BASE/api/v1/incidents/$number/events")
+  [ "$code" = 201 ] || die "posting update $i answered $code: $(cat "$WORK/post.json")"
+  # Not `curl | grep -q`: grep exits at the first match, curl gets SIGPIPE, pipefail fails.
+  until body=$(page "$BASE/") && [[ $body == *"$marker"* ]]; do
     [ $(( ($(now_ns) - t0) / 1000000 )) -lt 10000 ] || die "update $i did not appear within 10 s"
   done
   t1=$(now_ns)
   lags+=("$(( (t1 - t0) / 1000000 ))")
 done
-printf '\\q\n' >&"${PSQL[1]}" || true
 kill -INT "$WRK_PID" 2>/dev/null || true
 wait "$WRK_PID" 2>/dev/null || true
 IFS='|' read -r f_rps f_p50 f_p99 f_bad _ < <(wrk_figures "$WORK/wrk-freshness.txt")
@@ -241,7 +250,7 @@ TwisterLab Ops Portal — status page figures ($(date -u +%Y-%m-%dT%H:%MZ), $(np
 $(printf '%s\n' "${rows[@]}")
 
   portal RSS: $rss_before MiB before the runs, peak sampled $rss_peak_sampled MiB, $rss_after MiB after, VmHWM $hwm MiB
-  freshness lag over $UPDATES public updates (commit to first page showing it, polled with curl):
+  freshness lag over $UPDATES public updates (API request sent to first page showing it, polled with curl):
     p50 $lag_p50 ms, p99 $lag_p99 ms, max $lag_max ms   (page grew to $page_after B gzip)
     meanwhile wrk -c64 gzip: $f_rps r/s, p50 $f_p50, p99 $f_p99, non-2xx $f_bad
 TABLE

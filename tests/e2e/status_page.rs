@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::Connection as _;
-
-use crate::support::{self, Portal, client, connect, fresh_database};
+use crate::support::{self, Portal, client, fresh_database};
 
 const STATUS_HOST: &str = "status.twisterlab.local";
 
@@ -43,33 +41,40 @@ async fn wait_for_page(
     }
 }
 
-/// Declares a public incident and posts a public update through SQL, the way the service
-/// does it (same tables, NOTIFY in the same transaction).
-async fn post_update_by_sql(database_url: &str, title: &str, body: &str) {
-    let mut conn = connect(database_url).await;
-    let mut tx = conn.begin().await.expect("begin");
-    let id = uuid::Uuid::now_v7();
-    sqlx::query(
-        "insert into incidents (id, title, severity, status, started_at, detected_at, respond_by, escalate_by)
-         values ($1, $2, 'P2', 'investigating', now(), now(), now() + interval '1 hour', now() + interval '2 hours')",
-    )
-    .bind(id)
-    .bind(title)
-    .execute(&mut *tx)
-    .await
-    .expect("insert incident");
-    sqlx::query(
-        "insert into timeline_events (id, incident_id, kind, actor_label, body, public, public_status)
-         values ($1, $2, 'public_update', 'e2e', $3, true, 'investigating')",
-    )
-    .bind(uuid::Uuid::now_v7())
-    .bind(id)
-    .bind(body)
-    .execute(&mut *tx)
-    .await
-    .expect("insert public update");
-    sqlx::query("select pg_notify('twisterlab_status', '')").execute(&mut *tx).await.expect("notify");
-    tx.commit().await.expect("commit");
+/// A commander's API token, made with the command line as an operator would.
+fn commander_token(portal: &Portal) -> String {
+    let email = format!("commander-{}@twisterlab.test", uuid::Uuid::new_v4().simple());
+    support::create_user(&portal.database_url, &email, "commander", support::PASSWORD);
+    let (code, stdout, stderr) = support::run_to_end(
+        &["create-token", "--email", &email, "--name", "status-e2e"],
+        &[("DATABASE_URL", portal.database_url.as_str())],
+    );
+    assert_eq!(code, Some(0), "create-token failed:\n{stdout}\n{stderr}");
+    stdout.trim().to_owned()
+}
+
+/// Declares a public incident and posts a public update through the JSON API of `portal`.
+async fn post_update_through_api(portal: &Portal, token: &str, title: &str, body: &str) {
+    let http = client();
+    let declared = http
+        .post(portal.url("/api/v1/incidents"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"title": title, "severity": "P2",
+                                  "components": [{"id": "0193a000-0000-7000-8000-000000000013", "impact": "degraded_performance"}]}))
+        .send()
+        .await
+        .expect("declare");
+    assert_eq!(declared.status(), 201, "{}", declared.text().await.unwrap_or_default());
+    let number =
+        declared.json::<serde_json::Value>().await.expect("JSON")["number"].as_i64().expect("number");
+    let update = http
+        .post(portal.url(&format!("/api/v1/incidents/{number}/events")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"kind": "public_update", "body": body}))
+        .send()
+        .await
+        .expect("public update");
+    assert_eq!(update.status(), 201, "{}", update.text().await.unwrap_or_default());
 }
 
 #[tokio::test]
@@ -84,12 +89,14 @@ async fn a_public_update_through_one_process_is_served_by_another_within_a_secon
         .await;
     }
 
-    post_update_by_sql(&a.database_url, "Agents answer slowly", "E2E-FRESH-7d7d: we are looking into it.")
+    let token = commander_token(&a);
+    post_update_through_api(&a, &token, "Agents answer slowly", "E2E-FRESH-7d7d: we are looking into it.")
         .await;
+    // Timed from the API's answer (the commit), not from the request.
     let (_, body, lag) =
         wait_for_page(&b, "/", Duration::from_secs(5), |_, body| body.contains("E2E-FRESH-7d7d")).await;
     println!("process B showed the update after {lag:?}");
-    assert!(body.contains("Agents answer slowly"));
+    assert!(body.contains("Agents answer slowly") && body.contains("Degraded performance"), "{body}");
     let (_, json, _) =
         wait_for_page(&a, "/api/v2/incidents/unresolved.json", Duration::from_secs(5), |_, body| {
             body.contains("E2E-FRESH-7d7d")

@@ -205,19 +205,31 @@ impl DeliveryWorker {
         Self { pool, policy, http, targets: Arc::new(targets) }
     }
 
-    /// Claims up to `limit` rows that are due, whose channel is enabled and that have no earlier
-    /// undelivered row for the same incident and channel.
+    /// Claims up to `limit` rows that are due, whose channel is enabled and that are the head of
+    /// their queue (no earlier undelivered row for the same incident and channel).
+    ///
+    /// The heads are found once per claim, in one ordered pass over the queued rows (`distinct
+    /// on`, evaluated once as an array), whose cost does not depend on statistics; a per-row
+    /// `not exists` degenerated into a scan of the queue per row when a burst arrived before
+    /// `ANALYZE` had seen it. A head found in the snapshot is still the head when locked (new
+    /// rows only join the end of a queue), and the locking `where` re-checks that nobody claimed
+    /// it meanwhile.
     pub async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
         let lease_ms = i64::try_from(self.policy.lease().as_millis()).unwrap_or(i64::MAX);
         let rows: Vec<ClaimRow> = sqlx::query_as(
             "with next as (
                  select n.id from notifications n
-                   join notification_channels c on c.id = n.channel_id and c.enabled
-                  where n.state in ('pending', 'failed', 'delivering') and n.next_attempt_at <= now()
-                    and not exists (
-                        select 1 from notifications e
-                         where e.channel_id = n.channel_id and e.incident_id = n.incident_id and e.seq < n.seq
-                           and e.state in ('pending', 'failed', 'delivering'))
+                  where n.id = any(array(
+                          select h.id from (
+                              select distinct on (q.channel_id, q.incident_id) q.id, q.seq, q.next_attempt_at
+                                from notifications q
+                                join notification_channels c on c.id = q.channel_id and c.enabled
+                               where q.state in ('pending', 'failed', 'delivering')
+                               order by q.channel_id, q.incident_id, q.seq) h
+                           where h.next_attempt_at <= now()
+                           order by h.seq
+                           limit $1 * 4))
+                    and n.state in ('pending', 'failed', 'delivering') and n.next_attempt_at <= now()
                   order by n.seq
                   limit $1
                   for update of n skip locked)
@@ -407,10 +419,11 @@ impl DeliveryWorker {
         .execute(&self.pool)
         .await?;
         match outcome {
+            // A later row of the same incident may have waited for this one: the loop that ran
+            // this attempt claims again as soon as it finishes, so no NOTIFY (which would wake
+            // every process for every delivery).
             Outcome::Delivered { .. } => {
-                metrics::counter!("twisterlab_notifications_delivered_total").increment(1);
-                // A later row of the same incident may have been waiting for this one.
-                sqlx::query("select pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&self.pool).await?;
+                metrics::counter!("twisterlab_notifications_delivered_total").increment(1)
             }
             _ if state == "dead" => {
                 metrics::counter!("twisterlab_notifications_dead_total").increment(1);
@@ -443,12 +456,16 @@ impl DeliveryWorker {
         Ok(n)
     }
 
-    /// Time until the next row is due to be tried, by the database's clock.
+    /// Time until the next queue head is due to be tried, by the database's clock (rows behind
+    /// an undelivered one do not count: they wait for it).
     pub async fn next_due_in(&self) -> Result<Option<Duration>, sqlx::Error> {
         let ms: Option<f64> = sqlx::query_scalar(
-            "select (extract(epoch from min(n.next_attempt_at) - clock_timestamp()) * 1000)::double precision
-               from notifications n join notification_channels c on c.id = n.channel_id and c.enabled
-              where n.state in ('pending', 'failed', 'delivering')",
+            "select (extract(epoch from min(h.next_attempt_at) - clock_timestamp()) * 1000)::double precision
+               from (select distinct on (q.channel_id, q.incident_id) q.next_attempt_at
+                       from notifications q
+                       join notification_channels c on c.id = q.channel_id and c.enabled
+                      where q.state in ('pending', 'failed', 'delivering')
+                      order by q.channel_id, q.incident_id, q.seq) h",
         )
         .fetch_one(&self.pool)
         .await?;

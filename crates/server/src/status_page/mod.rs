@@ -44,18 +44,18 @@ pub fn routes() -> Routes {
         .get("/status", Access::Public, internal_home)
         .get("/status/history", Access::Public, internal_history)
         .get("/status/incidents/{id}", Access::Public, internal_incident)
-        .get("/history.atom", Access::Public, |State(app): State<AppState>, headers: HeaderMap| async move {
-            serve(&cache_of(&app), Site::Internal, Doc::Atom, &headers).await
+        .get("/history.atom", Access::Public, |State(app): State<AppState>, request: Request| async move {
+            serve(&cache_of(&app), Site::Internal, Doc::Atom, request.headers()).await
         })
-        .get("/history.rss", Access::Public, |State(app): State<AppState>, headers: HeaderMap| async move {
-            serve(&cache_of(&app), Site::Internal, Doc::Rss, &headers).await
+        .get("/history.rss", Access::Public, |State(app): State<AppState>, request: Request| async move {
+            serve(&cache_of(&app), Site::Internal, Doc::Rss, request.headers()).await
         });
     for api in ApiDoc::ALL {
         routes = routes.get(
             api.path(),
             Access::Public,
-            move |State(app): State<AppState>, headers: HeaderMap| async move {
-                serve(&cache_of(&app), Site::Internal, Doc::Api(api), &headers).await
+            move |State(app): State<AppState>, request: Request| async move {
+                serve(&cache_of(&app), Site::Internal, Doc::Api(api), request.headers()).await
             },
         );
     }
@@ -124,22 +124,22 @@ fn site_router(cache: Arc<StatusCache>, https: bool) -> Router {
         .route("/incidents/{id}", get(site_incident))
         .route(
             "/history.atom",
-            get(|State(c): State<Arc<StatusCache>>, h: HeaderMap| async move {
-                serve(&c, Site::Public, Doc::Atom, &h).await
+            get(|State(c): State<Arc<StatusCache>>, r: Request| async move {
+                serve(&c, Site::Public, Doc::Atom, r.headers()).await
             }),
         )
         .route(
             "/history.rss",
-            get(|State(c): State<Arc<StatusCache>>, h: HeaderMap| async move {
-                serve(&c, Site::Public, Doc::Rss, &h).await
+            get(|State(c): State<Arc<StatusCache>>, r: Request| async move {
+                serve(&c, Site::Public, Doc::Rss, r.headers()).await
             }),
         )
         .route("/static/{file}", get(assets::serve_asset));
     for api in ApiDoc::ALL {
         router = router.route(
             api.path(),
-            get(move |State(c): State<Arc<StatusCache>>, h: HeaderMap| async move {
-                serve(&c, Site::Public, Doc::Api(api), &h).await
+            get(move |State(c): State<Arc<StatusCache>>, r: Request| async move {
+                serve(&c, Site::Public, Doc::Api(api), r.headers()).await
             }),
         );
     }
@@ -151,6 +151,7 @@ fn site_router(cache: Arc<StatusCache>, https: bool) -> Router {
         // Documents arrive precompressed with Content-Encoding set, which this layer skips;
         // it only compresses the stylesheet and the small error pages.
         .layer(CompressionLayer::new());
+    // No request id or span: these documents are served from memory and never logged one by one.
     for header in security::layers(https) {
         router = router.layer(header);
     }
@@ -204,43 +205,50 @@ fn incident_doc(id: &str) -> Option<Doc> {
     id.parse::<Uuid>().ok().map(Doc::Incident)
 }
 
-async fn site_home(State(cache): State<Arc<StatusCache>>, uri: Uri, headers: HeaderMap) -> Response {
-    serve(&cache, Site::Public, Doc::Home { refresh: wants_refresh(&uri) }, &headers).await
+// Handlers take the request itself: extracting `HeaderMap` or `Uri` would copy them, and
+// this is the hottest path of the portal.
+
+async fn site_home(State(cache): State<Arc<StatusCache>>, request: Request) -> Response {
+    let doc = Doc::Home { refresh: wants_refresh(request.uri()) };
+    serve(&cache, Site::Public, doc, request.headers()).await
 }
 
-async fn site_history(State(cache): State<Arc<StatusCache>>, uri: Uri, headers: HeaderMap) -> Response {
-    serve(&cache, Site::Public, Doc::History { page: history_page(&uri) }, &headers).await
+async fn site_history(State(cache): State<Arc<StatusCache>>, request: Request) -> Response {
+    let doc = Doc::History { page: history_page(request.uri()) };
+    serve(&cache, Site::Public, doc, request.headers()).await
 }
 
 async fn site_incident(
     State(cache): State<Arc<StatusCache>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
     match incident_doc(&id) {
-        Some(doc) => serve(&cache, Site::Public, doc, &headers).await,
+        Some(doc) => serve(&cache, Site::Public, doc, request.headers()).await,
         None => not_found(Site::Public),
     }
 }
 
 /// `GET /status` on the internal host.
-async fn internal_home(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    serve(&cache_of(&app), Site::Internal, Doc::Home { refresh: wants_refresh(&uri) }, &headers).await
+async fn internal_home(State(app): State<AppState>, request: Request) -> Response {
+    let doc = Doc::Home { refresh: wants_refresh(request.uri()) };
+    serve(&cache_of(&app), Site::Internal, doc, request.headers()).await
 }
 
 /// `GET /status/history`.
-async fn internal_history(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    serve(&cache_of(&app), Site::Internal, Doc::History { page: history_page(&uri) }, &headers).await
+async fn internal_history(State(app): State<AppState>, request: Request) -> Response {
+    let doc = Doc::History { page: history_page(request.uri()) };
+    serve(&cache_of(&app), Site::Internal, doc, request.headers()).await
 }
 
 /// `GET /status/incidents/{id}`.
 async fn internal_incident(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
     match incident_doc(&id) {
-        Some(doc) => serve(&cache_of(&app), Site::Internal, doc, &headers).await,
+        Some(doc) => serve(&cache_of(&app), Site::Internal, doc, request.headers()).await,
         None => not_found(Site::Internal),
     }
 }

@@ -59,9 +59,9 @@ pub fn one(
     }
 }
 
-/// The documents rendered on every rebuild: the status host's pages most readers open, every JSON
-/// document and both feeds. With `keep` (a re-render after a failed rebuild) the JSON and
-/// feeds are taken from there, since only the HTML carries the stale note.
+/// The documents rendered on every rebuild: the status host's pages and the JSON most readers
+/// open. With `keep` (a re-render after a failed rebuild) the JSON is taken from there, since
+/// only the HTML carries the stale note.
 pub fn eager(
     settings: &Settings,
     data: &StatusData,
@@ -77,11 +77,11 @@ pub fn eager(
     for incident in data.open_incidents() {
         keys.push(DocKey::new(Site::Public, Doc::Incident(incident.id)));
     }
-    for api in ApiDoc::ALL {
+    // The JSON most tools poll; the incident list, the maintenance lists and the feeds are
+    // rendered on first use.
+    for api in [ApiDoc::Summary, ApiDoc::Status, ApiDoc::Components, ApiDoc::UnresolvedIncidents] {
         keys.push(DocKey::new(Site::Public, Doc::Api(api)));
     }
-    keys.push(DocKey::new(Site::Public, Doc::Atom));
-    keys.push(DocKey::new(Site::Public, Doc::Rss));
 
     let mut docs = HashMap::with_capacity(keys.len());
     for key in keys {

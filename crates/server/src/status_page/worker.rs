@@ -99,11 +99,13 @@ impl StatusPageWorker {
                     changed = stop.changed() => if changed.is_err() || *stop.borrow() { break 'connect },
                     () = wait => {
                         due = None;
+                        tracing::debug!("status page: rebuilding after notifications");
                         self.rebuild().await;
                     }
                     _ = safety.tick() => self.rebuild().await,
                     received = listener.try_recv() => match received {
                         Ok(Some(_)) => {
+                            tracing::debug!(pending = due.is_some(), "status page: change notified");
                             due.get_or_insert(Instant::now() + DEBOUNCE);
                         }
                         // The connection dropped and was re-established: changes may have

@@ -61,13 +61,15 @@ pub fn app(state: AppState) -> Router {
     for header in security::layers(config.public_url.starts_with("https://")) {
         app = app.layer(header);
     }
-    status_site
-        .dispatch(app)
+    let app = app
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
             // The path only: query strings may carry tokens.
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    // Outermost, so the status site's cached documents skip the per-request span (it has its
+    // own lean stack: metrics, security headers).
+    status_site.dispatch(app)
 }
