@@ -1,5 +1,5 @@
 //! Time at the edges: conversions between the database's `time` and the domain's `jiff`, and
-//! how times are shown (absolute in the team's zone, plus relative).
+//! the one wording of times on every page (absolute in the team's zone, plus relative).
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -15,26 +15,44 @@ pub fn from_jiff(t: Timestamp) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// An instant in either representation, so the wording functions serve rows that are still
+/// typed with `time` as well as domain values typed with `jiff`.
+pub trait Instant: Copy {
+    fn timestamp(self) -> Timestamp;
+}
+
+impl Instant for Timestamp {
+    fn timestamp(self) -> Timestamp {
+        self
+    }
+}
+
+impl Instant for OffsetDateTime {
+    fn timestamp(self) -> Timestamp {
+        to_jiff(self)
+    }
+}
+
 /// "2026-11-29 14:05 UTC" in `zone`.
-pub fn absolute(t: OffsetDateTime, zone: &TimeZone) -> String {
-    let zoned = to_jiff(t).to_zoned_datetime(zone.clone());
+pub fn absolute(t: impl Instant, zone: &TimeZone) -> String {
+    let zoned = t.timestamp().to_zoned_datetime(zone.clone());
     format!("{} {}", zoned.strftime("%Y-%m-%d %H:%M"), zoned.strftime("%Z"))
 }
 
 /// "14:05 UTC" in `zone`.
-pub fn time_of_day(t: OffsetDateTime, zone: &TimeZone) -> String {
-    let zoned = to_jiff(t).to_zoned_datetime(zone.clone());
+pub fn time_of_day(t: impl Instant, zone: &TimeZone) -> String {
+    let zoned = t.timestamp().to_zoned_datetime(zone.clone());
     zoned.strftime("%H:%M %Z").to_string()
 }
 
 /// ISO 8601 with offset, for `<time datetime>` and JSON.
-pub fn iso(t: OffsetDateTime) -> String {
-    to_jiff(t).to_string()
+pub fn iso(t: impl Instant) -> String {
+    t.timestamp().to_string()
 }
 
-/// "4 min ago", "in 3 h", "just now".
-pub fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
-    let d = SignedDuration::from_nanos(i64::try_from((now - t).whole_nanoseconds()).unwrap_or(i64::MAX));
+/// "4 min ago", "in 3 h", "just now": the one relative wording of the portal.
+pub fn relative(t: impl Instant, now: impl Instant) -> String {
+    let d = now.timestamp().duration_since(t.timestamp());
     let secs = d.as_secs();
     if secs.abs() < 45 {
         return "just now".into();
@@ -44,8 +62,13 @@ pub fn relative(t: OffsetDateTime, now: OffsetDateTime) -> String {
 }
 
 /// "2026-11-29 14:05 UTC (4 min ago)".
-pub fn describe(t: OffsetDateTime, zone: &TimeZone, now: OffsetDateTime) -> String {
+pub fn describe(t: impl Instant, zone: &TimeZone, now: impl Instant) -> String {
     format!("{} ({})", absolute(t, zone), relative(t, now))
+}
+
+/// How long between two instants, for durations shown or compared.
+pub fn between(from: impl Instant, to: impl Instant) -> SignedDuration {
+    to.timestamp().duration_since(from.timestamp())
 }
 
 #[cfg(test)]
@@ -68,11 +91,15 @@ mod tests {
         assert_eq!(relative(datetime!(2026-07-01 11:56 UTC), now), "4 min ago");
         assert_eq!(relative(datetime!(2026-07-01 15:00 UTC), now), "in 3 h");
         assert_eq!(relative(datetime!(2026-07-01 11:59:50 UTC), now), "just now");
+        assert_eq!(relative(datetime!(2026-07-01 11:59:10 UTC), now), "50 s ago");
+        assert_eq!(relative(datetime!(2026-06-28 08:00 UTC), now), "3 d 4 h ago");
     }
 
     #[test]
-    fn conversions_round_trip() {
+    fn both_representations_of_an_instant_read_the_same() {
         let t = datetime!(2026-11-29 14:05:06.123 UTC);
         assert_eq!(from_jiff(to_jiff(t)), t);
+        assert_eq!(absolute(t, &TimeZone::UTC), absolute(to_jiff(t), &TimeZone::UTC));
+        assert_eq!(iso(t), iso(to_jiff(t)));
     }
 }

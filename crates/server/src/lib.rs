@@ -2,19 +2,23 @@
 
 pub mod accounts;
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod demo_target;
 pub mod escalation;
 pub mod health;
 pub mod home;
+pub mod identity;
 pub mod incidents;
 pub mod markdown;
 pub mod oncall;
 pub mod overview;
+pub mod roster;
 #[cfg(test)]
 mod route_matrix_tests;
 pub mod serve;
@@ -23,6 +27,7 @@ pub mod status_page;
 pub mod telemetry;
 #[cfg(test)]
 pub mod testing;
+pub mod validation;
 pub mod web;
 pub mod workers;
 
@@ -31,7 +36,7 @@ use std::process::ExitCode;
 use cli::{Cli, Command};
 use config::{Config, ConfigError, Sources};
 
-pub use web::app;
+pub use app::app;
 
 /// Exit code for configuration errors, so scripts can tell them from runtime failures.
 pub const EXIT_CONFIG: u8 = 2;

@@ -1,6 +1,6 @@
 //! Every declared route against every role.
 //!
-//! The table comes from `web::routes()`, so a route added anywhere is checked here without
+//! The table comes from `app::routes()`, so a route added anywhere is checked here without
 //! editing this file: anonymous callers, the role just below the minimum, the minimum role, a
 //! state change without the CSRF token and one from another origin.
 
@@ -251,7 +251,7 @@ async fn check_route(pool: &PgPool, app: &axum::Router, spec: &RouteSpec, failur
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn every_route_enforces_its_role_csrf_and_origin(pool: PgPool) {
-    let (specs, _) = crate::web::routes().into_parts();
+    let (specs, _) = crate::app::routes().into_parts();
     let declared = |method: Method, path: &str| specs.iter().any(|s| s.method == method && s.path == path);
     assert!(
         declared(Method::GET, "/login") && declared(Method::POST, "/login"),
@@ -273,7 +273,7 @@ async fn every_route_enforces_its_role_csrf_and_origin(pool: PgPool) {
 
 #[test]
 fn routes_are_declared_once_each() {
-    let (specs, _) = crate::web::routes().into_parts();
+    let (specs, _) = crate::app::routes().into_parts();
     let mut seen = std::collections::HashSet::new();
     let dupes: Vec<String> = specs
         .iter()

@@ -30,11 +30,14 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     )
     .await?;
 
+    start_up(config, &database.pool).await;
+
     let listener = TcpListener::bind(config.bind).await.with_context(|| {
         format!("cannot listen on {}: set TWISTERLAB_BIND to a free address:port", config.bind)
     })?;
     let state = AppState::new(database.pool.clone(), config.clone(), database.location.clone());
     let lifecycle = state.lifecycle.clone();
+    let worker_rows = crate::workers::table(&state)?;
     let app = crate::app(state);
 
     let local = listener.local_addr()?;
@@ -44,7 +47,7 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(wait_for(stop_rx));
     let mut server = tokio::spawn(async move { server.await });
-    let workers = crate::workers::spawn_all(database.pool.clone(), config.clone(), stop_tx.subscribe());
+    let workers = crate::workers::spawn_all(worker_rows, &database.pool, stop_tx.subscribe());
 
     tokio::select! {
         result = &mut server => return result.context("the HTTP server stopped")?.context("the HTTP server failed"),
@@ -65,6 +68,22 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     workers.stop().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// What the configuration file declares and the workers act on, written to the database before
+/// they start: the `[[services]]` to probe and the notification channels named by settings.
+/// A failure is logged and the portal runs with what is stored.
+async fn start_up(config: &Config, pool: &sqlx::PgPool) {
+    if let Err(e) = crate::overview::admin::reconcile_file_services(pool, &config.services).await {
+        tracing::error!(error = %e, "cannot reconcile [[services]] from the configuration file; probing what is stored");
+    }
+    match crate::escalation::channels::sync_configured(pool, config).await {
+        Ok(n) if n > 0 => tracing::info!(channels.added = n, "added the channels named by the configuration"),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot record the configured channels; their notifications wait until the next start")
+        }
+    }
 }
 
 /// `twisterlab-portal migrate`.
@@ -174,7 +193,7 @@ async fn create_token_on(
 }
 
 /// Form-field messages as command-line option messages: `--expires-days: …; --role: …`.
-fn cli_field_errors(errors: &[crate::web::error::FieldError]) -> String {
+fn cli_field_errors(errors: &[crate::validation::FieldError]) -> String {
     let why: Vec<String> =
         errors.iter().map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.message)).collect();
     why.join("; ")
@@ -226,7 +245,7 @@ mod tests {
 
     use super::*;
     use crate::testing;
-    use crate::web::error::FieldError;
+    use crate::validation::FieldError;
 
     #[test]
     fn field_messages_become_option_messages() {

@@ -7,7 +7,10 @@ use std::time::Instant;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
+use crate::cluster::ClusterHandle;
 use crate::config::Config;
+use crate::roster::OnCallCache;
+use crate::status_page::cache::{Settings, StatusCache};
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]
@@ -15,32 +18,37 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub lifecycle: Arc<Lifecycle>,
-    /// The Kubernetes cluster for on-demand reads (pod logs), found at first use; the overview's
-    /// snapshot worker holds its own handle.
-    pub cluster: Arc<tokio::sync::OnceCell<Arc<dyn twisterlab_k8s::Cluster>>>,
-    /// Who is on call, for the page header; the process-wide cache the refresh worker keeps current.
-    pub oncall: Arc<crate::oncall::OnCallCache>,
+    /// The Kubernetes cluster, connected at first use; pages and the snapshot worker share it.
+    pub cluster: ClusterHandle,
+    /// Who is on call, for the page header; the refresh worker keeps it current.
+    pub oncall: Arc<OnCallCache>,
+    /// The public status documents; the status page worker rebuilds them.
+    pub status: Arc<StatusCache>,
 }
 
 impl AppState {
+    /// Builds everything the process shares, once.
     pub fn new(pool: PgPool, config: Config, db_location: String) -> Self {
+        let config = Arc::new(config);
+        let status = Arc::new(StatusCache::new(pool.clone(), Settings::from_config(&config)));
         Self {
-            pool,
-            config: Arc::new(config),
+            cluster: ClusterHandle::new(config.clone()),
+            oncall: Arc::new(OnCallCache::new()),
+            status,
             lifecycle: Arc::new(Lifecycle::new(db_location)),
-            cluster: Arc::new(tokio::sync::OnceCell::new()),
-            oncall: crate::oncall::OnCallCache::global(),
+            config,
+            pool,
         }
     }
 
     /// Uses `cluster` instead of the one the configuration names (tests, tools).
     pub fn with_cluster(self, cluster: Arc<dyn twisterlab_k8s::Cluster>) -> Self {
-        Self { cluster: Arc::new(tokio::sync::OnceCell::new_with(Some(cluster))), ..self }
+        Self { cluster: ClusterHandle::fixed(cluster, self.config.clone()), ..self }
     }
 
     /// The Kubernetes cluster the configuration names (or an unconfigured one saying why).
     pub async fn cluster(&self) -> Arc<dyn twisterlab_k8s::Cluster> {
-        self.cluster.get_or_init(|| crate::overview::cluster::connect(&self.config)).await.clone()
+        self.cluster.get().await
     }
 }
 

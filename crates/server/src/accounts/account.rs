@@ -21,7 +21,9 @@ use crate::db::audit::{self, Actor, Entry};
 use crate::db::users::User;
 use crate::db::{sessions, throttle, users};
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
+use crate::web::form::see_other;
 use crate::web::page::{Layout, Page, render_page};
 
 /// The account routes; every one is the caller's own business, so the lowest role suffices.
@@ -301,7 +303,7 @@ async fn change_password(
     .await?;
     tx.commit().await?;
     tracing::info!(user.id = %locked.id, sessions.ended = ended, "password changed");
-    Ok(auth::see_other("/account?notice=password-changed"))
+    Ok(see_other("/account?notice=password-changed"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -642,7 +644,7 @@ async fn revoke_token(
     let Some(revoked) = api_tokens::revoke(&mut *tx, user.user.id, id).await? else {
         let mine = api_tokens::list_for_user(&mut *tx, user.user.id).await?.iter().any(|t| t.id == id);
         return if mine {
-            Ok(auth::see_other("/account/tokens?notice=token-already-revoked"))
+            Ok(see_other("/account/tokens?notice=token-already-revoked"))
         } else {
             Err(AppError::NotFoundThing { what: WHAT.into() })
         };
@@ -665,7 +667,7 @@ async fn revoke_token(
     .await?;
     tx.commit().await?;
     tracing::info!(api_token.id = %revoked.id, "API token revoked");
-    Ok(auth::see_other("/account/tokens?notice=token-revoked"))
+    Ok(see_other("/account/tokens?notice=token-revoked"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -808,12 +810,9 @@ async fn end_session(
     tx.commit().await?;
     if current {
         let secure = app.config.cookies_secure();
-        return Ok(auth::with_cookie(
-            auth::see_other("/login?signed_out=1"),
-            &auth::clear_session_cookie(secure),
-        ));
+        return Ok(auth::with_cookie(see_other("/login?signed_out=1"), &auth::clear_session_cookie(secure)));
     }
-    Ok(auth::see_other("/account/sessions?notice=session-ended"))
+    Ok(see_other("/account/sessions?notice=session-ended"))
 }
 
 #[cfg(test)]

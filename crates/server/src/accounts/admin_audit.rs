@@ -13,7 +13,8 @@ use super::admin_users::{Moment, moment};
 use crate::auth::{Access, Routes, urlencode};
 use crate::db::audit::{self, AuditRow, Filter};
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
 use crate::web::page::{Layout, render_page};
 
 pub fn routes() -> Routes {

@@ -12,13 +12,15 @@ use twisterlab_domain::role::Role;
 use uuid::Uuid;
 
 use super::{CreateUserError, UserDraft, validate_display_name, validate_email};
-use crate::auth::{Access, CurrentUser, Routes, password, see_other, token, urlencode};
+use crate::auth::{Access, CurrentUser, Routes, password, token, urlencode};
 use crate::config::Secret;
 use crate::db::audit::{self, Entry};
 use crate::db::sessions::{self, Session};
 use crate::db::users::{self, User};
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
+use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
 
 pub fn routes() -> Routes {

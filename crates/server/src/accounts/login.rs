@@ -17,6 +17,7 @@ use crate::db::sessions::{self, NewSession};
 use crate::db::{throttle, users};
 use crate::state::AppState;
 use crate::web::error::AppError;
+use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
 
 /// Cookie holding the pre-session CSRF token of the sign-in form (double submit).
@@ -211,7 +212,7 @@ pub async fn sign_in(
     tracing::info!(user.id = %user.id, rehashed = rehash, "signed in");
 
     let to = if user.must_change_password { "/account/password".to_owned() } else { next };
-    let response = auth::see_other(&to);
+    let response = see_other(&to);
     let response =
         auth::with_cookie(response, &auth::session_cookie(&session_token, secure, absolute.as_secs()));
     Ok(auth::with_cookie(response, &login_cookie("", secure).replace("Max-Age=3600", "Max-Age=0")))
@@ -244,5 +245,5 @@ pub async fn sign_out(State(app): State<AppState>, user: CurrentUser) -> Result<
     .await?;
     tx.commit().await?;
     let secure = app.config.cookies_secure();
-    Ok(auth::with_cookie(auth::see_other("/login?signed_out=1"), &auth::clear_session_cookie(secure)))
+    Ok(auth::with_cookie(see_other("/login?signed_out=1"), &auth::clear_session_cookie(secure)))
 }

@@ -17,7 +17,7 @@ use crate::auth::{Access, Routes};
 use crate::config::Secret;
 use crate::db::audit::{self, Actor, Entry};
 use crate::db::users::{self, NewUser, User};
-use crate::web::error::FieldError;
+use crate::validation::FieldError;
 
 /// Every accounts route.
 pub fn routes() -> Routes {

@@ -27,7 +27,8 @@ use crate::db::incidents::{
 use crate::db::users;
 use crate::incidents::service::{self, Declaration, IncidentError, IncidentRole};
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError, Problem};
+use crate::validation::FieldError;
+use crate::web::error::{AppError, Problem};
 
 /// Incidents per page of `GET /api/v1/incidents` unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: i64 = 50;

@@ -700,7 +700,7 @@ mod tests {
 
     #[test]
     fn every_api_route_is_documented_and_every_documented_operation_is_routed() {
-        let (specs, _) = crate::web::routes().into_parts();
+        let (specs, _) = crate::app::routes().into_parts();
         let routed: BTreeSet<(String, String)> = specs
             .iter()
             .filter(|s| s.path.starts_with("/api/"))
@@ -720,7 +720,7 @@ mod tests {
     #[test]
     fn each_operation_states_the_access_its_route_enforces() {
         let doc = document();
-        let (specs, _) = crate::web::routes().into_parts();
+        let (specs, _) = crate::app::routes().into_parts();
         for spec in specs.iter().filter(|s| s.path.starts_with("/api/")) {
             let method = spec.method.as_str().to_ascii_lowercase();
             let op = &doc["paths"][openapi_path(spec.path)][&method];

@@ -13,16 +13,15 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::handler::Handler;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use twisterlab_domain::role::Role;
-use uuid::Uuid;
 
 use crate::db::audit::Actor;
-use crate::db::users::User;
 use crate::db::{api_tokens, sessions, users};
+pub use crate::identity::{CurrentUser, Via};
 use crate::state::AppState;
 use crate::web::error::{AppError, wants_json};
 use crate::web::page::{Layout, LayoutUser};
@@ -104,40 +103,6 @@ impl Routes {
 
     pub fn into_parts(self) -> (Vec<RouteSpec>, Router<AppState>) {
         (self.specs, self.router)
-    }
-}
-
-/// How the caller proved who they are.
-#[derive(Clone, Debug)]
-pub enum Via {
-    Session { id: Uuid, csrf_token: String },
-    Token { id: Uuid, name: String },
-}
-
-/// The signed-in caller of a guarded route.
-#[derive(Clone, Debug)]
-pub struct CurrentUser {
-    pub user: User,
-    /// The role that applies: the user's, or the lower of user and token for API tokens.
-    pub role: Role,
-    pub via: Via,
-    /// For audit rows written on this user's behalf.
-    pub actor: Actor,
-}
-
-impl CurrentUser {
-    pub fn session_id(&self) -> Option<Uuid> {
-        match &self.via {
-            Via::Session { id, .. } => Some(*id),
-            Via::Token { .. } => None,
-        }
-    }
-
-    pub fn csrf_token(&self) -> &str {
-        match &self.via {
-            Via::Session { csrf_token, .. } => csrf_token,
-            Via::Token { .. } => "",
-        }
     }
 }
 
@@ -276,6 +241,7 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
 
     if let Some(layout) = parts.extensions.get_mut::<Layout>() {
         layout.user = Some(LayoutUser::of(&caller));
+        layout.oncall = app.oncall.header(jiff::Timestamp::now());
     }
     parts.extensions.insert(caller);
     next.run(Request::from_parts(parts, body)).await
@@ -452,11 +418,6 @@ pub fn with_cookie(mut response: Response, cookie: &str) -> Response {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response
-}
-
-/// A 303 redirect (post/redirect/get).
-pub fn see_other(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
 
 #[cfg(test)]

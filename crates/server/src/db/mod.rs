@@ -5,6 +5,7 @@ pub mod audit;
 pub mod components;
 pub mod incident_queries;
 pub mod incidents;
+pub mod oncall;
 mod private_cluster;
 pub mod sessions;
 pub mod sla;

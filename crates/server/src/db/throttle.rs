@@ -65,6 +65,17 @@ pub async fn clear(db: impl PgExecutor<'_>, key: &str) -> Result<(), sqlx::Error
     Ok(())
 }
 
+/// Deletes counters without a failure for a day and without a running lock; returns how many.
+pub async fn delete_stale(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "delete from sign_in_throttle where last_failure_at < now() - interval '1 day' and (locked_until is null or locked_until < now())",
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

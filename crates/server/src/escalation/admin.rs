@@ -18,11 +18,13 @@ use uuid::Uuid;
 use super::channels::{self, Channel, ChannelDraft, ChannelKind, Routing};
 use super::events::EventKind;
 use super::outbox;
-use crate::auth::{Access, CurrentUser, Routes, see_other};
+use crate::auth::{Access, CurrentUser, Routes};
 use crate::config::Secret;
 use crate::db::audit::{self, Entry};
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
+use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
 
 pub fn routes() -> Routes {

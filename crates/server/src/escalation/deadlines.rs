@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
-use tokio::sync::watch;
 use uuid::Uuid;
+
+use crate::workers::{BoxFuture, NextPass, Worker};
 
 /// `NOTIFY` channel that wakes the workers when a deadline is written or moved.
 pub const NOTIFY_CHANNEL: &str = "twisterlab_deadlines";
@@ -266,25 +267,19 @@ impl DeadlineWorker {
         .await?;
         Ok(ms.map(|ms| Duration::from_millis(ms.max(0.0).ceil() as u64)))
     }
+}
 
-    /// Fires deadlines until `stop` turns true. A deadline already past at start fires at once.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut wake = super::wake::Wakeup::new(self.pool.clone(), NOTIFY_CHANNEL);
-        loop {
-            if let Err(e) = self.run_once().await {
-                tracing::warn!(error = %e, "deadline pass failed; retrying");
-            }
-            let wait = match self.next_due_in().await {
-                Ok(Some(d)) if d.is_zero() => LOCKED_RETRY,
-                Ok(Some(d)) => d.min(MAX_SLEEP),
-                Ok(None) => MAX_SLEEP,
-                Err(_) => Duration::from_secs(1),
-            };
-            tokio::select! {
-                _ = wake.wait(wait) => {}
-                changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
-            }
-        }
-        tracing::debug!(worker = "deadlines", "stopped");
+impl Worker for DeadlineWorker {
+    /// Fires what is due, then asks to run again when the next deadline falls (the cadence's
+    /// interval bounds the wait; a `NOTIFY` for a new deadline wakes it earlier).
+    fn run_once(&self) -> BoxFuture<'_, anyhow::Result<NextPass>> {
+        Box::pin(async move {
+            DeadlineWorker::run_once(self).await?;
+            Ok(Some(match self.next_due_in().await? {
+                Some(d) if d.is_zero() => LOCKED_RETRY,
+                Some(d) => d.min(MAX_SLEEP),
+                None => MAX_SLEEP,
+            }))
+        })
     }
 }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use twisterlab_domain::severity::Severity;
 
 use crate::db::incidents::Incident;
-use crate::oncall::store::Person;
+use crate::db::oncall::Person;
 
 /// An incident event a channel may be told about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -13,45 +13,25 @@ pub mod outbox;
 pub mod render;
 #[cfg(test)]
 mod tests;
-pub mod wake;
 
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use time::OffsetDateTime;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 use twisterlab_domain::incident::{IncidentStatus, TimelineKind};
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
 use crate::auth::Routes;
 use crate::clock::{from_jiff, to_jiff};
-use crate::config::Config;
 use crate::db::audit::Actor;
 use crate::db::incidents::{self as store, Incident, NewEvent, TimelineEvent};
-use crate::oncall::store::{self as oncall, Person};
+use crate::db::oncall::{self as oncall, Person};
 use deadlines::{Action, Deadline, DeadlineKind};
 use events::{EventKind, Facts, Paged};
 
 /// Every escalation route: the admin pages for channels and the outbox.
 pub fn routes() -> Routes {
     admin::routes()
-}
-
-/// Starts the deadline worker and the delivery worker; each stops when `stop` turns true.
-pub fn spawn_workers(tasks: &mut JoinSet<()>, pool: &PgPool, config: &Config, stop: &watch::Receiver<bool>) {
-    let deadlines = deadlines::DeadlineWorker::new(pool.clone());
-    tasks.spawn(deadlines.run(stop.clone()));
-    let delivery = outbox::DeliveryWorker::new(pool.clone(), config, outbox::DeliveryPolicy::default());
-    let (pool, config, stop) = (pool.clone(), config.clone(), stop.clone());
-    tasks.spawn(async move {
-        match channels::sync_configured(&pool, &config).await {
-            Ok(n) if n > 0 => tracing::info!(channels.added = n, "added the channels named by the configuration"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot record the configured channels; their notifications wait until the next start"),
-        }
-        delivery.run(stop).await;
-    });
 }
 
 /// A system event on the incident's timeline.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
-use tokio::sync::watch;
+
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -23,6 +23,8 @@ use super::events::Facts;
 use super::render;
 use crate::config::{Config, Secret};
 use crate::db::incidents::Incident;
+use crate::workers::wake::Wakeup;
+use crate::workers::{BoxFuture, Cadence, NextPass, Stop, Worker};
 
 /// `NOTIFY` channel that wakes delivery workers when rows are written or retried.
 pub const NOTIFY_CHANNEL: &str = "twisterlab_outbox";
@@ -471,50 +473,6 @@ impl DeliveryWorker {
         .await?;
         Ok(ms.map(|ms| Duration::from_millis(ms.max(0.0) as u64)))
     }
-
-    /// Delivers until `stop` turns true, keeping up to `concurrency` attempts in flight; woken
-    /// by `NOTIFY twisterlab_outbox`. In-flight attempts finish before it returns.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut wake = super::wake::Wakeup::new(self.pool.clone(), NOTIFY_CHANNEL);
-        let mut in_flight: JoinSet<()> = JoinSet::new();
-        loop {
-            let free = self.policy.concurrency.max(1).saturating_sub(in_flight.len());
-            if free > 0 {
-                match self.claim(free).await {
-                    Ok(claimed) => {
-                        for c in claimed {
-                            let worker = self.clone();
-                            in_flight.spawn(async move {
-                                let outcome = worker.attempt(&c).await;
-                                if let Err(e) = worker.record(&c, &outcome).await {
-                                    tracing::warn!(error = %e, notification.id = %c.id, "cannot record a delivery attempt; the lease will expire and it is tried again");
-                                }
-                            });
-                        }
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot claim notifications; retrying"),
-                }
-            }
-            let wait = if in_flight.len() >= self.policy.concurrency.max(1) {
-                IDLE_CHECK
-            } else {
-                match self.next_due_in().await {
-                    Ok(Some(d)) => d.min(IDLE_CHECK),
-                    Ok(None) => IDLE_CHECK,
-                    Err(_) => Duration::from_secs(1),
-                }
-            };
-            // Rows due now but not claimable wait for an earlier row or a lease; don't spin.
-            let wait = wait.max(Duration::from_millis(20));
-            tokio::select! {
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-                _ = wake.wait(wait) => {}
-                changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
-            }
-        }
-        while in_flight.join_next().await.is_some() {}
-        tracing::debug!(worker = "notification delivery", "stopped");
-    }
 }
 
 /// An error with its causes, `a: b: c`.
@@ -594,6 +552,76 @@ pub async fn retry(
         sqlx::query("select pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut *tx).await?;
     }
     Ok(before)
+}
+
+impl DeliveryWorker {
+    /// Delivers until `stop` turns true, keeping up to `concurrency` attempts in flight; woken
+    /// by `NOTIFY twisterlab_outbox`. In-flight attempts finish before it returns.
+    async fn deliver(self: Arc<Self>, mut wake: Wakeup, mut stop: Stop) {
+        let mut in_flight: JoinSet<()> = JoinSet::new();
+        loop {
+            let free = self.policy.concurrency.max(1).saturating_sub(in_flight.len());
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(claimed) => {
+                        for c in claimed {
+                            let worker = self.clone();
+                            in_flight.spawn(async move {
+                                let outcome = worker.attempt(&c).await;
+                                if let Err(e) = worker.record(&c, &outcome).await {
+                                    tracing::warn!(error = %e, notification.id = %c.id, "cannot record a delivery attempt; the lease will expire and it is tried again");
+                                }
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot claim notifications; retrying"),
+                }
+            }
+            let wait = if in_flight.len() >= self.policy.concurrency.max(1) {
+                IDLE_CHECK
+            } else {
+                match self.next_due_in().await {
+                    Ok(Some(d)) => d.min(IDLE_CHECK),
+                    Ok(None) => IDLE_CHECK,
+                    Err(_) => Duration::from_secs(1),
+                }
+            };
+            // Rows due now but not claimable wait for an earlier row or a lease; don't spin.
+            let wait = wait.max(Duration::from_millis(20));
+            tokio::select! {
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = wake.wait(wait) => {}
+                changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+        tracing::debug!(worker = "notification delivery", "stopped");
+    }
+}
+
+impl Worker for DeliveryWorker {
+    fn run_once(&self) -> BoxFuture<'_, anyhow::Result<NextPass>> {
+        Box::pin(async move {
+            DeliveryWorker::run_once(self).await?;
+            Ok(None)
+        })
+    }
+
+    /// Its own loop: attempts stay in flight across passes, so a slow channel never holds up
+    /// the others.
+    fn run(
+        self: Arc<Self>,
+        _name: &'static str,
+        cadence: Cadence,
+        listen: PgPool,
+        stop: Stop,
+    ) -> BoxFuture<'static, ()> {
+        let channel = match cadence {
+            Cadence::Notified { channel, .. } => channel,
+            Cadence::Every(_) => NOTIFY_CHANNEL,
+        };
+        Box::pin(self.deliver(Wakeup::new(listen, channel), stop))
+    }
 }
 
 #[cfg(test)]

@@ -22,14 +22,14 @@ use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
 use super::channels::{self, ChannelDraft, ChannelKind, Routing};
-use super::deadlines::DeadlineWorker;
+use super::deadlines::{self, DeadlineWorker};
 use super::outbox::{DeliveryPolicy, DeliveryWorker};
 use crate::config::{Config, Sources};
 use crate::db::audit::Actor;
 use crate::db::incidents::{self as store, Incident};
+use crate::db::oncall::{self as oncall, RotationKind, RotationSettings};
 use crate::db::users::{self, NewUser, User};
 use crate::incidents::service::{self, Declaration};
-use crate::oncall::store::{self as oncall, RotationKind, RotationSettings};
 use crate::testing::{self, send};
 
 // ---------------------------------------------------------------------------------------------
@@ -394,7 +394,13 @@ async fn changing_severity_moves_pending_deadlines_to_the_new_targets(pool: PgPo
 async fn the_running_worker_is_woken_by_notify_for_a_nearer_deadline(pool: PgPool) {
     team(&pool).await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(worker(&pool, "runner").run(stop_rx));
+    let cadence = crate::workers::Cadence::Notified {
+        channel: deadlines::NOTIFY_CHANNEL,
+        interval: deadlines::MAX_SLEEP,
+        coalesce: Duration::ZERO,
+    };
+    let row = crate::workers::row("escalation_deadlines", cadence, worker(&pool, "runner"));
+    let running = crate::workers::spawn_one(row, &pool, stop_rx);
     // Let it settle into its idle sleep (up to MAX_SLEEP, 5 s).
     tokio::time::sleep(Duration::from_millis(300)).await;
     let incident = declare(&pool, Severity::P0, time::Duration::ZERO).await;

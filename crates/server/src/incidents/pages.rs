@@ -20,14 +20,16 @@ use uuid::Uuid;
 
 use super::service::{self, Declaration, IncidentError, IncidentRole, LINK_KINDS, PUBLIC_STATUSES};
 use super::view::{self, Moment, SlaView};
-use crate::auth::{CurrentUser, see_other, urlencode};
+use crate::auth::{CurrentUser, urlencode};
 use crate::clock::{from_jiff, to_jiff};
 use crate::db::incidents::{self as store, Cursor, Incident, ListFilter, TimelineEvent, TimelineFilter};
 use crate::db::users::User;
 use crate::db::{components, incident_queries, sla, users};
 use crate::markdown;
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
+use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
 
 /// Incidents per list page unless `limit` says otherwise, and the most it may ask for.

@@ -15,7 +15,8 @@ use crate::clock::{from_jiff, to_jiff};
 use crate::db::audit::{self, Actor, Entry};
 use crate::db::incidents::{self as store, Changes, Incident, NewEvent, NewIncident, TimelineEvent};
 use crate::db::{components, sla, users};
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
 
 /// Longest summary, note or public update accepted, in characters.
 pub const MAX_BODY: usize = 20_000;

@@ -16,11 +16,13 @@ use twisterlab_domain::severity::Severity;
 use twisterlab_domain::sla::{Escalation, SlaPolicy, SlaTarget};
 
 use super::pages::Choice;
-use crate::auth::{Access, CurrentUser, Routes, see_other};
+use crate::auth::{Access, CurrentUser, Routes};
 use crate::db::audit::{self, Entry};
 use crate::db::sla;
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
+use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
 
 /// Longest escalation delay the form accepts, in minutes (90 days).

@@ -15,13 +15,15 @@ use twisterlab_domain::role::Role;
 use twisterlab_domain::rotation::{self, Override};
 use uuid::Uuid;
 
-use super::store::{self, Covered, Person, RotationKind, RotationSettings, Team};
-use crate::auth::{CurrentUser, see_other};
+use crate::auth::CurrentUser;
 use crate::clock::{from_jiff, to_jiff};
 use crate::db::audit::{self, Entry};
+use crate::db::oncall::{self as store, Covered, Person, RotationKind, RotationSettings, Team};
 use crate::db::users;
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
+use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
 
 /// How far ahead `/oncall` shows the plan.

@@ -10,9 +10,10 @@ use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
 
-use super::store::{self, RotationKind, RotationSettings};
-use super::{OnCallCache, OnCallRefresh};
+use super::OnCallRefresh;
+use crate::db::oncall::{self as store, RotationKind, RotationSettings};
 use crate::db::users::{self, NewUser, User};
+use crate::roster::OnCallCache;
 use crate::state::AppState;
 use crate::testing::{self, send};
 
@@ -275,7 +276,14 @@ async fn the_refresh_worker_reloads_when_a_rotation_changes(pool: PgPool) {
     let (_, bob, _) = team(&pool).await;
     let cache = Arc::new(OnCallCache::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(OnCallRefresh { pool: pool.clone(), cache: cache.clone() }.run(stop_rx));
+    let refresh = OnCallRefresh { pool: pool.clone(), cache: cache.clone() };
+    let cadence = crate::workers::Cadence::Notified {
+        channel: super::NOTIFY_CHANNEL,
+        interval: super::REFRESH_INTERVAL,
+        coalesce: Duration::ZERO,
+    };
+    let running =
+        crate::workers::spawn_one(crate::workers::row("oncall_cache", cadence, refresh), &pool, stop_rx);
     let primary = |c: &OnCallCache| c.header(Timestamp::now()).and_then(|h| h.primary);
     for _ in 0..100 {
         if primary(&cache).is_some() {

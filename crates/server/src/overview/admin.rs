@@ -17,11 +17,13 @@ use uuid::Uuid;
 
 use super::definition::{self, ServiceSpec};
 use super::store::{self, Draft, Service};
-use crate::auth::{Access, CurrentUser, Routes, see_other, urlencode};
+use crate::auth::{Access, CurrentUser, Routes, urlencode};
 use crate::db::audit::{self, Actor, Entry};
 use crate::db::components;
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
+use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
 
 pub fn routes() -> Routes {

@@ -1,70 +1,17 @@
-//! The Kubernetes panel's data: finding the cluster (kubeconfig, in-cluster, or none), and the
+//! The Kubernetes panel's data: the
 //! snapshot the background worker takes through the adapter — deployments, pods with their
 //! problems first, recent Warning events, CPU and memory when metrics.k8s.io is served.
-
-use std::path::Path;
-use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use twisterlab_k8s::{
-    Cluster, ClusterError, DeploymentSummary, EventSummary, KubeCluster, PodSummary, PodUsage, Problem,
-    RolloutState, Unconfigured, pod_problem,
+    Cluster, ClusterError, DeploymentSummary, EventSummary, PodSummary, PodUsage, Problem, RolloutState,
+    pod_problem,
 };
-
-use crate::config::{Config, KubeEnabled};
 
 /// Warning events kept in a snapshot.
 pub const EVENTS: usize = 20;
-
-/// The cluster the configuration names: `TWISTERLAB_KUBE_ENABLED=false` → none; a kubeconfig
-/// file from `TWISTERLAB_KUBECONFIG`; otherwise kubectl's way ($KUBECONFIG, ~/.kube/config,
-/// in-cluster service account). Without one, an [`Unconfigured`] that says why.
-pub async fn connect(config: &Config) -> Arc<dyn Cluster> {
-    let namespace = config.kube_namespace.as_str();
-    let found = match (config.kube_enabled, &config.kubeconfig) {
-        (KubeEnabled::Never, _) => {
-            return Arc::new(Unconfigured::because(
-                "the Kubernetes panel is turned off (TWISTERLAB_KUBE_ENABLED=false)",
-            ));
-        }
-        (_, Some(path)) => from_kubeconfig(path, namespace).await,
-        (_, None) => KubeCluster::infer(Some(namespace)).await,
-    };
-    match found {
-        Ok(cluster) => {
-            tracing::info!(k8s.namespace = namespace, "Kubernetes cluster configured");
-            Arc::new(cluster)
-        }
-        Err(e) => {
-            let reason = match e {
-                ClusterError::NotConfigured(reason) => reason,
-                other => other.to_string(),
-            };
-            if config.kube_enabled == KubeEnabled::Always {
-                tracing::error!(reason = %reason, "TWISTERLAB_KUBE_ENABLED=true but no usable Kubernetes configuration was found");
-            } else {
-                tracing::info!(reason = %reason, "no Kubernetes cluster configured; the panel says so");
-            }
-            Arc::new(Unconfigured::because(reason))
-        }
-    }
-}
-
-async fn from_kubeconfig(path: &Path, namespace: &str) -> Result<KubeCluster, ClusterError> {
-    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| {
-        ClusterError::NotConfigured(format!("cannot read the kubeconfig {}: {e}", path.display()))
-    })?;
-    let options = kube::config::KubeConfigOptions::default();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(|e| {
-        ClusterError::NotConfigured(format!("the kubeconfig {} cannot be used: {e}", path.display()))
-    })?;
-    let client = kube::Client::try_from(config).map_err(|e| {
-        ClusterError::NotConfigured(format!("the kubeconfig {} cannot be used: {e}", path.display()))
-    })?;
-    Ok(KubeCluster::from_client(client, namespace))
-}
 
 /// One part of the snapshot: the last data that arrived and when, and the error of the latest
 /// attempt if it failed (the older data is then still shown, marked with its age).

@@ -1,19 +1,17 @@
 //! The overview's background jobs: the probe scheduler, the key-metrics and Kubernetes
-//! snapshots, and the daily roll-up with raw-result pruning. Each has a `run_once` tests call.
+//! snapshots, and the daily roll-up with raw-result pruning. Each is a row of the worker table
+//! (`crate::workers`) with a `run_once` tests call.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-use twisterlab_k8s::Cluster;
 
 use super::cluster::{self, KubeSnapshot};
 use super::key_metrics::{self, KeyMetricSpec, MetricsSnapshot, Prometheus};
-use super::scheduler::ProbeScheduler;
-use super::{admin, snapshots, store};
+use super::{snapshots, store};
+use crate::cluster::ClusterHandle;
 use crate::config::Config;
+use crate::workers::{BoxFuture, NextPass, Worker};
 
 /// How often the key metrics are read from Prometheus.
 pub const METRICS_INTERVAL: Duration = Duration::from_secs(15);
@@ -63,7 +61,7 @@ impl KeyMetricsJob {
 /// Refreshes the `kubernetes` snapshot through the adapter.
 pub struct KubeSnapshotJob {
     pub pool: PgPool,
-    pub cluster: Arc<dyn Cluster>,
+    pub cluster: ClusterHandle,
     pub min_age: Duration,
 }
 
@@ -74,7 +72,8 @@ impl KubeSnapshotJob {
             return Ok(None);
         }
         let previous = snapshots::load::<KubeSnapshot>(&self.pool, snapshots::KUBERNETES).await?;
-        let snapshot = cluster::take_snapshot(self.cluster.as_ref(), previous.as_ref().map(|(s, _)| s)).await;
+        let cluster = self.cluster.get().await;
+        let snapshot = cluster::take_snapshot(cluster.as_ref(), previous.as_ref().map(|(s, _)| s)).await;
         snapshots::save(&self.pool, snapshots::KUBERNETES, &snapshot).await?;
         Ok(Some(snapshot))
     }
@@ -101,81 +100,32 @@ impl RollupJob {
     }
 }
 
-/// Starts the overview's workers on `tasks`; each stops when `stop` turns true. The file's
-/// `[[services]]` are reconciled into the database first.
-pub fn spawn(tasks: &mut JoinSet<()>, pool: PgPool, config: &Config, stop: watch::Receiver<bool>) {
-    let config = config.clone();
-    let scheduler_stop = stop.clone();
-    let scheduler_pool = pool.clone();
-    let scheduler_config = config.clone();
-    tasks.spawn(async move {
-        if let Err(e) = admin::reconcile_file_services(&scheduler_pool, &scheduler_config.services).await {
-            tracing::error!(error = %e, "cannot reconcile [[services]] from the configuration file; probing what is stored");
-        }
-        match ProbeScheduler::new(scheduler_pool, scheduler_config.probe_concurrency, scheduler_config.timezone.clone()) {
-            Ok(scheduler) => scheduler.run(scheduler_stop).await,
-            Err(e) => tracing::error!(error = %e, "cannot build the probe HTTP client; no probes run"),
-        }
-    });
-
-    let metrics = Arc::new(KeyMetricsJob::new(pool.clone(), &config));
-    tasks.spawn(every(METRICS_INTERVAL, stop.clone(), "key_metrics", move || {
-        let job = metrics.clone();
-        async move {
-            if let Err(e) = job.run_once().await {
-                tracing::warn!(error = %e, "key metrics snapshot not stored; retrying next interval");
-            }
-        }
-    }));
-
-    let kube_pool = pool.clone();
-    let kube_stop = stop.clone();
-    let kube_config = config.clone();
-    tasks.spawn(async move {
-        let job = Arc::new(KubeSnapshotJob {
-            pool: kube_pool,
-            cluster: cluster::connect(&kube_config).await,
-            min_age: KUBE_INTERVAL / 2,
-        });
-        every(KUBE_INTERVAL, kube_stop, "kubernetes_snapshot", move || {
-            let job = job.clone();
-            async move {
-                if let Err(e) = job.run_once().await {
-                    tracing::warn!(error = %e, "Kubernetes snapshot not stored; retrying next interval");
-                }
-            }
+impl Worker for KeyMetricsJob {
+    fn run_once(&self) -> BoxFuture<'_, anyhow::Result<NextPass>> {
+        Box::pin(async move {
+            KeyMetricsJob::run_once(self).await?;
+            Ok(None)
         })
-        .await;
-    });
-
-    let rollup = Arc::new(RollupJob { pool });
-    tasks.spawn(every(ROLLUP_INTERVAL, stop, "probe_rollup", move || {
-        let job = rollup.clone();
-        async move {
-            match job.run_once().await {
-                Ok((_, pruned)) if pruned > 0 => {
-                    tracing::info!(probe_results.pruned = pruned, "probe results pruned")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "probe roll-up failed; retrying next interval"),
-            }
-        }
-    }));
+    }
 }
 
-/// Runs `job` every `interval` until `stop` turns true.
-async fn every<F, Fut>(interval: Duration, mut stop: watch::Receiver<bool>, name: &'static str, job: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => job().await,
-            changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
-        }
+impl Worker for KubeSnapshotJob {
+    fn run_once(&self) -> BoxFuture<'_, anyhow::Result<NextPass>> {
+        Box::pin(async move {
+            KubeSnapshotJob::run_once(self).await?;
+            Ok(None)
+        })
     }
-    tracing::debug!(worker = name, "stopped");
+}
+
+impl Worker for RollupJob {
+    fn run_once(&self) -> BoxFuture<'_, anyhow::Result<NextPass>> {
+        Box::pin(async move {
+            let (_, pruned) = RollupJob::run_once(self).await?;
+            if pruned > 0 {
+                tracing::info!(probe_results.pruned = pruned, "probe results pruned");
+            }
+            Ok(None)
+        })
+    }
 }

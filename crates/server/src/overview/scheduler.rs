@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -16,6 +16,7 @@ use super::probe::{self, Outcome};
 use super::rules::step;
 use super::signals::{self, Signal};
 use super::store::{self, NewResult};
+use crate::workers::{BoxFuture, Cadence, NextPass, Stop, Worker};
 
 /// How often the scheduler looks for due probes.
 pub const TICK: Duration = Duration::from_millis(500);
@@ -216,7 +217,7 @@ impl ProbeScheduler {
 
     /// Runs until `stop` turns true: every [`TICK`] claims what is due within [`LOOKAHEAD`]
     /// and starts it without waiting, so a slow probe never delays the others.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    async fn schedule(self, mut stop: Stop) {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut running: JoinSet<()> = JoinSet::new();
@@ -262,5 +263,26 @@ impl ProbeScheduler {
         }
         running.abort_all();
         tracing::debug!(worker = "probes", "stopped");
+    }
+}
+
+impl Worker for ProbeScheduler {
+    fn run_once(&self) -> BoxFuture<'_, anyhow::Result<NextPass>> {
+        Box::pin(async move {
+            ProbeScheduler::run_once(self).await?;
+            Ok(None)
+        })
+    }
+
+    /// Its own loop: probes stay in flight across ticks, so a hanging target never delays
+    /// the others.
+    fn run(
+        self: Arc<Self>,
+        _name: &'static str,
+        _cadence: Cadence,
+        _listen: PgPool,
+        stop: Stop,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(Self::clone(&self).schedule(stop))
     }
 }

@@ -14,11 +14,13 @@ use twisterlab_domain::incident::ComponentStatus;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
 
-use crate::auth::{Access, CurrentUser, Routes, see_other};
+use crate::auth::{Access, CurrentUser, Routes};
 use crate::db::audit::{self, Entry};
 use crate::incidents::service::notify_status_change;
 use crate::state::AppState;
-use crate::web::error::{AppError, FieldError};
+use crate::validation::FieldError;
+use crate::web::error::AppError;
+use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
 
 /// Longest component or group name, in characters.
@@ -305,7 +307,7 @@ fn notice_text(q: &NoticeQuery) -> Option<String> {
 }
 
 fn public_status_of(app: &AppState, id: Uuid) -> Option<(&'static str, &'static str)> {
-    let snapshot = super::cache::cache_for(&app.pool, &app.config).snapshot()?;
+    let snapshot = app.status.snapshot()?;
     snapshot.data.component(id).map(|c| (c.status.as_str(), c.status.label()))
 }
 

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -514,38 +514,6 @@ impl StatusCache {
         }
         self.snapshot()
     }
-}
-
-/// Caches by database and site: the app (which serves) and the worker (which rebuilds) are
-/// built separately from the same pool and configuration and must share one cache.
-static REGISTRY: Mutex<Vec<(String, Weak<StatusCache>)>> = Mutex::new(Vec::new());
-
-fn registry_key(pool: &PgPool, settings: &Settings) -> String {
-    let o = pool.connect_options();
-    format!(
-        "{}|{}|{:?}|{}|{}|{}|{}",
-        o.get_host(),
-        o.get_port(),
-        o.get_socket(),
-        o.get_database().unwrap_or(""),
-        o.get_username(),
-        settings.base_url,
-        settings.time_zone_name
-    )
-}
-
-/// The process's cache for this database and configuration, created on first use.
-pub fn cache_for(pool: &PgPool, config: &Config) -> Arc<StatusCache> {
-    let settings = Settings::from_config(config);
-    let key = registry_key(pool, &settings);
-    let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
-    registry.retain(|(_, weak)| weak.strong_count() > 0);
-    if let Some(cache) = registry.iter().find(|(k, _)| *k == key).and_then(|(_, w)| w.upgrade()) {
-        return cache;
-    }
-    let cache = Arc::new(StatusCache::new(pool.clone(), settings));
-    registry.push((key, Arc::downgrade(&cache)));
-    cache
 }
 
 /// The answer before the first successful build: short, plain, not cached.

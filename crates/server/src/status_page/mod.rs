@@ -45,25 +45,21 @@ pub fn routes() -> Routes {
         .get("/status/history", Access::Public, internal_history)
         .get("/status/incidents/{id}", Access::Public, internal_incident)
         .get("/history.atom", Access::Public, |State(app): State<AppState>, request: Request| async move {
-            serve(&cache_of(&app), Site::Internal, Doc::Atom, request.headers()).await
+            serve(&app.status, Site::Internal, Doc::Atom, request.headers()).await
         })
         .get("/history.rss", Access::Public, |State(app): State<AppState>, request: Request| async move {
-            serve(&cache_of(&app), Site::Internal, Doc::Rss, request.headers()).await
+            serve(&app.status, Site::Internal, Doc::Rss, request.headers()).await
         });
     for api in ApiDoc::ALL {
         routes = routes.get(
             api.path(),
             Access::Public,
             move |State(app): State<AppState>, request: Request| async move {
-                serve(&cache_of(&app), Site::Internal, Doc::Api(api), request.headers()).await
+                serve(&app.status, Site::Internal, Doc::Api(api), request.headers()).await
             },
         );
     }
     routes.merge(admin::routes())
-}
-
-fn cache_of(app: &AppState) -> Arc<StatusCache> {
-    cache::cache_for(&app.pool, &app.config)
 }
 
 /// The host part of a `Host` value or configured host name: no port, no trailing dot.
@@ -95,10 +91,9 @@ pub struct StatusSite {
 }
 
 impl StatusSite {
-    /// The site for this state's database and configuration (sharing the process's cache
-    /// with the worker that rebuilds it).
+    /// The site for this state's status cache (the one the status page worker rebuilds).
     pub fn new(state: &AppState) -> Self {
-        let cache = cache_of(state);
+        let cache = state.status.clone();
         Self {
             host: cache.settings.host.clone(),
             router: site_router(cache, state.config.public_url.starts_with("https://")),
@@ -232,13 +227,13 @@ async fn site_incident(
 /// `GET /status` on the internal host.
 async fn internal_home(State(app): State<AppState>, request: Request) -> Response {
     let doc = Doc::Home { refresh: wants_refresh(request.uri()) };
-    serve(&cache_of(&app), Site::Internal, doc, request.headers()).await
+    serve(&app.status, Site::Internal, doc, request.headers()).await
 }
 
 /// `GET /status/history`.
 async fn internal_history(State(app): State<AppState>, request: Request) -> Response {
     let doc = Doc::History { page: history_page(request.uri()) };
-    serve(&cache_of(&app), Site::Internal, doc, request.headers()).await
+    serve(&app.status, Site::Internal, doc, request.headers()).await
 }
 
 /// `GET /status/incidents/{id}`.
@@ -248,7 +243,7 @@ async fn internal_incident(
     request: Request,
 ) -> Response {
     match incident_doc(&id) {
-        Some(doc) => serve(&cache_of(&app), Site::Internal, doc, request.headers()).await,
+        Some(doc) => serve(&app.status, Site::Internal, doc, request.headers()).await,
         None => not_found(Site::Internal),
     }
 }

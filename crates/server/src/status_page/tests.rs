@@ -60,10 +60,10 @@ async fn text(app: &axum::Router, request: Request<Body>) -> (StatusCode, String
 
 /// The app and a worker for it, built once.
 async fn built(pool: &PgPool) -> (axum::Router, StatusPageWorker) {
-    let app = testing::app(pool);
-    let worker = StatusPageWorker::new(pool, &testing::config());
+    let test_app = testing::TestApp::new(pool);
+    let worker = test_app.status_worker();
     worker.run_once().await.expect("first build");
-    (app, worker)
+    (test_app.router, worker)
 }
 
 async fn person(pool: &PgPool, role: Role, name: &str, email: &str) -> User {
@@ -826,8 +826,8 @@ async fn gzip_and_brotli_variants_decode_to_the_same_document_compressed_once(po
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn waiting_requests_share_one_first_build(pool: PgPool) {
-    let app = testing::app(&pool);
-    let cache = super::cache::cache_for(&pool, &testing::config());
+    let test_app = testing::TestApp::new(&pool);
+    let (app, cache) = (test_app.router.clone(), test_app.state.status.clone());
     let requests = (0..16).map(|_| {
         let app = app.clone();
         tokio::spawn(async move { fetch(&app, status_get("/", &[])).await.0 })
@@ -875,8 +875,8 @@ async fn a_failed_rebuild_keeps_the_last_page_with_a_stale_note(pool: PgPool) {
         .await
         .expect("pool");
     let config = testing::config();
-    let app = crate::app(AppState::new(own.clone(), config.clone(), "test".into()));
-    let worker = StatusPageWorker::new(&own, &config);
+    let test_app = testing::TestApp::with_state(AppState::new(own.clone(), config, "test".into()));
+    let (app, worker) = (test_app.router.clone(), test_app.status_worker());
     worker.run_once().await.expect("first build");
     let (_, fresh) = text(&app, status_get("/", &[])).await;
     assert!(!fresh.contains(STALE_NOTE));

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::page::{Layout, render_page};
+use crate::validation::FieldError;
 
 /// What went wrong, as the user sees it. The cause of an internal error is logged, never shown.
 #[derive(Debug, thiserror::Error)]
@@ -35,19 +36,6 @@ pub enum AppError {
     DatabaseUnavailable,
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
-}
-
-/// A message about one form or JSON field.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
-    }
 }
 
 impl From<sqlx::Error> for AppError {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use twisterlab_domain::role::Role;
 
 use super::assets;
-use crate::auth::CurrentUser;
+use crate::identity::CurrentUser;
 
 /// One entry of the main navigation.
 #[derive(Clone, Debug)]
@@ -32,6 +32,21 @@ pub const NAVIGATION: &[NavItem] = &[
     NavItem { label: "Users", href: "/admin/users", prefix: "/admin/users", min_role: Role::Admin },
     NavItem { label: "Audit log", href: "/admin/audit", prefix: "/admin/audit", min_role: Role::Admin },
 ];
+
+/// Who is on call now, as the header line shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OnCallLine {
+    pub primary: Option<String>,
+    pub secondary: Option<String>,
+    pub manager: Option<String>,
+}
+
+impl OnCallLine {
+    /// Whether anyone at all is on call (else the header invites to set up a rotation).
+    pub fn anyone(&self) -> bool {
+        self.primary.is_some() || self.manager.is_some()
+    }
+}
 
 /// The signed-in user as the layout shows them.
 #[derive(Clone, Debug)]
@@ -62,8 +77,8 @@ pub struct Layout {
     pub version: &'static str,
     /// Set by the route guard on signed-in routes.
     pub user: Option<LayoutUser>,
-    /// Who is on call, for signed-in pages; from the process-wide cache, never a query.
-    pub oncall: Option<crate::oncall::OnCallNow>,
+    /// Who is on call, for signed-in pages; set with the user, from memory, never a query.
+    pub oncall: Option<OnCallLine>,
 }
 
 impl Default for Layout {
@@ -108,13 +123,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Layout {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let mut layout = parts.extensions.get::<Layout>().cloned().unwrap_or_default();
-        if layout.user.is_some()
-            && let Some(app) = parts.extensions.get::<crate::state::AppState>()
-        {
-            layout.oncall = app.oncall.header(jiff::Timestamp::now());
-        }
-        Ok(layout)
+        Ok(parts.extensions.get::<Layout>().cloned().unwrap_or_default())
     }
 }
 

@@ -19,6 +19,7 @@ use twisterlab_domain::role::Role;
 use twisterlab_k8s::{Cluster, KubeCluster, Unconfigured};
 
 use super::serve;
+use crate::cluster::ClusterHandle;
 use crate::overview::cluster::KubeSnapshot;
 use crate::overview::jobs::KubeSnapshotJob;
 use crate::state::AppState;
@@ -189,7 +190,8 @@ fn cluster_at(addr: SocketAddr, timeout: Duration) -> Arc<dyn Cluster> {
 async fn setup(pool: &PgPool, metrics_served: bool) -> (Fake, Arc<dyn Cluster>, KubeSnapshotJob) {
     let fake = Fake { behaviour: Arc::new(Mutex::new(Behaviour::Normal)), metrics_served };
     let cluster = cluster_at(fake_api(fake.clone()).await, Duration::from_millis(500));
-    let job = KubeSnapshotJob { pool: pool.clone(), cluster: cluster.clone(), min_age: Duration::ZERO };
+    let handle = ClusterHandle::fixed(cluster.clone(), Arc::new(testing::config()));
+    let job = KubeSnapshotJob { pool: pool.clone(), cluster: handle, min_age: Duration::ZERO };
     (fake, cluster, job)
 }
 
@@ -295,9 +297,10 @@ async fn forbidden_failing_and_hanging_api_servers_are_shown_and_never_block_the
 async fn no_cluster_configured_is_what_the_panel_says(pool: PgPool) {
     let job = KubeSnapshotJob {
         pool: pool.clone(),
-        cluster: Arc::new(Unconfigured::because(
-            "found neither a kubeconfig nor an in-cluster service account",
-        )),
+        cluster: ClusterHandle::fixed(
+            Arc::new(Unconfigured::because("found neither a kubeconfig nor an in-cluster service account")),
+            Arc::new(testing::config()),
+        ),
         min_age: Duration::ZERO,
     };
     let snapshot: KubeSnapshot = job.run_once().await.expect("stored").expect("refreshed");

@@ -334,7 +334,7 @@ pub async fn delete_override(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, 
 /// Tells every process (its header cache) that a rotation or override changed; delivered at
 /// commit.
 pub async fn notify_changed(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_notify($1, '')").bind(super::NOTIFY_CHANNEL).execute(db).await?;
+    sqlx::query("select pg_notify($1, '')").bind(crate::oncall::NOTIFY_CHANNEL).execute(db).await?;
     Ok(())
 }
 

@@ -1,5 +1,9 @@
-//! Helpers for the crate's own tests: an app on a fresh database (from `#[sqlx::test]`), users
-//! with sessions, and requests through `app().oneshot()`.
+//! The one test harness of the crate: an app on a fresh database (from `#[sqlx::test]`),
+//! signed-in browsers per role, requests through `app().oneshot()`, and builders for the
+//! things tests arrange (users, incidents, the on-call team). Area tests use these rather
+//! than keeping their own copies.
+
+pub mod builders;
 
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, Response, header};
@@ -9,6 +13,7 @@ use twisterlab_domain::role::Role;
 
 use crate::auth::token;
 use crate::config::{Config, Sources};
+use crate::db::audit::Actor;
 use crate::db::sessions::{self, NewSession};
 use crate::db::users::{self, NewUser, User};
 use crate::state::AppState;
@@ -20,7 +25,48 @@ pub fn config() -> Config {
 
 /// The whole app on `pool`.
 pub fn app(pool: &PgPool) -> axum::Router {
-    crate::app(AppState::new(pool.clone(), config(), "test database".into()))
+    TestApp::new(pool).router
+}
+
+/// The app with its state, for tests that also drive workers over the same caches.
+#[derive(Clone)]
+pub struct TestApp {
+    pub state: AppState,
+    pub router: axum::Router,
+}
+
+impl TestApp {
+    /// The app on `pool` with a fresh install's configuration.
+    pub fn new(pool: &PgPool) -> Self {
+        Self::with_config(pool, config())
+    }
+
+    pub fn with_config(pool: &PgPool, config: Config) -> Self {
+        Self::with_state(AppState::new(pool.clone(), config, "test database".into()))
+    }
+
+    pub fn with_state(state: AppState) -> Self {
+        Self { router: crate::app(state.clone()), state }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    /// A new user with `role` signed in to this app.
+    pub async fn signed_in(&self, role: Role) -> Browser {
+        signed_in(self.pool(), role).await
+    }
+
+    /// Sends `request`; returns the response (body taken) and the body as text.
+    pub async fn send(&self, request: Request<Body>) -> (Response<Body>, String) {
+        send(&self.router, request).await
+    }
+
+    /// The status page worker over this app's status cache.
+    pub fn status_worker(&self) -> crate::status_page::worker::StatusPageWorker {
+        crate::status_page::worker::StatusPageWorker { cache: self.state.status.clone() }
+    }
 }
 
 /// A password hash computed once: argon2 at OWASP cost is slow in debug builds.
@@ -36,18 +82,32 @@ pub async fn password_hash() -> String {
 /// The password of every user made by [`user`].
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A new active user with `role`.
+/// A new active user with `role`, named after it.
 pub async fn user(pool: &PgPool, role: Role) -> User {
-    let email = format!("{}-{}@twisterlab.test", role.as_str(), uuid::Uuid::new_v4().simple());
+    person(pool, role.as_str(), role).await
+}
+
+/// A new active user called `name` (e-mail `name-<random>@twisterlab.test`) with `role`.
+pub async fn person(pool: &PgPool, name: &str, role: Role) -> User {
+    let email = format!(
+        "{}-{}@twisterlab.test",
+        name.to_lowercase().replace(' ', "."),
+        uuid::Uuid::new_v4().simple()
+    );
     let hash = password_hash().await;
     let new = NewUser {
         email: &email,
-        display_name: role.as_str(),
+        display_name: name,
         role,
         password_hash: &hash,
         must_change_password: false,
     };
     users::insert(pool, &new).await.expect("insert user").expect("unique e-mail")
+}
+
+/// An actor for changes made as `user` outside a request.
+pub fn actor(user: &User) -> Actor {
+    Actor { user_id: Some(user.id), label: user.email.clone(), client_addr: None, request_id: None }
 }
 
 /// A signed-in browser: the cookie header and the session's CSRF token.

@@ -61,4 +61,11 @@ impl Wakeup {
             _ = tokio::time::sleep(max) => false,
         }
     }
+
+    /// Discards notifications already received (they are covered by the pass about to run).
+    pub fn drain(&mut self) {
+        if let Some(listener) = self.listener.as_mut() {
+            while listener.next_buffered().is_some() {}
+        }
+    }
 }

@@ -1,0 +1,139 @@
+//! Forms and path parameters, one way for every area: typed path extractors whose rejection is
+//! the portal's "not found" page, flash notices looked up by key (no request text is ever
+//! reflected), and the end of every form POST — a redirect, or the form again with its field
+//! errors.
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use twisterlab_domain::incident::IncidentNumber;
+use uuid::Uuid;
+
+use super::error::AppError;
+use crate::validation::FieldErrors;
+
+/// The UUID in the route's `{id}` segment. Anything else is "not found": a mistyped address
+/// is a missing page, not a malformed request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathId(pub Uuid);
+
+/// The incident number in the route's `{number}` segment (`INC-42` or `42`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathNumber(pub IncidentNumber);
+
+async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Option<String> {
+    let params = RawPathParams::from_request_parts(parts, state).await.ok()?;
+    params.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_owned())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_param(parts, state, "id").await.unwrap_or_default();
+        parse_id(&raw, "This item").map(PathId)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PathNumber {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_param(parts, state, "number").await.unwrap_or_default();
+        parse_number(&raw).map(PathNumber)
+    }
+}
+
+/// A UUID from a path or form; anything else is `what` not found ("This user does not exist.").
+pub fn parse_id(raw: &str, what: &str) -> Result<Uuid, AppError> {
+    raw.trim().parse().map_err(|_| AppError::NotFoundThing { what: what.to_owned() })
+}
+
+/// "INC-42" or "42"; anything else is an incident that does not exist.
+pub fn parse_number(raw: &str) -> Result<IncidentNumber, AppError> {
+    raw.parse::<IncidentNumber>().map_err(|_| AppError::NotFoundThing {
+        what: format!("Incident {}", raw.chars().take(40).collect::<String>()),
+    })
+}
+
+/// An area's flash notices: the key a redirect carries (`?notice=saved`) and the text shown.
+pub type Notices = &'static [(&'static str, &'static str)];
+
+/// The `?notice=` of a page reached by a redirect.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct NoticeQuery {
+    pub notice: Option<String>,
+}
+
+impl NoticeQuery {
+    /// The text for the key in `notices`; an unknown key shows nothing.
+    pub fn text(&self, notices: Notices) -> Option<&'static str> {
+        let key = self.notice.as_deref()?;
+        notices.iter().find(|(k, _)| *k == key).map(|(_, text)| *text)
+    }
+}
+
+/// A 303 redirect (post/redirect/get).
+pub fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+/// A 303 redirect to `path` that shows the notice `key` there.
+pub fn see_other_with_notice(path: &str, key: &str) -> Response {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    see_other(&format!("{path}{separator}notice={key}"))
+}
+
+/// Marks a page that shows a secret or personal details: browsers and proxies must not keep it.
+pub fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The end of a form POST: the success response (usually a redirect); on invalid input the
+/// form again, rendered by `form_again` with the field errors and status 422; any other error
+/// as its own page.
+pub fn form_outcome(
+    result: Result<Response, AppError>,
+    form_again: impl FnOnce(FieldErrors) -> Response,
+) -> Response {
+    match result {
+        Ok(response) => response,
+        Err(AppError::Validation(errors)) => {
+            let mut response = form_again(errors.into());
+            *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOTICES: Notices = &[("saved", "Saved.")];
+
+    #[test]
+    fn only_known_notice_keys_show_text() {
+        let q = |k: &str| NoticeQuery { notice: Some(k.to_owned()) };
+        assert_eq!(q("saved").text(NOTICES), Some("Saved."));
+        assert_eq!(q("<script>").text(NOTICES), None);
+        assert_eq!(NoticeQuery::default().text(NOTICES), None);
+    }
+
+    #[test]
+    fn malformed_ids_and_numbers_are_not_found() {
+        assert!(matches!(parse_id("nope", "This user"), Err(AppError::NotFoundThing { .. })));
+        assert!(matches!(parse_number("INC-x"), Err(AppError::NotFoundThing { .. })));
+        assert_eq!(parse_number("INC-42").map(|n| n.get()).ok(), Some(42));
+    }
+
+    #[test]
+    fn a_notice_redirect_keeps_the_query() {
+        let r = see_other_with_notice("/admin/users?page=2", "saved");
+        assert_eq!(r.headers()[header::LOCATION], "/admin/users?page=2&notice=saved");
+    }
+}
