@@ -3,6 +3,7 @@
 pub mod business_hours;
 pub mod health;
 pub mod incident;
+pub mod maintenance;
 pub mod recurrence;
 pub mod role;
 pub mod rotation;
