@@ -12,7 +12,11 @@ use super::overrides::{OverrideError, OverrideKind, OverrideRequest, Reason, aut
 /// before spring-forward at 10:00, a window at 10:00 on Sunday gets only 47 hours.
 pub const MIN_NOTICE: SignedDuration = SignedDuration::from_hours(48);
 
-/// When a window was announced (scheduled) and when it is planned to start.
+/// When a window was announced and when it is planned to start.
+///
+/// The announcement is the moment the window is scheduled (draft → scheduled): that is
+/// when it appears on the status page. Moving a scheduled window's start announces the new
+/// time, so check the new start against the moment of the move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Notice {
     announced_at: Timestamp,
