@@ -3,6 +3,9 @@
 pub mod business_hours;
 pub mod health;
 pub mod incident;
+pub mod maintenance;
+pub mod period;
+pub mod recurrence;
 pub mod role;
 pub mod rotation;
 pub mod severity;
