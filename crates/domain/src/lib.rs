@@ -5,5 +5,6 @@ pub mod health;
 pub mod incident;
 pub mod role;
 pub mod rotation;
+pub mod runbook;
 pub mod severity;
 pub mod sla;
