@@ -32,28 +32,51 @@ impl FieldError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
+    /// Lists a Deployment's pods.
     ListPods,
+    /// Recent log lines, optionally filtered.
     Logs,
+    /// Describes one pod with its events.
     DescribePod,
+    /// Rollout restart (changes).
     RolloutRestart,
+    /// Sets the replica count (changes).
     Scale,
+    /// Sets requests and limits (changes).
     SetResources,
+    /// Sets an environment variable (changes).
     SetEnv,
+    /// Sets a container image (changes).
     SetImage,
+    /// Sets an annotation (changes).
     Annotate,
+    /// Waits for a rollout to finish.
     WaitRollout,
+    /// Checks a Service and its endpoints.
     CheckService,
+    /// Checks that a Secret has a key, never its value.
     CheckSecretKey,
+    /// Lists NetworkPolicies.
     ListNetworkPolicies,
+    /// Shows a ConfigMap.
     ReadConfigmap,
+    /// Scales to 0 and removes the Ingress (changes; manager).
     Isolate,
+    /// CPU and memory of pods.
     PodUsage,
+    /// Database connections by state.
     DbConnections,
+    /// Long-running queries.
     DbLongQueries,
+    /// Long-idle connections.
     DbIdleConnections,
+    /// Table sizes and dead tuples.
     DbTableSizes,
+    /// VACUUM ANALYZE of a table (changes).
     DbVacuumAnalyze,
+    /// An instant PromQL query.
     PrometheusQuery,
+    /// Probes a configured service now.
     HealthCheck,
 }
 

@@ -3,7 +3,7 @@
 //!
 //! - [`Runbook`] and its parts, with [`Runbook::check`] and [`Runbook::digest`];
 //! - [`action`]: typed actions, their roles, bounds and run-time input;
-//! - [`file`]: `runbooks/<slug>.toml` to and from a [`Runbook`], with errors naming file, line
+//! - [`file`](mod@file): `runbooks/<slug>.toml` to and from a [`Runbook`], with errors naming file, line
 //!   and field; [`SHIPPED_FILES`] embeds the repository's ten runbooks;
 //! - [`run`]: step and run states and their transitions, progress;
 //! - [`signal`]: what the portal observes and the runbooks it suggests.

@@ -16,19 +16,33 @@ use super::{Runbook, Slug};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalKind {
+    /// See [`Signal::PodCrashLoop`].
     PodCrashLoop,
+    /// See [`Signal::PodOomKilled`].
     PodOomKilled,
+    /// See [`Signal::DatabaseDisconnected`].
     DatabaseDisconnected,
+    /// See [`Signal::RedisDisconnected`].
     RedisDisconnected,
+    /// See [`Signal::AgentsNotOperational`].
     AgentsNotOperational,
+    /// See [`Signal::ServiceUnreachable`].
     ServiceUnreachable,
+    /// See [`Signal::LatencyP95High`].
     LatencyP95High,
+    /// See [`Signal::LatencyP99High`].
     LatencyP99High,
+    /// See [`Signal::ErrorRateHigh`].
     ErrorRateHigh,
+    /// See [`Signal::DbConnectionsHigh`].
     DbConnectionsHigh,
+    /// See [`Signal::AgentSuccessRateLow`].
     AgentSuccessRateLow,
+    /// See [`Signal::CpuHigh`].
     CpuHigh,
+    /// See [`Signal::MemoryHigh`].
     MemoryHigh,
+    /// See [`Signal::McpModeHybrid`].
     McpModeHybrid,
 }
 
