@@ -8,5 +8,6 @@ pub mod period;
 pub mod recurrence;
 pub mod role;
 pub mod rotation;
+pub mod runbook;
 pub mod severity;
 pub mod sla;
