@@ -58,6 +58,20 @@ pub fn parse_number(raw: &str) -> Result<IncidentNumber, AppError> {
     })
 }
 
+/// One choice of a select or radio group (the `select` macro of `templates/macros.html`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Choice {
+    pub fn new(value: impl Into<String>, label: impl Into<String>, selected: bool) -> Self {
+        Self { value: value.into(), label: label.into(), selected }
+    }
+}
+
 /// An area's flash notices: the key a redirect carries (`?notice=saved`) and the text shown.
 pub type Notices = &'static [(&'static str, &'static str)];
 
@@ -112,7 +126,45 @@ pub fn form_outcome(
 
 #[cfg(test)]
 mod tests {
+    use askama::Template;
+
     use super::*;
+    use crate::validation::FieldErrors;
+    use crate::web::time::Moment;
+
+    /// Every macro of `templates/macros.html`, rendered once.
+    #[derive(Template)]
+    #[template(
+        source = r#"{% import "macros.html" as m %}{% call m::input(errors, "title", "Title", value, required=true, maxlength=200, hint="What broke") %}{% endcall %}{% call m::textarea(errors, "summary", "Summary", value) %}{% endcall %}{% call m::select(errors, "role", "Role", choices) %}{% endcall %}{% call m::checkbox(errors, "private", "Private", true) %}{% endcall %}{% call m::form_errors(errors) %}{% endcall %}{% call m::moment(at) %}{% endcall %}"#,
+        ext = "html"
+    )]
+    struct Fields {
+        errors: FieldErrors,
+        value: String,
+        choices: Vec<Choice>,
+        at: Moment,
+    }
+
+    #[test]
+    fn a_field_with_an_error_says_so_next_to_it_and_others_stay_quiet() {
+        let mut errors = FieldErrors::new();
+        errors.push("title", "Write a title.");
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let page = Fields {
+            errors,
+            value: "<b>x</b>".into(),
+            choices: vec![Choice::new("admin", "Admin", true)],
+            at: Moment::new(now, &jiff::tz::TimeZone::UTC, now),
+        };
+        let html = page.render().expect("renders");
+        assert!(html.contains(r#"aria-describedby="title-hint title-error" aria-invalid="true""#), "{html}");
+        assert!(html.contains(r#"<p class="field-error" id="title-error">Write a title.</p>"#), "{html}");
+        assert!(!html.contains("summary-error") && !html.contains("role-error"), "{html}");
+        assert!(html.contains("&#60;b&#62;x&#60;/b&#62;") || html.contains("&lt;b&gt;"), "values are escaped: {html}");
+        assert!(html.contains(r#"<option value="admin" selected>Admin</option>"#), "{html}");
+        assert!(html.contains("Nothing was saved: correct the fields marked below."), "{html}");
+        assert!(html.contains("(just now)"), "{html}");
+    }
 
     const NOTICES: Notices = &[("saved", "Saved.")];
 
