@@ -84,7 +84,10 @@ fn the_role_grants_nothing_broad() {
         for part in [&group, &resource, &verb] {
             assert!(!part.contains('*'), "no wildcards: {group} {resource} {verb}");
         }
-        assert!(!["watch", "create", "update", "deletecollection", "escalate", "bind", "impersonate"].contains(&verb.as_str()));
+        assert!(
+            !["watch", "create", "update", "deletecollection", "escalate", "bind", "impersonate"]
+                .contains(&verb.as_str())
+        );
         assert_ne!(resource, "pods/exec", "no exec");
         if resource == "secrets" {
             assert_eq!(verb, "get", "listing secrets returns every value");
@@ -101,7 +104,11 @@ fn every_rule_says_which_action_uses_it() {
     for (i, line) in lines.iter().enumerate() {
         if line.trim_start().starts_with("- apiGroups:") {
             let above = i.checked_sub(1).map(|j| lines[j].trim_start());
-            assert!(above.is_some_and(|l| l.starts_with('#')), "rule at line {} has no comment above it", i + 1);
+            assert!(
+                above.is_some_and(|l| l.starts_with('#')),
+                "rule at line {} has no comment above it",
+                i + 1
+            );
         }
     }
 }

@@ -16,7 +16,7 @@ use kube::api::{DeleteParams, ListParams, Patch, Preconditions};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{FIELD_MANAGER, KubeCluster, RESTARTED_AT_ANNOTATION, patch_params};
+use super::{KubeCluster, RESTARTED_AT_ANNOTATION, patch_params};
 use crate::error::ClusterError;
 use crate::mappers::{container_resources, ingress_route, service_selects};
 use crate::model::{
@@ -340,7 +340,7 @@ impl KubeCluster {
             .request_text(request)
             .await
             .map_err(|e| ClusterError::from_kube(e, &DELETE_INGRESS, Some(name)))?;
-        tracing::debug!(k8s.ingress = name, dry_run, field_manager = FIELD_MANAGER, "deleted ingress");
+        tracing::debug!(k8s.ingress = name, dry_run, "deleted ingress");
         Ok(())
     }
 }

@@ -88,7 +88,10 @@ async fn restart_reads_the_last_restart_then_patches_the_template_annotation() {
     assert_eq!(dry.changes()[0].before, "never");
     let recorded = fake.recorded();
     let lines: Vec<String> = recorded.iter().map(|r| r.line()).collect();
-    assert_eq!(lines, [format!("GET {API}"), format!("PATCH {API}?&dryRun=All&fieldManager={FIELD_MANAGER}")]);
+    assert_eq!(
+        lines,
+        [format!("GET {API}"), format!("PATCH {API}?&dryRun=All&fieldManager={FIELD_MANAGER}")]
+    );
     assert_eq!(recorded[1].content_type.as_deref(), Some("application/strategic-merge-patch+json"));
     assert_eq!(
         recorded[1].json(),
@@ -125,13 +128,20 @@ async fn dry_run_resources_preview_the_memory_limit_and_change_nothing() {
     assert_eq!(preview.container, "api");
     assert_eq!(
         preview.changes,
-        [ResourceChange { field: ResourceField::MemoryLimit, before: Some("1Gi".into()), after: Some("2Gi".into()) }]
+        [ResourceChange {
+            field: ResourceField::MemoryLimit,
+            before: Some("1Gi".into()),
+            after: Some("2Gi".into())
+        }]
     );
     assert_eq!(ChangeSummary::changes(&preview)[0].to_string(), "limits.memory of container api: 1Gi → 2Gi");
     assert_eq!(stored_memory_limit(&fake), "1Gi");
     let recorded = fake.recorded();
     let lines: Vec<String> = recorded.iter().map(|r| r.line()).collect();
-    assert_eq!(lines, [format!("GET {API}"), format!("PATCH {API}?&dryRun=All&fieldManager={FIELD_MANAGER}")]);
+    assert_eq!(
+        lines,
+        [format!("GET {API}"), format!("PATCH {API}?&dryRun=All&fieldManager={FIELD_MANAGER}")]
+    );
     assert_eq!(recorded[1].content_type.as_deref(), Some("application/strategic-merge-patch+json"));
     assert_eq!(
         recorded[1].json(),
@@ -151,13 +161,11 @@ async fn resources_are_set_with_requests_and_limits_together() {
     };
     let done = cluster.set_resources(&change, false).await.expect("set resources");
     assert!(!done.dry_run);
-    let lines: Vec<String> = done.changes.iter().map(|c| format!("{}: {:?} → {:?}", c.field, c.before, c.after)).collect();
+    let lines: Vec<String> =
+        done.changes.iter().map(|c| format!("{}: {:?} → {:?}", c.field, c.before, c.after)).collect();
     assert_eq!(
         lines,
-        [
-            "requests.memory: Some(\"512Mi\") → Some(\"1Gi\")",
-            "limits.memory: Some(\"1Gi\") → Some(\"2Gi\")",
-        ]
+        ["requests.memory: Some(\"512Mi\") → Some(\"1Gi\")", "limits.memory: Some(\"1Gi\") → Some(\"2Gi\")",]
     );
     assert_eq!(stored_memory_limit(&fake), "2Gi");
     assert_eq!(
@@ -169,9 +177,13 @@ async fn resources_are_set_with_requests_and_limits_together() {
 #[tokio::test]
 async fn a_request_above_the_limit_is_refused_after_reading_and_before_patching() {
     let (fake, cluster) = incident_cluster().await;
-    let change = SetResources { memory_limit: None, memory_request: Some("2Gi".into()), ..memory_limit("2Gi") };
+    let change =
+        SetResources { memory_limit: None, memory_request: Some("2Gi".into()), ..memory_limit("2Gi") };
     let err = cluster.set_resources(&change, true).await.expect_err("above the 1Gi limit");
-    assert!(matches!(&err, ClusterError::InvalidArgument(e) if e.field == "resources.requests.memory"), "{err:?}");
+    assert!(
+        matches!(&err, ClusterError::InvalidArgument(e) if e.field == "resources.requests.memory"),
+        "{err:?}"
+    );
     assert_eq!(fake.requests(), [format!("GET {API}")]);
 }
 
@@ -203,13 +215,20 @@ async fn setting_an_unset_variable_previews_unset_to_the_value_then_applies_it()
     let preview = cluster.set_env(&api_url("http://twisterlab-api:8000"), true).await.expect("preview");
     assert_eq!((preview.container.as_str(), &preview.before), ("mcp", &EnvValue::Unset));
     assert_eq!(preview.after, EnvValue::Value("http://twisterlab-api:8000".into()));
-    assert_eq!(ChangeSummary::changes(&preview)[0].to_string(), "env API_URL of container mcp: unset → http://twisterlab-api:8000");
-    let env = |fake: &Fake| fake.world().deployments["mcp-unified"]["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+    assert_eq!(
+        ChangeSummary::changes(&preview)[0].to_string(),
+        "env API_URL of container mcp: unset → http://twisterlab-api:8000"
+    );
+    let env = |fake: &Fake| {
+        fake.world().deployments["mcp-unified"]["spec"]["template"]["spec"]["containers"][0]["env"].clone()
+    };
     assert_eq!(env(&fake), json!([{ "name": "MCP_MODE", "value": "MOCK" }]), "a preview changes nothing");
     let recorded = fake.recorded();
     assert_eq!(
         recorded[1].line(),
-        format!("PATCH /apis/apps/v1/namespaces/twisterlab/deployments/mcp-unified?&dryRun=All&fieldManager={FIELD_MANAGER}")
+        format!(
+            "PATCH /apis/apps/v1/namespaces/twisterlab/deployments/mcp-unified?&dryRun=All&fieldManager={FIELD_MANAGER}"
+        )
     );
     assert_eq!(recorded[1].content_type.as_deref(), Some("application/strategic-merge-patch+json"));
     assert_eq!(
@@ -321,16 +340,28 @@ async fn parameters_out_of_bounds_never_reach_the_api_server() {
         ClusterError::InvalidArgument(e) => e.field,
         other => panic!("not a field error: {other:?}"),
     };
-    assert_eq!(refused(cluster.scale_deployment("twisterlab-api", -1, true).await.expect_err("-1")), "replicas");
-    assert_eq!(refused(cluster.scale_deployment("twisterlab-api", 10_000, true).await.expect_err("10k")), "replicas");
+    assert_eq!(
+        refused(cluster.scale_deployment("twisterlab-api", -1, true).await.expect_err("-1")),
+        "replicas"
+    );
+    assert_eq!(
+        refused(cluster.scale_deployment("twisterlab-api", 10_000, true).await.expect_err("10k")),
+        "replicas"
+    );
     assert_eq!(
         refused(cluster.set_resources(&memory_limit("2Gx"), true).await.expect_err("2Gx")),
         "resources.limits.memory"
     );
     let spaced = SetEnv { name: "API URL".into(), ..api_url("x") };
     assert_eq!(refused(cluster.set_env(&spaced, true).await.expect_err("space")), "env.name");
-    assert_eq!(refused(cluster.isolate_deployment("Twisterlab", true).await.expect_err("upper case")), "deployment");
-    assert_eq!(refused(cluster.tail_logs("twisterlab-api", Some("error"), 0).await.expect_err("0 lines")), "lines");
+    assert_eq!(
+        refused(cluster.isolate_deployment("Twisterlab", true).await.expect_err("upper case")),
+        "deployment"
+    );
+    assert_eq!(
+        refused(cluster.tail_logs("twisterlab-api", Some("error"), 0).await.expect_err("0 lines")),
+        "lines"
+    );
     assert_eq!(refused(cluster.describe_pod("../x").await.expect_err("path")), "pod");
     assert_eq!(refused(cluster.secret_has_key("twisterlab-secrets", "a b").await.expect_err("key")), "key");
     assert_eq!(

@@ -212,7 +212,9 @@ impl Fake {
                 "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/{name}",
                 axum::routing::delete(delete_ingress),
             )
-            .fallback(|| async { status(404, "NotFound", "the server could not find the requested resource") })
+            .fallback(|| async {
+                status(404, "NotFound", "the server could not find the requested resource")
+            })
             .with_state(self.clone());
         self.serve_router(app).await
     }
@@ -298,7 +300,11 @@ fn ingress(name: &str, host: &str, service: &str, uid: &str) -> Value {
 
 /// The (group, resource, verb, name) RBAC sees for a request, or `None` for a URL outside
 /// the namespaced API.
-pub fn rbac_attributes(method: &Method, path: &str, query: &str) -> Option<(String, String, String, Option<String>)> {
+pub fn rbac_attributes(
+    method: &Method,
+    path: &str,
+    query: &str,
+) -> Option<(String, String, String, Option<String>)> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (group, rest) = match segments.as_slice() {
         ["api", "v1", "namespaces", _ns, rest @ ..] => ("", rest),
@@ -353,7 +359,11 @@ async fn record(State(fake): State<Fake>, request: Request, next: Next) -> Respo
         world.requests.push(Recorded {
             method: parts.method.to_string(),
             uri: parts.uri.to_string(),
-            content_type: parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            content_type: parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             body: bytes.to_vec(),
         });
         world.faults.iter().find(|f| f.method == parts.method && f.path == path).map(|f| f.answer.clone())
@@ -362,7 +372,10 @@ async fn record(State(fake): State<Fake>, request: Request, next: Next) -> Respo
         return status(
             403,
             "Forbidden",
-            &format!("{} {path} is not in twisterlab_k8s::API_REQUESTS, so the Role does not grant it", parts.method),
+            &format!(
+                "{} {path} is not in twisterlab_k8s::API_REQUESTS, so the Role does not grant it",
+                parts.method
+            ),
         );
     }
     match fault {
@@ -419,14 +432,19 @@ fn matches_selector(object: &Value, selector: &str) -> Option<bool> {
     Some(all)
 }
 
-fn selected(objects: &[Value], params: &HashMap<String, String>) -> Result<Vec<Value>, Response> {
+/// A refusal the fake answers with (boxed: a `Response` is large).
+type Refusal = Box<Response>;
+
+fn selected(objects: &[Value], params: &HashMap<String, String>) -> Result<Vec<Value>, Refusal> {
     let selector = params.get("labelSelector").cloned().unwrap_or_default();
     let mut items = Vec::new();
     for object in objects {
         match matches_selector(object, &selector) {
             Some(true) => items.push(object.clone()),
             Some(false) => {}
-            None => return Err(status(400, "BadRequest", "unsupported label selector in the fake")),
+            None => {
+                return Err(Box::new(status(400, "BadRequest", "unsupported label selector in the fake")));
+            }
         }
     }
     Ok(items)
@@ -439,9 +457,10 @@ async fn list_deployments(State(fake): State<Fake>, Path(ns): Path<String>) -> R
 
 async fn get_deployment(State(fake): State<Fake>, Path((ns, name)): Path<(String, String)>) -> Response {
     let mut world = fake.world();
-    let next_status = world.rollout_script.get_mut(&name).and_then(|script| {
-        if script.len() > 1 { script.pop_front() } else { script.front().cloned() }
-    });
+    let next_status = world
+        .rollout_script
+        .get_mut(&name)
+        .and_then(|script| if script.len() > 1 { script.pop_front() } else { script.front().cloned() });
     match world.deployments.get_mut(&name).filter(|_| ns == NS) {
         Some(deployment) => {
             if let Some(status) = next_status {
@@ -472,7 +491,7 @@ async fn patch_deployment(
     };
     let mut updated = stored.clone();
     if let Err(response) = strategic_merge(&name, &mut updated, &patch) {
-        return response;
+        return *response;
     }
     if updated["spec"] != stored["spec"] {
         updated["metadata"]["generation"] = json!(stored["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
@@ -485,24 +504,25 @@ async fn patch_deployment(
 
 /// The part of a strategic merge patch the adapter sends: template annotations, and
 /// containers merged by name with their resources (by key) and env (by name; null removes).
-fn strategic_merge(name: &str, deployment: &mut Value, patch: &Value) -> Result<(), Response> {
+fn strategic_merge(name: &str, deployment: &mut Value, patch: &Value) -> Result<(), Refusal> {
     if let Some(annotations) = patch["spec"]["template"]["metadata"]["annotations"].as_object() {
         for (key, value) in annotations {
             deployment["spec"]["template"]["metadata"]["annotations"][key] = value.clone();
         }
     }
-    let patched_containers = patch["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    let patched_containers =
+        patch["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
     for patched in patched_containers {
         let containers = deployment["spec"]["template"]["spec"]["containers"]
             .as_array_mut()
-            .ok_or_else(|| status(500, "InternalError", "fake deployment has no containers"))?;
+            .ok_or_else(|| Box::new(status(500, "InternalError", "fake deployment has no containers")))?;
         let index = containers.len();
         let Some(container) = containers.iter_mut().find(|c| c["name"] == patched["name"]) else {
-            return Err(invalid(
+            return Err(Box::new(invalid(
                 "Deployment.apps",
                 name,
                 &format!("spec.template.spec.containers[{index}].image: Required value"),
-            ));
+            )));
         };
         for section in ["requests", "limits"] {
             if let Some(values) = patched["resources"][section].as_object() {
@@ -532,7 +552,9 @@ fn strategic_merge(name: &str, deployment: &mut Value, patch: &Value) -> Result<
                 }
                 None => {
                     let mut var = patched_var.clone();
-                    var.as_object_mut().map(|o| o.retain(|_, v| !v.is_null()));
+                    if let Some(fields) = var.as_object_mut() {
+                        fields.retain(|_, v| !v.is_null());
+                    }
                     if let Some(env) = container["env"].as_array_mut() {
                         env.push(var);
                     }
@@ -544,37 +566,39 @@ fn strategic_merge(name: &str, deployment: &mut Value, patch: &Value) -> Result<
 }
 
 /// What the API server checks that the adapter's changes could break.
-fn validate_containers(name: &str, deployment: &Value) -> Result<(), Response> {
-    let containers = deployment["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+type Parse = fn(&str) -> Option<u64>;
+
+fn validate_containers(name: &str, deployment: &Value) -> Result<(), Refusal> {
+    let containers =
+        deployment["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
     for (i, container) in containers.iter().enumerate() {
-        let parsers: [(&str, fn(&str) -> Option<u64>); 2] =
-            [("cpu", parse_cpu_millicores), ("memory", parse_memory_bytes)];
+        let parsers: [(&str, Parse); 2] = [("cpu", parse_cpu_millicores), ("memory", parse_memory_bytes)];
         for (resource, parse) in parsers {
             let request = container["resources"]["requests"][resource].as_str();
             let limit = container["resources"]["limits"][resource].as_str();
             if let (Some(request), Some(limit)) = (request, limit)
                 && parse(request) > parse(limit)
             {
-                return Err(invalid(
+                return Err(Box::new(invalid(
                     "Deployment.apps",
                     name,
                     &format!(
                         "spec.template.spec.containers[{i}].resources.requests: Invalid value: \"{request}\": \
                          must be less than or equal to {resource} limit of {limit}"
                     ),
-                ));
+                )));
             }
         }
         for (j, var) in container["env"].as_array().into_iter().flatten().enumerate() {
             if var.get("value").is_some() && var.get("valueFrom").is_some() {
-                return Err(invalid(
+                return Err(Box::new(invalid(
                     "Deployment.apps",
                     name,
                     &format!(
                         "spec.template.spec.containers[{i}].env[{j}].valueFrom: Invalid value: \"\": \
                          may not be specified when `value` is not empty"
                     ),
-                ));
+                )));
             }
         }
     }
@@ -646,7 +670,7 @@ async fn list_pods(State(fake): State<Fake>, Path(ns): Path<String>, Query(param
     let pods = if ns == NS { fake.world().pods.clone() } else { Vec::new() };
     match selected(&pods, &params) {
         Ok(items) => list("PodList", "v1", items),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -743,7 +767,7 @@ async fn list_endpoint_slices(State(fake): State<Fake>, Query(params): Params) -
     let slices = fake.world().endpoint_slices.clone();
     match selected(&slices, &params) {
         Ok(items) => list("EndpointSliceList", "discovery.k8s.io/v1", items),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 

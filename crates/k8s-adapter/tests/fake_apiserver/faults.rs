@@ -9,8 +9,8 @@ use axum::response::IntoResponse;
 use twisterlab_k8s::{Cluster, ClusterError, KubeCluster, SetEnv, SetResources};
 
 use crate::fake::{
-    Answer, Fake, PORTAL_SECRET_VALUE, cluster_answering, cluster_at, fixture, hanging_cluster, incident_cluster,
-    status,
+    Answer, Fake, PORTAL_SECRET_VALUE, cluster_answering, cluster_at, fixture, hanging_cluster,
+    incident_cluster, status,
 };
 
 const API: &str = "/apis/apps/v1/namespaces/twisterlab/deployments/twisterlab-api";
@@ -27,7 +27,10 @@ async fn rbac_denial_is_forbidden_with_verb_resource_and_group() {
     })
     .await;
     let err = cluster.pods().await.expect_err("forbidden");
-    assert_eq!(err, ClusterError::Forbidden { verb: "list".into(), resource: "pods".into(), group: String::new() });
+    assert_eq!(
+        err,
+        ClusterError::Forbidden { verb: "list".into(), resource: "pods".into(), group: String::new() }
+    );
     assert_eq!(err.to_string(), "the portal is not allowed to list pods (forbidden by Kubernetes RBAC)");
     let err = cluster.scale_deployment("twisterlab-api", 5, true).await.expect_err("forbidden");
     assert_eq!(
@@ -43,7 +46,11 @@ async fn a_forbidden_change_names_the_verb_the_role_lacks() {
     let err = cluster.restart_deployment("twisterlab-api", true).await.expect_err("forbidden");
     assert_eq!(
         err,
-        ClusterError::Forbidden { verb: "patch".into(), resource: "deployments".into(), group: "apps".into() }
+        ClusterError::Forbidden {
+            verb: "patch".into(),
+            resource: "deployments".into(),
+            group: "apps".into()
+        }
     );
 }
 
@@ -56,9 +63,16 @@ async fn a_conflict_says_someone_else_changed_the_object() {
     let err = cluster.restart_deployment("twisterlab-api", false).await.expect_err("conflict");
     assert_eq!(
         err,
-        ClusterError::Conflict { resource: "deployments".into(), name: "twisterlab-api".into(), message: message.into() }
+        ClusterError::Conflict {
+            resource: "deployments".into(),
+            name: "twisterlab-api".into(),
+            message: message.into()
+        }
     );
-    assert!(err.to_string().starts_with("deployments \"twisterlab-api\" was changed by someone else at the same time"));
+    assert!(
+        err.to_string()
+            .starts_with("deployments \"twisterlab-api\" was changed by someone else at the same time")
+    );
     assert!(err.to_string().ends_with("look at its current state, then try again"));
 }
 
@@ -77,9 +91,16 @@ async fn an_invalid_change_carries_the_api_servers_message() {
     let err = cluster.set_resources(&change, true).await.expect_err("invalid");
     assert_eq!(
         err,
-        ClusterError::Invalid { resource: "deployments".into(), name: "twisterlab-api".into(), message: message.into() }
+        ClusterError::Invalid {
+            resource: "deployments".into(),
+            name: "twisterlab-api".into(),
+            message: message.into()
+        }
     );
-    assert_eq!(err.to_string(), format!("Kubernetes refused the change to deployments \"twisterlab-api\" as invalid: {message}"));
+    assert_eq!(
+        err.to_string(),
+        format!("Kubernetes refused the change to deployments \"twisterlab-api\" as invalid: {message}")
+    );
 }
 
 #[tokio::test]
@@ -87,8 +108,8 @@ async fn the_fakes_own_validation_answers_422_like_the_api_server() {
     let (fake, cluster) = incident_cluster().await;
     // The adapter checks request ≤ limit for the container it changes; a bad value already
     // stored elsewhere is the API server's to refuse.
-    fake.world().deployments.get_mut("twisterlab-api").expect("api")["spec"]["template"]["spec"]["containers"][1]
-        ["resources"] = serde_json::json!({ "requests": { "cpu": "2" }, "limits": { "cpu": "1" } });
+    fake.world().deployments.get_mut("twisterlab-api").expect("api")["spec"]["template"]["spec"]["containers"]
+        [1]["resources"] = serde_json::json!({ "requests": { "cpu": "2" }, "limits": { "cpu": "1" } });
     let change = SetEnv {
         deployment: "twisterlab-api".into(),
         container: Some("api".into()),
@@ -121,7 +142,11 @@ async fn server_error_on_a_read_carries_the_servers_message() {
     let err = cluster.deployments().await.expect_err("server error");
     assert_eq!(
         err,
-        ClusterError::ServerError { status: 500, message: "etcdserver: request timed out".into(), change: false }
+        ClusterError::ServerError {
+            status: 500,
+            message: "etcdserver: request timed out".into(),
+            change: false
+        }
     );
     assert_eq!(err.to_string(), "the Kubernetes API answered 500: etcdserver: request timed out");
 }
@@ -129,7 +154,11 @@ async fn server_error_on_a_read_carries_the_servers_message() {
 #[tokio::test]
 async fn server_error_on_a_change_says_the_outcome_is_unknown() {
     let (fake, cluster) = incident_cluster().await;
-    fake.fail(Method::PATCH, &format!("{API}/scale"), Answer::Status(503, "ServiceUnavailable", "etcd leader changed".into()));
+    fake.fail(
+        Method::PATCH,
+        &format!("{API}/scale"),
+        Answer::Status(503, "ServiceUnavailable", "etcd leader changed".into()),
+    );
     let err = cluster.scale_deployment("twisterlab-api", 5, false).await.expect_err("server error");
     assert_eq!(
         err.to_string(),
@@ -144,7 +173,10 @@ async fn plain_text_server_error_is_a_server_error_too() {
         cluster_answering(|| (StatusCode::INTERNAL_SERVER_ERROR, "upstream connect error").into_response())
             .await;
     let err = cluster.warning_events(10).await.expect_err("server error");
-    assert_eq!(err, ClusterError::ServerError { status: 500, message: "upstream connect error".into(), change: false });
+    assert_eq!(
+        err,
+        ClusterError::ServerError { status: 500, message: "upstream connect error".into(), change: false }
+    );
 }
 
 #[tokio::test]
@@ -164,7 +196,9 @@ async fn times_out<T: std::fmt::Debug>(
     call: impl std::future::Future<Output = Result<T, ClusterError>>,
 ) {
     let started = Instant::now();
-    let result = tokio::time::timeout(Duration::from_secs(10), call).await.expect("the adapter's own timeout fires first");
+    let result = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the adapter's own timeout fires first");
     assert!(matches!(result, Err(ClusterError::Timeout { after }) if after == timeout), "{result:?}");
     assert!(started.elapsed() >= timeout);
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
@@ -186,14 +220,16 @@ async fn hanging_api_server_times_out_every_call_within_the_configured_timeout()
     times_out(timeout, cluster.network_policies()).await;
     times_out(timeout, cluster.config_map("twisterlab-config")).await;
     times_out(timeout, cluster.isolate_deployment("twisterlab-api", false)).await;
-    let env = SetEnv { deployment: "mcp-unified".into(), container: None, name: "A".into(), value: "b".into() };
+    let env =
+        SetEnv { deployment: "mcp-unified".into(), container: None, name: "A".into(), value: "b".into() };
     times_out(timeout, cluster.set_env(&env, true)).await;
 }
 
 #[tokio::test]
 async fn waiting_on_a_hanging_api_server_ends_with_the_wait() {
     let (_fake, cluster) = hanging_cluster().await;
-    let cluster = cluster.with_timeout(Duration::from_millis(200)).with_poll_interval(Duration::from_millis(10));
+    let cluster =
+        cluster.with_timeout(Duration::from_millis(200)).with_poll_interval(Duration::from_millis(10));
     let started = Instant::now();
     let result = tokio::time::timeout(
         Duration::from_secs(10),
@@ -224,7 +260,11 @@ async fn isolation_refused_on_one_ingress_reports_exactly_what_was_done() {
     fake.fail(
         Method::DELETE,
         &format!("{INGRESSES}/twisterlab-ingress"),
-        Answer::Status(403, "Forbidden", "ingresses.networking.k8s.io \"twisterlab-ingress\" is forbidden".into()),
+        Answer::Status(
+            403,
+            "Forbidden",
+            "ingresses.networking.k8s.io \"twisterlab-ingress\" is forbidden".into(),
+        ),
     );
     let err = cluster.isolate_deployment("twisterlab-api", false).await.expect_err("partly applied");
     let ClusterError::PartiallyApplied { action, done, failed, not_attempted } = &err else {
@@ -242,7 +282,10 @@ async fn isolation_refused_on_one_ingress_reports_exactly_what_was_done() {
     );
     assert!(not_attempted.is_empty());
     let world = fake.world();
-    assert!(world.ingresses.contains_key("twisterlab-ingress") && !world.ingresses.contains_key("twisterlab-api-admin"));
+    assert!(
+        world.ingresses.contains_key("twisterlab-ingress")
+            && !world.ingresses.contains_key("twisterlab-api-admin")
+    );
 }
 
 #[tokio::test]
@@ -259,7 +302,11 @@ async fn isolation_hanging_part_way_says_which_steps_were_applied_and_which_not(
     };
     assert_eq!(done, &["scaled deployment twisterlab-api from 3 to 0 replicas"]);
     assert_eq!(failed.len(), 1);
-    assert!(failed[0].starts_with("delete Ingress twisterlab-api-admin: the Kubernetes API server did not answer"), "{failed:?}");
+    assert!(
+        failed[0]
+            .starts_with("delete Ingress twisterlab-api-admin: the Kubernetes API server did not answer"),
+        "{failed:?}"
+    );
     assert_eq!(not_attempted, &["delete Ingress twisterlab-ingress"]);
     assert!(err.to_string().contains("Not attempted: delete Ingress twisterlab-ingress"), "{err}");
 }
@@ -284,7 +331,11 @@ async fn an_ingress_replaced_since_it_was_read_is_a_conflict() {
     fake.fail(
         Method::DELETE,
         &format!("{INGRESSES}/twisterlab-api-admin"),
-        Answer::Status(409, "Conflict", "Precondition failed: UID in precondition: admin-uid, UID in object meta: new".into()),
+        Answer::Status(
+            409,
+            "Conflict",
+            "Precondition failed: UID in precondition: admin-uid, UID in object meta: new".into(),
+        ),
     );
     let err = cluster.isolate_deployment("twisterlab-api", false).await.expect_err("partly applied");
     let ClusterError::PartiallyApplied { failed, .. } = &err else { panic!("{err:?}") };
@@ -297,8 +348,12 @@ async fn an_ingress_replaced_since_it_was_read_is_a_conflict() {
 
 fn secret_values() -> Vec<String> {
     let secret = fixture(include_str!("../../fixtures/secret_twisterlab.json"));
-    let mut values: Vec<String> =
-        secret["data"].as_object().into_iter().flatten().filter_map(|(_, v)| v.as_str().map(str::to_owned)).collect();
+    let mut values: Vec<String> = secret["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, v)| v.as_str().map(str::to_owned))
+        .collect();
     values.extend(["hunter2-s3cret".to_owned(), PORTAL_SECRET_VALUE.to_owned()]);
     values
 }

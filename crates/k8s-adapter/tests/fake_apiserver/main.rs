@@ -28,7 +28,8 @@ async fn the_fake_refuses_like_rbac_every_request_missing_from_the_table() {
     let client = kube::Client::try_from(kube::Config::new(format!("http://{addr}").parse().expect("url")))
         .expect("client");
     // Replica sets were granted once and never used: no longer.
-    let replica_sets: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> = kube::Api::namespaced(client.clone(), NS);
+    let replica_sets: kube::Api<k8s_openapi::api::apps::v1::ReplicaSet> =
+        kube::Api::namespaced(client.clone(), NS);
     let err = replica_sets.list(&Default::default()).await.expect_err("not granted");
     assert!(matches!(&err, kube::Error::Api(s) if s.code == 403), "{err:?}");
     // Reading the portal's own Secret is refused by name even where the adapter would try.
@@ -47,7 +48,11 @@ fn the_table_is_what_the_fake_enforces() {
     assert!(!listed(&Method::DELETE, &format!("{ns}/pods/api-1"), ""));
     assert!(listed(&Method::GET, &format!("{ns}/secrets/twisterlab-secrets"), ""));
     assert!(!listed(&Method::GET, &format!("{ns}/secrets"), ""));
-    assert!(listed(&Method::DELETE, &format!("/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/web"), ""));
+    assert!(listed(
+        &Method::DELETE,
+        &format!("/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/web"),
+        ""
+    ));
     assert!(!listed(&Method::PUT, &format!("/apis/apps/v1/namespaces/{NS}/deployments/api/scale"), ""));
 }
 
@@ -153,4 +158,3 @@ async fn child_infer_reads_the_kubeconfig() {
     let other = KubeCluster::infer(Some("staging")).await.expect("kubeconfig found");
     assert_eq!(other.namespace(), Some("staging"));
 }
-

@@ -161,7 +161,10 @@ async fn pods_of_a_deployment_are_found_by_its_selector_with_their_problems() {
         pods.pods.iter().map(|p| (p.pod.name.as_str(), p.problem.as_ref().map(Problem::code))).collect();
     assert_eq!(
         found,
-        [("twisterlab-api-7d9f8b6c5d-m8k2p", None), ("twisterlab-api-7d9f8b6c5d-x2x4q", Some("CrashLoopBackOff"))]
+        [
+            ("twisterlab-api-7d9f8b6c5d-m8k2p", None),
+            ("twisterlab-api-7d9f8b6c5d-x2x4q", Some("CrashLoopBackOff"))
+        ]
     );
     assert_eq!(pods.pods[1].pod.restarts, 12);
     assert!(!pods.pods[1].pod.ready);
@@ -231,7 +234,10 @@ async fn described_pod_has_its_container_states_and_only_its_own_events() {
     assert_eq!(described.problem.as_ref().map(Problem::code), Some("CrashLoopBackOff"));
     let api = &described.containers[0];
     assert!(matches!(&api.state, ContainerState::Waiting { reason: Some(r), .. } if r == "CrashLoopBackOff"));
-    assert_eq!(api.last_termination.as_ref().map(|t| (t.reason.as_deref(), t.exit_code)), Some((Some("Error"), 1)));
+    assert_eq!(
+        api.last_termination.as_ref().map(|t| (t.reason.as_deref(), t.exit_code)),
+        Some((Some("Error"), 1))
+    );
     assert_eq!(api.resources.memory_limit.as_deref(), Some("512Mi"));
     let events: Vec<_> = described.events.iter().map(|e| e.reason.as_str()).collect();
     assert_eq!(events, ["Pulled", "Unhealthy", "BackOff"], "newest first, the web pod's event left out");
@@ -284,7 +290,8 @@ async fn waiting_for_a_rollout_reports_each_new_snapshot_until_it_is_done() {
     let seen: Mutex<Vec<RolloutStatus>> = Mutex::default();
     let record = |status: &RolloutStatus| seen.lock().expect("seen").push(status.clone());
 
-    let wait = cluster.wait_for_rollout("twisterlab-api", Duration::from_secs(10), &record).await.expect("wait");
+    let wait =
+        cluster.wait_for_rollout("twisterlab-api", Duration::from_secs(10), &record).await.expect("wait");
     assert!(wait.succeeded(), "{wait}");
     assert!(!wait.timed_out);
     assert_eq!(wait.to_string(), "deployment \"twisterlab-api\" successfully rolled out");
@@ -306,10 +313,13 @@ async fn waiting_for_a_rollout_reports_each_new_snapshot_until_it_is_done() {
 async fn waiting_for_a_failed_rollout_ends_at_once_with_the_reason() {
     let (fake, cluster) = incident_cluster().await;
     let started = Instant::now();
-    let wait = cluster.wait_for_rollout("twisterlab-api", Duration::from_secs(60), &|_| {}).await.expect("wait");
+    let wait =
+        cluster.wait_for_rollout("twisterlab-api", Duration::from_secs(60), &|_| {}).await.expect("wait");
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(!wait.timed_out && !wait.succeeded());
-    assert!(matches!(&wait.last.progress, RolloutProgress::Failed { reason, .. } if reason == "ProgressDeadlineExceeded"));
+    assert!(
+        matches!(&wait.last.progress, RolloutProgress::Failed { reason, .. } if reason == "ProgressDeadlineExceeded")
+    );
     assert_eq!(fake.requests().len(), 1);
 }
 
@@ -319,7 +329,8 @@ async fn waiting_for_a_slow_rollout_times_out_with_the_last_snapshot() {
     let cluster = cluster.with_poll_interval(Duration::from_millis(50));
     fake.world().rollout_script.insert("twisterlab-api".into(), [rollout(1, 3, 4)].into());
     let started = Instant::now();
-    let wait = cluster.wait_for_rollout("twisterlab-api", Duration::from_secs(1), &|_| {}).await.expect("wait");
+    let wait =
+        cluster.wait_for_rollout("twisterlab-api", Duration::from_secs(1), &|_| {}).await.expect("wait");
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert!(wait.timed_out && !wait.succeeded());
     assert_eq!(
@@ -379,7 +390,8 @@ async fn a_secret_key_check_answers_presence_from_key_names_only() {
     assert_eq!(check.keys, ["DATABASE_URL", "REDIS_URL"]);
     let missing = cluster.secret_has_key("twisterlab-secrets", "API_KEY").await.expect("secret check");
     assert!(!missing.present);
-    for shown in [format!("{check:?}"), format!("{missing:?}"), serde_json::to_string(&check).expect("json")] {
+    for shown in [format!("{check:?}"), format!("{missing:?}"), serde_json::to_string(&check).expect("json")]
+    {
         assert_no_secret_value(&shown);
     }
     assert_eq!(
