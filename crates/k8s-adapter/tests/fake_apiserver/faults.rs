@@ -209,20 +209,23 @@ async fn hanging_api_server_times_out_every_call_within_the_configured_timeout()
     let timeout = Duration::from_millis(300);
     let (_fake, cluster) = hanging_cluster().await;
     let cluster = cluster.with_timeout(timeout);
-    times_out(timeout, cluster.pods()).await;
-    times_out(timeout, cluster.scale_deployment("twisterlab-api", 5, false)).await;
-    times_out(timeout, cluster.deployment_pods("twisterlab-api")).await;
-    times_out(timeout, cluster.tail_logs("twisterlab-api", Some("error"), 100)).await;
-    times_out(timeout, cluster.describe_pod("twisterlab-api-7d9f8b6c5d-x2x4q")).await;
-    times_out(timeout, cluster.rollout_status("twisterlab-api")).await;
-    times_out(timeout, cluster.service_endpoints("twisterlab-api")).await;
-    times_out(timeout, cluster.secret_has_key("twisterlab-secrets", "DATABASE_URL")).await;
-    times_out(timeout, cluster.network_policies()).await;
-    times_out(timeout, cluster.config_map("twisterlab-config")).await;
-    times_out(timeout, cluster.isolate_deployment("twisterlab-api", false)).await;
     let env =
         SetEnv { deployment: "mcp-unified".into(), container: None, name: "A".into(), value: "b".into() };
-    times_out(timeout, cluster.set_env(&env, true)).await;
+    // All at once: each must time out on its own clock, and the test stays short.
+    tokio::join!(
+        times_out(timeout, cluster.pods()),
+        times_out(timeout, cluster.scale_deployment("twisterlab-api", 5, false)),
+        times_out(timeout, cluster.deployment_pods("twisterlab-api")),
+        times_out(timeout, cluster.tail_logs("twisterlab-api", Some("error"), 100)),
+        times_out(timeout, cluster.describe_pod("twisterlab-api-7d9f8b6c5d-x2x4q")),
+        times_out(timeout, cluster.rollout_status("twisterlab-api")),
+        times_out(timeout, cluster.service_endpoints("twisterlab-api")),
+        times_out(timeout, cluster.secret_has_key("twisterlab-secrets", "DATABASE_URL")),
+        times_out(timeout, cluster.network_policies()),
+        times_out(timeout, cluster.config_map("twisterlab-config")),
+        times_out(timeout, cluster.isolate_deployment("twisterlab-api", false)),
+        times_out(timeout, cluster.set_env(&env, true)),
+    );
 }
 
 #[tokio::test]
