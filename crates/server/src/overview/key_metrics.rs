@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::rules::{Direction, MetricState, Unit, metric_state};
+use twisterlab_domain::health::{Direction, MetricState, Unit, excerpt, metric_state};
+
+use super::probe::{error_text, status_text};
 
 /// How long one query may take.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -299,7 +301,7 @@ impl Prometheus {
             if e.is_timeout() {
                 format!("Prometheus did not answer within {} s", QUERY_TIMEOUT.as_secs())
             } else {
-                format!("Prometheus is unreachable at {}: {}", self.base, super::probe::error_text(&e))
+                format!("Prometheus is unreachable at {}: {}", self.base, error_text(&e))
             }
         })?;
         let status = answer.status().as_u16();
@@ -328,7 +330,7 @@ async fn read_limited(mut answer: reqwest::Response) -> Result<Vec<u8>, String> 
             Err(e) if e.is_timeout() => {
                 return Err(format!("Prometheus did not answer within {} s", QUERY_TIMEOUT.as_secs()));
             }
-            Err(e) => return Err(format!("Prometheus's answer broke off: {}", super::probe::error_text(&e))),
+            Err(e) => return Err(format!("Prometheus's answer broke off: {}", error_text(&e))),
         }
     }
 }
@@ -356,8 +358,8 @@ pub fn parse_answer(status: u16, content_type: &str, body: &[u8]) -> Result<Vec<
         let shown = if content_type.is_empty() { "no content type" } else { content_type };
         format!(
             "the answer is not Prometheus's JSON API (HTTP {}, {shown}, starts with {:?})",
-            super::rules::status_text(status),
-            super::rules::excerpt(body, 40)
+            status_text(status),
+            excerpt(body, 40)
         )
     })?;
     if envelope.status != "success" {

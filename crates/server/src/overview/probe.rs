@@ -7,8 +7,7 @@ use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-use super::rules::{Failure, FailureKind, excerpt, judge_answer};
+use twisterlab_domain::health::{Answer as Judged, Failure, FailureKind, excerpt, judge_answer, status_line};
 
 /// Largest body read, in bytes; a health answer is a few hundred.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -31,14 +30,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The answer was right.
     pub fn ok(&self) -> bool {
         self.result.is_ok()
     }
 
+    /// The latency in milliseconds (saturating).
     pub fn latency_ms(&self) -> i32 {
         i32::try_from(self.latency.as_millis()).unwrap_or(i32::MAX)
     }
 
+    /// Why the probe failed, if it did.
     pub fn failure(&self) -> Option<&Failure> {
         self.result.as_ref().err()
     }
@@ -73,7 +75,13 @@ pub async fn probe(
     let latency = started.elapsed();
     match fetched {
         Ok(answer) => {
-            let result = judge_answer(answer.status, &answer.content_type, &answer.body, expect);
+            let judged = Judged {
+                status: answer.status,
+                reason: reason_phrase(answer.status),
+                content_type: &answer.content_type,
+                body: &answer.body,
+            };
+            let result = judge_answer(&judged, expect);
             Outcome {
                 result,
                 latency,
@@ -83,6 +91,16 @@ pub async fn probe(
         }
         Err(failure) => Outcome { result: Err(failure), latency, http_status: None, excerpt: None },
     }
+}
+
+/// The standard reason phrase of an HTTP status ("Service Unavailable").
+fn reason_phrase(status: u16) -> Option<&'static str> {
+    reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason())
+}
+
+/// "503 Service Unavailable".
+pub fn status_text(status: u16) -> String {
+    status_line(status, reason_phrase(status))
 }
 
 struct Answer {

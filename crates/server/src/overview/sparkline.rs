@@ -1,7 +1,7 @@
 //! The 24-hour sparkline of a service: mean latency per half hour as a line, failed half hours
 //! as marks. Pure: buckets in, SVG coordinates out (the template draws them).
 
-use super::store::Bucket;
+use crate::db::probe_results::Bucket;
 
 /// Hours the sparkline covers.
 pub const HOURS: i32 = 24;

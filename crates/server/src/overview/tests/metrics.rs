@@ -10,10 +10,11 @@ use axum::routing::get;
 use sqlx::PgPool;
 
 use super::{Demo, serve};
+use twisterlab_domain::health::{Direction, MetricState, Unit};
+
+use crate::db::health_snapshots::{self, SnapshotKind};
 use crate::overview::jobs::KeyMetricsJob;
 use crate::overview::key_metrics::{self, KeyMetricSpec, MetricsSnapshot, Prometheus, Reading};
-use crate::overview::rules::{Direction, MetricState, Unit};
-use crate::overview::snapshots;
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 
@@ -130,7 +131,7 @@ async fn key_metrics_come_from_a_real_prometheus_and_cross_their_thresholds(pool
     assert!(absent.reason.as_deref().is_some_and(|r| r.contains("no data")), "{absent:?}");
 
     // The page reads what the job stored.
-    let (stored, _) = snapshots::load::<MetricsSnapshot>(&pool, snapshots::KEY_METRICS)
+    let (stored, _) = health_snapshots::load::<MetricsSnapshot>(&pool, SnapshotKind::KeyMetrics)
         .await
         .expect("load")
         .expect("a snapshot");
