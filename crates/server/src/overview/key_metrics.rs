@@ -439,22 +439,24 @@ pub struct DashboardLink {
 mod tests {
     use super::*;
 
+    use crate::testing::close;
+
     #[test]
     fn the_defaults_are_the_runbooks_thresholds() {
         let d = defaults();
         let find = |n: &str| d.iter().find(|s| s.name == n).expect("metric");
-        assert_eq!(
-            (find("api_latency_p95").threshold, find("api_latency_p95").direction),
-            (0.5, Direction::Below)
-        );
-        assert_eq!(find("api_latency_p99").threshold, 1.0);
-        assert_eq!(find("error_rate").threshold, 0.01);
-        assert_eq!(
-            (find("agent_success_rate").threshold, find("agent_success_rate").direction),
-            (0.95, Direction::Above)
-        );
-        assert_eq!(find("db_connections").threshold, 0.8);
-        assert_eq!(find("memory").threshold, 0.8);
+        for (name, threshold, direction) in [
+            ("api_latency_p95", 0.5, Direction::Below),
+            ("api_latency_p99", 1.0, Direction::Below),
+            ("error_rate", 0.01, Direction::Below),
+            ("agent_success_rate", 0.95, Direction::Above),
+            ("db_connections", 0.8, Direction::Below),
+            ("memory", 0.8, Direction::Below),
+        ] {
+            let spec = find(name);
+            assert!(close(spec.threshold, threshold), "{name}: {}", spec.threshold);
+            assert_eq!(spec.direction, direction, "{name}");
+        }
     }
 
     #[test]
@@ -476,7 +478,8 @@ direction = "below"
         .parse()
         .expect("toml");
         let specs = from_file(&file).expect("valid");
-        assert_eq!(specs.iter().find(|s| s.name == "error_rate").map(|s| s.threshold), Some(0.02));
+        let error_rate = specs.iter().find(|s| s.name == "error_rate").expect("kept");
+        assert!(close(error_rate.threshold, 0.02), "{error_rate:?}");
         assert!(!specs.iter().any(|s| s.name == "memory"));
         let q = specs.iter().find(|s| s.name == "queue_depth").expect("added");
         assert_eq!((q.unit, q.direction), (Unit::Number, Direction::Below));
@@ -489,10 +492,11 @@ direction = "below"
         let vector = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5,"0.25"]},{"metric":{"pod":"b"},"value":[1.5,"NaN"]}]}}"#;
         let samples = parse_answer(200, "application/json", vector).expect("samples");
         assert_eq!(samples.len(), 2);
-        assert_eq!(samples[0], 0.25);
+        assert!(close(samples[0], 0.25), "{samples:?}");
         assert!(samples[1].is_nan());
         let scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"3"]}}"#;
-        assert_eq!(parse_answer(200, "application/json", scalar), Ok(vec![3.0]));
+        let samples = parse_answer(200, "application/json", scalar).expect("samples");
+        assert!(samples.len() == 1 && close(samples[0], 3.0), "{samples:?}");
         let error = br#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#;
         assert_eq!(
             parse_answer(400, "application/json", error),
@@ -508,7 +512,8 @@ direction = "below"
     fn the_worst_series_counts_and_nan_only_is_unknown() {
         let spec = &defaults()[3]; // agent success, above 95 %
         let r = judge_samples(spec, &[0.99, 0.91, f64::NAN]);
-        assert_eq!((r.value, r.state), (Some(0.91), MetricState::Breach));
+        assert!(r.value.is_some_and(|v| close(v, 0.91)), "{r:?}");
+        assert_eq!(r.state, MetricState::Breach);
         assert_eq!(r.reason.as_deref(), Some("worst of 3 series"));
         assert_eq!(judge_samples(spec, &[f64::NAN]).state, MetricState::Unknown);
         assert_eq!(judge_samples(spec, &[]).state, MetricState::Unknown);
