@@ -23,7 +23,7 @@ const COMPONENT_KEY: &str = "health_services_component_id_fkey";
 
 /// A service with its current state, as pages and workers read it.
 #[derive(Clone, Debug)]
-pub struct Service {
+pub(crate) struct Service {
     pub id: Uuid,
     pub name: String,
     pub url: String,
@@ -43,11 +43,9 @@ pub struct Service {
     pub state_since: Timestamp,
     pub consecutive_failures: i32,
     pub last_checked_at: Option<Timestamp>,
-    pub last_ok_at: Option<Timestamp>,
     pub last_latency_ms: Option<i32>,
     /// Why the last probe failed (`None` after a success).
     pub last_reason: Option<String>,
-    pub updated_at: Timestamp,
 }
 
 #[derive(sqlx::FromRow)]
@@ -69,7 +67,6 @@ struct ServiceRow {
     state_since: Option<OffsetDateTime>,
     consecutive_failures: Option<i32>,
     last_checked_at: Option<OffsetDateTime>,
-    last_ok_at: Option<OffsetDateTime>,
     last_latency_ms: Option<i32>,
     last_reason: Option<String>,
     updated_at: OffsetDateTime,
@@ -103,7 +100,7 @@ impl TryFrom<ServiceRow> for Service {
                 .as_deref()
                 .map(|s| s.parse::<Severity>().map_err(|_| decode_err("severity", s)))
                 .transpose()?,
-            // No state row yet: a service is unknown until its first probe.
+            // No state row yet: a service is unknown until its first probe, since its last change.
             state: r.state.as_deref().map(state_of).transpose()?.unwrap_or(ServiceState::Unknown),
             state_since: to_jiff(r.state_since.unwrap_or(r.updated_at)),
             consecutive_failures: r.consecutive_failures.unwrap_or(0),
@@ -118,31 +115,33 @@ impl TryFrom<ServiceRow> for Service {
             enabled: r.enabled,
             managed_by_file: r.managed_by_file,
             last_checked_at: r.last_checked_at.map(to_jiff),
-            last_ok_at: r.last_ok_at.map(to_jiff),
             last_latency_ms: r.last_latency_ms,
             last_reason: r.last_reason,
-            updated_at: to_jiff(r.updated_at),
         })
     }
 }
 
-const SELECT: &str = "select s.id, s.name, s.url, s.expect, s.interval_seconds, s.timeout_ms, s.failures_before_down,
+const SELECT: &str =
+    "select s.id, s.name, s.url, s.expect, s.interval_seconds, s.timeout_ms, s.failures_before_down,
         s.component_id, c.name as component_name, s.impact, s.open_incident, s.enabled, s.managed_by_file,
-        st.state, st.state_since, st.consecutive_failures, st.last_checked_at, st.last_ok_at, st.last_latency_ms,
+        st.state, st.state_since, st.consecutive_failures, st.last_checked_at, st.last_latency_ms,
         st.last_reason, s.updated_at
    from health_services s
    left join health_service_state st on st.service_id = s.id
    left join components c on c.id = s.component_id";
 
 /// Every service, by name.
-pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Service>, sqlx::Error> {
+pub(crate) async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Service>, sqlx::Error> {
     let rows: Vec<ServiceRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by s.name"))).fetch_all(db).await?;
     rows.into_iter().map(Service::try_from).collect()
 }
 
 /// The service called `name`.
-pub async fn find_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Service>, sqlx::Error> {
+pub(crate) async fn find_by_name(
+    db: impl PgExecutor<'_>,
+    name: &str,
+) -> Result<Option<Service>, sqlx::Error> {
     let row: Option<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where s.name = $1")))
         .bind(name)
         .fetch_optional(db)
@@ -151,7 +150,7 @@ pub async fn find_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<
 }
 
 /// The service with `id`.
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Service>, sqlx::Error> {
+pub(crate) async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Service>, sqlx::Error> {
     let row: Option<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where s.id = $1")))
         .bind(id)
         .fetch_optional(db)
@@ -161,7 +160,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Service>, 
 
 /// The service called `name`, its definition row locked until the transaction ends, so two
 /// edits of one service apply one after the other.
-pub async fn lock_by_name(db: &mut PgConnection, name: &str) -> Result<Option<Service>, sqlx::Error> {
+pub(crate) async fn lock_by_name(db: &mut PgConnection, name: &str) -> Result<Option<Service>, sqlx::Error> {
     let row: Option<ServiceRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where s.name = $1 for update of s")))
             .bind(name)
@@ -172,7 +171,7 @@ pub async fn lock_by_name(db: &mut PgConnection, name: &str) -> Result<Option<Se
 
 /// A service's definition as written.
 #[derive(Clone, Copy, Debug)]
-pub struct Definition<'a> {
+pub(crate) struct Definition<'a> {
     pub name: &'a str,
     pub url: &'a str,
     pub expect: &'a BTreeMap<String, Value>,
@@ -189,7 +188,7 @@ pub struct Definition<'a> {
 
 /// Why a definition was not written.
 #[derive(Debug, thiserror::Error)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// Another service has the name (`health_services_name_key`).
     #[error("another service has this name")]
     NameTaken,
@@ -225,7 +224,7 @@ async fn refusable(
 
 /// Inserts a service and its state row; its first probe comes at a random point of its first
 /// interval (jitter).
-pub async fn insert(db: &mut PgConnection, d: &Definition<'_>) -> Result<Uuid, WriteError> {
+pub(crate) async fn insert(db: &mut PgConnection, d: &Definition<'_>) -> Result<Uuid, WriteError> {
     let id = Uuid::now_v7();
     let query = sqlx::query(
         "insert into health_services (id, name, url, expect, interval_seconds, timeout_ms, failures_before_down,
@@ -257,7 +256,7 @@ pub async fn insert(db: &mut PgConnection, d: &Definition<'_>) -> Result<Uuid, W
 }
 
 /// Replaces a service's definition; `false` when it no longer exists.
-pub async fn update(db: &mut PgConnection, id: Uuid, d: &Definition<'_>) -> Result<bool, WriteError> {
+pub(crate) async fn update(db: &mut PgConnection, id: Uuid, d: &Definition<'_>) -> Result<bool, WriteError> {
     let query = sqlx::query(
         "update health_services set name = $2, url = $3, expect = $4, interval_seconds = $5, timeout_ms = $6,
                 failures_before_down = $7, component_id = $8, impact = $9, open_incident = $10, enabled = $11,
@@ -280,7 +279,11 @@ pub async fn update(db: &mut PgConnection, id: Uuid, d: &Definition<'_>) -> Resu
 }
 
 /// Moves a service's next probe to a random point of its (new) interval.
-pub async fn reschedule(db: impl PgExecutor<'_>, id: Uuid, interval_seconds: i32) -> Result<(), sqlx::Error> {
+pub(crate) async fn reschedule(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    interval_seconds: i32,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update health_service_state set next_run_at = now() + make_interval(secs => $2 * random())
           where service_id = $1",
@@ -293,14 +296,14 @@ pub async fn reschedule(db: impl PgExecutor<'_>, id: Uuid, interval_seconds: i32
 }
 
 /// Deletes a service with its state, results and roll-ups (its incidents stay).
-pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+pub(crate) async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query("delete from health_services where id = $1").bind(id).execute(db).await?.rows_affected()
         > 0)
 }
 
 /// Serialises reconciliations of the configuration file's services until the transaction
 /// ends, so processes starting together apply the file once.
-pub async fn lock_file_reconciliation(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+pub(crate) async fn lock_file_reconciliation(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_advisory_xact_lock(hashtext('twisterlab.file_services'))").execute(db).await?;
     Ok(())
 }
@@ -310,7 +313,7 @@ pub async fn lock_file_reconciliation(db: impl PgExecutor<'_>) -> Result<(), sql
 
 /// A probe claimed by one process: what to probe and when it was due.
 #[derive(Clone, Debug)]
-pub struct Claim {
+pub(crate) struct Claim {
     pub service_id: Uuid,
     pub name: String,
     pub url: String,
@@ -335,7 +338,7 @@ struct ClaimRow {
 /// one statement (`SKIP LOCKED`, so concurrent processes split the work instead of doubling
 /// it). A service that fell more than an interval behind (the portal was down) restarts at a
 /// random point of its next interval.
-pub async fn claim_due(
+pub(crate) async fn claim_due(
     db: impl PgExecutor<'_>,
     owner: Uuid,
     lookahead: Duration,
@@ -389,7 +392,7 @@ pub async fn claim_due(
 
 /// A service's state row as locked for a probe result.
 #[derive(Clone, Copy, Debug)]
-pub struct Locked {
+pub(crate) struct Locked {
     pub state: ServiceState,
     pub consecutive_failures: i32,
     pub state_since: Timestamp,
@@ -398,7 +401,10 @@ pub struct Locked {
 
 /// The state row of a service, locked until the transaction ends. Every state change and
 /// every signal goes through this lock, which is what keeps one open incident per service.
-pub async fn lock_state(db: &mut PgConnection, service_id: Uuid) -> Result<Option<Locked>, sqlx::Error> {
+pub(crate) async fn lock_state(
+    db: &mut PgConnection,
+    service_id: Uuid,
+) -> Result<Option<Locked>, sqlx::Error> {
     let row: Option<(String, i32, OffsetDateTime, i32)> = sqlx::query_as(
         "select st.state, st.consecutive_failures, st.state_since, s.failures_before_down
            from health_service_state st join health_services s on s.id = st.service_id
@@ -420,7 +426,7 @@ pub async fn lock_state(db: &mut PgConnection, service_id: Uuid) -> Result<Optio
 
 /// A service's state after one probe.
 #[derive(Clone, Copy, Debug)]
-pub struct NewState<'a> {
+pub(crate) struct NewState<'a> {
     pub state: ServiceState,
     /// The state differs from the one before: its "since" becomes now.
     pub changed: bool,
@@ -434,7 +440,7 @@ pub struct NewState<'a> {
 
 /// Moves a service's state row on after a probe and releases `owner`'s lease (another
 /// process's newer lease stays).
-pub async fn record_state(
+pub(crate) async fn record_state(
     db: impl PgExecutor<'_>,
     service_id: Uuid,
     new: &NewState<'_>,
@@ -469,7 +475,9 @@ pub async fn record_state(
 
 /// For the status page's roll-up: every component a down (enabled) service maps to, with the
 /// impact it declares. Several services on one component each appear.
-pub async fn component_health(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, Option<Impact>)>, sqlx::Error> {
+pub(crate) async fn component_health(
+    db: impl PgExecutor<'_>,
+) -> Result<Vec<(Uuid, Option<Impact>)>, sqlx::Error> {
     let rows: Vec<(Uuid, String)> = sqlx::query_as(
         "select s.component_id, s.impact from health_services s
            join health_service_state st on st.service_id = s.id
@@ -485,7 +493,7 @@ pub async fn component_health(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, Opti
 // Incidents declared by signals
 
 /// The open incident a service's failures declared, if any: its id and number.
-pub async fn open_signal_incident(
+pub(crate) async fn open_signal_incident(
     db: impl PgExecutor<'_>,
     service_id: Uuid,
 ) -> Result<Option<(Uuid, i64)>, sqlx::Error> {
@@ -499,7 +507,7 @@ pub async fn open_signal_incident(
 }
 
 /// Records that `service_id`'s failures declared `incident_id`.
-pub async fn link_signal_incident(
+pub(crate) async fn link_signal_incident(
     db: impl PgExecutor<'_>,
     service_id: Uuid,
     incident_id: Uuid,
@@ -514,7 +522,7 @@ pub async fn link_signal_incident(
 
 /// An incident a service's failures declared.
 #[derive(Clone, Debug)]
-pub struct SignalIncident {
+pub(crate) struct SignalIncident {
     pub number: i64,
     pub title: String,
     pub severity: String,
@@ -523,7 +531,7 @@ pub struct SignalIncident {
 }
 
 /// The incidents a service's failures declared, newest first.
-pub async fn signal_incidents(
+pub(crate) async fn signal_incidents(
     db: impl PgExecutor<'_>,
     service_id: Uuid,
     limit: i64,

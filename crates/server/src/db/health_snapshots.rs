@@ -14,7 +14,7 @@ use crate::clock::to_jiff;
 
 /// Which snapshot (one row each, created by the migration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SnapshotKind {
+pub(crate) enum SnapshotKind {
     /// The key metrics read from Prometheus.
     KeyMetrics,
     /// The Kubernetes panel, read through the adapter.
@@ -23,7 +23,7 @@ pub enum SnapshotKind {
 
 impl SnapshotKind {
     /// The row's `kind`.
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             SnapshotKind::KeyMetrics => "key_metrics",
             SnapshotKind::Kubernetes => "kubernetes",
@@ -33,7 +33,7 @@ impl SnapshotKind {
 
 /// Takes the refresh of `kind` for this process when the snapshot is older than `min_age` and
 /// nobody else holds it; the lease ends after `lease` even if this process dies.
-pub async fn claim(
+pub(crate) async fn claim(
     db: impl PgExecutor<'_>,
     kind: SnapshotKind,
     min_age: Duration,
@@ -55,7 +55,7 @@ pub async fn claim(
 }
 
 /// Stores a fresh snapshot and releases the lease.
-pub async fn save<T: Serialize>(
+pub(crate) async fn save<T: Serialize>(
     db: impl PgExecutor<'_>,
     kind: SnapshotKind,
     body: &T,
@@ -73,7 +73,7 @@ pub async fn save<T: Serialize>(
 
 /// The last snapshot of `kind` and when it was taken; `None` before the first one (or when its
 /// JSON no longer fits the type, after an upgrade: the next refresh replaces it).
-pub async fn load<T: DeserializeOwned>(
+pub(crate) async fn load<T: DeserializeOwned>(
     db: impl PgExecutor<'_>,
     kind: SnapshotKind,
 ) -> Result<Option<(T, Timestamp)>, sqlx::Error> {

@@ -13,7 +13,7 @@ use crate::clock::{from_jiff, to_jiff};
 
 /// One probe's result to store.
 #[derive(Clone, Copy, Debug)]
-pub struct NewResult<'a> {
+pub(crate) struct NewResult<'a> {
     pub service_id: Uuid,
     pub scheduled_at: Timestamp,
     pub started_at: Timestamp,
@@ -27,7 +27,7 @@ pub struct NewResult<'a> {
 }
 
 /// Appends one raw result.
-pub async fn insert(db: impl PgExecutor<'_>, result: &NewResult<'_>) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert(db: impl PgExecutor<'_>, result: &NewResult<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into health_probe_results (service_id, scheduled_at, started_at, ok, latency_ms, http_status, failure, reason, excerpt)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -49,7 +49,7 @@ pub async fn insert(db: impl PgExecutor<'_>, result: &NewResult<'_>) -> Result<(
 
 /// A stored result.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProbeResult {
+pub(crate) struct ProbeResult {
     pub scheduled_at: Timestamp,
     pub started_at: Timestamp,
     pub ok: bool,
@@ -98,7 +98,7 @@ impl TryFrom<ResultRow> for ProbeResult {
 }
 
 /// The newest `limit` results of a service, newest first.
-pub async fn recent(
+pub(crate) async fn recent(
     db: impl PgExecutor<'_>,
     service_id: Uuid,
     limit: i64,
@@ -116,7 +116,7 @@ pub async fn recent(
 
 /// One bucket of a service's results over a span of time (the sparkline's half hours).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     /// Index from the oldest (0).
     pub index: i32,
     pub checks: i64,
@@ -127,7 +127,7 @@ pub struct Bucket {
 
 /// Results since `since`, grouped per service into buckets of `bucket_seconds`; one service
 /// only when `service_id` is given.
-pub async fn buckets(
+pub(crate) async fn buckets(
     db: impl PgExecutor<'_>,
     since: Timestamp,
     bucket_seconds: i32,
@@ -155,7 +155,7 @@ pub async fn buckets(
 
 /// A UTC day of a service's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Day {
+pub(crate) struct Day {
     pub day: jiff::civil::Date,
     pub checks: i32,
     pub successes: i32,
@@ -195,7 +195,11 @@ impl TryFrom<DayRow> for Day {
 }
 
 /// The service's daily roll-ups, newest first.
-pub async fn days(db: impl PgExecutor<'_>, service_id: Uuid, limit: i64) -> Result<Vec<Day>, sqlx::Error> {
+pub(crate) async fn days(
+    db: impl PgExecutor<'_>,
+    service_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Day>, sqlx::Error> {
     let rows: Vec<DayRow> = sqlx::query_as(
         "select day, checks, successes, latency_p50_ms, latency_p95_ms, latency_p99_ms
            from health_probe_daily where service_id = $1 order by day desc limit $2",
@@ -209,7 +213,7 @@ pub async fn days(db: impl PgExecutor<'_>, service_id: Uuid, limit: i64) -> Resu
 
 /// Recomputes the roll-ups of today and yesterday (UTC) from the raw results; idempotent.
 /// Raw results are kept longer than two days, so both days are complete when recomputed.
-pub async fn roll_up(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+pub(crate) async fn roll_up(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "insert into health_probe_daily (service_id, day, checks, successes, latency_p50_ms, latency_p95_ms, latency_p99_ms)
          select service_id, (started_at at time zone 'UTC')::date,
@@ -230,7 +234,7 @@ pub async fn roll_up(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
 }
 
 /// Deletes raw results older than `keep_days` days, at most `batch` rows (short transactions).
-pub async fn prune(db: impl PgExecutor<'_>, keep_days: i32, batch: i64) -> Result<u64, sqlx::Error> {
+pub(crate) async fn prune(db: impl PgExecutor<'_>, keep_days: i32, batch: i64) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "delete from health_probe_results where id in (
              select id from health_probe_results where started_at < now() - make_interval(days => $1)

@@ -23,7 +23,7 @@ use crate::web::error::AppError;
 use crate::web::form::{Choice, NoticeQuery, Notices, form_outcome, see_other_with_notice};
 use crate::web::page::{Layout, render_page};
 
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     let admin = Access::Role(Role::Admin);
     Routes::new()
         .get("/admin/services", admin, list_services)
@@ -43,7 +43,7 @@ const NOTICES: Notices = &[
 ];
 
 /// A service in the admin list.
-pub struct AdminRow {
+pub(crate) struct AdminRow {
     pub name: String,
     pub url: String,
     pub schedule: String,
@@ -55,7 +55,7 @@ pub struct AdminRow {
 
 #[derive(Template)]
 #[template(path = "admin/services.html")]
-pub struct ServicesPage {
+pub(crate) struct ServicesPage {
     pub layout: Layout,
     pub services: Vec<AdminRow>,
     pub notice: Option<&'static str>,
@@ -91,7 +91,7 @@ async fn list_services(
 
 /// The values of the service form, as stored or as typed.
 #[derive(Debug, Default, Deserialize)]
-pub struct ServiceForm {
+pub(crate) struct ServiceForm {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -202,7 +202,7 @@ impl ServiceForm {
 
 #[derive(Template)]
 #[template(path = "admin/services_form.html")]
-pub struct ServiceFormPage {
+pub(crate) struct ServiceFormPage {
     pub layout: Layout,
     /// The stored name when editing; `None` for a new service.
     pub editing: Option<String>,

@@ -27,7 +27,7 @@ const EVENTS_SHOWN: usize = 5;
 const STALE_AFTER_SECONDS: i64 = 60;
 
 /// An open incident in the overview's list.
-pub struct IncidentRow {
+pub(crate) struct IncidentRow {
     pub number: i64,
     pub title: String,
     pub severity: &'static str,
@@ -36,7 +36,7 @@ pub struct IncidentRow {
 }
 
 /// The key metrics panel.
-pub struct MetricsPanel {
+pub(crate) struct MetricsPanel {
     pub configured: bool,
     pub prometheus_url: Option<String>,
     pub readings: Vec<Reading>,
@@ -46,7 +46,7 @@ pub struct MetricsPanel {
 }
 
 /// A Warning event as the Kubernetes panel lists it.
-pub struct EventView {
+pub(crate) struct EventView {
     pub reason: String,
     pub message: String,
     /// `Pod/twisterlab-api-7d9f8b6c5d-x2x4q`.
@@ -56,7 +56,7 @@ pub struct EventView {
 }
 
 /// The Kubernetes panel.
-pub struct KubePanel {
+pub(crate) struct KubePanel {
     /// `None` before the worker's first snapshot.
     pub snapshot: Option<KubeSnapshot>,
     /// When the snapshot was taken.
@@ -69,7 +69,7 @@ pub struct KubePanel {
 
 impl KubePanel {
     /// Deployments with fewer ready pods than desired or a stalled rollout, first.
-    pub fn deployments(&self) -> Vec<&DeploymentRow> {
+    pub(crate) fn deployments(&self) -> Vec<&DeploymentRow> {
         let mut rows: Vec<&DeploymentRow> =
             self.snapshot.iter().flat_map(|s| s.deployments.data.iter().flatten()).collect();
         rows.sort_by_key(|d| (!d.troubled(), d.name.clone()));
@@ -77,7 +77,7 @@ impl KubePanel {
     }
 
     /// Pods with a problem (already sorted most telling first), at most [`PODS_SHOWN`].
-    pub fn problem_pods(&self) -> Vec<&PodRow> {
+    pub(crate) fn problem_pods(&self) -> Vec<&PodRow> {
         self.snapshot
             .iter()
             .flat_map(|s| s.pods.data.iter().flatten())
@@ -87,13 +87,13 @@ impl KubePanel {
     }
 
     /// (pods, pods with a problem).
-    pub fn pod_counts(&self) -> (usize, usize) {
+    pub(crate) fn pod_counts(&self) -> (usize, usize) {
         let pods: Vec<&PodRow> = self.snapshot.iter().flat_map(|s| s.pods.data.iter().flatten()).collect();
         (pods.len(), pods.iter().filter(|p| p.problem.is_some()).count())
     }
 
     /// The errors of the latest refresh, part by part.
-    pub fn errors(&self) -> Vec<String> {
+    pub(crate) fn errors(&self) -> Vec<String> {
         let Some(s) = &self.snapshot else { return vec![] };
         [
             ("deployments", &s.deployments.error),
@@ -107,7 +107,7 @@ impl KubePanel {
     }
 
     /// "api-7d9f: 250 m CPU, 128 MiB" per pod, or why there is none.
-    pub fn usage(&self) -> Result<Vec<String>, &'static str> {
+    pub(crate) fn usage(&self) -> Result<Vec<String>, &'static str> {
         let Some(s) = &self.snapshot else { return Err("no snapshot yet") };
         match &s.usage.data {
             None => Err("not read yet"),
@@ -125,22 +125,22 @@ impl KubePanel {
     }
 
     /// Whether the usage list is available (for the template).
-    pub fn has_usage(&self) -> bool {
+    pub(crate) fn has_usage(&self) -> bool {
         self.usage().is_ok()
     }
 
-    pub fn usage_rows(&self) -> Vec<String> {
+    pub(crate) fn usage_rows(&self) -> Vec<String> {
         self.usage().unwrap_or_default()
     }
 
-    pub fn usage_note(&self) -> &'static str {
+    pub(crate) fn usage_note(&self) -> &'static str {
         self.usage().err().unwrap_or("")
     }
 }
 
 #[derive(Template)]
 #[template(path = "overview/index.html")]
-pub struct OverviewPage {
+pub(crate) struct OverviewPage {
     pub layout: Layout,
     pub overall: Overall,
     /// What is wrong, in a few words ("twisterlab-api down; error rate over threshold").
@@ -169,7 +169,7 @@ impl OverviewPage {
 }
 
 /// The portal's own health, in one line at the bottom of the overview.
-pub struct PortalFacts {
+pub(crate) struct PortalFacts {
     pub database_connected: bool,
     pub migrations_applied: usize,
     pub migrations_known: usize,
@@ -182,7 +182,7 @@ fn stale(taken_at: Timestamp, now: Timestamp) -> bool {
 }
 
 /// `GET /`.
-pub async fn show_overview(
+pub(crate) async fn show_overview(
     State(app): State<AppState>,
     layout: Layout,
 ) -> Result<Page<OverviewPage>, AppError> {
@@ -257,7 +257,7 @@ pub async fn show_overview(
             .map(|s| (s.name.as_str(), s.state))
             .collect::<Vec<(&str, ServiceState)>>(),
         metrics: metrics.readings.iter().map(|r| (r.label.as_str(), r.state)).collect(),
-        pod_problems: kube.pod_counts().1,
+        pod_problems: kube.snapshot.as_ref().map_or(0, KubeSnapshot::problem_pods),
     };
     let (overall, headline) = (picture.overall(), picture.headline());
 

@@ -20,13 +20,13 @@ use crate::db::probe_results;
 use crate::workers::{BoxFuture, NextPass, Worker};
 
 /// How often the key metrics are read from Prometheus.
-pub const METRICS_INTERVAL: Duration = Duration::from_secs(15);
+pub(crate) const METRICS_INTERVAL: Duration = Duration::from_secs(15);
 /// How often the Kubernetes snapshot is refreshed.
-pub const KUBE_INTERVAL: Duration = Duration::from_secs(15);
+pub(crate) const KUBE_INTERVAL: Duration = Duration::from_secs(15);
 /// How often today's and yesterday's roll-ups are recomputed and old raw results pruned.
-pub const ROLLUP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+pub(crate) const ROLLUP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// Days raw probe results are kept (more than two, so yesterday's roll-up is complete).
-pub const RAW_RESULT_DAYS: i32 = 3;
+pub(crate) const RAW_RESULT_DAYS: i32 = 3;
 /// Rows deleted per pruning statement.
 const PRUNE_BATCH: i64 = 50_000;
 /// A snapshot lease outlives a refresh by far: the adapter and Prometheus calls time out first.
@@ -53,7 +53,7 @@ where
 }
 
 /// Reads the key metrics into the `key_metrics` snapshot.
-pub struct KeyMetricsJob {
+pub(crate) struct KeyMetricsJob {
     pub pool: PgPool,
     /// `None` without `TWISTERLAB_PROMETHEUS_URL`: every metric is unknown.
     pub prometheus: Option<Prometheus>,
@@ -64,7 +64,7 @@ pub struct KeyMetricsJob {
 
 impl KeyMetricsJob {
     /// The job as the configuration sets it up.
-    pub fn new(pool: PgPool, config: &Config) -> Self {
+    pub(crate) fn new(pool: PgPool, config: &Config) -> Self {
         let prometheus = config.prometheus_url.as_deref().and_then(|url| match Prometheus::new(url) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -76,7 +76,7 @@ impl KeyMetricsJob {
     }
 
     /// One refresh; `Ok(None)` when another process holds it or it is fresh enough.
-    pub async fn run_once(&self) -> Result<Option<MetricsSnapshot>, sqlx::Error> {
+    pub(crate) async fn run_once(&self) -> Result<Option<MetricsSnapshot>, sqlx::Error> {
         refresh(&self.pool, SnapshotKind::KeyMetrics, self.min_age, async {
             Ok(key_metrics::take_snapshot(self.prometheus.as_ref(), &self.specs).await)
         })
@@ -85,7 +85,7 @@ impl KeyMetricsJob {
 }
 
 /// Refreshes the `kubernetes` snapshot through the adapter.
-pub struct KubeSnapshotJob {
+pub(crate) struct KubeSnapshotJob {
     pub pool: PgPool,
     pub cluster: ClusterHandle,
     /// A snapshot younger than this is not refreshed (another process just did it).
@@ -95,7 +95,7 @@ pub struct KubeSnapshotJob {
 impl KubeSnapshotJob {
     /// One refresh, merged into the previous snapshot (a failed call keeps the older data);
     /// `Ok(None)` when another process holds it or it is fresh enough.
-    pub async fn run_once(&self) -> Result<Option<KubeSnapshot>, sqlx::Error> {
+    pub(crate) async fn run_once(&self) -> Result<Option<KubeSnapshot>, sqlx::Error> {
         refresh(&self.pool, SnapshotKind::Kubernetes, self.min_age, async {
             let previous =
                 health_snapshots::load::<KubeSnapshot>(&self.pool, SnapshotKind::Kubernetes).await?;
@@ -107,13 +107,13 @@ impl KubeSnapshotJob {
 }
 
 /// Recomputes the daily roll-ups and prunes raw results past [`RAW_RESULT_DAYS`].
-pub struct RollupJob {
+pub(crate) struct RollupJob {
     pub pool: PgPool,
 }
 
 impl RollupJob {
     /// Returns (roll-up rows written, raw results deleted).
-    pub async fn run_once(&self) -> Result<(u64, u64), sqlx::Error> {
+    pub(crate) async fn run_once(&self) -> Result<(u64, u64), sqlx::Error> {
         let rolled = probe_results::roll_up(&self.pool).await?;
         let mut pruned = 0;
         // In batches, so no statement holds locks on a large table for long.

@@ -12,7 +12,7 @@ use twisterlab_domain::health::{Direction, MetricState, Unit, excerpt, metric_st
 use super::probe::{error_text, status_text};
 
 /// How long one query may take.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest Prometheus answer read, in bytes.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
@@ -43,7 +43,7 @@ fn spec(
 
 /// The runbook's "Key Metrics to Monitor", as PromQL over the metrics TwisterLab's API exports
 /// (the demo target exports the same series).
-pub fn defaults() -> Vec<KeyMetricSpec> {
+pub(crate) fn defaults() -> Vec<KeyMetricSpec> {
     use Direction::{Above, Below};
     vec![
         spec(
@@ -112,7 +112,7 @@ struct FileMetric {
 }
 
 /// The defaults merged with the file's `[[key_metrics]]`.
-pub fn from_file(file: &toml::Table) -> Result<Vec<KeyMetricSpec>, String> {
+pub(crate) fn from_file(file: &toml::Table) -> Result<Vec<KeyMetricSpec>, String> {
     let mut specs = defaults();
     let Some(value) = file.get("key_metrics") else {
         return Ok(specs);
@@ -195,7 +195,7 @@ pub fn from_file(file: &toml::Table) -> Result<Vec<KeyMetricSpec>, String> {
 
 /// One metric as last read: shown as value, threshold and state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Reading {
+pub(crate) struct Reading {
     pub name: String,
     pub label: String,
     pub query: String,
@@ -211,7 +211,7 @@ pub struct Reading {
 
 impl Reading {
     /// "412 ms", or "unknown".
-    pub fn value_text(&self) -> String {
+    pub(crate) fn value_text(&self) -> String {
         match self.value {
             Some(v) if v.is_finite() => self.unit.format(v),
             _ => "unknown".into(),
@@ -219,7 +219,7 @@ impl Reading {
     }
 
     /// "< 500 ms".
-    pub fn threshold_text(&self) -> String {
+    pub(crate) fn threshold_text(&self) -> String {
         format!("{} {}", self.direction.symbol(), self.unit.format(self.threshold))
     }
 
@@ -244,14 +244,14 @@ impl Reading {
 
 /// A client of one Prometheus server's HTTP API.
 #[derive(Clone, Debug)]
-pub struct Prometheus {
+pub(crate) struct Prometheus {
     base: String,
     http: reqwest::Client,
 }
 
 impl Prometheus {
     /// `base` such as `http://prometheus:9090` (a path prefix is kept).
-    pub fn new(base: &str) -> Result<Self, String> {
+    pub(crate) fn new(base: &str) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(QUERY_TIMEOUT)
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -262,12 +262,12 @@ impl Prometheus {
         Ok(Self { base: base.trim_end_matches('/').to_owned(), http })
     }
 
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
     /// Reads one metric. Never fails: every problem becomes an unknown reading with its reason.
-    pub async fn read(&self, spec: &KeyMetricSpec) -> Reading {
+    pub(crate) async fn read(&self, spec: &KeyMetricSpec) -> Reading {
         match self.query(&spec.query).await {
             Ok(samples) => judge_samples(spec, &samples),
             Err(reason) => Reading::unknown(spec, reason),
@@ -275,7 +275,7 @@ impl Prometheus {
     }
 
     /// Every metric, queried concurrently, in the order of `specs`.
-    pub async fn read_all(&self, specs: &[KeyMetricSpec]) -> Vec<Reading> {
+    pub(crate) async fn read_all(&self, specs: &[KeyMetricSpec]) -> Vec<Reading> {
         let mut set = tokio::task::JoinSet::new();
         for (i, spec) in specs.iter().cloned().enumerate() {
             let prometheus = self.clone();
@@ -295,7 +295,7 @@ impl Prometheus {
     }
 
     /// The samples of an instant query, or why there are none.
-    pub async fn query(&self, promql: &str) -> Result<Vec<f64>, String> {
+    pub(crate) async fn query(&self, promql: &str) -> Result<Vec<f64>, String> {
         let url = format!("{}/api/v1/query", self.base);
         let answer = self.http.get(&url).query(&[("query", promql)]).send().await.map_err(|e| {
             if e.is_timeout() {
@@ -353,7 +353,7 @@ struct Data {
 }
 
 /// Samples of an instant query answer, or why there are none.
-pub fn parse_answer(status: u16, content_type: &str, body: &[u8]) -> Result<Vec<f64>, String> {
+pub(crate) fn parse_answer(status: u16, content_type: &str, body: &[u8]) -> Result<Vec<f64>, String> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|_| {
         let shown = if content_type.is_empty() { "no content type" } else { content_type };
         format!(
@@ -402,7 +402,7 @@ fn judge_samples(spec: &KeyMetricSpec, samples: &[f64]) -> Reading {
 
 /// What the overview shows of Prometheus: every reading, or that it is not configured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricsSnapshot {
+pub(crate) struct MetricsSnapshot {
     /// `TWISTERLAB_PROMETHEUS_URL` was set.
     pub configured: bool,
     pub prometheus_url: Option<String>,
@@ -410,7 +410,10 @@ pub struct MetricsSnapshot {
 }
 
 /// Reads every metric (or, without Prometheus, marks each unknown).
-pub async fn take_snapshot(prometheus: Option<&Prometheus>, specs: &[KeyMetricSpec]) -> MetricsSnapshot {
+pub(crate) async fn take_snapshot(
+    prometheus: Option<&Prometheus>,
+    specs: &[KeyMetricSpec],
+) -> MetricsSnapshot {
     match prometheus {
         Some(p) => MetricsSnapshot {
             configured: true,

@@ -8,19 +8,19 @@
 //! state, thresholds, the overall verdict) are in `twisterlab_domain::health`; the queries in
 //! `crate::db::{health, probe_results, health_snapshots}`.
 
-pub mod admin;
-pub mod cluster;
+pub(crate) mod admin;
+pub(crate) mod cluster;
 pub mod definition;
-pub mod home;
-pub mod jobs;
+pub(crate) mod home;
+pub(crate) mod jobs;
 pub mod key_metrics;
-pub mod pages;
-pub mod probe;
-pub mod scheduler;
-pub mod service;
-pub mod signals;
-pub mod sparkline;
-pub mod view;
+pub(crate) mod pages;
+pub(crate) mod probe;
+pub(crate) mod scheduler;
+pub(crate) mod service;
+pub(crate) mod signals;
+pub(crate) mod sparkline;
+pub(crate) mod view;
 
 #[cfg(test)]
 mod tests;
@@ -33,7 +33,7 @@ use uuid::Uuid;
 use crate::auth::{Access, Routes};
 
 /// The overview's routes: `/` and the pages below it, and the admin pages of services.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .get("/", Access::Role(Role::Viewer), home::show_overview)
         .get("/health/services/{name}", Access::Role(Role::Viewer), pages::show_service)
@@ -44,7 +44,8 @@ pub fn routes() -> Routes {
 
 /// Health probe state for the status page's roll-up: for every enabled service that is down
 /// and mapped to a component, that component with the impact the service declares. A
-/// component appears once per down service; take the worst impact.
+/// component appears once per down service; take the worst impact. Public for the status
+/// page's roll-up, which does not read it yet.
 pub async fn component_health(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, Option<Impact>)>, sqlx::Error> {
     crate::db::health::component_health(db).await
 }

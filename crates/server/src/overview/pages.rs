@@ -21,7 +21,7 @@ use crate::web::time::Moment;
 // GET /health/services/{name}
 
 /// One raw result as the service page lists it.
-pub struct ResultView {
+pub(crate) struct ResultView {
     pub at: Moment,
     pub ok: bool,
     pub latency: String,
@@ -34,7 +34,7 @@ pub struct ResultView {
 }
 
 /// One day of history.
-pub struct DayView {
+pub(crate) struct DayView {
     pub day: String,
     pub uptime: String,
     pub checks: i32,
@@ -44,7 +44,7 @@ pub struct DayView {
 }
 
 /// An incident the service's failures declared.
-pub struct SignalIncident {
+pub(crate) struct SignalIncident {
     pub number: i64,
     pub title: String,
     pub severity: String,
@@ -54,7 +54,7 @@ pub struct SignalIncident {
 
 #[derive(Template)]
 #[template(path = "overview/service.html")]
-pub struct ServicePage {
+pub(crate) struct ServicePage {
     pub layout: Layout,
     pub service: ServiceView,
     pub expect: String,
@@ -77,7 +77,7 @@ const DAYS_SHOWN: i64 = 30;
 const INCIDENTS_SHOWN: i64 = 10;
 
 /// `GET /health/services/{name}`.
-pub async fn show_service(
+pub(crate) async fn show_service(
     State(app): State<AppState>,
     layout: Layout,
     Path(name): Path<String>,
@@ -157,7 +157,7 @@ pub async fn show_service(
 
 #[derive(Template)]
 #[template(path = "overview/logs.html")]
-pub struct LogsPage {
+pub(crate) struct LogsPage {
     pub layout: Layout,
     pub deployment: String,
     pub namespace: Option<String>,
@@ -173,7 +173,7 @@ pub struct LogsPage {
 /// `GET /kubernetes/logs/{deployment}`: the last 100 lines of one of the deployment's pods (a
 /// troubled one first), read from the API server now, within the adapter's timeout. Logs may
 /// hold secrets, so they are shown to responders and never logged.
-pub async fn show_logs(
+pub(crate) async fn show_logs(
     State(app): State<AppState>,
     layout: Layout,
     Path(deployment): Path<String>,

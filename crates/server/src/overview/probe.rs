@@ -10,15 +10,15 @@ use serde_json::Value;
 use twisterlab_domain::health::{Answer as Judged, Failure, FailureKind, excerpt, judge_answer, status_line};
 
 /// Largest body read, in bytes; a health answer is a few hundred.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Redirects followed before giving up.
-pub const MAX_REDIRECTS: usize = 3;
+pub(crate) const MAX_REDIRECTS: usize = 3;
 /// Characters of the body kept as evidence.
-pub const EXCERPT_CHARS: usize = 300;
+pub(crate) const EXCERPT_CHARS: usize = 300;
 
 /// What one probe found.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// `Ok` or why not.
     pub result: Result<(), Failure>,
     /// Time to the complete answer (or to the failure).
@@ -31,23 +31,23 @@ pub struct Outcome {
 
 impl Outcome {
     /// The answer was right.
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.result.is_ok()
     }
 
     /// The latency in milliseconds (saturating).
-    pub fn latency_ms(&self) -> i32 {
+    pub(crate) fn latency_ms(&self) -> i32 {
         i32::try_from(self.latency.as_millis()).unwrap_or(i32::MAX)
     }
 
     /// Why the probe failed, if it did.
-    pub fn failure(&self) -> Option<&Failure> {
+    pub(crate) fn failure(&self) -> Option<&Failure> {
         self.result.as_ref().err()
     }
 }
 
 /// The HTTP client all probes share (connections are reused between probes of one host).
-pub fn client() -> Result<reqwest::Client, reqwest::Error> {
+pub(crate) fn client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
         // Probes go straight to the target: a proxy from the environment would test the proxy.
@@ -58,7 +58,7 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
 }
 
 /// Probes `url` once: 2xx, JSON, and every field of `expect`, all within `timeout`.
-pub async fn probe(
+pub(crate) async fn probe(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
@@ -99,7 +99,7 @@ fn reason_phrase(status: u16) -> Option<&'static str> {
 }
 
 /// "503 Service Unavailable".
-pub fn status_text(status: u16) -> String {
+pub(crate) fn status_text(status: u16) -> String {
     status_line(status, reason_phrase(status))
 }
 
@@ -240,7 +240,7 @@ fn authority(url: &str) -> String {
 /// An error with its causes (`error sending request: client error (Connect): tcp connect
 /// error: Connection refused`), since the useful part is usually deep in the chain. The URL is
 /// left out: it is shown beside the reason anyway.
-pub fn error_text(err: &reqwest::Error) -> String {
+pub(crate) fn error_text(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     if let Some(url) = err.url() {
         text = text.replace(&format!(" for url ({url})"), "");

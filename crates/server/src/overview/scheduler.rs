@@ -18,26 +18,26 @@ use crate::db::health::{self as store, NewState};
 use crate::db::probe_results::{self, NewResult};
 use crate::workers::{BoxFuture, Cadence, NextPass, Stop, Worker};
 
-pub use crate::db::health::Claim;
+pub(crate) use crate::db::health::Claim;
 
 /// How often the scheduler looks for due probes.
-pub const TICK: Duration = Duration::from_millis(500);
+pub(crate) const TICK: Duration = Duration::from_millis(500);
 /// Probes due within this much of now are claimed (and then wait for their exact time).
-pub const LOOKAHEAD: Duration = Duration::from_secs(1);
+pub(crate) const LOOKAHEAD: Duration = Duration::from_secs(1);
 /// A claim outlives the probe's timeout by this much before another process may take it over.
-pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
+pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// Most probes claimed in one tick.
-pub const MAX_CLAIM: i64 = 1000;
+pub(crate) const MAX_CLAIM: i64 = 1000;
 /// Claimed probes waiting or running, per slot of concurrency. Beyond it the scheduler claims
 /// nothing more: under overload probes are skipped (and rescheduled when more than an interval
 /// late) instead of queueing without bound in memory.
-pub const PENDING_PER_SLOT: usize = 2;
+pub(crate) const PENDING_PER_SLOT: usize = 2;
 /// How many results of a service are attached as evidence to its incident.
 const EVIDENCE: i64 = 10;
 
 /// The probe scheduler of one process.
 #[derive(Clone)]
-pub struct ProbeScheduler {
+pub(crate) struct ProbeScheduler {
     pub pool: PgPool,
     /// Identifies this process's leases.
     pub owner: Uuid,
@@ -49,7 +49,11 @@ pub struct ProbeScheduler {
 
 impl ProbeScheduler {
     /// A scheduler running at most `concurrency` probes at once.
-    pub fn new(pool: PgPool, concurrency: usize, zone: jiff::tz::TimeZone) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(
+        pool: PgPool,
+        concurrency: usize,
+        zone: jiff::tz::TimeZone,
+    ) -> Result<Self, reqwest::Error> {
         Ok(Self {
             pool,
             owner: Uuid::new_v4(),
@@ -62,17 +66,21 @@ impl ProbeScheduler {
 
     /// Claims the enabled probes due within `lookahead` for this process (see
     /// [`store::claim_due`]: concurrent processes split the work instead of doubling it).
-    pub async fn claim(&self, lookahead: Duration) -> Result<Vec<Claim>, sqlx::Error> {
+    pub(crate) async fn claim(&self, lookahead: Duration) -> Result<Vec<Claim>, sqlx::Error> {
         self.claim_at_most(lookahead, MAX_CLAIM).await
     }
 
     /// [`ProbeScheduler::claim`], at most `limit` probes.
-    pub async fn claim_at_most(&self, lookahead: Duration, limit: i64) -> Result<Vec<Claim>, sqlx::Error> {
+    pub(crate) async fn claim_at_most(
+        &self,
+        lookahead: Duration,
+        limit: i64,
+    ) -> Result<Vec<Claim>, sqlx::Error> {
         store::claim_due(&self.pool, self.owner, lookahead, limit, LEASE_MARGIN).await
     }
 
     /// Waits for the claim's time and a free slot, probes, and records the result.
-    pub async fn run_claim(&self, claim: Claim) -> Result<Signal, anyhow::Error> {
+    pub(crate) async fn run_claim(&self, claim: Claim) -> Result<Signal, anyhow::Error> {
         // A claim due in the past converts to no wait at all.
         let wait =
             Duration::try_from(claim.scheduled_at.duration_since(Timestamp::now())).unwrap_or_default();
@@ -86,7 +94,7 @@ impl ProbeScheduler {
 
     /// Stores one outcome: the raw result, the new state and, on a state change that matters,
     /// the signal into incidents — in one transaction under the service's state row lock.
-    pub async fn record(
+    pub(crate) async fn record(
         &self,
         claim: &Claim,
         started_at: Timestamp,
@@ -153,7 +161,7 @@ impl ProbeScheduler {
 
     /// One pass for tests and tools: claims what is due now and runs it to completion.
     /// Returns the number of probes run.
-    pub async fn run_once(&self) -> Result<usize, anyhow::Error> {
+    pub(crate) async fn run_once(&self) -> Result<usize, anyhow::Error> {
         let claims = self.claim(Duration::ZERO).await?;
         let count = claims.len();
         let mut set = JoinSet::new();

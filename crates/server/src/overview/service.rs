@@ -16,7 +16,7 @@ use crate::web::error::AppError;
 
 /// Who makes a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     /// The admin pages (or the API): file-managed services are refused.
     Pages,
     /// The reconciliation of the configuration file: it alone changes file-managed services,
@@ -26,7 +26,7 @@ pub enum Via {
 
 /// Why a service change was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub(crate) enum ServiceError {
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
     #[error("service {0} does not exist")]
@@ -50,7 +50,7 @@ impl From<ServiceError> for AppError {
 
 /// A service as a caller describes it.
 #[derive(Clone, Debug)]
-pub struct ServiceInput {
+pub(crate) struct ServiceInput {
     pub spec: ServiceSpec,
     /// The status-page component a down service degrades (the spec's component name is not
     /// used here: callers resolve it).
@@ -62,7 +62,7 @@ pub struct ServiceInput {
 
 impl ServiceInput {
     /// A definition read without problems.
-    pub fn new(spec: ServiceSpec, component_id: Option<Uuid>) -> Self {
+    pub(crate) fn new(spec: ServiceSpec, component_id: Option<Uuid>) -> Self {
         Self { spec, component_id, read_errors: vec![] }
     }
 
@@ -108,7 +108,7 @@ impl ServiceInput {
 }
 
 /// The stored service as input (its component as an id).
-pub fn input_of(service: &Service) -> ServiceInput {
+pub(crate) fn input_of(service: &Service) -> ServiceInput {
     ServiceInput::new(
         ServiceSpec {
             name: service.name.clone(),
@@ -141,12 +141,12 @@ fn refused(e: WriteError, name: &str) -> ServiceError {
 }
 
 /// The actor of changes made by reconciling the configuration file.
-pub fn file_actor() -> Actor {
+pub(crate) fn file_actor() -> Actor {
     Actor { user_id: None, label: "configuration file".into(), client_addr: None, request_id: None }
 }
 
 /// Creates a service (audited `service.create`); its first probe comes within one interval.
-pub async fn create(
+pub(crate) async fn create(
     tx: &mut PgConnection,
     actor: &Actor,
     via: Via,
@@ -173,7 +173,7 @@ pub async fn create(
 
 /// Changes the service called `name` (audited `service.update`); `Ok(false)` when the input
 /// changes nothing. A changed interval reschedules the next probe within the new interval.
-pub async fn update(
+pub(crate) async fn update(
     tx: &mut PgConnection,
     actor: &Actor,
     via: Via,
@@ -217,7 +217,12 @@ pub async fn update(
 
 /// Deletes the service called `name` with its probe history (audited `service.delete`); the
 /// incidents it declared stay.
-pub async fn delete(tx: &mut PgConnection, actor: &Actor, via: Via, name: &str) -> Result<(), ServiceError> {
+pub(crate) async fn delete(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    via: Via,
+    name: &str,
+) -> Result<(), ServiceError> {
     let current =
         store::lock_by_name(tx, name).await?.ok_or_else(|| ServiceError::NotFound(name.to_owned()))?;
     if current.managed_by_file && via == Via::Pages {
@@ -240,7 +245,7 @@ pub async fn delete(tx: &mut PgConnection, actor: &Actor, via: Via, name: &str) 
 
 /// What a reconciliation changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Reconciled {
+pub(crate) struct Reconciled {
     pub created: usize,
     pub updated: usize,
     pub deleted: usize,
@@ -250,7 +255,7 @@ pub struct Reconciled {
 /// managed by the file), and deletes file-managed services the file no longer lists. Services
 /// created in the pages are left alone unless the file takes one over by name. One transaction
 /// under an advisory lock, so processes starting together do it once.
-pub async fn reconcile_file_services(
+pub(crate) async fn reconcile_file_services(
     pool: &PgPool,
     specs: &[ServiceSpec],
 ) -> Result<Reconciled, ServiceError> {

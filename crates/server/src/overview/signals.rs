@@ -22,13 +22,13 @@ use crate::db::probe_results::ProbeResult;
 use crate::incidents::service::{self as incidents, Declaration, IncidentError};
 
 /// How timeline events written by probes are signed.
-pub const ACTOR_LABEL: &str = "health probe";
+pub(crate) const ACTOR_LABEL: &str = "health probe";
 /// Label on incidents declared by probes.
-pub const INCIDENT_LABEL: &str = "health-probe";
+pub(crate) const INCIDENT_LABEL: &str = "health-probe";
 
 /// What a state change did to incidents.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// Nothing to tell.
     None,
     /// A new incident was declared (its number).
@@ -44,7 +44,7 @@ pub enum Signal {
 /// processes can never both find "no open incident" and declare one each.
 ///
 /// `evidence` holds the latest results, newest first, including the probe that caused `step`.
-pub async fn on_step(
+pub(crate) async fn on_step(
     tx: &mut PgConnection,
     zone: &jiff::tz::TimeZone,
     service: &Service,
@@ -111,7 +111,7 @@ pub async fn on_step(
 
 /// What a signal writes on an incident's timeline: words for people (Markdown) and the
 /// evidence as data.
-pub struct SignalEvent {
+pub(crate) struct SignalEvent {
     pub body: String,
     pub data: serde_json::Value,
 }

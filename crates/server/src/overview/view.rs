@@ -12,7 +12,7 @@ use crate::web::error::AppError;
 use crate::web::time::Moment;
 
 /// The stylesheet's class for a service state.
-pub const fn service_css(state: ServiceState) -> &'static str {
+pub(crate) const fn service_css(state: ServiceState) -> &'static str {
     match state {
         ServiceState::Unknown => "state-unknown",
         ServiceState::Up => "state-ok",
@@ -22,7 +22,7 @@ pub const fn service_css(state: ServiceState) -> &'static str {
 }
 
 /// The stylesheet's class for a key metric's state.
-pub const fn metric_css(state: MetricState) -> &'static str {
+pub(crate) const fn metric_css(state: MetricState) -> &'static str {
     match state {
         MetricState::Ok => "state-ok",
         MetricState::Breach => "state-critical",
@@ -31,7 +31,7 @@ pub const fn metric_css(state: MetricState) -> &'static str {
 }
 
 /// The stylesheet's class for the overall verdict.
-pub const fn overall_css(overall: Overall) -> &'static str {
+pub(crate) const fn overall_css(overall: Overall) -> &'static str {
     match overall {
         Overall::Healthy => "state-ok",
         Overall::Degraded => "state-degraded",
@@ -41,13 +41,13 @@ pub const fn overall_css(overall: Overall) -> &'static str {
 }
 
 /// "412 ms", or "–" without a value.
-pub fn ms(latency: Option<i32>) -> String {
+pub(crate) fn ms(latency: Option<i32>) -> String {
     latency.map(|l| format!("{l} ms")).unwrap_or_else(|| "–".into())
 }
 
 /// A service as the overview and its page show it.
 #[derive(Clone, Debug)]
-pub struct ServiceView {
+pub(crate) struct ServiceView {
     pub name: String,
     /// Link to the service page.
     pub href: String,
@@ -66,7 +66,7 @@ pub struct ServiceView {
 }
 
 impl ServiceView {
-    pub fn of(s: &Service, buckets: &[Bucket], zone: &jiff::tz::TimeZone, now: Timestamp) -> Self {
+    pub(crate) fn of(s: &Service, buckets: &[Bucket], zone: &jiff::tz::TimeZone, now: Timestamp) -> Self {
         let state_text = match (s.enabled, s.state) {
             (false, _) => "disabled".to_owned(),
             (true, ServiceState::Failing) => {
@@ -93,7 +93,7 @@ impl ServiceView {
 }
 
 /// Every service's view with its sparkline, what needs action first (disabled ones last).
-pub async fn service_views(app: &AppState, now: Timestamp) -> Result<Vec<ServiceView>, AppError> {
+pub(crate) async fn service_views(app: &AppState, now: Timestamp) -> Result<Vec<ServiceView>, AppError> {
     let services = crate::db::health::list(&app.pool).await?;
     let buckets =
         probe_results::buckets(&app.pool, sparkline_start(now), sparkline::BUCKET_SECONDS, None).await?;
@@ -110,7 +110,7 @@ pub async fn service_views(app: &AppState, now: Timestamp) -> Result<Vec<Service
 }
 
 /// The start of the sparkline: 24 h back, aligned to a bucket so buckets do not slide.
-pub fn sparkline_start(now: Timestamp) -> Timestamp {
+pub(crate) fn sparkline_start(now: Timestamp) -> Timestamp {
     let bucket = i64::from(sparkline::BUCKET_SECONDS);
     let end = (now.as_second() / bucket + 1) * bucket;
     let start = end - i64::from(sparkline::BUCKETS) * bucket;
