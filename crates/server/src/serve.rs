@@ -74,7 +74,7 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
 /// they start: the `[[services]]` to probe and the notification channels named by settings.
 /// A failure is logged and the portal runs with what is stored.
 async fn start_up(config: &Config, pool: &sqlx::PgPool) {
-    if let Err(e) = crate::overview::admin::reconcile_file_services(pool, &config.services).await {
+    if let Err(e) = crate::overview::service::reconcile_file_services(pool, &config.services).await {
         tracing::error!(error = %e, "cannot reconcile [[services]] from the configuration file; probing what is stored");
     }
     match crate::escalation::channels::sync_configured(pool, config).await {

@@ -34,3 +34,11 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Component>
     .fetch_optional(db)
     .await
 }
+
+/// The id of the component called `name` (any case), for `component = "API"` in the file.
+pub async fn id_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from components where lower(name) = lower($1)")
+        .bind(name)
+        .fetch_optional(db)
+        .await
+}

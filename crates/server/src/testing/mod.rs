@@ -191,3 +191,9 @@ pub async fn audit_actions(pool: &PgPool, action: &str) -> Vec<crate::db::audit:
     .await
     .expect("audit rows")
 }
+
+/// Whether two floating-point readings agree to a relative 1e-9 (absolute near zero): the same
+/// value computed twice, or stored as JSON and read back, may differ in its last bits.
+pub fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
