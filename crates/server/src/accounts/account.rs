@@ -5,7 +5,6 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -25,6 +24,7 @@ use crate::validation::FieldError;
 use crate::web::error::AppError;
 use crate::web::form::see_other;
 use crate::web::page::{Layout, Page, render_page};
+use crate::web::time::Moment;
 
 /// The account routes; every one is the caller's own business, so the lowest role suffices.
 pub fn routes() -> Routes {
@@ -38,66 +38,6 @@ pub fn routes() -> Routes {
         .post("/account/tokens/{id}/revoke", viewer, revoke_token)
         .get("/account/sessions", viewer, list_sessions)
         .post("/account/sessions/{id}/end", viewer, end_session)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Showing times
-
-/// A moment as pages show it: absolute in the team's time zone, plus how long ago (or until).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Moment {
-    /// RFC 3339 in UTC, for `<time datetime>`.
-    pub iso: String,
-    /// "2026-11-29 14:05 UTC" in the team's time zone.
-    pub absolute: String,
-    /// "4 min ago", "in 3 days".
-    pub relative: String,
-}
-
-impl Moment {
-    pub fn new(at: OffsetDateTime, now: OffsetDateTime, tz: &TimeZone) -> Self {
-        let ts = jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()).ok();
-        Self {
-            iso: ts.map(|t| format!("{t:.0}")).unwrap_or_default(),
-            absolute: absolute_time(at, tz),
-            relative: relative_time(at, now),
-        }
-    }
-}
-
-/// `at` as "2026-11-29 14:05 UTC" in `tz` (the abbreviation is the zone's, e.g. "CET").
-pub fn absolute_time(at: OffsetDateTime, tz: &TimeZone) -> String {
-    match jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()) {
-        Ok(ts) => ts.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string(),
-        // Outside jiff's range (year ±9999): show what we have rather than nothing.
-        Err(_) => at.to_string(),
-    }
-}
-
-/// How far `at` is from `now`, in the largest whole unit: "just now", "4 min ago", "in 3 days".
-pub fn relative_time(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    const MINUTE: u64 = 60;
-    const HOUR: u64 = 60 * MINUTE;
-    const DAY: u64 = 24 * HOUR;
-    let seconds = (now - at).whole_seconds();
-    let past = seconds >= 0;
-    let s = seconds.unsigned_abs();
-    if s < MINUTE {
-        return if past { "just now".into() } else { "in less than a minute".into() };
-    }
-    let plural = |n: u64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
-    let amount = if s < HOUR {
-        format!("{} min", s / MINUTE)
-    } else if s < DAY {
-        format!("{} h", s / HOUR)
-    } else if s < 60 * DAY {
-        plural(s / DAY, "day")
-    } else if s < 730 * DAY {
-        plural(s / (30 * DAY), "month")
-    } else {
-        plural(s / (365 * DAY), "year")
-    };
-    if past { format!("{amount} ago") } else { format!("in {amount}") }
 }
 
 /// Notices shown after a redirect, looked up by key so no request text is ever reflected.
@@ -167,8 +107,8 @@ async fn show_account(
         email: u.email.clone(),
         display_name: u.display_name.clone(),
         role: u.role,
-        member_since: Moment::new(u.created_at, now, tz),
-        last_sign_in: u.last_sign_in_at.map(|t| Moment::new(t, now, tz)),
+        member_since: Moment::new(u.created_at, tz, now),
+        last_sign_in: u.last_sign_in_at.map(|t| Moment::new(t, tz, now)),
         live_tokens,
         live_sessions,
         notice: notice_text(q.notice.as_deref()),
@@ -485,7 +425,7 @@ pub struct TokenRow {
 }
 
 impl TokenRow {
-    fn of(t: &ApiToken, now: OffsetDateTime, tz: &TimeZone) -> Self {
+    fn of(t: &ApiToken, now: OffsetDateTime, tz: &jiff::tz::TimeZone) -> Self {
         let state = if t.revoked_at.is_some() {
             "revoked"
         } else if t.is_live(now) {
@@ -498,9 +438,9 @@ impl TokenRow {
             name: t.name.clone(),
             role: t.role,
             prefix: t.prefix.clone(),
-            created: Moment::new(t.created_at, now, tz),
-            expires: t.expires_at.map(|e| Moment::new(e, now, tz)),
-            last_used: t.last_used_at.map(|e| Moment::new(e, now, tz)),
+            created: Moment::new(t.created_at, tz, now),
+            expires: t.expires_at.map(|e| Moment::new(e, tz, now)),
+            last_used: t.last_used_at.map(|e| Moment::new(e, tz, now)),
             state,
             revocable: t.revoked_at.is_none(),
         }
@@ -769,8 +709,8 @@ async fn list_sessions(
         .into_iter()
         .map(|s| SessionRow {
             id: s.id,
-            created: Moment::new(s.created_at, now, tz),
-            last_seen: Moment::new(s.last_seen_at, now, tz),
+            created: Moment::new(s.created_at, tz, now),
+            last_seen: Moment::new(s.last_seen_at, tz, now),
             client_addr: s.client_addr.clone().unwrap_or_else(|| "unknown".into()),
             client: short_user_agent(s.user_agent.as_deref()),
             user_agent: s.user_agent.clone().unwrap_or_default(),
@@ -819,6 +759,7 @@ async fn end_session(
 mod tests {
     use axum::body::Body;
     use axum::http::{Request, header};
+    use jiff::tz::TimeZone;
     use sqlx::PgPool;
     use time::macros::datetime;
     use twisterlab_domain::role::Role;
@@ -903,28 +844,29 @@ mod tests {
 
     // --- times, rules and helpers ---------------------------------------------------------
 
+    /// These assertions read "1 day ago", "45 days ago", "3 months ago", "in 3 days" and "in
+    /// less than a minute" before issue 10; every page now words times the one way of
+    /// `crate::clock`, so the account pages read like the incident pages.
     #[test]
-    fn times_show_in_the_team_zone_with_its_abbreviation() {
+    fn account_times_show_the_team_zone_and_the_portals_one_relative_wording() {
         let at = datetime!(2026-11-29 14:05:59 UTC);
-        assert_eq!(absolute_time(at, &TimeZone::UTC), "2026-11-29 14:05 UTC");
+        let m = Moment::new(at, &TimeZone::UTC, at);
+        assert_eq!(m.absolute, "2026-11-29 14:05 UTC");
+        assert_eq!(m.iso, "2026-11-29T14:05:59Z");
         let berlin = TimeZone::get("Europe/Berlin").expect("zone");
-        assert_eq!(absolute_time(at, &berlin), "2026-11-29 15:05 CET");
-        assert_eq!(Moment::new(at, at, &TimeZone::UTC).iso, "2026-11-29T14:05:59Z");
-    }
+        assert_eq!(Moment::new(at, &berlin, at).absolute, "2026-11-29 15:05 CET");
 
-    #[test]
-    fn relative_times_use_the_largest_whole_unit_in_both_directions() {
         let now = datetime!(2026-11-29 14:05 UTC);
-        let ago = |d: time::Duration| relative_time(now - d, now);
+        let ago = |d: time::Duration| Moment::new(now - d, &TimeZone::UTC, now).relative;
         assert_eq!(ago(time::Duration::seconds(20)), "just now");
         assert_eq!(ago(time::Duration::minutes(4)), "4 min ago");
         assert_eq!(ago(time::Duration::hours(3)), "3 h ago");
-        assert_eq!(ago(time::Duration::days(1)), "1 day ago");
-        assert_eq!(ago(time::Duration::days(45)), "45 days ago");
-        assert_eq!(ago(time::Duration::days(90)), "3 months ago");
-        assert_eq!(ago(time::Duration::days(800)), "2 years ago");
-        assert_eq!(relative_time(now + time::Duration::days(3), now), "in 3 days");
-        assert_eq!(relative_time(now + time::Duration::seconds(5), now), "in less than a minute");
+        assert_eq!(ago(time::Duration::days(1)), "1 d ago");
+        assert_eq!(ago(time::Duration::days(45)), "45 d ago");
+        assert_eq!(ago(time::Duration::days(90)), "90 d ago");
+        assert_eq!(ago(time::Duration::days(800)), "800 d ago");
+        assert_eq!(ago(-time::Duration::days(3)), "in 3 d");
+        assert_eq!(ago(-time::Duration::seconds(5)), "just now");
     }
 
     #[test]
@@ -1210,7 +1152,8 @@ mod tests {
         assert!(html.contains("alertmanager") && html.contains(&format!("tlp_{prefix}…")), "{html}");
         assert!(!html.contains(&secret), "the list never shows the token again");
         assert!(html.contains("state-ok\">live<"), "{html}");
-        assert!(html.contains("in 29 days") || html.contains("in 30 days"), "{html}");
+        // "in 29 days" before issue 10; now the portal's one wording.
+        assert!(html.contains("(in 29 d 23 h)") || html.contains("(in 30 d)"), "{html}");
 
         let rows = audit_actions(&pool, "api_token.create").await;
         assert_eq!(rows.len(), 1);

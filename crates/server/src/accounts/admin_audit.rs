@@ -9,13 +9,13 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 
-use super::admin_users::{Moment, moment};
 use crate::auth::{Access, Routes, urlencode};
 use crate::db::audit::{self, AuditRow, Filter};
 use crate::state::AppState;
 use crate::validation::FieldError;
 use crate::web::error::AppError;
 use crate::web::page::{Layout, render_page};
+use crate::web::time::Moment;
 
 pub fn routes() -> Routes {
     Routes::new().get("/admin/audit", Access::Role(Role::Admin), show_audit_log)
@@ -215,7 +215,7 @@ fn entry_view(row: &AuditRow, tz: &jiff::tz::TimeZone, now: OffsetDateTime) -> E
     });
     EntryView {
         id: row.id,
-        at: moment(row.at, tz, now),
+        at: Moment::new(row.at, tz, now),
         actor: row.actor_label.clone(),
         action: row.action.clone(),
         target: row.target.clone(),

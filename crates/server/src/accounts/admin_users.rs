@@ -22,6 +22,7 @@ use crate::validation::FieldError;
 use crate::web::error::AppError;
 use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
+use crate::web::time::Moment;
 
 pub fn routes() -> Routes {
     let admin = Access::Role(Role::Admin);
@@ -33,53 +34,6 @@ pub fn routes() -> Routes {
         .post("/admin/users/{id}", admin, update_user)
         .post("/admin/users/{id}/password", admin, reset_password)
         .post("/admin/users/{id}/sessions/end", admin, end_sessions)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Times as pages show them.
-
-/// A moment as pages show it: absolute in the team time zone, and relative to now.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Moment {
-    /// RFC 3339 in UTC, for `<time datetime>`.
-    pub iso: String,
-    /// "2024-05-01 14:03 CEST".
-    pub absolute: String,
-    /// "4 min ago", "in 2 h", "just now".
-    pub relative: String,
-}
-
-/// Formats `at` in the team time zone `tz`, relative to `now`.
-pub fn moment(at: OffsetDateTime, tz: &jiff::tz::TimeZone, now: OffsetDateTime) -> Moment {
-    let relative = relative((now - at).whole_seconds());
-    match jiff::Timestamp::from_nanosecond(at.unix_timestamp_nanos()) {
-        Ok(ts) => {
-            let zoned = ts.to_zoned_datetime(tz.clone());
-            let absolute = jiff::fmt::strtime::format("%Y-%m-%d %H:%M %Z", &zoned)
-                .unwrap_or_else(|_| format!("{ts} UTC"));
-            Moment { iso: ts.to_string(), absolute, relative }
-        }
-        // Outside jiff's range (years beyond ±9999): show what the database said.
-        Err(_) => Moment { iso: String::new(), absolute: at.to_string(), relative },
-    }
-}
-
-/// "4 min ago" for a positive age in seconds, "in 4 min" for a negative one.
-fn relative(age_seconds: i64) -> String {
-    let future = age_seconds < 0;
-    let s = age_seconds.unsigned_abs();
-    if s < 45 {
-        return "just now".into();
-    }
-    let plural = |n: u64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
-    let amount = match s {
-        s if s < 90 * 60 => format!("{} min", (s + 30) / 60),
-        s if s < 36 * 3600 => format!("{} h", (s + 1800) / 3600),
-        s if s < 45 * 86_400 => plural((s + 43_200) / 86_400, "day"),
-        s if s < 548 * 86_400 => plural((s + 15 * 86_400) / (30 * 86_400), "month"),
-        s => plural(s / (365 * 86_400), "year"),
-    };
-    if future { format!("in {amount}") } else { format!("{amount} ago") }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,8 +73,8 @@ impl UserView {
             role: user.role.as_str(),
             active: user.active,
             must_change_password: user.must_change_password,
-            created: moment(user.created_at, tz, now),
-            last_sign_in: user.last_sign_in_at.map(|at| moment(at, tz, now)),
+            created: Moment::new(user.created_at, tz, now),
+            last_sign_in: user.last_sign_in_at.map(|at| Moment::new(at, tz, now)),
         }
     }
 }
@@ -367,9 +321,9 @@ async fn user_page(
         // Idle sessions no longer authenticate; the clean-up worker removes them later.
         .filter(|s: &&Session| s.last_seen_at > now - idle)
         .map(|s| SessionView {
-            created: moment(s.created_at, tz, now),
-            last_seen: moment(s.last_seen_at, tz, now),
-            expires: moment(s.expires_at, tz, now),
+            created: Moment::new(s.created_at, tz, now),
+            last_seen: Moment::new(s.last_seen_at, tz, now),
+            expires: Moment::new(s.expires_at, tz, now),
             client_addr: s.client_addr.clone().unwrap_or_else(|| "unknown".into()),
             user_agent: s.user_agent.clone().unwrap_or_default(),
         })
@@ -671,23 +625,26 @@ mod tests {
         response.status() == 200
     }
 
+    /// Before issue 10 these read "3 days ago", "24 h ago" and "13 months ago": the admin
+    /// pages had their own rounding. They now use the portal's one wording (`crate::clock`).
     #[test]
     fn times_show_the_team_zone_and_how_long_ago() {
         let tz = jiff::tz::TimeZone::get("Europe/Berlin").expect("zone");
         let now = time::macros::datetime!(2025-07-01 12:00 UTC);
-        let m = moment(time::macros::datetime!(2025-07-01 11:56 UTC), &tz, now);
+        let m = Moment::new(time::macros::datetime!(2025-07-01 11:56 UTC), &tz, now);
         assert_eq!(m.absolute, "2025-07-01 13:56 CEST");
         assert_eq!(m.relative, "4 min ago");
         assert_eq!(m.iso, "2025-07-01T11:56:00Z");
-        let winter = moment(time::macros::datetime!(2025-01-15 08:00 UTC), &tz, now);
+        let winter = Moment::new(time::macros::datetime!(2025-01-15 08:00 UTC), &tz, now);
         assert_eq!(winter.absolute, "2025-01-15 09:00 CET");
+        let relative = |age: i64| Moment::new(now - time::Duration::seconds(age), &tz, now).relative;
         assert_eq!(relative(10), "just now");
         assert_eq!(relative(3 * 3600), "3 h ago");
-        assert_eq!(relative(86_400 * 3), "3 days ago");
-        assert_eq!(relative(86_400), "24 h ago");
+        assert_eq!(relative(86_400 * 3), "3 d ago");
+        assert_eq!(relative(86_400), "1 d ago");
         assert_eq!(relative(-600), "in 10 min");
-        assert_eq!(relative(400 * 86_400), "13 months ago");
-        assert_eq!(relative(800 * 86_400), "2 years ago");
+        assert_eq!(relative(400 * 86_400), "400 d ago");
+        assert_eq!(relative(800 * 86_400), "800 d ago");
     }
 
     #[sqlx::test(migrator = "crate::db::MIGRATOR")]
