@@ -5,10 +5,10 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
-use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
 
@@ -96,11 +96,11 @@ async fn show_account(
     user: CurrentUser,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Response, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let tz = &app.config.timezone;
     let live_tokens =
         api_tokens::list_for_user(&app.pool, user.user.id).await?.iter().filter(|t| t.is_live(now)).count();
-    let live_sessions = live_sessions(&app, user.user.id, now).await?.len();
+    let live_sessions = live_sessions(&app, user.user.id).await?.len();
     let u = &user.user;
     let page = AccountPage {
         layout,
@@ -182,7 +182,7 @@ async fn change_password(
     if form.current_password.is_empty() {
         errors.push(FieldError::new("current_password", "Enter your current password."));
     } else if let Some(until) = throttle::locked_until(&app.pool, std::slice::from_ref(&account_key)).await? {
-        let minutes = ((until - OffsetDateTime::now_utc()).whole_seconds().max(1) + 59) / 60;
+        let minutes = (until.duration_since(Timestamp::now()).as_secs().max(1) + 59) / 60;
         errors.push(FieldError::new(
             "current_password",
             format!("Too many wrong passwords for this account. Try again in {minutes} min."),
@@ -369,7 +369,7 @@ pub async fn issue_token(
     let secret = token::new_api_token();
     let prefix = token_prefix(&secret);
     let expires_at =
-        draft.expires_days.map(|d| OffsetDateTime::now_utc() + time::Duration::days(i64::from(d)));
+        draft.expires_days.map(|d| Timestamp::now() + SignedDuration::from_hours(24 * i64::from(d)));
     let new = NewToken {
         user_id: owner.id,
         name: &draft.name,
@@ -397,7 +397,7 @@ pub async fn issue_token(
                 "name": token.name,
                 "role": token.role.as_str(),
                 "prefix": token.prefix,
-                "expires_at": token.expires_at.map(|t| t.unix_timestamp()),
+                "expires_at": token.expires_at.map(|t| t.as_second()),
             })),
         },
     )
@@ -425,7 +425,7 @@ pub struct TokenRow {
 }
 
 impl TokenRow {
-    fn of(t: &ApiToken, now: OffsetDateTime, tz: &jiff::tz::TimeZone) -> Self {
+    fn of(t: &ApiToken, now: Timestamp, tz: &jiff::tz::TimeZone) -> Self {
         let state = if t.revoked_at.is_some() {
             "revoked"
         } else if t.is_live(now) {
@@ -506,7 +506,7 @@ async fn tokens_page(
     created: Option<NewTokenShown>,
     notice: Option<&'static str>,
 ) -> Result<TokensPage, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let tokens = api_tokens::list_for_user(&app.pool, user.user.id)
         .await?
         .iter()
@@ -681,17 +681,9 @@ pub struct SessionsPage {
 }
 
 /// Sessions of `user_id` that still sign someone in: not past the absolute nor the idle timeout.
-async fn live_sessions(
-    app: &AppState,
-    user_id: Uuid,
-    now: OffsetDateTime,
-) -> Result<Vec<sessions::Session>, AppError> {
-    let idle = time::Duration::try_from(app.config.session_idle_timeout).unwrap_or(time::Duration::MAX);
-    Ok(sessions::list_for_user(&app.pool, user_id)
-        .await?
-        .into_iter()
-        .filter(|s| s.expires_at > now && s.last_seen_at > now - idle)
-        .collect())
+async fn live_sessions(app: &AppState, user_id: Uuid) -> Result<Vec<sessions::Session>, AppError> {
+    let idle = i64::try_from(app.config.session_idle_timeout.as_secs()).unwrap_or(i64::MAX);
+    Ok(sessions::list_live_for_user(&app.pool, user_id, idle).await?)
 }
 
 /// `GET /account/sessions`.
@@ -701,10 +693,10 @@ async fn list_sessions(
     user: CurrentUser,
     Query(q): Query<NoticeQuery>,
 ) -> Result<Page<SessionsPage>, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let tz = &app.config.timezone;
     let current = user.session_id();
-    let mut sessions: Vec<SessionRow> = live_sessions(&app, user.user.id, now)
+    let mut sessions: Vec<SessionRow> = live_sessions(&app, user.user.id)
         .await?
         .into_iter()
         .map(|s| SessionRow {
@@ -1180,7 +1172,7 @@ mod tests {
                 "token_name": "ci",
             })
         );
-        let last_used: Option<OffsetDateTime> =
+        let last_used: Option<time::OffsetDateTime> =
             sqlx::query_scalar("select last_used_at from api_tokens where user_id = $1")
                 .bind(b.user.id)
                 .fetch_one(&pool)

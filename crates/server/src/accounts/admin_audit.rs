@@ -4,9 +4,9 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 
 use crate::auth::{Access, Routes, urlencode};
@@ -174,7 +174,7 @@ async fn show_audit_log(
         rows.truncate(PAGE_SIZE);
         page.older_href = rows.last().map(|r| query(Some(r.id)));
     }
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     page.entries = rows.iter().map(|r| entry_view(r, tz, now)).collect();
     Ok(render_page(&page))
 }
@@ -186,7 +186,7 @@ fn like_literal(value: &str) -> Option<String> {
 
 /// Start of the day `raw` (`YYYY-MM-DD`) in `tz`, or of the day after when `next_day` (so an
 /// "until" day is included whole). Blank is `Ok(None)`.
-fn day_start(raw: &str, tz: &jiff::tz::TimeZone, next_day: bool) -> Result<Option<OffsetDateTime>, String> {
+fn day_start(raw: &str, tz: &jiff::tz::TimeZone, next_day: bool) -> Result<Option<Timestamp>, String> {
     if raw.is_empty() {
         return Ok(None);
     }
@@ -199,12 +199,10 @@ fn day_start(raw: &str, tz: &jiff::tz::TimeZone, next_day: bool) -> Result<Optio
     // Midnight may not exist in a zone with a DST gap at midnight; jiff then takes the first
     // instant of the day.
     let zoned = date.to_zoned_datetime(tz.clone()).map_err(|_| bad())?;
-    let at =
-        OffsetDateTime::from_unix_timestamp_nanos(zoned.timestamp().as_nanosecond()).map_err(|_| bad())?;
-    Ok(Some(at))
+    Ok(Some(zoned.timestamp()))
 }
 
-fn entry_view(row: &AuditRow, tz: &jiff::tz::TimeZone, now: OffsetDateTime) -> EntryView {
+fn entry_view(row: &AuditRow, tz: &jiff::tz::TimeZone, now: Timestamp) -> EntryView {
     let (change, shortened) = change_summary(row.before.as_ref(), row.after.as_ref());
     let detail = shortened.then(|| {
         let side = |v: Option<&Value>| v.map(Value::to_string).unwrap_or_else(|| "—".into());
@@ -298,7 +296,7 @@ mod tests {
     }
 
     /// A row at a chosen time (the log's own insert always says "now").
-    async fn record_at(pool: &PgPool, at: OffsetDateTime, action: &str) {
+    async fn record_at(pool: &PgPool, at: time::OffsetDateTime, action: &str) {
         sqlx::query(
             "insert into audit_log (at, actor_label, action, target) values ($1, 'system', $2, 'clock')",
         )
@@ -362,12 +360,12 @@ mod tests {
         let berlin = jiff::tz::TimeZone::get("Europe/Berlin").expect("zone");
         assert_eq!(
             day_start("2025-03-30", &berlin, false),
-            Ok(Some(time::macros::datetime!(2025-03-29 23:00 UTC)))
+            Ok(Some(crate::clock::to_jiff(time::macros::datetime!(2025-03-29 23:00 UTC))))
         );
         // The DST day is 23 hours long; "until" includes all of it.
         assert_eq!(
             day_start("2025-03-30", &berlin, true),
-            Ok(Some(time::macros::datetime!(2025-03-30 22:00 UTC)))
+            Ok(Some(crate::clock::to_jiff(time::macros::datetime!(2025-03-30 22:00 UTC))))
         );
         assert_eq!(day_start("", &berlin, false), Ok(None));
         for bad in ["2025-02-30", "30/03/2025", "2025-3-1", "yesterday", "2025-03-30T00:00", "+002025-03-30"]

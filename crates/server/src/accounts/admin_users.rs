@@ -5,9 +5,9 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
-use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
 
@@ -15,7 +15,7 @@ use super::{CreateUserError, UserDraft, validate_display_name, validate_email};
 use crate::auth::{Access, CurrentUser, Routes, password, token, urlencode};
 use crate::config::Secret;
 use crate::db::audit::{self, Entry};
-use crate::db::sessions::{self, Session};
+use crate::db::sessions;
 use crate::db::users::{self, User};
 use crate::state::AppState;
 use crate::validation::FieldError;
@@ -65,7 +65,7 @@ pub struct UserView {
 }
 
 impl UserView {
-    fn of(user: &User, tz: &jiff::tz::TimeZone, now: OffsetDateTime) -> Self {
+    fn of(user: &User, tz: &jiff::tz::TimeZone, now: Timestamp) -> Self {
         Self {
             id: user.id,
             email: user.email.clone(),
@@ -118,7 +118,7 @@ pub struct UsersPage {
 
 /// `GET /admin/users`: every user, active first.
 async fn list_users(State(app): State<AppState>, layout: Layout) -> Result<Response, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let tz = &app.config.timezone;
     let users = users::list(&app.pool).await?.iter().map(|u| UserView::of(u, tz, now)).collect();
     Ok(render_page(&UsersPage { layout, users, time_zone: app.config.timezone_name.clone() }))
@@ -234,7 +234,7 @@ async fn create_user(
     tx.commit().await?;
     tracing::info!(user.id = %user.id, user.role = %user.role, by = %me.user.id, "admin created a user");
 
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let page = UserCreatedPage {
         layout,
         user: UserView::of(&user, &app.config.timezone, now),
@@ -312,14 +312,13 @@ async fn user_page(
     errors: Vec<FieldError>,
     notice: Option<String>,
 ) -> Result<UserPage, AppError> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let tz = &app.config.timezone;
-    let idle = time::Duration::try_from(app.config.session_idle_timeout).unwrap_or(time::Duration::MAX);
-    let sessions = sessions::list_for_user(&app.pool, user.id)
+    // Idle sessions no longer authenticate; the clean-up worker removes them later.
+    let idle = i64::try_from(app.config.session_idle_timeout.as_secs()).unwrap_or(i64::MAX);
+    let sessions = sessions::list_live_for_user(&app.pool, user.id, idle)
         .await?
         .iter()
-        // Idle sessions no longer authenticate; the clean-up worker removes them later.
-        .filter(|s: &&Session| s.last_seen_at > now - idle)
         .map(|s| SessionView {
             created: Moment::new(s.created_at, tz, now),
             last_seen: Moment::new(s.last_seen_at, tz, now),
@@ -546,7 +545,7 @@ async fn reset_password(
     let user = User { must_change_password: true, ..user };
     let page = PasswordResetPage {
         layout,
-        user: UserView::of(&user, &app.config.timezone, OffsetDateTime::now_utc()),
+        user: UserView::of(&user, &app.config.timezone, Timestamp::now()),
         password: generated.then(|| secret.expose().to_owned()),
         sessions_ended: ended,
     };

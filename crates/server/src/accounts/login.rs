@@ -5,9 +5,9 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::auth::password::{self, Verification};
 use crate::auth::{self, CurrentUser, RequestMeta, token};
@@ -123,7 +123,7 @@ pub async fn sign_in(
     let keys = [account_key.clone(), address_key.clone()];
     if let Some(until) = throttle::locked_until(&app.pool, &keys).await? {
         // Refused without checking the password; recorded so the lock's effect is visible.
-        let after = json!({"locked_until": until.unix_timestamp()});
+        let after = json!({"locked_until": until.as_second()});
         let entry = Entry {
             action: "auth.sign_in_locked",
             target: account_key.clone(),
@@ -152,12 +152,12 @@ pub async fn sign_in(
                 let failures = throttle::record_failure(&mut *tx, key).await?;
                 if let Some(seconds) = throttle::lock_seconds(failures) {
                     let until = throttle::lock(&mut *tx, key, seconds).await?;
-                    lock = Some(lock.map_or(until, |l: OffsetDateTime| l.max(until)));
+                    lock = Some(lock.map_or(until, |l: Timestamp| l.max(until)));
                 }
             }
             let actor = meta.anonymous_actor("anonymous");
             // `locked_until` is set on the failure that started a lock.
-            let after = json!({"locked_until": lock.map(|l| l.unix_timestamp())});
+            let after = json!({"locked_until": lock.map(|l| l.as_second())});
             let entry = Entry {
                 action: "auth.sign_in_failed",
                 target: account_key.clone(),
@@ -177,7 +177,8 @@ pub async fn sign_in(
 
     let session_token = token::random_secret();
     let absolute = app.config.session_absolute_timeout;
-    let expires_at = OffsetDateTime::now_utc() + absolute;
+    let lifetime = SignedDuration::try_from(absolute).unwrap_or(SignedDuration::MAX);
+    let expires_at = Timestamp::now().saturating_add(lifetime).unwrap_or(Timestamp::MAX);
     let mut tx = app.pool.begin().await?;
     if rehash {
         let new_hash = password::hash(&password).await?;
@@ -218,8 +219,8 @@ pub async fn sign_in(
     Ok(auth::with_cookie(response, &login_cookie("", secure).replace("Max-Age=3600", "Max-Age=0")))
 }
 
-fn locked_message(until: OffsetDateTime) -> String {
-    let seconds = (until - OffsetDateTime::now_utc()).whole_seconds().max(1);
+fn locked_message(until: Timestamp) -> String {
+    let seconds = until.duration_since(Timestamp::now()).as_secs().max(1);
     let wait = if seconds >= 60 { format!("{} min", (seconds + 59) / 60) } else { format!("{seconds} s") };
     format!(
         "Too many failed sign-ins for this account or from this address. Sign-in is locked: try again in {wait}."

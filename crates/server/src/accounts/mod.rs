@@ -155,9 +155,7 @@ pub async fn bootstrap_admin(
 ) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     // Several replicas may start at once: one creates the admin, the others see it.
-    sqlx::query("select pg_advisory_xact_lock(hashtext('twisterlab.bootstrap_admin'))")
-        .execute(&mut *tx)
-        .await?;
+    users::lock_bootstrap(&mut *tx).await?;
     if users::count(&mut *tx).await? > 0 {
         return Ok(());
     }

@@ -1,9 +1,12 @@
 //! API tokens: the `api_tokens` table.
 
+use jiff::Timestamp;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
+
+use crate::clock::{from_jiff, to_jiff};
 
 /// A token as its owner sees it (never the secret).
 #[derive(Clone, Debug)]
@@ -13,14 +16,16 @@ pub struct ApiToken {
     pub name: String,
     pub role: Role,
     pub prefix: String,
-    pub created_at: OffsetDateTime,
-    pub expires_at: Option<OffsetDateTime>,
-    pub last_used_at: Option<OffsetDateTime>,
-    pub revoked_at: Option<OffsetDateTime>,
+    pub created_at: Timestamp,
+    /// `None`: never expires.
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl ApiToken {
-    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+    /// Not revoked and not expired at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
     }
 }
@@ -50,10 +55,10 @@ impl TryFrom<Row> for ApiToken {
                 .parse()
                 .map_err(|e: twisterlab_domain::role::ParseRoleError| sqlx::Error::Decode(e.into()))?,
             prefix: r.prefix,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            last_used_at: r.last_used_at,
-            revoked_at: r.revoked_at,
+            created_at: to_jiff(r.created_at),
+            expires_at: r.expires_at.map(to_jiff),
+            last_used_at: r.last_used_at.map(to_jiff),
+            revoked_at: r.revoked_at.map(to_jiff),
         })
     }
 }
@@ -67,7 +72,8 @@ pub struct NewToken<'a> {
     pub role: Role,
     pub token_hash: &'a [u8],
     pub prefix: &'a str,
-    pub expires_at: Option<OffsetDateTime>,
+    /// `None`: never expires.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Inserts a token; a live token of the same user with the same name is `Ok(None)`.
@@ -83,7 +89,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewToken<'_>) -> Result<Optio
         .bind(new.role.as_str())
         .bind(new.token_hash)
         .bind(new.prefix)
-        .bind(new.expires_at)
+        .bind(new.expires_at.map(from_jiff))
         .fetch_optional(db)
         .await?;
     row.map(ApiToken::try_from).transpose()

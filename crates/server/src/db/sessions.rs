@@ -1,20 +1,51 @@
 //! Sign-in sessions: the `sessions` table.
 
+use jiff::Timestamp;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// A session as its owner sees it (no secrets).
-#[derive(Clone, Debug, sqlx::FromRow)]
+use crate::clock::{from_jiff, to_jiff};
+
+/// A session as its owner sees it (never the cookie's token, only its CSRF token).
+#[derive(Clone, Debug)]
 pub struct Session {
     pub id: Uuid,
     pub user_id: Uuid,
     pub csrf_token: String,
-    pub created_at: OffsetDateTime,
-    pub last_seen_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    /// The absolute end, whatever the use.
+    pub expires_at: Timestamp,
     pub client_addr: Option<String>,
     pub user_agent: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    user_id: Uuid,
+    csrf_token: String,
+    created_at: OffsetDateTime,
+    last_seen_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<Row> for Session {
+    fn from(r: Row) -> Self {
+        Session {
+            id: r.id,
+            user_id: r.user_id,
+            csrf_token: r.csrf_token,
+            created_at: to_jiff(r.created_at),
+            last_seen_at: to_jiff(r.last_seen_at),
+            expires_at: to_jiff(r.expires_at),
+            client_addr: r.client_addr,
+            user_agent: r.user_agent,
+        }
+    }
 }
 
 const COLUMNS: &str =
@@ -25,7 +56,7 @@ pub struct NewSession<'a> {
     pub token_hash: &'a [u8],
     pub user_id: Uuid,
     pub csrf_token: &'a str,
-    pub expires_at: OffsetDateTime,
+    pub expires_at: Timestamp,
     pub client_addr: Option<&'a str>,
     pub user_agent: Option<&'a str>,
 }
@@ -39,7 +70,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewSession<'_>) -> Result<Uui
     .bind(new.token_hash)
     .bind(new.user_id)
     .bind(new.csrf_token)
-    .bind(new.expires_at)
+    .bind(from_jiff(new.expires_at))
     .bind(new.client_addr)
     .bind(new.user_agent)
     .execute(db)
@@ -65,19 +96,33 @@ pub async fn find_live(
          )
          select {COLUMNS} from sessions where id in (select id from live)"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(token_hash)
         .bind(idle_seconds as f64)
         .fetch_optional(db)
-        .await
+        .await?;
+    Ok(row.map(Session::from))
 }
 
-/// Sessions of a user, newest first.
-pub async fn list_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<Session>, sqlx::Error> {
+/// The sessions of a user that still sign someone in (not past the absolute expiry nor idle for
+/// `idle_seconds`), most recently seen first. Reads only: idle rows are removed by the
+/// housekeeping worker.
+pub async fn list_live_for_user(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    idle_seconds: i64,
+) -> Result<Vec<Session>, sqlx::Error> {
     let sql = format!(
-        "select {COLUMNS} from sessions where user_id = $1 and expires_at > now() order by last_seen_at desc"
+        "select {COLUMNS} from sessions
+          where user_id = $1 and expires_at > now() and last_seen_at > now() - make_interval(secs => $2)
+          order by last_seen_at desc"
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_all(db).await
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(idle_seconds as f64)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(Session::from).collect())
 }
 
 pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {

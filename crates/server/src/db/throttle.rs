@@ -1,7 +1,10 @@
 //! Failed sign-in counters: the `sign_in_throttle` table.
 
+use jiff::Timestamp;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
+
+use crate::clock::to_jiff;
 
 /// Failures allowed before sign-ins are delayed.
 pub const FREE_FAILURES: i32 = 5;
@@ -24,13 +27,14 @@ pub fn lock_seconds(failures: i32) -> Option<i64> {
 pub async fn locked_until(
     db: impl PgExecutor<'_>,
     keys: &[String],
-) -> Result<Option<OffsetDateTime>, sqlx::Error> {
-    sqlx::query_scalar(
+) -> Result<Option<Timestamp>, sqlx::Error> {
+    let until: Option<OffsetDateTime> = sqlx::query_scalar(
         "select max(locked_until) from sign_in_throttle where key = any($1) and locked_until > now()",
     )
     .bind(keys)
     .fetch_one(db)
-    .await
+    .await?;
+    Ok(until.map(to_jiff))
 }
 
 /// Counts a failure for `key`; returns the failure count within the current window.
@@ -51,12 +55,13 @@ pub async fn record_failure(db: impl PgExecutor<'_>, key: &str) -> Result<i32, s
 }
 
 /// Locks `key` for `seconds`; returns when the lock ends.
-pub async fn lock(db: impl PgExecutor<'_>, key: &str, seconds: i64) -> Result<OffsetDateTime, sqlx::Error> {
-    sqlx::query_scalar("update sign_in_throttle set locked_until = now() + make_interval(secs => $2) where key = $1 returning locked_until")
+pub async fn lock(db: impl PgExecutor<'_>, key: &str, seconds: i64) -> Result<Timestamp, sqlx::Error> {
+    let until: OffsetDateTime = sqlx::query_scalar("update sign_in_throttle set locked_until = now() + make_interval(secs => $2) where key = $1 returning locked_until")
         .bind(key)
         .bind(seconds as f64)
         .fetch_one(db)
-        .await
+        .await?;
+    Ok(to_jiff(until))
 }
 
 /// Forgets the failures of `key` after a successful sign-in.

@@ -1,9 +1,12 @@
 //! Users: the `users` table.
 
+use jiff::Timestamp;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
+
+use crate::clock::to_jiff;
 
 /// A portal account.
 #[derive(Clone, Debug)]
@@ -14,8 +17,9 @@ pub struct User {
     pub role: Role,
     pub active: bool,
     pub must_change_password: bool,
-    pub created_at: OffsetDateTime,
-    pub last_sign_in_at: Option<OffsetDateTime>,
+    pub created_at: Timestamp,
+    /// `None` until the first sign-in.
+    pub last_sign_in_at: Option<Timestamp>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -41,8 +45,8 @@ impl TryFrom<Row> for User {
             role,
             active: r.active,
             must_change_password: r.must_change_password,
-            created_at: r.created_at,
-            last_sign_in_at: r.last_sign_in_at,
+            created_at: to_jiff(r.created_at),
+            last_sign_in_at: r.last_sign_in_at.map(to_jiff),
         })
     }
 }
@@ -178,5 +182,12 @@ pub async fn update_profile(
 /// demoting each other at once must not both see the other as "still an admin".
 pub async fn lock_admin_changes(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_advisory_xact_lock(hashtext('twisterlab.admin_changes'))").execute(db).await?;
+    Ok(())
+}
+
+/// Serialises the creation of the first admin across replicas starting at once, until the
+/// transaction ends.
+pub async fn lock_bootstrap(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtext('twisterlab.bootstrap_admin'))").execute(db).await?;
     Ok(())
 }
