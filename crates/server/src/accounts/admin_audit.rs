@@ -17,7 +17,7 @@ use crate::web::page::{Layout, render_page};
 use crate::web::time::Moment;
 
 /// Entries per page.
-pub const PAGE_SIZE: usize = 50;
+pub(crate) const PAGE_SIZE: usize = 50;
 /// Longest text filter accepted, in characters.
 pub(super) const MAX_FILTER: usize = 200;
 /// Longest side of the before → after summary, in characters.
@@ -27,7 +27,7 @@ const DETAIL_CHARS: usize = 4000;
 
 /// The query string, all text so that no value can make the extractor fail.
 #[derive(Debug, Default, Deserialize)]
-pub struct AuditQuery {
+pub(crate) struct AuditQuery {
     actor: Option<String>,
     action: Option<String>,
     target: Option<String>,
@@ -40,7 +40,7 @@ pub struct AuditQuery {
 }
 
 /// One entry as the page shows it.
-pub struct EntryView {
+pub(crate) struct EntryView {
     pub id: i64,
     pub at: Moment,
     pub actor: String,
@@ -56,7 +56,7 @@ pub struct EntryView {
 
 #[derive(Template)]
 #[template(path = "admin/audit/list.html")]
-pub struct AuditPage {
+pub(crate) struct AuditPage {
     pub layout: Layout,
     /// The filters as typed, for the form.
     pub actor: String,

@@ -37,7 +37,7 @@ fn role_choices(selected: &str) -> Vec<Choice> {
 }
 
 /// A user as the admin pages show them.
-pub struct UserView {
+pub(crate) struct UserView {
     pub id: Uuid,
     pub email: String,
     pub display_name: String,
@@ -64,7 +64,7 @@ impl UserView {
 }
 
 /// A live session in the user's page (no token, no CSRF secret).
-pub struct SessionView {
+pub(crate) struct SessionView {
     pub created: Moment,
     pub last_seen: Moment,
     pub expires: Moment,
@@ -77,7 +77,7 @@ pub struct SessionView {
 
 #[derive(Template)]
 #[template(path = "admin/users/list.html")]
-pub struct UsersPage {
+pub(crate) struct UsersPage {
     pub layout: Layout,
     pub users: Vec<UserView>,
     pub time_zone: String,
@@ -95,7 +95,7 @@ pub(super) async fn list_users(State(app): State<AppState>, layout: Layout) -> R
 // GET /admin/users/new, POST /admin/users
 
 #[derive(Debug, Default, Deserialize)]
-pub struct NewUserForm {
+pub(crate) struct NewUserForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -109,7 +109,7 @@ pub struct NewUserForm {
 
 #[derive(Template)]
 #[template(path = "admin/users/new.html")]
-pub struct NewUserPage {
+pub(crate) struct NewUserPage {
     pub layout: Layout,
     pub email: String,
     pub display_name: String,
@@ -130,7 +130,7 @@ pub(super) async fn new_user(layout: Layout) -> Response {
 
 #[derive(Template)]
 #[template(path = "admin/users/created.html")]
-pub struct UserCreatedPage {
+pub(crate) struct UserCreatedPage {
     pub layout: Layout,
     pub user: UserView,
     /// The generated temporary password, shown on this page only.
@@ -199,7 +199,7 @@ pub(super) async fn create_user(
 
 #[derive(Template)]
 #[template(path = "admin/users/show.html")]
-pub struct UserPage {
+pub(crate) struct UserPage {
     pub layout: Layout,
     pub user: UserView,
     /// Values of the edit form (as stored, or as typed when they were refused).
@@ -217,7 +217,7 @@ pub struct UserPage {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct ShowQuery {
+pub(crate) struct ShowQuery {
     notice: Option<String>,
     /// How many sessions "sessions-ended" reports.
     ended: Option<String>,
@@ -310,7 +310,7 @@ pub(super) async fn show_user(
 // POST /admin/users/{id}
 
 #[derive(Debug, Default, Deserialize)]
-pub struct EditUserForm {
+pub(crate) struct EditUserForm {
     #[serde(default)]
     display_name: String,
     #[serde(default)]
@@ -394,7 +394,7 @@ async fn edit_form_again(
 // POST /admin/users/{id}/password
 
 #[derive(Debug, Default, Deserialize)]
-pub struct ResetPasswordForm {
+pub(crate) struct ResetPasswordForm {
     /// Blank: the portal generates one and shows it once.
     #[serde(default)]
     password: String,
@@ -402,7 +402,7 @@ pub struct ResetPasswordForm {
 
 #[derive(Template)]
 #[template(path = "admin/users/password_reset.html")]
-pub struct PasswordResetPage {
+pub(crate) struct PasswordResetPage {
     pub layout: Layout,
     pub user: UserView,
     /// The generated temporary password, shown on this page only.

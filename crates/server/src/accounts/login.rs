@@ -24,7 +24,7 @@ fn login_csrf_cookie(secure: bool) -> &'static str {
 
 #[derive(Template)]
 #[template(path = "accounts/login.html")]
-pub struct LoginPage {
+pub(crate) struct LoginPage {
     pub layout: Layout,
     pub email: String,
     pub next: String,
@@ -34,7 +34,7 @@ pub struct LoginPage {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LoginQuery {
+pub(crate) struct LoginQuery {
     next: Option<String>,
     signed_out: Option<String>,
 }
@@ -74,7 +74,7 @@ fn login_cookie(value: &str, secure: bool) -> String {
 }
 
 #[derive(Deserialize)]
-pub struct SignInForm {
+pub(crate) struct SignInForm {
     #[serde(default)]
     email: String,
     #[serde(default)]

@@ -22,7 +22,7 @@ use crate::state::AppState;
 
 /// Every accounts route. The `/account` pages are the caller's own business, so the lowest
 /// role suffices; the admin pages need an admin.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     let viewer = Access::Role(Role::Viewer);
     let admin = Access::Role(Role::Admin);
     Routes::new()

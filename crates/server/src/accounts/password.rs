@@ -16,7 +16,7 @@ use crate::web::page::{Layout, render_page};
 
 #[derive(Template)]
 #[template(path = "account/password.html")]
-pub struct PasswordPage {
+pub(crate) struct PasswordPage {
     pub layout: Layout,
     pub email: String,
     /// The user was told to choose a new password (new account or reset by an admin).
@@ -36,7 +36,7 @@ pub(super) async fn show_password_form(layout: Layout, user: CurrentUser) -> Res
 }
 
 #[derive(Deserialize)]
-pub struct PasswordForm {
+pub(crate) struct PasswordForm {
     #[serde(default)]
     current_password: String,
     #[serde(default)]

@@ -20,7 +20,7 @@ pub(super) const NOTICES: Notices =
 
 #[derive(Template)]
 #[template(path = "account/show.html")]
-pub struct AccountPage {
+pub(crate) struct AccountPage {
     pub layout: Layout,
     pub email: String,
     pub display_name: String,

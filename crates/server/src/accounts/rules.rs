@@ -8,18 +8,18 @@ use crate::auth::{password, token};
 use crate::validation::{FieldError, FieldErrors};
 
 /// Longest e-mail address accepted (RFC 5321's path limit).
-pub const MAX_EMAIL: usize = 254;
+pub(crate) const MAX_EMAIL: usize = 254;
 /// Longest display name accepted, in characters.
-pub const MAX_NAME: usize = 100;
+pub(crate) const MAX_NAME: usize = 100;
 /// Longest token name, in characters.
-pub const MAX_TOKEN_NAME: usize = 60;
+pub(crate) const MAX_TOKEN_NAME: usize = 60;
 /// Longest token lifetime, in days.
-pub const MAX_TOKEN_DAYS: u32 = 365;
+pub(crate) const MAX_TOKEN_DAYS: u32 = 365;
 /// Characters of the secret (after `tlp_`) kept to tell tokens apart.
-pub const TOKEN_PREFIX_CHARS: usize = 8;
+pub(crate) const TOKEN_PREFIX_CHARS: usize = 8;
 
 /// A trimmed, plausible e-mail address, or why not.
-pub fn validate_email(raw: &str) -> Result<String, String> {
+pub(crate) fn validate_email(raw: &str) -> Result<String, String> {
     let email = raw.trim();
     if email.is_empty() {
         return Err("Enter an e-mail address.".into());
@@ -44,7 +44,7 @@ pub fn validate_email(raw: &str) -> Result<String, String> {
 }
 
 /// A trimmed display name, or why not.
-pub fn validate_display_name(raw: &str) -> Result<String, String> {
+pub(crate) fn validate_display_name(raw: &str) -> Result<String, String> {
     let name = raw.trim();
     if name.is_empty() {
         return Err("Enter a name.".into());
@@ -59,13 +59,13 @@ pub fn validate_display_name(raw: &str) -> Result<String, String> {
 }
 
 /// A role chosen in a form's `role` select.
-pub fn role_field(raw: &str) -> Result<Role, FieldError> {
+pub(crate) fn role_field(raw: &str) -> Result<Role, FieldError> {
     raw.parse::<Role>().map_err(|_| FieldError::new("role", "Choose one of the listed roles."))
 }
 
 /// What an admin may change about a user.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserEdit {
+pub(crate) struct UserEdit {
     pub display_name: String,
     pub role: Role,
     /// `false`: the user cannot sign in and their sessions end.
@@ -74,7 +74,7 @@ pub struct UserEdit {
 
 /// Checks the admin's edit form (`display_name`, `role`, `state` = "active" or "deactivated");
 /// every bad field is reported at once.
-pub fn user_edit(display_name: &str, role: &str, state: &str) -> Result<UserEdit, Vec<FieldError>> {
+pub(crate) fn user_edit(display_name: &str, role: &str, state: &str) -> Result<UserEdit, Vec<FieldError>> {
     let mut errors = FieldErrors::new();
     let name = validate_display_name(display_name).map_err(|m| errors.push("display_name", m)).ok();
     let role = role_field(role).map_err(|e| errors.extend([e])).ok();
@@ -95,7 +95,7 @@ pub fn user_edit(display_name: &str, role: &str, state: &str) -> Result<UserEdit
 /// The fields of the "change your password" form that can be checked without the database:
 /// the new password's strength, that it differs from the current one, its confirmation, and
 /// that the current one was typed at all.
-pub fn password_change_errors(current: &str, new: &str, confirm: &str, email: &str) -> FieldErrors {
+pub(crate) fn password_change_errors(current: &str, new: &str, confirm: &str, email: &str) -> FieldErrors {
     let mut errors = FieldErrors::new();
     if let Err(m) = password::check_new_password(new, email) {
         errors.push("new_password", m);
@@ -114,7 +114,7 @@ pub fn password_change_errors(current: &str, new: &str, confirm: &str, email: &s
 
 /// A token request that follows the rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenDraft {
+pub(crate) struct TokenDraft {
     pub name: String,
     pub role: Role,
     /// Lifetime in days; `None` never expires.
@@ -123,7 +123,7 @@ pub struct TokenDraft {
 
 /// Checks a token request from its raw fields (`name`, `role`, `expires_days`) against the
 /// owner's role. Errors name the form fields.
-pub fn token_draft(
+pub(crate) fn token_draft(
     name: &str,
     role: &str,
     expires_days: &str,
@@ -140,7 +140,7 @@ pub fn token_draft(
 }
 
 /// A trimmed token name of 1 to 60 characters without control characters.
-pub fn validate_token_name(raw: &str) -> Result<String, String> {
+pub(crate) fn validate_token_name(raw: &str) -> Result<String, String> {
     let name = raw.trim();
     if name.is_empty() {
         return Err("Enter a name that says where the token is used, for example “alertmanager”.".into());
@@ -155,7 +155,7 @@ pub fn validate_token_name(raw: &str) -> Result<String, String> {
 }
 
 /// A role no higher than the owner's.
-pub fn validate_token_role(raw: &str, owner_role: Role) -> Result<Role, String> {
+pub(crate) fn validate_token_role(raw: &str, owner_role: Role) -> Result<Role, String> {
     if raw.trim().is_empty() {
         return Err("Choose a role.".into());
     }
@@ -170,7 +170,7 @@ pub fn validate_token_role(raw: &str, owner_role: Role) -> Result<Role, String> 
 }
 
 /// Blank for a token that never expires, else a whole number of days from 1 to 365.
-pub fn validate_expiry_days(raw: &str) -> Result<Option<u32>, String> {
+pub(crate) fn validate_expiry_days(raw: &str) -> Result<Option<u32>, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
@@ -184,7 +184,7 @@ pub fn validate_expiry_days(raw: &str) -> Result<Option<u32>, String> {
 }
 
 /// The displayed start of a token: the characters after `tlp_`.
-pub fn token_prefix(secret: &str) -> String {
+pub(crate) fn token_prefix(secret: &str) -> String {
     secret.strip_prefix(token::API_TOKEN_PREFIX).unwrap_or(secret).chars().take(TOKEN_PREFIX_CHARS).collect()
 }
 

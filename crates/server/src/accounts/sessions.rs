@@ -19,7 +19,7 @@ use crate::web::time::Moment;
 pub(super) const NOTICES: Notices = &[("session-ended", "The session is ended; that browser is signed out.")];
 
 /// "Firefox on Linux", "curl": enough to recognise a device without the whole header.
-pub fn short_user_agent(ua: Option<&str>) -> String {
+pub(crate) fn short_user_agent(ua: Option<&str>) -> String {
     let Some(ua) = ua.map(str::trim).filter(|u| !u.is_empty()) else {
         return "Unknown client".into();
     };
@@ -65,7 +65,7 @@ pub fn short_user_agent(ua: Option<&str>) -> String {
 
 /// One row of the session list.
 #[derive(Clone, Debug)]
-pub struct SessionRow {
+pub(crate) struct SessionRow {
     pub id: Uuid,
     pub created: Moment,
     pub last_seen: Moment,
@@ -79,7 +79,7 @@ pub struct SessionRow {
 
 #[derive(Template)]
 #[template(path = "account/sessions.html")]
-pub struct SessionsPage {
+pub(crate) struct SessionsPage {
     pub layout: Layout,
     pub sessions: Vec<SessionRow>,
     pub notice: Option<&'static str>,

@@ -30,7 +30,7 @@ pub(super) const NOTICES: Notices = &[
 
 /// One row of the token list.
 #[derive(Clone, Debug)]
-pub struct TokenRow {
+pub(crate) struct TokenRow {
     pub id: Uuid,
     pub name: String,
     pub role: Role,
@@ -67,7 +67,7 @@ impl TokenRow {
     }
 
     /// CSS class of the state badge.
-    pub fn state_class(&self) -> &'static str {
+    pub(crate) fn state_class(&self) -> &'static str {
         match self.state {
             "live" => "state-ok",
             "expired" => "state-unknown",
@@ -78,7 +78,7 @@ impl TokenRow {
 
 /// The values typed into the creation form, kept when it is shown again with errors.
 #[derive(Clone, Debug, Default, Deserialize)]
-pub struct TokenForm {
+pub(crate) struct TokenForm {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -96,14 +96,14 @@ impl TokenForm {
 
 /// A token to show once, right after it was made.
 #[derive(Clone, Debug)]
-pub struct NewTokenShown {
+pub(crate) struct NewTokenShown {
     pub name: String,
     pub secret: String,
 }
 
 #[derive(Template)]
 #[template(path = "account/tokens.html")]
-pub struct TokensPage {
+pub(crate) struct TokensPage {
     pub layout: Layout,
     pub tokens: Vec<TokenRow>,
     /// The roles the user may give a token (theirs and below).

@@ -108,7 +108,7 @@ const COLUMNS: &str =
 
 /// Filters of the audit page; every one optional.
 #[derive(Clone, Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// Part of the actor label (case-insensitive).
     pub actor: Option<String>,
     /// Action prefix, e.g. "user." or "user.create".
@@ -124,7 +124,7 @@ pub struct Filter {
 }
 
 /// Entries matching `filter`, newest first, at most `limit`.
-pub async fn search(
+pub(crate) async fn search(
     db: impl PgExecutor<'_>,
     filter: &Filter,
     limit: i64,
@@ -157,7 +157,7 @@ pub async fn search(
 
 /// Every entry with exactly `action`, oldest first (what tests check after a change).
 #[cfg(test)]
-pub async fn with_action(db: impl PgExecutor<'_>, action: &str) -> Result<Vec<AuditRow>, sqlx::Error> {
+pub(crate) async fn with_action(db: impl PgExecutor<'_>, action: &str) -> Result<Vec<AuditRow>, sqlx::Error> {
     let sql = format!("select {COLUMNS} from audit_log where action = $1 order by id");
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(action).fetch_all(db).await?;
     Ok(rows.into_iter().map(AuditRow::from).collect())

@@ -9,7 +9,7 @@ use crate::clock::{from_jiff, to_jiff};
 
 /// A session as its owner sees it (never the cookie's token, only its CSRF token).
 #[derive(Clone, Debug)]
-pub struct Session {
+pub(crate) struct Session {
     pub id: Uuid,
     pub user_id: Uuid,
     pub csrf_token: String,
@@ -52,7 +52,7 @@ const COLUMNS: &str =
     "id, user_id, csrf_token, created_at, last_seen_at, expires_at, client_addr, user_agent";
 
 /// A new session's fields.
-pub struct NewSession<'a> {
+pub(crate) struct NewSession<'a> {
     pub token_hash: &'a [u8],
     pub user_id: Uuid,
     pub csrf_token: &'a str,
@@ -61,7 +61,7 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-pub async fn insert(db: impl PgExecutor<'_>, new: &NewSession<'_>) -> Result<Uuid, sqlx::Error> {
+pub(crate) async fn insert(db: impl PgExecutor<'_>, new: &NewSession<'_>) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
     sqlx::query(
         "insert into sessions (id, token_hash, user_id, csrf_token, expires_at, client_addr, user_agent) values ($1, $2, $3, $4, $5, $6, $7)",
@@ -81,7 +81,7 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewSession<'_>) -> Result<Uui
 /// The live session for a token hash: not past its absolute expiry nor idle for `idle_seconds`.
 /// Touches `last_seen_at` when it is more than a minute old, so a busy page does not write on
 /// every request.
-pub async fn find_live(
+pub(crate) async fn find_live(
     db: impl PgExecutor<'_>,
     token_hash: &[u8],
     idle_seconds: i64,
@@ -107,7 +107,7 @@ pub async fn find_live(
 /// The sessions of a user that still sign someone in (not past the absolute expiry nor idle for
 /// `idle_seconds`), most recently seen first. Reads only: idle rows are removed by the
 /// housekeeping worker.
-pub async fn list_live_for_user(
+pub(crate) async fn list_live_for_user(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     idle_seconds: i64,
@@ -125,12 +125,16 @@ pub async fn list_live_for_user(
     Ok(rows.into_iter().map(Session::from).collect())
 }
 
-pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+pub(crate) async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query("delete from sessions where id = $1").bind(id).execute(db).await?.rows_affected() > 0)
 }
 
 /// Ends one of `user_id`'s sessions; `false` when it is not theirs or already gone.
-pub async fn delete_own(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+pub(crate) async fn delete_own(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("delete from sessions where id = $1 and user_id = $2")
         .bind(id)
         .bind(user_id)
@@ -140,7 +144,7 @@ pub async fn delete_own(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> Res
 }
 
 /// Ends every session of a user; returns how many.
-pub async fn delete_all_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<u64, sqlx::Error> {
+pub(crate) async fn delete_all_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query("delete from sessions where user_id = $1")
         .bind(user_id)
         .execute(db)
@@ -149,7 +153,11 @@ pub async fn delete_all_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Resu
 }
 
 /// Ends every session of a user but `keep` (after a password change).
-pub async fn delete_others(db: impl PgExecutor<'_>, user_id: Uuid, keep: Uuid) -> Result<u64, sqlx::Error> {
+pub(crate) async fn delete_others(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    keep: Uuid,
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("delete from sessions where user_id = $1 and id <> $2")
         .bind(user_id)
         .bind(keep)
@@ -159,7 +167,7 @@ pub async fn delete_others(db: impl PgExecutor<'_>, user_id: Uuid, keep: Uuid) -
 }
 
 /// Removes expired and idle sessions; run periodically.
-pub async fn delete_expired(db: impl PgExecutor<'_>, idle_seconds: i64) -> Result<u64, sqlx::Error> {
+pub(crate) async fn delete_expired(db: impl PgExecutor<'_>, idle_seconds: i64) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "delete from sessions where expires_at <= now() or last_seen_at <= now() - make_interval(secs => $1)",
     )

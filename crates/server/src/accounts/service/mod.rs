@@ -13,7 +13,7 @@ use crate::web::error::AppError;
 
 /// Why an accounts use case refused.
 #[derive(Debug, thiserror::Error)]
-pub enum AccountError {
+pub(crate) enum AccountError {
     /// The user, token or session does not exist (or is not the caller's): "This user".
     #[error("{0} does not exist")]
     NotFound(&'static str),

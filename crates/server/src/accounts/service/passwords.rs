@@ -13,7 +13,7 @@ use crate::db::{sessions, throttle, users};
 use crate::identity::CurrentUser;
 
 /// The three fields of the "change your password" form.
-pub struct PasswordChange<'a> {
+pub(crate) struct PasswordChange<'a> {
     pub current: &'a str,
     pub new: &'a str,
     pub confirm: &'a str,
@@ -26,7 +26,7 @@ pub struct PasswordChange<'a> {
 /// Takes the pool rather than a transaction: a wrong current password is counted and audited
 /// in a transaction of its own that commits although the change is refused, and argon2 runs
 /// before the user's row is locked.
-pub async fn change_password(
+pub(crate) async fn change_password(
     pool: &PgPool,
     user: &CurrentUser,
     change: &PasswordChange<'_>,

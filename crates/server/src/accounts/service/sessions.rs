@@ -17,10 +17,10 @@ use crate::db::{throttle, users};
 use crate::identity::CurrentUser;
 
 /// What the pages call a session that is not the caller's.
-pub const SESSION: &str = "This session";
+pub(crate) const SESSION: &str = "This session";
 
 /// How a sign-in ended.
-pub enum SignIn {
+pub(crate) enum SignIn {
     /// A new session; `session_token` goes into the cookie and is stored only as its hash.
     SignedIn { user: User, session_token: String },
     /// Refused without looking at the password (or after the failure that started the lock).
@@ -35,7 +35,7 @@ pub enum SignIn {
 /// session lives `lifetime` at most.
 ///
 /// Takes the pool: a refused attempt is counted and audited in a transaction that commits.
-pub async fn sign_in(
+pub(crate) async fn sign_in(
     pool: &PgPool,
     meta: &RequestMeta,
     email: &str,
@@ -139,7 +139,7 @@ async fn record_failure(
 }
 
 /// Ends the caller's session (if they signed in with one) and audits the sign-out, on `tx`.
-pub async fn sign_out(tx: &mut PgConnection, user: &CurrentUser) -> Result<(), AccountError> {
+pub(crate) async fn sign_out(tx: &mut PgConnection, user: &CurrentUser) -> Result<(), AccountError> {
     if let Some(id) = user.session_id() {
         sessions::delete(&mut *tx, id).await?;
     }
@@ -160,7 +160,7 @@ pub async fn sign_out(tx: &mut PgConnection, user: &CurrentUser) -> Result<(), A
 /// Ends one of the caller's own sessions with its audit row, on `tx`; returns whether it was
 /// the session of this request (the caller is then signed out). Another user's session is
 /// [`AccountError::NotFound`].
-pub async fn end_own_session(
+pub(crate) async fn end_own_session(
     tx: &mut PgConnection,
     user: &CurrentUser,
     id: Uuid,

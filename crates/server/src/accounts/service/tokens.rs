@@ -15,10 +15,10 @@ use crate::db::users::User;
 use crate::validation::FieldError;
 
 /// What the pages call a token that is not the caller's.
-pub const TOKEN: &str = "This API token";
+pub(crate) const TOKEN: &str = "This API token";
 
 /// A token request as typed: the form's fields, or the command line's options.
-pub struct TokenRequest<'a> {
+pub(crate) struct TokenRequest<'a> {
     pub name: &'a str,
     /// A role name, at most the owner's.
     pub role: &'a str,
@@ -28,7 +28,7 @@ pub struct TokenRequest<'a> {
 
 /// A token just created, with its secret (never stored; shown once).
 #[derive(Debug)]
-pub struct IssuedToken {
+pub(crate) struct IssuedToken {
     pub token: ApiToken,
     pub secret: String,
 }
@@ -37,7 +37,7 @@ pub struct IssuedToken {
 /// then creates the token with its audit row, on `tx` (the caller commits). Every bad field is
 /// reported at once; a live token of the owner with the same name (in any case) is a message
 /// on `name`.
-pub async fn issue_token(
+pub(crate) async fn issue_token(
     tx: &mut PgConnection,
     actor: &Actor,
     owner: &User,
@@ -94,7 +94,7 @@ pub async fn issue_token(
 
 /// What a revocation did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Revocation {
+pub(crate) enum Revocation {
     Revoked,
     /// It was revoked before: nothing written.
     AlreadyRevoked,
@@ -102,7 +102,7 @@ pub enum Revocation {
 
 /// Revokes one of `owner`'s tokens with its audit row, on `tx`. Another user's token is
 /// [`AccountError::NotFound`], as is one that does not exist.
-pub async fn revoke_token(
+pub(crate) async fn revoke_token(
     tx: &mut PgConnection,
     actor: &Actor,
     owner: &User,

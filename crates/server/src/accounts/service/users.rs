@@ -16,10 +16,10 @@ use crate::db::users::{self, NewUser, User};
 use crate::validation::{FieldError, FieldErrors};
 
 /// What the pages call a user that is not there.
-pub const USER: &str = "This user";
+pub(crate) const USER: &str = "This user";
 
 /// What to create.
-pub struct UserDraft<'a> {
+pub(crate) struct UserDraft<'a> {
     pub email: &'a str,
     /// Blank: the e-mail's local part.
     pub display_name: &'a str,
@@ -31,7 +31,7 @@ pub struct UserDraft<'a> {
 
 /// A draft's checked e-mail and name, or every field's message at once (`email`,
 /// `display_name`, `password`). The role is already typed, so it cannot be wrong here.
-pub fn check_user_draft(draft: &UserDraft<'_>) -> Result<(String, String), Vec<FieldError>> {
+pub(crate) fn check_user_draft(draft: &UserDraft<'_>) -> Result<(String, String), Vec<FieldError>> {
     let mut errors = FieldErrors::new();
     let email = validate_email(draft.email).map_err(|m| errors.push("email", m)).ok();
     let name = if draft.display_name.trim().is_empty() {
@@ -51,7 +51,7 @@ pub fn check_user_draft(draft: &UserDraft<'_>) -> Result<(String, String), Vec<F
 
 /// Validates and creates a user, with its audit row, on `tx` (the caller commits). A duplicate
 /// e-mail address (in any case) is a message on the `email` field.
-pub async fn create_user(
+pub(crate) async fn create_user(
     tx: &mut PgConnection,
     actor: &Actor,
     draft: &UserDraft<'_>,
@@ -87,7 +87,7 @@ pub async fn create_user(
 
 /// Creates the first admin from `TWISTERLAB_ADMIN_EMAIL`/`_PASSWORD` when there are no users.
 /// Without them, and with no users, logs how to create one. Never a built-in password.
-pub async fn bootstrap_admin(
+pub(crate) async fn bootstrap_admin(
     pool: &sqlx::PgPool,
     email: Option<&str>,
     password: Option<&Secret>,
@@ -125,7 +125,7 @@ pub async fn bootstrap_admin(
 
 /// What an admin's edit did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UserUpdate {
+pub(crate) enum UserUpdate {
     /// The form had the stored values: nothing written, no audit row.
     Unchanged,
     /// Saved; `sessions_ended` is `Some` when the user was deactivated.
@@ -135,7 +135,7 @@ pub enum UserUpdate {
 /// Changes a user's name, role and active flag, on `tx`. Deactivating ends the user's
 /// sessions. The last active admin can be neither demoted nor deactivated
 /// ([`AccountError::LastAdmin`], on the `role` or `state` field).
-pub async fn update_user(
+pub(crate) async fn update_user(
     tx: &mut PgConnection,
     actor: &Actor,
     id: Uuid,
@@ -201,13 +201,13 @@ pub async fn update_user(
 
 /// A temporary password as an admin gives it: the typed one, or a generated one (shown once)
 /// when the field was left blank.
-pub struct TemporaryPassword {
+pub(crate) struct TemporaryPassword {
     pub secret: Secret,
     pub generated: bool,
 }
 
 impl TemporaryPassword {
-    pub fn from_form(typed: &str) -> Self {
+    pub(crate) fn from_form(typed: &str) -> Self {
         if typed.is_empty() {
             Self { secret: Secret::new(token::random_secret()), generated: true }
         } else {
@@ -218,10 +218,10 @@ impl TemporaryPassword {
 
 /// A password that passed the rules, hashed before any row is locked (argon2 takes tens of
 /// milliseconds, too long to hold a lock for).
-pub struct HashedPassword(String);
+pub(crate) struct HashedPassword(String);
 
 /// Checks `password` for `email` (the message goes on `field`) and hashes it.
-pub async fn hash_new_password(
+pub(crate) async fn hash_new_password(
     password: &Secret,
     email: &str,
     field: &'static str,
@@ -232,7 +232,7 @@ pub async fn hash_new_password(
 }
 
 /// What a reset did.
-pub struct PasswordReset {
+pub(crate) struct PasswordReset {
     /// The user as they are now (must change the password).
     pub user: User,
     pub sessions_ended: u64,
@@ -240,7 +240,7 @@ pub struct PasswordReset {
 
 /// Sets a temporary password that must be changed at the next sign-in and ends the user's
 /// sessions, on `tx`. `generated` is recorded in the audit row (never the password).
-pub async fn reset_password(
+pub(crate) async fn reset_password(
     tx: &mut PgConnection,
     actor: &Actor,
     id: Uuid,
@@ -269,7 +269,11 @@ pub async fn reset_password(
 }
 
 /// Signs the user out everywhere, on `tx`; returns how many sessions ended.
-pub async fn end_sessions(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<u64, AccountError> {
+pub(crate) async fn end_sessions(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<u64, AccountError> {
     let Some(user) = users::find_for_update(&mut *tx, id).await? else {
         return Err(AccountError::NotFound(USER));
     };
