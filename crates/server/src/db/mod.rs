@@ -2,9 +2,12 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod channels;
 pub mod components;
+pub mod deadlines;
 pub mod incident_queries;
 pub mod incidents;
+pub mod notifications;
 pub mod oncall;
 mod private_cluster;
 pub mod sessions;
@@ -223,6 +226,16 @@ pub fn pool_options(config: &Config) -> PgPoolOptions {
         .min_connections(0)
         .acquire_timeout(config.db_acquire_timeout)
         .idle_timeout(Some(Duration::from_secs(600)))
+}
+
+/// The constraint a statement violated (`notification_channels_name_key`), so the query that
+/// ran it can turn a taken name into the caller's error. Note that the failed statement aborts
+/// the transaction it ran in: the caller reports the error and rolls back.
+pub(crate) fn constraint_violated(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(d) => d.constraint(),
+        _ => None,
+    }
 }
 
 /// Applies pending migrations; a changed or failed migration stops the start with an explanation.
