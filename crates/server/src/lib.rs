@@ -9,7 +9,6 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod db;
-pub mod demo_target;
 pub mod escalation;
 pub mod health;
 pub mod home;

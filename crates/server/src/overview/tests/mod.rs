@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::admin;
 use super::definition::ServiceSpec;
-use crate::demo_target::{self, DemoTargetOptions};
+use twisterlab_demo_target::{self as demo_target, DemoTargetOptions};
 
 /// The runbook's expected `/health` fields.
 pub fn runbook_expect() -> BTreeMap<String, Value> {
