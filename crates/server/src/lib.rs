@@ -83,8 +83,10 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "stopped");
-            eprintln!("error: {e:#}");
+            // Once, through the log (already on stderr, and JSON where collectors expect it),
+            // with the whole chain of causes: the outermost context alone rarely says what to do.
+            let cause = format!("{e:#}");
+            tracing::error!(error = %cause, "stopped");
             ExitCode::FAILURE
         }
     }
