@@ -758,7 +758,7 @@ async fn show_incident(State(state): State<AppState>, Path(raw): Path<String>) -
     let number = incident_number(&raw)?;
     let mut tx = state.pool.begin().await?;
     // One snapshot, so the version matches the timeline shown with it.
-    sqlx::query("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
+    store::read_snapshot(&mut tx).await?;
     let incident = service::load(&mut tx, number).await?;
     let json = detail(&mut tx, &incident).await?;
     tx.rollback().await?;

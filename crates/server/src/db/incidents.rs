@@ -1,8 +1,8 @@
 //! Incidents, their components, links and timeline: the `incidents`, `incident_components`,
-//! `incident_links` and `timeline_events` tables.
+//! `incident_links` and `timeline_events` tables, and the notice that the status page changed.
 
 use serde_json::Value;
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
 use twisterlab_domain::severity::Severity;
@@ -583,4 +583,63 @@ pub async fn events_after_version(
     .fetch_all(db)
     .await?;
     rows.into_iter().map(TimelineEvent::try_from).collect()
+}
+
+/// The newest `limit` events, oldest of them first (to explain a stale form).
+pub async fn recent_events(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+    limit: i64,
+) -> Result<Vec<TimelineEvent>, sqlx::Error> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "select * from (
+             select id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id
+               from timeline_events where incident_id = $1 order by at desc, id desc limit $2
+         ) newest order by at, id",
+    )
+    .bind(incident_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(TimelineEvent::try_from).collect()
+}
+
+/// The id of the incident's newest timeline event (the anchor a post/redirect/get lands on).
+pub async fn latest_event_id(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select id from timeline_events where incident_id = $1 order by at desc, id desc limit 1",
+    )
+    .bind(incident_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Every correction of the incident as (corrected event, correcting event), oldest first.
+pub async fn corrections(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "select corrects_id, id from timeline_events where incident_id = $1 and corrects_id is not null order by at, id",
+    )
+    .bind(incident_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Makes the caller's transaction one read-only snapshot, so an incident's version matches the
+/// timeline read with it. Call it first in the transaction.
+pub async fn read_snapshot(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Tells every portal process that something the status page shows has changed (delivered at
+/// commit, so a rolled-back change never triggers a rebuild; `status_page::worker` listens).
+pub async fn notify_status_change(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify('twisterlab_status', '')").execute(&mut *tx).await?;
+    Ok(())
 }

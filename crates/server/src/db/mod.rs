@@ -3,7 +3,6 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod components;
-pub mod incident_queries;
 pub mod incidents;
 pub mod oncall;
 mod private_cluster;

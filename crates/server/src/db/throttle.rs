@@ -75,7 +75,6 @@ pub async fn delete_stale(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
     Ok(done.rows_affected())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use crate::auth::{CurrentUser, urlencode};
 use crate::clock::{from_jiff, to_jiff};
 use crate::db::incidents::{self as store, Cursor, Incident, ListFilter, TimelineEvent, TimelineFilter};
 use crate::db::users::User;
-use crate::db::{components, incident_queries, sla, users};
+use crate::db::{components, sla, users};
 use crate::markdown;
 use crate::state::AppState;
 use crate::validation::FieldError;
@@ -777,7 +777,7 @@ pub async fn show_incident(
     let people = users::list(&mut *conn).await?;
     // Corrections of events the filter hides still mark their originals.
     let corrections = if filtered {
-        incident_queries::corrections(&mut *conn, incident.id).await?
+        store::corrections(&mut *conn, incident.id).await?
     } else {
         events.iter().filter_map(|e| Some((e.corrects_id?, e.id))).collect()
     };
@@ -1005,7 +1005,7 @@ async fn committed(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     incident: &Incident,
 ) -> Result<Response, AppError> {
-    let anchor = incident_queries::latest_event_id(&mut *tx, incident.id).await?;
+    let anchor = store::latest_event_id(&mut *tx, incident.id).await?;
     tx.commit().await?;
     Ok(see_other(&event_href(incident.number, anchor)))
 }
@@ -1031,7 +1031,7 @@ async fn check_fresh(
         return Ok(());
     }
     let missed = i64::from((incident.version - expected).clamp(1, 5));
-    let recent = incident_queries::recent_events(&mut *tx, incident.id, missed).await?;
+    let recent = store::recent_events(&mut *tx, incident.id, missed).await?;
     let changes: Vec<String> = recent.iter().map(service::describe_event).collect();
     Err(IncidentError::Stale {
         number: number.get(),

@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 use crate::clock::{from_jiff, to_jiff};
 use crate::db::audit::{self, Actor, Entry};
+/// Status page changes are announced the same way from every area that makes them.
+pub use crate::db::incidents::notify_status_change;
 use crate::db::incidents::{self as store, Changes, Incident, NewEvent, NewIncident, TimelineEvent};
 use crate::db::{components, sla, users};
 use crate::validation::FieldError;
@@ -833,13 +835,6 @@ pub async fn correct(
         notify_status_change(tx).await?;
     }
     Ok(event)
-}
-
-/// Tells every portal process that something the status page shows has changed (delivered at
-/// commit, so a rolled-back change never triggers a rebuild).
-pub async fn notify_status_change(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_notify('twisterlab_status', '')").execute(&mut *tx).await?;
-    Ok(())
 }
 
 /// The incident and its whole timeline.
