@@ -585,25 +585,6 @@ pub async fn events_after_version(
     rows.into_iter().map(TimelineEvent::try_from).collect()
 }
 
-/// The newest `limit` events, oldest of them first (to explain a stale form).
-pub async fn recent_events(
-    db: impl PgExecutor<'_>,
-    incident_id: Uuid,
-    limit: i64,
-) -> Result<Vec<TimelineEvent>, sqlx::Error> {
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "select * from (
-             select id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id
-               from timeline_events where incident_id = $1 order by at desc, id desc limit $2
-         ) newest order by at, id",
-    )
-    .bind(incident_id)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter().map(TimelineEvent::try_from).collect()
-}
-
 /// The id of the incident's newest timeline event (the anchor a post/redirect/get lands on).
 pub async fn latest_event_id(
     db: impl PgExecutor<'_>,

@@ -3,15 +3,15 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use twisterlab_domain::incident::IncidentNumber;
 use uuid::Uuid;
 
-use super::pages::parse_number;
 use super::service;
 use super::view::{self, span};
 use crate::clock::{absolute, iso};
@@ -19,6 +19,7 @@ use crate::db::components;
 use crate::db::incidents::{self as store, AffectedComponent, Incident, Link, Person, TimelineEvent};
 use crate::state::AppState;
 use crate::web::error::AppError;
+use crate::web::form::PathNumber;
 
 /// Everything an export shows, read in one go.
 pub struct Export {
@@ -29,8 +30,7 @@ pub struct Export {
     pub component_names: HashMap<Uuid, String>,
 }
 
-async fn load(app: &AppState, raw: &str) -> Result<Export, AppError> {
-    let number = parse_number(raw)?;
+async fn load(app: &AppState, number: IncidentNumber) -> Result<Export, AppError> {
     let mut conn = app.pool.acquire().await?;
     let incident = service::load(&mut conn, number).await?;
     let affected = store::components(&mut *conn, incident.id).await?;
@@ -56,9 +56,9 @@ fn attachment(content_type: &'static str, filename: String, body: String) -> Res
 /// `GET /incidents/{number}/timeline.md`: a postmortem-ready Markdown document.
 pub async fn timeline_markdown(
     State(app): State<AppState>,
-    Path(raw): Path<String>,
+    PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
-    let export = load(&app, &raw).await?;
+    let export = load(&app, number).await?;
     let body = markdown(&export, &app.config.timezone, OffsetDateTime::now_utc());
     Ok(attachment("text/markdown; charset=utf-8", format!("{}-timeline.md", export.incident.number), body))
 }
@@ -66,9 +66,9 @@ pub async fn timeline_markdown(
 /// `GET /incidents/{number}/timeline.json`: the incident and every event with its typed fields.
 pub async fn timeline_json(
     State(app): State<AppState>,
-    Path(raw): Path<String>,
+    PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
-    let export = load(&app, &raw).await?;
+    let export = load(&app, number).await?;
     let body = serde_json::to_string_pretty(&json(&export, OffsetDateTime::now_utc()))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(attachment("application/json", format!("{}-timeline.json", export.incident.number), body))

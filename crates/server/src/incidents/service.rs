@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use twisterlab_domain::incident::{
     self as rules, Impact, IncidentNumber, IncidentStatus, TimelineKind, Title, TransitionError,
 };
+use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
@@ -33,6 +34,10 @@ pub const MAX_BACKDATE_DAYS: i64 = 90;
 pub enum IncidentError {
     #[error("INC-{0} does not exist")]
     NotFound(i64),
+    #[error("INC-{0} has no such timeline event")]
+    EventNotFound(i64),
+    #[error("role {have} cannot do this; it needs {need}")]
+    Forbidden { have: Role, need: Role },
     #[error("INC-{number} changed since you loaded it (now version {current}): {changes}")]
     Stale { number: i64, current: i32, changes: String },
     #[error("INC-{number}: {source}")]
@@ -51,6 +56,10 @@ impl From<IncidentError> for AppError {
     fn from(e: IncidentError) -> Self {
         match e {
             IncidentError::NotFound(n) => AppError::NotFoundThing { what: format!("Incident INC-{n}") },
+            IncidentError::EventNotFound(n) => {
+                AppError::NotFoundThing { what: format!("This event of INC-{n}") }
+            }
+            IncidentError::Forbidden { have, need } => AppError::Forbidden { have, need },
             IncidentError::Stale { .. } | IncidentError::Transition { .. } | IncidentError::Refused(_) => {
                 AppError::Conflict(e.to_string())
             }
@@ -796,22 +805,29 @@ async fn reopen_locked(
 }
 
 /// Corrects a note or public update with a new event that points at it; nothing is edited.
+///
+/// Commanders correct any event; others (responders) only their own.
 pub async fn correct(
     tx: &mut PgConnection,
     actor: &Actor,
+    role: Role,
     number: IncidentNumber,
     event_id: Uuid,
     body: &str,
 ) -> Result<TimelineEvent, IncidentError> {
+    let incident = lock_current(tx, number, None).await?;
+    let original = store::event(&mut *tx, incident.id, event_id)
+        .await?
+        .ok_or(IncidentError::EventNotFound(number.get()))?;
+    let own = original.actor_user_id.is_some() && original.actor_user_id == actor.user_id;
+    if !role.allows(Role::Commander) && !own {
+        return Err(IncidentError::Forbidden { have: role, need: Role::Commander });
+    }
     let mut errors = vec![];
     check_body("body", body, true, &mut errors);
     if !errors.is_empty() {
         return Err(IncidentError::Invalid(errors));
     }
-    let incident = lock_current(tx, number, None).await?;
-    let original = store::event(&mut *tx, incident.id, event_id)
-        .await?
-        .ok_or_else(|| IncidentError::Refused(format!("INC-{} has no such timeline event.", number.get())))?;
     if !matches!(original.kind, TimelineKind::Note | TimelineKind::PublicUpdate) {
         return Err(IncidentError::Refused("Only notes and public updates can be corrected.".into()));
     }

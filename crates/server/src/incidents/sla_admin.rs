@@ -15,13 +15,13 @@ use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 use twisterlab_domain::sla::{Escalation, SlaPolicy, SlaTarget};
 
-use super::pages::Choice;
 use crate::auth::{Access, CurrentUser, Routes};
 use crate::db::audit::{self, Entry};
 use crate::db::sla;
 use crate::state::AppState;
 use crate::validation::FieldError;
 use crate::web::error::AppError;
+use crate::web::form::Choice;
 use crate::web::form::see_other;
 use crate::web::page::{Layout, render_page};
 

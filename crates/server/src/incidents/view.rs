@@ -1,4 +1,5 @@
-//! How incident pages and exports word things: moments, SLA clocks, event summaries.
+//! How incident pages and exports word and link things: SLA clocks, event summaries, the colour
+//! classes, and the helpers the incident pages share.
 
 use std::collections::HashMap;
 
@@ -6,28 +7,73 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use time::OffsetDateTime;
-use twisterlab_domain::incident::{Impact, TimelineKind};
+use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
+use twisterlab_domain::severity::Severity;
 use twisterlab_domain::sla::{Clock, clock, compact_duration};
 use uuid::Uuid;
 
-use crate::clock::{absolute, iso, relative, time_of_day, to_jiff};
-use crate::db::incidents::{Incident, TimelineEvent};
+use crate::clock::{absolute, iso, time_of_day, to_jiff};
+use crate::db::incidents::{Incident, Person, TimelineEvent};
+use crate::db::users::User;
+use crate::web::form::Choice;
+use crate::web::time::Moment;
 
-/// A moment as pages show it: absolute in the team zone and relative to now.
-#[derive(Clone, Debug)]
-pub struct Moment {
-    /// RFC 3339, for `<time datetime>`.
-    pub iso: String,
-    /// "2026-11-29 14:05 UTC".
-    pub absolute: String,
-    /// "4 min ago".
-    pub relative: String,
+/// The colour class of a severity (its name is always written beside it).
+pub fn severity_class(s: Severity) -> &'static str {
+    match s {
+        Severity::P0 => "state-major_outage",
+        Severity::P1 => "state-partial_outage",
+        Severity::P2 => "state-degraded_performance",
+        Severity::P3 => "state-under_maintenance",
+    }
 }
 
-impl Moment {
-    pub fn new(t: OffsetDateTime, zone: &TimeZone, now: OffsetDateTime) -> Self {
-        Self { iso: iso(t), absolute: absolute(t, zone), relative: relative(t, now) }
+/// The colour class of a status: red until someone responds, green once resolved.
+pub fn status_class(s: IncidentStatus) -> &'static str {
+    match s {
+        IncidentStatus::Triggered => "state-major_outage",
+        IncidentStatus::Resolved => "state-operational",
+        _ => "state-under_maintenance",
     }
+}
+
+/// `/incidents/INC-42`.
+pub fn incident_path(number: IncidentNumber) -> String {
+    format!("/incidents/{number}")
+}
+
+/// `/incidents/INC-42#e-<id>`: the incident page scrolled to one event.
+pub fn event_href(number: IncidentNumber, event: Option<Uuid>) -> String {
+    match event {
+        Some(id) => format!("{}#e-{id}", incident_path(number)),
+        None => incident_path(number),
+    }
+}
+
+/// A person in an incident role by name (their e-mail when they have none).
+pub fn person_name(p: &Option<Person>) -> Option<String> {
+    p.as_ref().map(|p| if p.display_name.is_empty() { p.email.clone() } else { p.display_name.clone() })
+}
+
+/// "Alice (alice@example.com)" for choosing a person from a list.
+pub fn user_label(u: &User) -> String {
+    if u.display_name.is_empty() || u.display_name == u.email {
+        u.email.clone()
+    } else {
+        format!("{} ({})", u.display_name, u.email)
+    }
+}
+
+/// The impacts a component may have, "not affected" first; `current` is selected.
+pub fn impact_choices(current: &str) -> Vec<Choice> {
+    let mut out = vec![Choice::new("", "not affected", current.is_empty())];
+    out.extend(Impact::ALL.iter().map(|i| Choice::new(i.as_str(), i.label(), current == i.as_str())));
+    out
+}
+
+/// The last value of `key` among query or form pairs ("" when absent).
+pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
+    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("")
 }
 
 /// "2026-11-29 14:05:06.123 UTC": a timeline time to the millisecond, in the team zone.
