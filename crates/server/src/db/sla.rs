@@ -89,17 +89,21 @@ pub async fn business_hours(db: impl PgExecutor<'_>, zone: &TimeZone) -> Result<
     }))
 }
 
-/// Stores business hours (days as ISO numbers, 1 = Monday).
+/// Stores business hours (days as ISO numbers, 1 = Monday; times to the minute).
 pub async fn save_business_hours(
     db: impl PgExecutor<'_>,
     days: &[i16],
-    opens: time::Time,
-    closes: time::Time,
+    opens: Time,
+    closes: Time,
 ) -> Result<(), sqlx::Error> {
+    let column = |t: Time| {
+        time::Time::from_hms(t.hour().unsigned_abs(), t.minute().unsigned_abs(), 0)
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))
+    };
     sqlx::query("update business_hours set days = $1, opens_at = $2, closes_at = $3 where id")
         .bind(days)
-        .bind(opens)
-        .bind(closes)
+        .bind(column(opens)?)
+        .bind(column(closes)?)
         .execute(db)
         .await?;
     Ok(())

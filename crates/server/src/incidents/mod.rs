@@ -6,6 +6,7 @@ pub mod export;
 pub mod list;
 pub mod service;
 pub mod show;
+pub mod sla;
 pub mod sla_admin;
 pub mod view;
 

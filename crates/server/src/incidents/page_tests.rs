@@ -734,13 +734,13 @@ async fn admins_edit_the_sla_policy_and_new_incidents_follow_it(pool: PgPool) {
     )
     .await;
     assert_eq!(response.status(), 303);
-    assert_eq!(location(&response), "/admin/sla?saved=1");
+    assert_eq!(location(&response), "/admin/sla?notice=saved");
     let rows = audit_actions(&pool, "sla.update").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].before.as_ref().expect("before")["P1"]["response_minutes"], 15);
     assert_eq!(rows[0].after.as_ref().expect("after")["P1"]["response_minutes"], 7);
     assert_eq!(rows[0].after.as_ref().expect("after")["business_hours"]["closes"], "18:30");
-    let (_, html) = send(&app, get("/admin/sla?saved=1", Some(&admin))).await;
+    let (_, html) = send(&app, get("/admin/sla?notice=saved", Some(&admin))).await;
     assert!(
         html.contains("was saved") && html.contains("value=\"7\"") && html.contains("value=\"18:30\""),
         "{html}"
