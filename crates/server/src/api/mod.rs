@@ -1,7 +1,9 @@
 //! The token-authenticated JSON API under `/api/v1`.
 
+pub mod error;
 pub mod incidents;
 pub mod openapi;
+pub mod request;
 #[cfg(test)]
 mod tests;
 
