@@ -41,4 +41,4 @@ pub fn routes() -> Routes {
 }
 
 #[cfg(test)]
-mod page_tests;
+mod tests;
