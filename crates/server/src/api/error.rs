@@ -11,7 +11,7 @@ use crate::web::error::{AppError, Problem};
 /// An API failure: one of the portal's errors, or a problem only the API describes (415, a bad
 /// query parameter). Both become `application/problem+json` in the error middleware.
 #[derive(Debug)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     App(AppError),
     Problem(Box<Problem>),
 }

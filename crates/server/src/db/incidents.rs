@@ -125,7 +125,7 @@ const SELECT: &str = "select i.id, i.number, i.title, i.summary, i.severity, i.s
    left join users s on s.id = i.scribe_id";
 
 /// A new incident's fields (validated by the caller).
-pub struct NewIncident<'a> {
+pub(crate) struct NewIncident<'a> {
     pub title: &'a str,
     pub summary: &'a str,
     pub severity: Severity,
@@ -141,7 +141,10 @@ pub struct NewIncident<'a> {
 }
 
 /// Inserts an incident (status `triggered`) and returns its id and number.
-pub async fn insert(db: impl PgExecutor<'_>, new: &NewIncident<'_>) -> Result<(Uuid, i64), sqlx::Error> {
+pub(crate) async fn insert(
+    db: impl PgExecutor<'_>,
+    new: &NewIncident<'_>,
+) -> Result<(Uuid, i64), sqlx::Error> {
     let id = Uuid::now_v7();
     let number: i64 = sqlx::query_scalar(
         "insert into incidents (id, title, summary, severity, status, private, security, started_at, detected_at, commander_id,
@@ -168,7 +171,10 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewIncident<'_>) -> Result<(U
 }
 
 /// The incident with this number.
-pub async fn find(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Option<Incident>, sqlx::Error> {
+pub(crate) async fn find(
+    db: impl PgExecutor<'_>,
+    number: IncidentNumber,
+) -> Result<Option<Incident>, sqlx::Error> {
     let sql = format!("{SELECT} where i.number = $1");
     let row: Option<Row> =
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(number.get()).fetch_optional(db).await?;
@@ -176,7 +182,10 @@ pub async fn find(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Opt
 }
 
 /// Locks the incident row for a change; concurrent changes queue behind the lock.
-pub async fn lock(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Option<Uuid>, sqlx::Error> {
+pub(crate) async fn lock(
+    db: impl PgExecutor<'_>,
+    number: IncidentNumber,
+) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar("select id from incidents where number = $1 for update")
         .bind(number.get())
         .fetch_optional(db)
@@ -185,7 +194,7 @@ pub async fn lock(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Opt
 
 /// Every field a change may set; `None` leaves a field as it is.
 #[derive(Default)]
-pub struct Changes {
+pub(crate) struct Changes {
     pub status: Option<IncidentStatus>,
     pub severity: Option<Severity>,
     pub acknowledged_at: Option<Option<OffsetDateTime>>,
@@ -198,7 +207,7 @@ pub struct Changes {
 }
 
 /// Applies `changes` and bumps the version.
-pub async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes) -> Result<(), sqlx::Error> {
+pub(crate) async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update incidents set
              status = coalesce($2, status),
@@ -238,7 +247,7 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes) -> Res
 
 /// Filters of the incident list; every one optional.
 #[derive(Clone, Debug, Default)]
-pub struct ListFilter {
+pub(crate) struct ListFilter {
     /// `Some(true)`: open only; `Some(false)`: resolved only.
     pub open: Option<bool>,
     pub status: Option<IncidentStatus>,
@@ -254,14 +263,14 @@ pub struct ListFilter {
 
 /// Position after the last row of a page: open first, then newest start, then number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
+pub(crate) struct Cursor {
     pub resolved: bool,
     pub started_at: OffsetDateTime,
     pub number: i64,
 }
 
 impl Cursor {
-    pub fn of(incident: &Incident) -> Self {
+    pub(crate) fn of(incident: &Incident) -> Self {
         Self {
             resolved: incident.status == IncidentStatus::Resolved,
             started_at: incident.started_at,
@@ -270,11 +279,11 @@ impl Cursor {
     }
 
     /// Compact text for a query string: `<0|1>.<unix nanos>.<number>`.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         format!("{}.{}.{}", u8::from(self.resolved), self.started_at.unix_timestamp_nanos(), self.number)
     }
 
-    pub fn decode(text: &str) -> Option<Self> {
+    pub(crate) fn decode(text: &str) -> Option<Self> {
         let mut parts = text.split('.');
         let resolved = match parts.next()? {
             "0" => false,
@@ -292,7 +301,7 @@ impl Cursor {
 }
 
 /// One page of incidents matching `filter`, open first, newest first; keyset-paginated.
-pub async fn list(
+pub(crate) async fn list(
     db: impl PgExecutor<'_>,
     filter: &ListFilter,
     after: Option<Cursor>,
@@ -336,13 +345,13 @@ pub async fn list(
 
 /// A component affected by an incident.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AffectedComponent {
+pub(crate) struct AffectedComponent {
     pub component_id: Uuid,
     pub name: String,
     pub impact: Impact,
 }
 
-pub async fn components(
+pub(crate) async fn components(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
 ) -> Result<Vec<AffectedComponent>, sqlx::Error> {
@@ -361,7 +370,7 @@ pub async fn components(
 }
 
 /// Sets (or with `None` removes) a component's impact; returns the previous impact.
-pub async fn set_component_impact(
+pub(crate) async fn set_component_impact(
     db: &mut sqlx::PgConnection,
     incident_id: Uuid,
     component_id: Uuid,
@@ -399,7 +408,7 @@ pub async fn set_component_impact(
 
 /// A link attached to an incident.
 #[derive(Clone, Debug, sqlx::FromRow)]
-pub struct Link {
+pub(crate) struct Link {
     pub id: Uuid,
     pub kind: String,
     pub url: String,
@@ -407,14 +416,14 @@ pub struct Link {
     pub created_at: OffsetDateTime,
 }
 
-pub async fn links(db: impl PgExecutor<'_>, incident_id: Uuid) -> Result<Vec<Link>, sqlx::Error> {
+pub(crate) async fn links(db: impl PgExecutor<'_>, incident_id: Uuid) -> Result<Vec<Link>, sqlx::Error> {
     sqlx::query_as("select id, kind, url, label, created_at from incident_links where incident_id = $1 order by created_at")
         .bind(incident_id)
         .fetch_all(db)
         .await
 }
 
-pub async fn insert_link(
+pub(crate) async fn insert_link(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
     kind: &str,
@@ -484,7 +493,7 @@ impl TryFrom<EventRow> for TimelineEvent {
 }
 
 /// A new timeline event.
-pub struct NewEvent<'a> {
+pub(crate) struct NewEvent<'a> {
     pub incident_id: Uuid,
     pub kind: TimelineKind,
     pub actor_user_id: Option<Uuid>,
@@ -496,7 +505,10 @@ pub struct NewEvent<'a> {
     pub corrects_id: Option<Uuid>,
 }
 
-pub async fn append(db: impl PgExecutor<'_>, event: &NewEvent<'_>) -> Result<TimelineEvent, sqlx::Error> {
+pub(crate) async fn append(
+    db: impl PgExecutor<'_>,
+    event: &NewEvent<'_>,
+) -> Result<TimelineEvent, sqlx::Error> {
     let row: EventRow = sqlx::query_as(
         "insert into timeline_events (id, incident_id, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id,
                                       incident_version)
@@ -520,14 +532,14 @@ pub async fn append(db: impl PgExecutor<'_>, event: &NewEvent<'_>) -> Result<Tim
 
 /// Timeline filters.
 #[derive(Clone, Debug, Default)]
-pub struct TimelineFilter {
+pub(crate) struct TimelineFilter {
     pub kind: Option<TimelineKind>,
     pub actor_user_id: Option<Uuid>,
     pub public_only: bool,
 }
 
 /// An incident's events, oldest first.
-pub async fn timeline(
+pub(crate) async fn timeline(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
     filter: &TimelineFilter,
@@ -551,7 +563,7 @@ pub async fn timeline(
 }
 
 /// One event of an incident.
-pub async fn event(
+pub(crate) async fn event(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
     id: Uuid,
@@ -569,7 +581,7 @@ pub async fn event(
 
 /// Events written by changes after the incident had version `seen`, oldest first (to tell an
 /// editor with a stale page exactly what changed).
-pub async fn events_after_version(
+pub(crate) async fn events_after_version(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
     seen: i32,
@@ -586,7 +598,7 @@ pub async fn events_after_version(
 }
 
 /// The id of the incident's newest timeline event (the anchor a post/redirect/get lands on).
-pub async fn latest_event_id(
+pub(crate) async fn latest_event_id(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
 ) -> Result<Option<Uuid>, sqlx::Error> {
@@ -599,7 +611,7 @@ pub async fn latest_event_id(
 }
 
 /// Every correction of the incident as (corrected event, correcting event), oldest first.
-pub async fn corrections(
+pub(crate) async fn corrections(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
 ) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
@@ -613,14 +625,14 @@ pub async fn corrections(
 
 /// Makes the caller's transaction one read-only snapshot, so an incident's version matches the
 /// timeline read with it. Call it first in the transaction.
-pub async fn read_snapshot(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+pub(crate) async fn read_snapshot(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
     Ok(())
 }
 
 /// Tells every portal process that something the status page shows has changed (delivered at
 /// commit, so a rolled-back change never triggers a rebuild; `status_page::worker` listens).
-pub async fn notify_status_change(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+pub(crate) async fn notify_status_change(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_notify('twisterlab_status', '')").execute(&mut *tx).await?;
     Ok(())
 }

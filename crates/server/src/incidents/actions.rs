@@ -25,7 +25,7 @@ use crate::web::page::{Layout, render_page};
 /// Why an action changed nothing, with the way back to the incident.
 #[derive(Template)]
 #[template(path = "incidents/action_error.html")]
-pub struct ActionErrorPage {
+pub(crate) struct ActionErrorPage {
     pub layout: Layout,
     pub heading: &'static str,
     pub message: String,
@@ -36,7 +36,7 @@ pub struct ActionErrorPage {
 
 /// What an action changed: the event it wrote, or the incident (the browser then lands on its
 /// newest event), by id.
-pub enum Done {
+pub(crate) enum Done {
     Event(Uuid),
     Incident(Uuid),
 }
@@ -142,12 +142,12 @@ fn parse_uuid(field: &str, raw: &str, message: &str) -> Result<Uuid, AppError> {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct VersionForm {
+pub(crate) struct VersionForm {
     version: String,
 }
 
 /// `POST /incidents/{number}/acknowledge` (responder).
-pub async fn acknowledge_incident(
+pub(crate) async fn acknowledge_incident(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -162,13 +162,13 @@ pub async fn acknowledge_incident(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct StatusForm {
+pub(crate) struct StatusForm {
     version: String,
     status: String,
 }
 
 /// `POST /incidents/{number}/status` (commander).
-pub async fn change_status(
+pub(crate) async fn change_status(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -185,13 +185,13 @@ pub async fn change_status(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct SeverityForm {
+pub(crate) struct SeverityForm {
     version: String,
     severity: String,
 }
 
 /// `POST /incidents/{number}/severity` (commander): recomputes the deadlines from the start.
-pub async fn change_severity(
+pub(crate) async fn change_severity(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -209,7 +209,7 @@ pub async fn change_severity(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct RoleForm {
+pub(crate) struct RoleForm {
     version: String,
     role: String,
     /// Empty: nobody (not for the commander).
@@ -217,7 +217,7 @@ pub struct RoleForm {
 }
 
 /// `POST /incidents/{number}/roles` (commander).
-pub async fn assign_role(
+pub(crate) async fn assign_role(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -243,7 +243,7 @@ pub async fn assign_role(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct BodyForm {
+pub(crate) struct BodyForm {
     version: String,
     body: String,
     /// Public updates: the status to announce (empty: keep).
@@ -251,7 +251,7 @@ pub struct BodyForm {
 }
 
 /// `POST /incidents/{number}/notes` (responder). Notes never conflict, so no version check.
-pub async fn add_note(
+pub(crate) async fn add_note(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -265,7 +265,7 @@ pub async fn add_note(
 }
 
 /// `POST /incidents/{number}/updates` (commander): a public update, optionally with a status.
-pub async fn post_update(
+pub(crate) async fn post_update(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -282,7 +282,7 @@ pub async fn post_update(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct ComponentForm {
+pub(crate) struct ComponentForm {
     version: String,
     component: String,
     /// Empty: not affected.
@@ -290,7 +290,7 @@ pub struct ComponentForm {
 }
 
 /// `POST /incidents/{number}/components` (commander).
-pub async fn set_component_impact(
+pub(crate) async fn set_component_impact(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -313,14 +313,14 @@ pub async fn set_component_impact(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct LinkForm {
+pub(crate) struct LinkForm {
     kind: String,
     url: String,
     label: String,
 }
 
 /// `POST /incidents/{number}/links` (commander).
-pub async fn add_link(
+pub(crate) async fn add_link(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -334,7 +334,7 @@ pub async fn add_link(
 }
 
 /// `POST /incidents/{number}/resolve` (commander).
-pub async fn resolve_incident(
+pub(crate) async fn resolve_incident(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -348,7 +348,7 @@ pub async fn resolve_incident(
 }
 
 /// `POST /incidents/{number}/reopen` (commander).
-pub async fn reopen_incident(
+pub(crate) async fn reopen_incident(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -363,12 +363,12 @@ pub async fn reopen_incident(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct CorrectForm {
+pub(crate) struct CorrectForm {
     body: String,
 }
 
 /// `POST /incidents/{number}/events/{id}/correct` (responder: their own events; commander: any).
-pub async fn correct_event(
+pub(crate) async fn correct_event(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,

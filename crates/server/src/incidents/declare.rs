@@ -28,7 +28,7 @@ use crate::web::form::{Choice, see_other};
 use crate::web::page::{Layout, render_page};
 
 /// A severity choice with what it means and its current SLA.
-pub struct SeverityChoice {
+pub(crate) struct SeverityChoice {
     pub value: &'static str,
     pub label: &'static str,
     pub sla: String,
@@ -36,7 +36,7 @@ pub struct SeverityChoice {
 }
 
 /// One component of the declare form, with the impact chosen for it.
-pub struct ComponentChoice {
+pub(crate) struct ComponentChoice {
     pub field: String,
     pub name: String,
     pub group: String,
@@ -45,7 +45,7 @@ pub struct ComponentChoice {
 
 #[derive(Template)]
 #[template(path = "incidents/new.html")]
-pub struct NewPage {
+pub(crate) struct NewPage {
     pub layout: Layout,
     pub title: String,
     pub summary: String,
@@ -240,7 +240,7 @@ async fn new_page(
 }
 
 /// `GET /incidents/new`: the declare form, starting now, commanded by me.
-pub async fn new_incident(
+pub(crate) async fn new_incident(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
@@ -256,7 +256,7 @@ pub async fn new_incident(
 }
 
 /// `POST /incidents`: declares, then shows the new incident; field errors show the form again.
-pub async fn declare_incident(
+pub(crate) async fn declare_incident(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,

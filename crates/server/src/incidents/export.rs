@@ -22,7 +22,7 @@ use crate::web::error::AppError;
 use crate::web::form::PathNumber;
 
 /// Everything an export shows, read in one go.
-pub struct Export {
+pub(crate) struct Export {
     pub incident: Incident,
     pub affected: Vec<AffectedComponent>,
     pub links: Vec<Link>,
@@ -54,7 +54,7 @@ fn attachment(content_type: &'static str, filename: String, body: String) -> Res
 }
 
 /// `GET /incidents/{number}/timeline.md`: a postmortem-ready Markdown document.
-pub async fn timeline_markdown(
+pub(crate) async fn timeline_markdown(
     State(app): State<AppState>,
     PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
@@ -64,7 +64,7 @@ pub async fn timeline_markdown(
 }
 
 /// `GET /incidents/{number}/timeline.json`: the incident and every event with its typed fields.
-pub async fn timeline_json(
+pub(crate) async fn timeline_json(
     State(app): State<AppState>,
     PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
@@ -90,7 +90,7 @@ fn person(p: &Option<Person>) -> String {
 }
 
 /// The Markdown export.
-pub fn markdown(e: &Export, zone: &TimeZone, now: OffsetDateTime) -> String {
+pub(crate) fn markdown(e: &Export, zone: &TimeZone, now: OffsetDateTime) -> String {
     let i = &e.incident;
     let at = |t: OffsetDateTime| absolute(t, zone);
     let mut out = String::with_capacity(4096 + e.events.len() * 200);
@@ -227,7 +227,7 @@ fn person_json(p: &Option<Person>) -> Value {
 }
 
 /// The JSON export.
-pub fn json(e: &Export, now: OffsetDateTime) -> Value {
+pub(crate) fn json(e: &Export, now: OffsetDateTime) -> Value {
     let i = &e.incident;
     let opt = |t: Option<OffsetDateTime>| t.map(iso);
     let events: Vec<Value> = e

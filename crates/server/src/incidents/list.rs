@@ -25,15 +25,15 @@ use crate::web::page::{Layout, render_page};
 use crate::web::time::Moment;
 
 /// Incidents per list page unless `limit` says otherwise, and the most it may ask for.
-pub const DEFAULT_PAGE_SIZE: i64 = 50;
-pub const MAX_PAGE_SIZE: i64 = 200;
+pub(crate) const DEFAULT_PAGE_SIZE: i64 = 50;
+pub(crate) const MAX_PAGE_SIZE: i64 = 200;
 /// Longest text filter accepted, in characters.
 const MAX_FILTER_TEXT: usize = 200;
 /// The query parameters that filter the list (`limit` and `after` page it).
 const FILTER_KEYS: [&str; 6] = ["status", "severity", "commander", "from", "until", "q"];
 
 /// One incident in the list.
-pub struct IncidentRow {
+pub(crate) struct IncidentRow {
     pub number: String,
     pub href: String,
     pub title: String,
@@ -71,7 +71,7 @@ impl IncidentRow {
 
 #[derive(Template)]
 #[template(path = "incidents/list.html")]
-pub struct ListPage {
+pub(crate) struct ListPage {
     pub layout: Layout,
     pub rows: Vec<IncidentRow>,
     pub statuses: Vec<Choice>,
@@ -186,7 +186,7 @@ fn query_string(pairs: &[(&str, &str)]) -> String {
 
 /// `GET /incidents`: open incidents first, newest first, with their SLA clocks. Filters that do
 /// not parse show the form again with 400 and no rows.
-pub async fn list_incidents(
+pub(crate) async fn list_incidents(
     State(app): State<AppState>,
     layout: Layout,
     Query(pairs): Query<Vec<(String, String)>>,

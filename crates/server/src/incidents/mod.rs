@@ -1,21 +1,21 @@
 //! Incidents: declare, run and close them against their SLA, with an append-only timeline.
 
-pub mod actions;
-pub mod declare;
-pub mod export;
-pub mod list;
+pub(crate) mod actions;
+pub(crate) mod declare;
+pub(crate) mod export;
+pub(crate) mod list;
 pub mod service;
-pub mod show;
-pub mod sla;
-pub mod sla_admin;
-pub mod view;
+pub(crate) mod show;
+pub(crate) mod sla;
+pub(crate) mod sla_admin;
+pub(crate) mod view;
 
 use twisterlab_domain::role::Role;
 
 use crate::auth::{Access, Routes};
 
 /// Every incident route (pages and exports) and the SLA policy admin page.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     let viewer = Access::Role(Role::Viewer);
     let responder = Access::Role(Role::Responder);
     let commander = Access::Role(Role::Commander);

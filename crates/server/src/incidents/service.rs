@@ -15,19 +15,19 @@ use uuid::Uuid;
 use crate::clock::{from_jiff, to_jiff};
 use crate::db::audit::{self, Actor, Entry};
 /// Status page changes are announced the same way from every area that makes them.
-pub use crate::db::incidents::notify_status_change;
+pub(crate) use crate::db::incidents::notify_status_change;
 use crate::db::incidents::{self as store, Changes, Incident, NewEvent, NewIncident, TimelineEvent};
 use crate::db::{components, sla, users};
 use crate::validation::FieldError;
 use crate::web::error::AppError;
 
 /// Longest summary, note or public update accepted, in characters.
-pub const MAX_BODY: usize = 20_000;
+pub(crate) const MAX_BODY: usize = 20_000;
 /// Most labels on one incident, and the longest label.
-pub const MAX_LABELS: usize = 20;
-pub const MAX_LABEL: usize = 40;
+pub(crate) const MAX_LABELS: usize = 20;
+pub(crate) const MAX_LABEL: usize = 40;
 /// How far in the past an incident may be declared to have started.
-pub const MAX_BACKDATE_DAYS: i64 = 90;
+pub(crate) const MAX_BACKDATE_DAYS: i64 = 90;
 
 /// Why an incident action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -232,13 +232,13 @@ pub async fn declare(
 }
 
 /// The incident, or `NotFound`.
-pub async fn load(db: &mut PgConnection, number: IncidentNumber) -> Result<Incident, IncidentError> {
+pub(crate) async fn load(db: &mut PgConnection, number: IncidentNumber) -> Result<Incident, IncidentError> {
     store::find(&mut *db, number).await?.ok_or(IncidentError::NotFound(number.get()))
 }
 
 /// Locks the incident and checks the version the caller saw, if they sent one; a mismatch is
 /// `Stale`, naming the changes the caller missed.
-pub async fn lock_current(
+pub(crate) async fn lock_current(
     tx: &mut PgConnection,
     number: IncidentNumber,
     expected: Option<i32>,
@@ -274,7 +274,7 @@ async fn describe_recent(
 }
 
 /// A one-line description of an event, for conflicts and exports.
-pub fn describe_event(e: &TimelineEvent) -> String {
+pub(crate) fn describe_event(e: &TimelineEvent) -> String {
     let s = |k: &str| e.data.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
     match e.kind {
         TimelineKind::Declared => format!("{} declared the incident ({})", e.actor_label, s("severity")),
@@ -305,7 +305,7 @@ fn transition_error(number: IncidentNumber, source: TransitionError) -> Incident
 }
 
 /// Acknowledges: the first response, which stops the paging chain.
-pub async fn acknowledge(
+pub(crate) async fn acknowledge(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -356,7 +356,7 @@ pub async fn acknowledge(
 }
 
 /// Moves to another open status (not resolve or reopen: those have their own actions).
-pub async fn change_status(
+pub(crate) async fn change_status(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -402,7 +402,7 @@ pub async fn change_status(
 }
 
 /// Changes severity and recomputes the SLA deadlines from the incident's start.
-pub async fn change_severity(
+pub(crate) async fn change_severity(
     tx: &mut PgConnection,
     actor: &Actor,
     zone: &jiff::tz::TimeZone,
@@ -447,14 +447,14 @@ pub async fn change_severity(
 
 /// Incident roles besides responders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IncidentRole {
+pub(crate) enum IncidentRole {
     Commander,
     CommsLead,
     Scribe,
 }
 
 impl IncidentRole {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Commander => "commander",
             Self::CommsLead => "comms_lead",
@@ -462,7 +462,7 @@ impl IncidentRole {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "commander" => Some(Self::Commander),
             "comms_lead" => Some(Self::CommsLead),
@@ -473,7 +473,7 @@ impl IncidentRole {
 }
 
 /// Assigns (or with `None` clears) an incident role. The commander cannot be cleared.
-pub async fn assign_role(
+pub(crate) async fn assign_role(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -527,7 +527,7 @@ pub async fn assign_role(
 }
 
 /// Adds an internal note (Markdown).
-pub async fn add_note(
+pub(crate) async fn add_note(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -548,7 +548,7 @@ pub async fn add_note(
 }
 
 /// Statuses a public update may announce (Statuspage's incident statuses).
-pub const PUBLIC_STATUSES: [IncidentStatus; 4] = [
+pub(crate) const PUBLIC_STATUSES: [IncidentStatus; 4] = [
     IncidentStatus::Investigating,
     IncidentStatus::Identified,
     IncidentStatus::Monitoring,
@@ -556,7 +556,7 @@ pub const PUBLIC_STATUSES: [IncidentStatus; 4] = [
 ];
 
 /// Posts a public update for the status page, optionally moving the incident to `status`.
-pub async fn post_public_update(
+pub(crate) async fn post_public_update(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -614,7 +614,7 @@ pub async fn post_public_update(
 }
 
 /// Sets or clears one component's impact.
-pub async fn set_component_impact(
+pub(crate) async fn set_component_impact(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -651,10 +651,10 @@ pub async fn set_component_impact(
 }
 
 /// Kinds of links an incident may carry.
-pub const LINK_KINDS: [&str; 5] = ["slack", "bridge", "grafana", "runbook", "other"];
+pub(crate) const LINK_KINDS: [&str; 5] = ["slack", "bridge", "grafana", "runbook", "other"];
 
 /// Attaches a link (Slack channel, bridge, dashboard…); only http(s) URLs.
-pub async fn add_link(
+pub(crate) async fn add_link(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -694,7 +694,7 @@ pub async fn add_link(
 }
 
 /// Resolves the incident.
-pub async fn resolve(
+pub(crate) async fn resolve(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -741,7 +741,7 @@ async fn resolve_locked(
 }
 
 /// Reopens a resolved incident (to `investigating` unless told otherwise).
-pub async fn reopen(
+pub(crate) async fn reopen(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -807,7 +807,7 @@ async fn reopen_locked(
 /// Corrects a note or public update with a new event that points at it; nothing is edited.
 ///
 /// Commanders correct any event; others (responders) only their own.
-pub async fn correct(
+pub(crate) async fn correct(
     tx: &mut PgConnection,
     actor: &Actor,
     role: Role,
@@ -851,14 +851,4 @@ pub async fn correct(
         notify_status_change(tx).await?;
     }
     Ok(event)
-}
-
-/// The incident and its whole timeline.
-pub async fn current(
-    db: &mut PgConnection,
-    number: IncidentNumber,
-) -> Result<(Incident, Vec<TimelineEvent>), IncidentError> {
-    let incident = load(db, number).await?;
-    let events = store::timeline(&mut *db, incident.id, &Default::default()).await?;
-    Ok((incident, events))
 }

@@ -29,27 +29,27 @@ use crate::web::page::{Layout, render_page};
 use crate::web::time::Moment;
 
 /// A component the incident affects.
-pub struct AffectedView {
+pub(crate) struct AffectedView {
     pub name: String,
     pub impact: &'static str,
     pub impact_class: String,
 }
 
 /// A link the incident carries; `href` only for http(s) addresses.
-pub struct LinkView {
+pub(crate) struct LinkView {
     pub kind: String,
     pub text: String,
     pub href: Option<String>,
 }
 
 /// Where a correction points.
-pub struct CorrectionRef {
+pub(crate) struct CorrectionRef {
     pub href: String,
     pub text: String,
 }
 
 /// One timeline event as the page shows it.
-pub struct EventView {
+pub(crate) struct EventView {
     pub id: Uuid,
     pub iso: String,
     pub time: String,
@@ -70,7 +70,7 @@ pub struct EventView {
 
 #[derive(Template)]
 #[template(path = "incidents/show.html")]
-pub struct ShowPage {
+pub(crate) struct ShowPage {
     pub layout: Layout,
     pub number: String,
     pub path: String,
@@ -117,7 +117,7 @@ pub struct ShowPage {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct TimelineQuery {
+pub(crate) struct TimelineQuery {
     kind: String,
     actor: String,
 }
@@ -147,7 +147,7 @@ impl TimelineQuery {
 }
 
 /// `GET /incidents/{number}`: the header, quick actions for the caller's role, the timeline.
-pub async fn show_incident(
+pub(crate) async fn show_incident(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,

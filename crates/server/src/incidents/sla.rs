@@ -16,11 +16,11 @@ use crate::db::sla;
 use crate::validation::FieldErrors;
 
 /// Longest escalation delay accepted, in minutes (90 days).
-pub const MAX_ESCALATION_MINUTES: i64 = 90 * 24 * 60;
+pub(crate) const MAX_ESCALATION_MINUTES: i64 = 90 * 24 * 60;
 
 /// A whole new policy: every severity's target and the business hours.
 #[derive(Clone, Debug)]
-pub struct PolicyChange {
+pub(crate) struct PolicyChange {
     pub targets: Vec<(Severity, SlaTarget)>,
     /// Business days, each once.
     pub days: Vec<Weekday>,
@@ -30,7 +30,7 @@ pub struct PolicyChange {
 }
 
 /// The field a target's rule is about: `response_P1`, `escalation_P1`.
-pub fn target_field(part: &str, severity: Severity) -> String {
+pub(crate) fn target_field(part: &str, severity: Severity) -> String {
     format!("{part}_{severity}")
 }
 
@@ -65,7 +65,7 @@ fn check(change: &PolicyChange, zone: &TimeZone) -> FieldErrors {
 /// Saves every target and the business hours in the caller's transaction, with one audit row
 /// (`sla.update`) holding the policy before and after. Incidents already declared keep their
 /// deadlines.
-pub async fn save_policy(
+pub(crate) async fn save_policy(
     tx: &mut PgConnection,
     actor: &Actor,
     zone: &TimeZone,
@@ -94,7 +94,7 @@ pub async fn save_policy(
 }
 
 /// "09:00".
-pub fn hhmm(t: Time) -> String {
+pub(crate) fn hhmm(t: Time) -> String {
     format!("{:02}:{:02}", t.hour(), t.minute())
 }
 

@@ -21,7 +21,7 @@ use crate::web::error::AppError;
 use crate::web::form::{Choice, NoticeQuery, Notices, form_outcome, see_other_with_notice};
 use crate::web::page::{Layout, render_page};
 
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     let admin = Access::Role(Role::Admin);
     Routes::new().get("/admin/sla", admin, show_policy).post("/admin/sla", admin, save_policy)
 }
@@ -41,7 +41,7 @@ const ESCALATIONS: [(&str, &str); 3] = [
 ];
 
 /// One severity's row of the form.
-pub struct TargetRow {
+pub(crate) struct TargetRow {
     pub severity: &'static str,
     pub label: &'static str,
     /// `response_P1`, `escalation_P1`, `escalation_minutes_P1`.
@@ -55,7 +55,7 @@ pub struct TargetRow {
 
 #[derive(Template)]
 #[template(path = "admin/sla.html")]
-pub struct SlaPage {
+pub(crate) struct SlaPage {
     pub layout: Layout,
     pub rows: Vec<TargetRow>,
     pub days: Vec<Choice>,
@@ -219,7 +219,7 @@ fn page(
 }
 
 /// `GET /admin/sla`.
-pub async fn show_policy(
+pub(crate) async fn show_policy(
     State(app): State<AppState>,
     layout: Layout,
     Query(q): Query<NoticeQuery>,
@@ -232,7 +232,7 @@ pub async fn show_policy(
 }
 
 /// `POST /admin/sla`: saves every target and the hours at once, or shows the form again.
-pub async fn save_policy(
+pub(crate) async fn save_policy(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,

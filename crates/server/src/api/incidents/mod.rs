@@ -2,7 +2,7 @@
 //! token. Every change goes through `incidents::service` in one transaction, as the pages do.
 
 mod handlers;
-pub mod types;
+pub(crate) mod types;
 
 use twisterlab_domain::role::Role;
 
@@ -13,17 +13,17 @@ use handlers::{
 };
 
 /// Incidents per page of `GET /api/v1/incidents` unless `limit` says otherwise.
-pub const DEFAULT_LIMIT: i64 = 50;
+pub(crate) const DEFAULT_LIMIT: i64 = 50;
 /// Most incidents one page may hold.
-pub const MAX_LIMIT: i64 = 200;
+pub(crate) const MAX_LIMIT: i64 = 200;
 /// Longest `q` search text, in characters.
-pub const MAX_QUERY_TEXT: usize = 200;
+pub(crate) const MAX_QUERY_TEXT: usize = 200;
 
 /// The query parameters `GET /api/v1/incidents` understands.
-pub const LIST_PARAMETERS: [&str; 8] =
+pub(crate) const LIST_PARAMETERS: [&str; 8] =
     ["status", "severity", "commander", "from", "until", "q", "limit", "cursor"];
 
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     Routes::new()
         .get("/api/v1/incidents", Access::Role(Role::Viewer), list_incidents)
         .post("/api/v1/incidents", Access::Role(Role::Commander), declare_incident)

@@ -15,7 +15,7 @@ use crate::db::incidents::{self as store, AffectedComponent, Incident, Link, Tim
 use crate::incidents::service;
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-03-01T14:05:06.123Z`.
-pub fn timestamp(t: OffsetDateTime) -> String {
+pub(crate) fn timestamp(t: OffsetDateTime) -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
@@ -24,7 +24,7 @@ pub fn timestamp(t: OffsetDateTime) -> String {
 
 /// A person in an incident role.
 #[derive(Debug, Serialize)]
-pub struct PersonJson {
+pub(crate) struct PersonJson {
     pub email: String,
     pub display_name: String,
 }
@@ -37,7 +37,7 @@ impl PersonJson {
 
 /// The incident's SLA clocks.
 #[derive(Debug, Serialize)]
-pub struct SlaJson {
+pub(crate) struct SlaJson {
     /// Acknowledge deadline.
     pub respond_by: String,
     /// When it escalates to a manager if still unresolved.
@@ -50,7 +50,7 @@ pub struct SlaJson {
 
 /// An incident without its components, links and timeline (as lists show it).
 #[derive(Debug, Serialize)]
-pub struct IncidentSummaryJson {
+pub(crate) struct IncidentSummaryJson {
     pub number: i64,
     /// `INC-42`.
     pub reference: String,
@@ -80,7 +80,7 @@ pub struct IncidentSummaryJson {
 }
 
 impl IncidentSummaryJson {
-    pub fn of(i: &Incident, now: OffsetDateTime) -> Self {
+    pub(crate) fn of(i: &Incident, now: OffsetDateTime) -> Self {
         let number = i.number.get();
         Self {
             number,
@@ -116,7 +116,7 @@ impl IncidentSummaryJson {
 
 /// A status-page component the incident affects.
 #[derive(Debug, Serialize)]
-pub struct ComponentJson {
+pub(crate) struct ComponentJson {
     pub id: Uuid,
     pub name: String,
     pub impact: Impact,
@@ -124,7 +124,7 @@ pub struct ComponentJson {
 
 /// A link attached to the incident.
 #[derive(Debug, Serialize)]
-pub struct LinkJson {
+pub(crate) struct LinkJson {
     pub id: Uuid,
     pub kind: String,
     pub url: String,
@@ -134,7 +134,7 @@ pub struct LinkJson {
 
 /// One timeline event. Bodies are Markdown as written: JSON is not HTML, so nothing is escaped.
 #[derive(Debug, Serialize)]
-pub struct EventJson {
+pub(crate) struct EventJson {
     pub id: Uuid,
     pub at: String,
     pub kind: TimelineKind,
@@ -151,7 +151,7 @@ pub struct EventJson {
 }
 
 impl EventJson {
-    pub fn of(e: &TimelineEvent) -> Self {
+    pub(crate) fn of(e: &TimelineEvent) -> Self {
         Self {
             id: e.id,
             at: timestamp(e.at),
@@ -169,7 +169,7 @@ impl EventJson {
 
 /// An incident with everything about it.
 #[derive(Debug, Serialize)]
-pub struct IncidentJson {
+pub(crate) struct IncidentJson {
     #[serde(flatten)]
     pub incident: IncidentSummaryJson,
     pub components: Vec<ComponentJson>,
@@ -179,7 +179,7 @@ pub struct IncidentJson {
 }
 
 impl IncidentJson {
-    pub fn of(
+    pub(crate) fn of(
         i: &Incident,
         components: &[AffectedComponent],
         links: &[Link],
@@ -209,7 +209,7 @@ impl IncidentJson {
 
 /// One page of incidents.
 #[derive(Debug, Serialize)]
-pub struct IncidentListJson {
+pub(crate) struct IncidentListJson {
     pub incidents: Vec<IncidentSummaryJson>,
     /// Pass as `cursor` (with the same filters) for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
