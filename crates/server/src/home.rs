@@ -206,7 +206,7 @@ async fn show_overview(State(app): State<AppState>, layout: Layout) -> Result<Pa
             title: i.title,
             severity: i.severity.as_str(),
             status: i.status.as_str(),
-            started: When::of(i.started_at, zone, now),
+            started: When::of(crate::clock::from_jiff(i.started_at), zone, now),
         })
         .collect();
 

@@ -1,12 +1,15 @@
 //! Incidents, their components, links and timeline: the `incidents`, `incident_components`,
 //! `incident_links` and `timeline_events` tables, and the notice that the status page changed.
 
+use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
+
+use crate::clock::{from_jiff, to_jiff};
 
 /// A user as incidents show them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,19 +30,19 @@ pub struct Incident {
     pub status: IncidentStatus,
     pub private: bool,
     pub security: bool,
-    pub started_at: OffsetDateTime,
-    pub detected_at: OffsetDateTime,
-    pub acknowledged_at: Option<OffsetDateTime>,
-    pub resolved_at: Option<OffsetDateTime>,
+    pub started_at: Timestamp,
+    pub detected_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
     pub commander: Option<Person>,
     pub comms_lead: Option<Person>,
     pub scribe: Option<Person>,
     pub labels: Vec<String>,
-    pub respond_by: OffsetDateTime,
-    pub escalate_by: OffsetDateTime,
+    pub respond_by: Timestamp,
+    pub escalate_by: Timestamp,
     pub version: i32,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(sqlx::FromRow)]
@@ -96,19 +99,19 @@ impl TryFrom<Row> for Incident {
             status: decode(&r.status)?,
             private: r.private,
             security: r.security,
-            started_at: r.started_at,
-            detected_at: r.detected_at,
-            acknowledged_at: r.acknowledged_at,
-            resolved_at: r.resolved_at,
+            started_at: to_jiff(r.started_at),
+            detected_at: to_jiff(r.detected_at),
+            acknowledged_at: r.acknowledged_at.map(to_jiff),
+            resolved_at: r.resolved_at.map(to_jiff),
             commander: person(r.commander_id, r.commander_name, r.commander_email),
             comms_lead: person(r.comms_lead_id, r.comms_lead_name, r.comms_lead_email),
             scribe: person(r.scribe_id, r.scribe_name, r.scribe_email),
             labels: r.labels,
-            respond_by: r.respond_by,
-            escalate_by: r.escalate_by,
+            respond_by: to_jiff(r.respond_by),
+            escalate_by: to_jiff(r.escalate_by),
             version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: to_jiff(r.created_at),
+            updated_at: to_jiff(r.updated_at),
         })
     }
 }
@@ -131,12 +134,12 @@ pub(crate) struct NewIncident<'a> {
     pub severity: Severity,
     pub private: bool,
     pub security: bool,
-    pub started_at: OffsetDateTime,
-    pub detected_at: OffsetDateTime,
+    pub started_at: Timestamp,
+    pub detected_at: Timestamp,
     pub commander_id: Option<Uuid>,
     pub labels: &'a [String],
-    pub respond_by: OffsetDateTime,
-    pub escalate_by: OffsetDateTime,
+    pub respond_by: Timestamp,
+    pub escalate_by: Timestamp,
     pub created_by: Option<Uuid>,
 }
 
@@ -158,12 +161,12 @@ pub(crate) async fn insert(
     .bind(new.severity.as_str())
     .bind(new.private)
     .bind(new.security)
-    .bind(new.started_at)
-    .bind(new.detected_at)
+    .bind(from_jiff(new.started_at))
+    .bind(from_jiff(new.detected_at))
     .bind(new.commander_id)
     .bind(new.labels)
-    .bind(new.respond_by)
-    .bind(new.escalate_by)
+    .bind(from_jiff(new.respond_by))
+    .bind(from_jiff(new.escalate_by))
     .bind(new.created_by)
     .fetch_one(db)
     .await?;
@@ -197,12 +200,12 @@ pub(crate) async fn lock(
 pub(crate) struct Changes {
     pub status: Option<IncidentStatus>,
     pub severity: Option<Severity>,
-    pub acknowledged_at: Option<Option<OffsetDateTime>>,
-    pub resolved_at: Option<Option<OffsetDateTime>>,
+    pub acknowledged_at: Option<Option<Timestamp>>,
+    pub resolved_at: Option<Option<Timestamp>>,
     pub commander_id: Option<Option<Uuid>>,
     pub comms_lead_id: Option<Option<Uuid>>,
     pub scribe_id: Option<Option<Uuid>>,
-    pub deadlines: Option<(OffsetDateTime, OffsetDateTime)>,
+    pub deadlines: Option<(Timestamp, Timestamp)>,
     pub private: Option<bool>,
 }
 
@@ -228,17 +231,17 @@ pub(crate) async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes)
     .bind(changes.status.map(|s| s.as_str()))
     .bind(changes.severity.map(|s| s.as_str()))
     .bind(changes.acknowledged_at.is_some())
-    .bind(changes.acknowledged_at.flatten())
+    .bind(changes.acknowledged_at.flatten().map(from_jiff))
     .bind(changes.resolved_at.is_some())
-    .bind(changes.resolved_at.flatten())
+    .bind(changes.resolved_at.flatten().map(from_jiff))
     .bind(changes.commander_id.is_some())
     .bind(changes.commander_id.flatten())
     .bind(changes.comms_lead_id.is_some())
     .bind(changes.comms_lead_id.flatten())
     .bind(changes.scribe_id.is_some())
     .bind(changes.scribe_id.flatten())
-    .bind(changes.deadlines.map(|d| d.0))
-    .bind(changes.deadlines.map(|d| d.1))
+    .bind(changes.deadlines.map(|d| from_jiff(d.0)))
+    .bind(changes.deadlines.map(|d| from_jiff(d.1)))
     .bind(changes.private)
     .execute(db)
     .await?;
@@ -253,8 +256,8 @@ pub(crate) struct ListFilter {
     pub status: Option<IncidentStatus>,
     pub severity: Option<Severity>,
     pub commander_id: Option<Uuid>,
-    pub started_from: Option<OffsetDateTime>,
-    pub started_until: Option<OffsetDateTime>,
+    pub started_from: Option<Timestamp>,
+    pub started_until: Option<Timestamp>,
     /// Words that must all appear in title or summary.
     pub text: Option<String>,
     /// Leave out private incidents (for the public status page and its API).
@@ -265,7 +268,7 @@ pub(crate) struct ListFilter {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Cursor {
     pub resolved: bool,
-    pub started_at: OffsetDateTime,
+    pub started_at: Timestamp,
     pub number: i64,
 }
 
@@ -280,7 +283,7 @@ impl Cursor {
 
     /// Compact text for a query string: `<0|1>.<unix nanos>.<number>`.
     pub(crate) fn encode(&self) -> String {
-        format!("{}.{}.{}", u8::from(self.resolved), self.started_at.unix_timestamp_nanos(), self.number)
+        format!("{}.{}.{}", u8::from(self.resolved), self.started_at.as_nanosecond(), self.number)
     }
 
     pub(crate) fn decode(text: &str) -> Option<Self> {
@@ -295,7 +298,7 @@ impl Cursor {
         if parts.next().is_some() {
             return None;
         }
-        let started_at = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+        let started_at = Timestamp::from_nanosecond(nanos).ok()?;
         Some(Self { resolved, started_at, number })
     }
 }
@@ -330,12 +333,12 @@ pub(crate) async fn list(
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.severity.map(|s| s.as_str()))
         .bind(filter.commander_id)
-        .bind(filter.started_from)
-        .bind(filter.started_until)
+        .bind(filter.started_from.map(from_jiff))
+        .bind(filter.started_until.map(from_jiff))
         .bind(filter.text.as_deref().filter(|t| !t.trim().is_empty()))
         .bind(filter.public_only)
         .bind(after.map(|c| c.resolved))
-        .bind(after.map(|c| c.started_at))
+        .bind(after.map(|c| from_jiff(c.started_at)))
         .bind(after.map(|c| c.number))
         .bind(limit)
         .fetch_all(db)
@@ -407,20 +410,41 @@ pub(crate) async fn set_component_impact(
 }
 
 /// A link attached to an incident.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub(crate) struct Link {
     pub id: Uuid,
     pub kind: String,
     pub url: String,
     pub label: String,
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    id: Uuid,
+    kind: String,
+    url: String,
+    label: String,
+    created_at: OffsetDateTime,
 }
 
 pub(crate) async fn links(db: impl PgExecutor<'_>, incident_id: Uuid) -> Result<Vec<Link>, sqlx::Error> {
-    sqlx::query_as("select id, kind, url, label, created_at from incident_links where incident_id = $1 order by created_at")
-        .bind(incident_id)
-        .fetch_all(db)
-        .await
+    let rows: Vec<LinkRow> = sqlx::query_as(
+        "select id, kind, url, label, created_at from incident_links where incident_id = $1 order by created_at",
+    )
+    .bind(incident_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Link {
+            id: r.id,
+            kind: r.kind,
+            url: r.url,
+            label: r.label,
+            created_at: to_jiff(r.created_at),
+        })
+        .collect())
 }
 
 pub(crate) async fn insert_link(
@@ -447,7 +471,7 @@ pub(crate) async fn insert_link(
 pub struct TimelineEvent {
     pub id: Uuid,
     pub incident_id: Uuid,
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub kind: TimelineKind,
     pub actor_user_id: Option<Uuid>,
     pub actor_label: String,
@@ -479,7 +503,7 @@ impl TryFrom<EventRow> for TimelineEvent {
         Ok(TimelineEvent {
             id: r.id,
             incident_id: r.incident_id,
-            at: r.at,
+            at: to_jiff(r.at),
             kind: decode(&r.kind)?,
             actor_user_id: r.actor_user_id,
             actor_label: r.actor_label,

@@ -88,8 +88,9 @@ pub async fn on_declared(
 
     let secondary_at = from_jiff(twisterlab_domain::sla::secondary_page_at(to_jiff(now)));
     deadlines::schedule(tx, incident.id, DeadlineKind::PageSecondary, secondary_at).await?;
-    deadlines::schedule(tx, incident.id, DeadlineKind::EscalateManager, incident.escalate_by).await?;
-    deadlines::schedule(tx, incident.id, DeadlineKind::ResponseSla, incident.respond_by).await?;
+    deadlines::schedule(tx, incident.id, DeadlineKind::EscalateManager, from_jiff(incident.escalate_by))
+        .await?;
+    deadlines::schedule(tx, incident.id, DeadlineKind::ResponseSla, from_jiff(incident.respond_by)).await?;
     deadlines::notify(tx).await
 }
 
@@ -133,8 +134,9 @@ pub async fn on_severity_changed(
     from: Severity,
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
-    deadlines::reschedule(tx, incident.id, DeadlineKind::ResponseSla, incident.respond_by).await?;
-    deadlines::reschedule(tx, incident.id, DeadlineKind::EscalateManager, incident.escalate_by).await?;
+    deadlines::reschedule(tx, incident.id, DeadlineKind::ResponseSla, from_jiff(incident.respond_by)).await?;
+    deadlines::reschedule(tx, incident.id, DeadlineKind::EscalateManager, from_jiff(incident.escalate_by))
+        .await?;
     deadlines::notify(tx).await?;
     let mut facts = Facts::of(incident, EventKind::SeverityChanged, Some(&actor.label));
     facts.from = Some(from.as_str().to_owned());
@@ -176,7 +178,8 @@ pub async fn on_reopened(
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
     if !deadlines::has_fired(tx, incident.id, DeadlineKind::EscalateManager).await? {
-        deadlines::schedule(tx, incident.id, DeadlineKind::EscalateManager, incident.escalate_by).await?;
+        deadlines::schedule(tx, incident.id, DeadlineKind::EscalateManager, from_jiff(incident.escalate_by))
+            .await?;
         deadlines::notify(tx).await?;
     }
     notify(tx, incident, &Facts::of(incident, EventKind::Reopened, Some(&actor.label))).await?;

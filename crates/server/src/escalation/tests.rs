@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::channels::{self, ChannelDraft, ChannelKind, Routing};
 use super::deadlines::{self, DeadlineWorker};
 use super::outbox::{DeliveryPolicy, DeliveryWorker};
+use crate::clock::from_jiff;
 use crate::config::{Config, Sources};
 use crate::db::audit::Actor;
 use crate::db::incidents::{self as store, Incident};
@@ -183,8 +184,8 @@ async fn declaring_pages_the_primary_and_schedules_secondary_manager_and_sla_che
         secondary_at >= before + time::Duration::minutes(15)
             && secondary_at <= OffsetDateTime::now_utc() + time::Duration::minutes(15)
     );
-    assert!(close(d["escalate_manager"].1, incident.escalate_by));
-    assert!(close(d["response_sla"].1, incident.respond_by));
+    assert!(close(d["escalate_manager"].1, from_jiff(incident.escalate_by)));
+    assert!(close(d["response_sla"].1, from_jiff(incident.respond_by)));
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -344,7 +345,7 @@ async fn resolving_cancels_everything_pending_and_reopening_brings_the_manager_e
     .expect("pending");
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].0, "escalate_manager");
-    assert!(close(pending[0].1, incident.escalate_by));
+    assert!(close(pending[0].1, from_jiff(incident.escalate_by)));
     assert_eq!(outbox_events(&pool, &incident).await, ["declared", "resolved", "reopened"]);
 }
 
@@ -368,9 +369,9 @@ async fn changing_severity_moves_pending_deadlines_to_the_new_targets(pool: PgPo
     .expect("P3 → P1");
     tx.commit().await.expect("commit");
     let d = deadline_states(&pool, &incident).await;
-    assert!(close(d["response_sla"].1, incident.started_at + time::Duration::minutes(15)));
-    assert!(close(d["response_sla"].1, changed.respond_by));
-    assert!(close(d["escalate_manager"].1, incident.started_at + time::Duration::minutes(30)));
+    assert!(close(d["response_sla"].1, from_jiff(incident.started_at) + time::Duration::minutes(15)));
+    assert!(close(d["response_sla"].1, from_jiff(changed.respond_by)));
+    assert!(close(d["escalate_manager"].1, from_jiff(incident.started_at) + time::Duration::minutes(30)));
     assert!(close(d["page_secondary"].1, secondary_before), "the secondary page counts from the page");
 
     // P1 → P0 after 20 minutes: both targets are now past and fire at once.

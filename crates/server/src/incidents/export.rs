@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use twisterlab_domain::incident::IncidentNumber;
 use uuid::Uuid;
 
@@ -59,7 +59,7 @@ pub(crate) async fn timeline_markdown(
     PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
     let export = load(&app, number).await?;
-    let body = markdown(&export, &app.config.timezone, OffsetDateTime::now_utc());
+    let body = markdown(&export, &app.config.timezone, Timestamp::now());
     Ok(attachment("text/markdown; charset=utf-8", format!("{}-timeline.md", export.incident.number), body))
 }
 
@@ -69,7 +69,7 @@ pub(crate) async fn timeline_json(
     PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
     let export = load(&app, number).await?;
-    let body = serde_json::to_string_pretty(&json(&export, OffsetDateTime::now_utc()))
+    let body = serde_json::to_string_pretty(&json(&export, Timestamp::now()))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(attachment("application/json", format!("{}-timeline.json", export.incident.number), body))
 }
@@ -90,9 +90,9 @@ fn person(p: &Option<Person>) -> String {
 }
 
 /// The Markdown export.
-pub(crate) fn markdown(e: &Export, zone: &TimeZone, now: OffsetDateTime) -> String {
+pub(crate) fn markdown(e: &Export, zone: &TimeZone, now: Timestamp) -> String {
     let i = &e.incident;
-    let at = |t: OffsetDateTime| absolute(t, zone);
+    let at = |t: Timestamp| absolute(t, zone);
     let mut out = String::with_capacity(4096 + e.events.len() * 200);
     let _ = writeln!(out, "# {}: {}\n", i.number, i.title);
     out.push_str("| Fact | Value |\n|---|---|\n");
@@ -227,9 +227,9 @@ fn person_json(p: &Option<Person>) -> Value {
 }
 
 /// The JSON export.
-pub(crate) fn json(e: &Export, now: OffsetDateTime) -> Value {
+pub(crate) fn json(e: &Export, now: Timestamp) -> Value {
     let i = &e.incident;
-    let opt = |t: Option<OffsetDateTime>| t.map(iso);
+    let opt = |t: Option<Timestamp>| t.map(iso);
     let events: Vec<Value> = e
         .events
         .iter()
@@ -273,8 +273,8 @@ pub(crate) fn json(e: &Export, now: OffsetDateTime) -> Value {
                 "respond_by": iso(i.respond_by),
                 "escalate_by": iso(i.escalate_by),
                 "response_met": i.acknowledged_at.map(|t| t <= i.respond_by).or((now > i.respond_by).then_some(false)),
-                "seconds_to_acknowledge": i.acknowledged_at.map(|t| (t - i.started_at).whole_seconds()),
-                "seconds_to_resolve": i.resolved_at.map(|t| (t - i.started_at).whole_seconds()),
+                "seconds_to_acknowledge": i.acknowledged_at.map(|t| t.duration_since(i.started_at).as_secs()),
+                "seconds_to_resolve": i.resolved_at.map(|t| t.duration_since(i.started_at).as_secs()),
             },
             "version": i.version,
             "created_at": iso(i.created_at),

@@ -5,8 +5,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use time::OffsetDateTime;
 use twisterlab_domain::incident::IncidentStatus;
 use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::view::{self, SlaView, incident_path, param, person_name, severity_class, status_class};
 use crate::auth::urlencode;
-use crate::clock::from_jiff;
 use crate::db::incidents::{self as store, Cursor, Incident, ListFilter};
 use crate::db::users;
 use crate::state::AppState;
@@ -50,7 +49,7 @@ pub(crate) struct IncidentRow {
 }
 
 impl IncidentRow {
-    fn of(i: &Incident, now: OffsetDateTime, zone: &TimeZone) -> Self {
+    fn of(i: &Incident, now: Timestamp, zone: &TimeZone) -> Self {
         Self {
             number: i.number.to_string(),
             href: incident_path(i.number),
@@ -137,8 +136,7 @@ fn parse_list_params(pairs: &[(String, String)], zone: &TimeZone, errors: &mut F
             .map_err(|_| errors.push(field, format!("Enter a date such as 2026-11-29 (got {raw:?}).")))
             .ok()
     };
-    let start_of =
-        |d: jiff::civil::Date| d.to_zoned_datetime(zone.clone()).ok().map(|z| from_jiff(z.timestamp()));
+    let start_of = |d: jiff::civil::Date| d.to_zoned_datetime(zone.clone()).ok().map(|z| z.timestamp());
     if let Some(from) = date("from", errors) {
         filter.started_from = start_of(from);
     }
@@ -192,7 +190,7 @@ pub(crate) async fn list_incidents(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let zone = &app.config.timezone;
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let mut errors = FieldErrors::new();
     let params = parse_list_params(&pairs, zone, &mut errors);
     let people = users::list(&app.pool).await?;

@@ -2,6 +2,7 @@
 //! the rule, applies the change, appends the timeline event and writes the audit row; the
 //! caller commits. Pages and the JSON API both call these, so they behave the same.
 
+use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -12,7 +13,7 @@ use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
-use crate::clock::{from_jiff, to_jiff};
+use crate::clock::to_jiff;
 use crate::db::audit::{self, Actor, Entry};
 /// Status page changes are announced the same way from every area that makes them.
 pub(crate) use crate::db::incidents::notify_status_change;
@@ -137,7 +138,7 @@ pub async fn declare(
     zone: &jiff::tz::TimeZone,
     d: &Declaration,
 ) -> Result<Incident, IncidentError> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let mut errors = vec![];
     let title = Title::parse(&d.title).map_err(|e| errors.push(FieldError::new("title", e.to_string()))).ok();
     check_body("summary", &d.summary, false, &mut errors);
@@ -145,11 +146,11 @@ pub async fn declare(
     if severity.is_none() {
         errors.push(FieldError::new("severity", "Choose a severity: P0, P1, P2 or P3."));
     }
-    let started_at = d.started_at.unwrap_or(now);
-    let detected_at = d.detected_at.unwrap_or(now);
-    if started_at > now + time::Duration::minutes(1) {
+    let started_at = d.started_at.map(to_jiff).unwrap_or(now);
+    let detected_at = d.detected_at.map(to_jiff).unwrap_or(now);
+    if started_at > now + SignedDuration::from_mins(1) {
         errors.push(FieldError::new("started_at", "An incident cannot start in the future."));
-    } else if started_at < now - time::Duration::days(MAX_BACKDATE_DAYS) {
+    } else if started_at < now - SignedDuration::from_hours(24 * MAX_BACKDATE_DAYS) {
         errors
             .push(FieldError::new("started_at", format!("Start within the last {MAX_BACKDATE_DAYS} days.")));
     }
@@ -184,7 +185,7 @@ pub async fn declare(
 
     let policy = sla::policy(&mut *tx).await?;
     let hours = sla::business_hours(&mut *tx, zone).await?;
-    let deadlines = policy.deadlines(severity, to_jiff(started_at), &hours);
+    let deadlines = policy.deadlines(severity, started_at, &hours);
     let private = d.private.unwrap_or(d.security);
     let mut labels: Vec<String> =
         d.labels.iter().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
@@ -200,8 +201,8 @@ pub async fn declare(
         detected_at,
         commander_id,
         labels: &labels,
-        respond_by: from_jiff(deadlines.respond_by),
-        escalate_by: from_jiff(deadlines.escalate_by),
+        respond_by: deadlines.respond_by,
+        escalate_by: deadlines.escalate_by,
         created_by: actor.user_id,
     };
     let (id, number) = store::insert(&mut *tx, &new).await?;
@@ -326,7 +327,7 @@ pub(crate) async fn acknowledge(
     }
     rules::transition(incident.status, IncidentStatus::Acknowledged)
         .map_err(|e| transition_error(number, e))?;
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     store::update(
         &mut *tx,
         incident.id,
@@ -375,7 +376,7 @@ pub(crate) async fn change_status(
     // Skipping straight past `acknowledged` is still the first response.
     let first_response = incident.acknowledged_at.is_none() && rules::acknowledges(incident.status, to);
     if first_response {
-        changes.acknowledged_at = Some(Some(OffsetDateTime::now_utc()));
+        changes.acknowledged_at = Some(Some(Timestamp::now()));
     }
     store::update(&mut *tx, incident.id, &changes).await?;
     if first_response {
@@ -420,8 +421,8 @@ pub(crate) async fn change_severity(
     }
     let policy = sla::policy(&mut *tx).await?;
     let hours = sla::business_hours(&mut *tx, zone).await?;
-    let deadlines = policy.deadlines(to, to_jiff(incident.started_at), &hours);
-    let (respond_by, escalate_by) = (from_jiff(deadlines.respond_by), from_jiff(deadlines.escalate_by));
+    let deadlines = policy.deadlines(to, incident.started_at, &hours);
+    let (respond_by, escalate_by) = (deadlines.respond_by, deadlines.escalate_by);
     store::update(
         &mut *tx,
         incident.id,
@@ -711,7 +712,7 @@ async fn resolve_locked(
 ) -> Result<Incident, IncidentError> {
     rules::transition(incident.status, IncidentStatus::Resolved)
         .map_err(|e| transition_error(incident.number, e))?;
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let mut changes = Changes {
         status: Some(IncidentStatus::Resolved),
         resolved_at: Some(Some(now)),
@@ -723,7 +724,7 @@ async fn resolve_locked(
     store::update(&mut *tx, incident.id, &changes).await?;
     let mut event = actor_event(incident.id, TimelineKind::Resolved, actor);
     event.public = !incident.private;
-    event.data = json!({"from": incident.status.as_str(), "duration_seconds": (now - incident.started_at).whole_seconds()});
+    event.data = json!({"from": incident.status.as_str(), "duration_seconds": now.duration_since(incident.started_at).as_secs()});
     store::append(&mut *tx, &event).await?;
     audit_incident(
         tx,

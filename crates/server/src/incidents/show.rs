@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
 use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
@@ -173,7 +173,7 @@ pub(crate) async fn show_incident(
     drop(conn);
 
     let zone = &app.config.timezone;
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let role = user.role;
     let can_respond = role.allows(Role::Responder);
     let can_command = role.allows(Role::Commander);

@@ -6,13 +6,12 @@ use std::collections::HashMap;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
-use time::OffsetDateTime;
 use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
 use twisterlab_domain::severity::Severity;
 use twisterlab_domain::sla::{Clock, clock, compact_duration};
 use uuid::Uuid;
 
-use crate::clock::{absolute, iso, time_of_day, to_jiff};
+use crate::clock::{self, Instant, absolute, iso, time_of_day};
 use crate::db::incidents::{Incident, Person, TimelineEvent};
 use crate::db::users::User;
 use crate::web::form::Choice;
@@ -77,8 +76,8 @@ pub(crate) fn param<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
 }
 
 /// "2026-11-29 14:05:06.123 UTC": a timeline time to the millisecond, in the team zone.
-pub(crate) fn precise(t: OffsetDateTime, zone: &TimeZone) -> String {
-    let zoned = to_jiff(t).to_zoned_datetime(zone.clone());
+pub(crate) fn precise(t: impl Instant, zone: &TimeZone) -> String {
+    let zoned = t.timestamp().to_zoned_datetime(zone.clone());
     zoned.strftime("%Y-%m-%d %H:%M:%S%.3f %Z").to_string()
 }
 
@@ -104,18 +103,18 @@ pub(crate) struct Countdown {
 
 impl Countdown {
     fn new(
-        deadline: OffsetDateTime,
-        now: OffsetDateTime,
+        deadline: impl Instant,
+        now: impl Instant,
         zone: &TimeZone,
         due: &'static str,
         overdue: &'static str,
     ) -> Self {
-        let c = clock(to_jiff(deadline), to_jiff(now));
+        let c = clock(deadline.timestamp(), now.timestamp());
         let text = match c {
             Clock::Due { remaining } => due.replace("{}", &compact_duration(remaining)),
             Clock::Overdue { by } => overdue.replace("{}", &compact_duration(by)),
         };
-        let near = (deadline - now).abs() < time::Duration::hours(12);
+        let near = clock::between(now, deadline).abs() < SignedDuration::from_hours(12);
         let at = if near { time_of_day(deadline, zone) } else { absolute(deadline, zone) };
         Self { text, at, deadline_iso: iso(deadline), due, overdue, is_overdue: c.is_overdue() }
     }
@@ -137,7 +136,7 @@ pub(crate) struct SlaView {
 }
 
 impl SlaView {
-    pub(crate) fn of(incident: &Incident, now: OffsetDateTime, zone: &TimeZone) -> Self {
+    pub(crate) fn of(incident: &Incident, now: impl Instant, zone: &TimeZone) -> Self {
         let (ack, acknowledged_after, response_met) = match incident.acknowledged_at {
             None => (Some(Countdown::new(incident.respond_by, now, zone, ACK_DUE, ACK_OVERDUE)), None, None),
             Some(at) => (
@@ -162,8 +161,8 @@ impl SlaView {
 }
 
 /// "6 min", "1 h 20 min" between two moments (zero when `to` is earlier).
-pub(crate) fn span(from: OffsetDateTime, to: OffsetDateTime) -> String {
-    let secs = (to - from).whole_seconds().max(0);
+pub(crate) fn span(from: impl Instant, to: impl Instant) -> String {
+    let secs = clock::between(from, to).as_secs().max(0);
     compact_duration(SignedDuration::from_secs(secs))
 }
 
@@ -341,7 +340,7 @@ mod tests {
         TimelineEvent {
             id: Uuid::nil(),
             incident_id: Uuid::nil(),
-            at: datetime!(2026-11-29 14:05:06.123 UTC),
+            at: crate::clock::to_jiff(datetime!(2026-11-29 14:05:06.123 UTC)),
             kind,
             actor_user_id: None,
             actor_label: "alice@twisterlab.test".into(),

@@ -9,6 +9,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use serde::Deserialize;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -25,6 +26,7 @@ use super::{DEFAULT_LIMIT, LIST_PARAMETERS, MAX_LIMIT, MAX_QUERY_TEXT};
 use crate::api::error::{ApiError, problem};
 use crate::api::request::{expected_version, parse_json};
 use crate::auth::CurrentUser;
+use crate::clock::{from_jiff, to_jiff};
 use crate::db::incidents::{self as store, Cursor, Incident, ListFilter};
 use crate::db::users;
 use crate::incidents::service::{self, Declaration, IncidentRole};
@@ -65,8 +67,9 @@ fn parse_status(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Optio
         .ok()
 }
 
-fn parse_time(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<OffsetDateTime> {
+fn parse_time(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<Timestamp> {
     OffsetDateTime::parse(value.trim(), &Rfc3339)
+        .map(to_jiff)
         .map_err(|_| {
             errors.push(FieldError::new(
                 field,
@@ -81,7 +84,7 @@ async fn detail(conn: &mut PgConnection, incident: &Incident) -> Result<Incident
     let components = store::components(&mut *conn, incident.id).await?;
     let links = store::links(&mut *conn, incident.id).await?;
     let events = store::timeline(&mut *conn, incident.id, &Default::default()).await?;
-    Ok(IncidentJson::of(incident, &components, &links, &events, OffsetDateTime::now_utc()))
+    Ok(IncidentJson::of(incident, &components, &links, &events, Timestamp::now()))
 }
 
 /// `POST /api/v1/incidents`.
@@ -229,7 +232,7 @@ pub(super) async fn list_incidents(
     } else {
         None
     };
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     Ok(Json(IncidentListJson {
         incidents: rows.iter().map(|i| IncidentSummaryJson::of(i, now)).collect(),
         next_cursor,
@@ -309,8 +312,8 @@ pub(super) async fn declare_incident(
         title: request.title,
         summary: request.summary,
         severity,
-        started_at,
-        detected_at,
+        started_at: started_at.map(from_jiff),
+        detected_at: detected_at.map(from_jiff),
         private: request.private,
         security: request.security,
         components,

@@ -4,22 +4,20 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
-use time::OffsetDateTime;
 use twisterlab_domain::incident::{Impact, IncidentStatus, TimelineKind};
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
+use crate::clock::Instant;
 use crate::db::incidents::{self as store, AffectedComponent, Incident, Link, TimelineEvent};
 use crate::incidents::service;
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-03-01T14:05:06.123Z`.
-pub(crate) fn timestamp(t: OffsetDateTime) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC).format(FORMAT).unwrap_or_else(|_| crate::clock::iso(t))
+pub(crate) fn timestamp(t: impl Instant) -> String {
+    t.timestamp().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// A person in an incident role.
@@ -80,7 +78,7 @@ pub(crate) struct IncidentSummaryJson {
 }
 
 impl IncidentSummaryJson {
-    pub(crate) fn of(i: &Incident, now: OffsetDateTime) -> Self {
+    pub(crate) fn of(i: &Incident, now: Timestamp) -> Self {
         let number = i.number.get();
         Self {
             number,
@@ -184,7 +182,7 @@ impl IncidentJson {
         components: &[AffectedComponent],
         links: &[Link],
         events: &[TimelineEvent],
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Self {
         Self {
             incident: IncidentSummaryJson::of(i, now),
