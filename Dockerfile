@@ -28,6 +28,7 @@ ENV SQLX_OFFLINE=true \
 COPY Cargo.toml Cargo.lock ./
 COPY crates/domain/Cargo.toml crates/domain/Cargo.toml
 COPY crates/k8s-adapter/Cargo.toml crates/k8s-adapter/Cargo.toml
+COPY crates/demo-target/Cargo.toml crates/demo-target/Cargo.toml
 COPY crates/server/Cargo.toml crates/server/Cargo.toml
 RUN for crate in crates/*/; do mkdir -p "${crate}src" && touch "${crate}src/lib.rs"; done \
  && cargo fetch --locked \

@@ -1,12 +1,16 @@
 //! Typed configuration, read once at start from `TWISTERLAB_*` variables and an optional TOML file.
 //!
-//! Every setting is declared once in [`FIELDS`]: its environment variable, its TOML key, its
-//! default and what it means. `check-config` prints that table with the effective values, and a
-//! value that does not parse is reported with the field's name (exit code 2).
+//! Every setting is declared once, in the `settings!` list below: the field of [`Config`] with
+//! its meaning, its environment variable, its TOML key, its default, whether it is a secret, and
+//! how its text becomes a value. The struct, [`FIELDS`] (the table `check-config` prints with the
+//! effective values), the [`setting`] constants code names settings by, and the parsing all come
+//! from that list, so a misspelt setting is a compile error. A value that does not parse is
+//! reported with the setting's name (exit code 2).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -58,16 +62,17 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Whether the session cookie carries the `Secure` attribute and the `__Host-` prefix.
+/// A setting that is on, off, or left to the portal: `auto`, `true` (`yes`, `1`) or `false`
+/// (`no`, `0`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CookieSecure {
-    /// Secure when `public_url` is https.
+pub enum Switch {
+    /// The portal decides (see the setting).
     Auto,
     Always,
     Never,
 }
 
-impl FromStr for CookieSecure {
+impl FromStr for Switch {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
@@ -79,110 +84,15 @@ impl FromStr for CookieSecure {
     }
 }
 
-/// Whether the Kubernetes panel looks for a cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KubeEnabled {
-    /// Use a kubeconfig or in-cluster service account when one is found; otherwise the panel
-    /// says "no cluster configured".
-    Auto,
-    /// The same, but a missing configuration is logged as an error.
-    Always,
-    /// No cluster: the panel says it is turned off.
-    Never,
-}
+/// Whether the session cookie carries the `Secure` attribute and the `__Host-` prefix; `Auto`:
+/// when `public_url` is https.
+pub type CookieSecure = Switch;
 
-impl FromStr for KubeEnabled {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "true" | "yes" | "1" => Ok(Self::Always),
-            "false" | "no" | "0" => Ok(Self::Never),
-            _ => Err("expected `auto`, `true` or `false`".into()),
-        }
-    }
-}
-
-/// The portal's effective configuration.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// PostgreSQL connection string; `None` means "find or start a local PostgreSQL".
-    pub database_url: Option<Secret>,
-    /// Address the HTTP server listens on.
-    pub bind: SocketAddr,
-    /// Host name whose requests get the public status page at `/`.
-    pub status_host: String,
-    /// Base URL of the internal pages, used in links sent out (Slack, e-mail) and for cookies.
-    pub public_url: String,
-    /// The team's IANA time zone, for business hours and for showing times.
-    pub timezone: jiff::tz::TimeZone,
-    /// Name of [`Config::timezone`] as configured (e.g. `Europe/Berlin`).
-    pub timezone_name: String,
-    /// Kubernetes namespace the adapter reads and acts on.
-    pub kube_namespace: String,
-    /// Log line format.
-    pub log_format: LogFormat,
-    /// `tracing` filter directives (e.g. `info,twisterlab_server=debug`).
-    pub log_filter: String,
-    /// Directory for local state: the private PostgreSQL cluster lives in `<data_dir>/pgdata`.
-    pub data_dir: PathBuf,
-    /// Maximum connections in the database pool.
-    pub db_pool_max: u32,
-    /// How long a request waits for a pooled connection before failing.
-    pub db_acquire_timeout: Duration,
-    /// How long the start keeps retrying an unreachable database before giving up.
-    pub db_connect_timeout: Duration,
-    /// Local PostgreSQL tried first when `database_url` is unset.
-    pub local_postgres: SocketAddr,
-    /// Port of the private PostgreSQL cluster (its Unix socket name; it never listens on TCP).
-    pub private_pg_port: u16,
-    /// Longest time a request may take before it is answered with 408.
-    pub request_timeout: Duration,
-    /// Largest accepted request body, in bytes.
-    pub body_limit: usize,
-    /// How long shutdown waits for in-flight requests.
-    pub shutdown_grace: Duration,
-    /// Session cookie security.
-    pub cookie_secure: CookieSecure,
-    /// Idle session lifetime.
-    pub session_idle_timeout: Duration,
-    /// Absolute session lifetime.
-    pub session_absolute_timeout: Duration,
-    /// Take the client address from the last `X-Forwarded-For` entry (behind an ingress).
-    pub trust_forwarded_for: bool,
-    /// E-mail of the first admin, created at a start with no users.
-    pub admin_email: Option<String>,
-    /// Password of the first admin.
-    pub admin_password: Option<Secret>,
-    /// Prometheus base URL for the overview's key metrics; `None`: they show "unknown".
-    pub prometheus_url: Option<String>,
-    /// Whether the Kubernetes panel looks for a cluster.
-    pub kube_enabled: KubeEnabled,
-    /// Kubeconfig file for the Kubernetes panel; `None`: $KUBECONFIG, ~/.kube/config, in-cluster.
-    pub kubeconfig: Option<PathBuf>,
-    /// Grafana "System Overview" dashboard URL shown on the overview (empty: no link).
-    pub grafana_system_overview_url: String,
-    /// Grafana "Agent Performance" dashboard URL (empty: no link).
-    pub grafana_agent_performance_url: String,
-    /// Grafana "Database Metrics" dashboard URL (empty: no link).
-    pub grafana_database_metrics_url: String,
-    /// Most health probes in flight at once in this process.
-    pub probe_concurrency: usize,
-    /// Services to probe defined as code in the file's `[[services]]`, reconciled at start.
-    pub services: Vec<crate::overview::definition::ServiceSpec>,
-    /// The key metrics: the runbook's defaults merged with the file's `[[key_metrics]]`.
-    pub key_metrics: Vec<crate::overview::key_metrics::KeyMetricSpec>,
-    /// Slack incoming-webhook URL for `#twisterlab-incidents`; the URL itself is the credential.
-    pub slack_webhook_url: Option<Secret>,
-    /// PagerDuty Events API v2 routing (integration) key.
-    pub pagerduty_routing_key: Option<Secret>,
-    /// PagerDuty Events API v2 endpoint the routing key's events are sent to.
-    pub pagerduty_events_url: String,
-    /// Generic webhook endpoint that receives incident events as HMAC-signed JSON.
-    pub webhook_url: Option<Secret>,
-    /// HMAC-SHA256 key that signs the generic webhook's requests (see docs/WEBHOOKS.md).
-    pub webhook_secret: Option<Secret>,
-}
+/// Whether the Kubernetes panel looks for a cluster. `Auto`: use a kubeconfig or in-cluster
+/// service account when one is found, otherwise the panel says "no cluster configured";
+/// `Always`: the same, but a missing configuration is logged as an error; `Never`: no cluster,
+/// the panel says it is turned off.
+pub type KubeEnabled = Switch;
 
 /// One configuration setting: where it comes from and what it means.
 #[derive(Debug)]
@@ -199,242 +109,432 @@ pub struct Field {
     pub help: &'static str,
 }
 
-macro_rules! field {
-    ($env:literal, $key:literal, $default:expr, $secret:literal, $help:literal) => {
-        Field { env: $env, key: $key, default: $default, secret: $secret, help: $help }
+/// Declares the settings: see the module documentation. Each entry of `read` is
+/// `/// meaning` `name: Type { env, [key,] default, [secret,] help, parse }`; `key` defaults to
+/// the field's name, `secret` to false. `parse` receives the setting's [`Value`] and may use the
+/// settings declared before it (the session lifetimes, the pairs that go together). The
+/// `derived` fields are computed from the [`Sources`] after every setting has parsed.
+macro_rules! settings {
+    (
+        read {
+        $(
+            $(#[doc = $doc:literal])*
+            $name:ident: $ty:ty {
+                env: $env:literal,
+                $(key: $key:literal,)?
+                default: $default:expr,
+                $(secret: $secret:literal,)?
+                help: $help:literal,
+                parse: $parse:expr $(,)?
+            }
+        )*
+        }
+        derived {
+            $(
+                $(#[doc = $ddoc:literal])*
+                $dname:ident: $dty:ty = $derive:expr;
+            )*
+        }
+    ) => {
+        /// The portal's effective configuration.
+        #[derive(Clone, Debug)]
+        pub struct Config {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+            $( $(#[doc = $ddoc])* pub $dname: $dty, )*
+        }
+
+        /// Every setting as a [`Field`], named after its field of [`Config`]
+        /// (`setting::bind.env` is `"TWISTERLAB_BIND"`).
+        #[allow(non_upper_case_globals)]
+        pub mod setting {
+            use super::Field;
+            $(
+                $(#[doc = $doc])*
+                pub const $name: Field = Field {
+                    env: $env,
+                    key: settings!(@key $name $($key)?),
+                    default: $default,
+                    secret: settings!(@secret $($secret)?),
+                    help: $help,
+                };
+            )*
+        }
+
+        /// Every setting the portal reads, in the order `check-config` prints them.
+        pub const FIELDS: &[Field] = &[$(setting::$name),*];
+
+        impl Config {
+            /// Parses every setting in declaration order, then the derived fields.
+            fn parse_settings(sources: &Sources) -> Result<Self, ConfigError> {
+                $( let $name: $ty = with_value(sources.value(&setting::$name)?, $parse)?; )*
+                $( let $dname: $dty = with_sources(sources, $derive)?; )*
+                Ok(Self { $($name,)* $($dname,)* })
+            }
+        }
     };
+    (@key $name:ident) => { stringify!($name) };
+    (@key $name:ident $key:literal) => { $key };
+    (@secret) => { false };
+    (@secret $secret:literal) => { $secret };
 }
 
-/// Every setting the portal reads.
-pub const FIELDS: &[Field] = &[
-    field!(
-        "DATABASE_URL",
-        "database_url",
-        None,
-        true,
-        "PostgreSQL URL; unset: use 127.0.0.1:5432 or start a private cluster"
-    ),
-    field!(
-        "TWISTERLAB_BIND",
-        "bind",
-        Some("127.0.0.1:8080"),
-        false,
-        "address:port the HTTP server listens on"
-    ),
-    field!(
-        "TWISTERLAB_STATUS_HOST",
-        "status_host",
-        Some("status.twisterlab.local"),
-        false,
-        "Host header that gets the public status page at /"
-    ),
-    field!(
-        "TWISTERLAB_PUBLIC_URL",
-        "public_url",
-        None,
-        false,
-        "base URL of the internal pages (default http://<bind>)"
-    ),
-    field!(
-        "TWISTERLAB_TIMEZONE",
-        "timezone",
-        Some("UTC"),
-        false,
-        "the team's IANA time zone (business hours, displayed times)"
-    ),
-    field!(
-        "TWISTERLAB_KUBE_NAMESPACE",
-        "kube_namespace",
-        Some("twisterlab"),
-        false,
-        "Kubernetes namespace the portal watches and acts on"
-    ),
-    field!(
-        "TWISTERLAB_KUBE_ENABLED",
-        "kube_enabled",
-        Some("auto"),
-        false,
-        "Kubernetes panel: auto (use a cluster when configured), true (and log an error without one) or false"
-    ),
-    field!(
-        "TWISTERLAB_KUBECONFIG",
-        "kubeconfig",
-        None,
-        false,
-        "kubeconfig file for the Kubernetes panel; unset: $KUBECONFIG, ~/.kube/config, then in-cluster"
-    ),
-    field!(
-        "TWISTERLAB_PROMETHEUS_URL",
-        "prometheus_url",
-        None,
-        false,
-        "Prometheus base URL (e.g. http://prometheus:9090) for the key metrics; unset: they show unknown"
-    ),
-    field!(
-        "TWISTERLAB_GRAFANA_SYSTEM_OVERVIEW_URL",
-        "grafana_system_overview_url",
-        Some("http://grafana.twisterlab.local/d/system-overview"),
-        false,
-        "Grafana System Overview dashboard linked from the overview (empty: no link)"
-    ),
-    field!(
-        "TWISTERLAB_GRAFANA_AGENT_PERFORMANCE_URL",
-        "grafana_agent_performance_url",
-        Some("http://grafana.twisterlab.local/d/agent-perf"),
-        false,
-        "Grafana Agent Performance dashboard (empty: no link)"
-    ),
-    field!(
-        "TWISTERLAB_GRAFANA_DATABASE_METRICS_URL",
-        "grafana_database_metrics_url",
-        Some("http://grafana.twisterlab.local/d/database"),
-        false,
-        "Grafana Database Metrics dashboard (empty: no link)"
-    ),
-    field!(
-        "TWISTERLAB_PROBE_CONCURRENCY",
-        "probe_concurrency",
-        Some("256"),
-        false,
-        "most health probes in flight at once per process"
-    ),
-    field!("TWISTERLAB_LOG_FORMAT", "log_format", Some("pretty"), false, "pretty or json"),
-    field!("TWISTERLAB_LOG", "log", Some("info"), false, "tracing filter directives"),
-    field!(
-        "TWISTERLAB_DATA_DIR",
-        "data_dir",
-        Some("./.twisterlab"),
-        false,
-        "local state; the private PostgreSQL cluster lives in <data_dir>/pgdata"
-    ),
-    field!("TWISTERLAB_DB_POOL_MAX", "db_pool_max", Some("10"), false, "maximum database connections"),
-    field!(
-        "TWISTERLAB_DB_ACQUIRE_TIMEOUT",
-        "db_acquire_timeout",
-        Some("5"),
-        false,
-        "seconds a request waits for a database connection"
-    ),
-    field!(
-        "TWISTERLAB_DB_CONNECT_TIMEOUT",
-        "db_connect_timeout",
-        Some("30"),
-        false,
-        "seconds the start keeps retrying an unreachable database"
-    ),
-    field!(
-        "TWISTERLAB_LOCAL_POSTGRES",
-        "local_postgres",
-        Some("127.0.0.1:5432"),
-        false,
-        "PostgreSQL tried when DATABASE_URL is unset (database `twisterlab` is created)"
-    ),
-    field!(
-        "TWISTERLAB_PRIVATE_PG_PORT",
-        "private_pg_port",
-        Some("5432"),
-        false,
-        "port (socket name) of the private PostgreSQL cluster"
-    ),
-    field!(
-        "TWISTERLAB_REQUEST_TIMEOUT",
-        "request_timeout",
-        Some("30"),
-        false,
-        "seconds before a request is answered with 408"
-    ),
-    field!(
-        "TWISTERLAB_BODY_LIMIT",
-        "body_limit",
-        Some("1048576"),
-        false,
-        "largest request body in bytes (larger: 413)"
-    ),
-    field!(
-        "TWISTERLAB_SHUTDOWN_GRACE",
-        "shutdown_grace",
-        Some("30"),
-        false,
-        "seconds shutdown waits for in-flight requests"
-    ),
-    field!(
-        "TWISTERLAB_COOKIE_SECURE",
-        "cookie_secure",
-        Some("auto"),
-        false,
-        "auto (secure when public_url is https), true or false"
-    ),
-    field!(
-        "TWISTERLAB_SESSION_IDLE_TIMEOUT",
-        "session_idle_timeout",
-        Some("43200"),
-        false,
-        "seconds of inactivity that end a session (12 h)"
-    ),
-    field!(
-        "TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT",
-        "session_absolute_timeout",
-        Some("604800"),
-        false,
-        "seconds after sign-in that end a session (7 days)"
-    ),
-    field!(
-        "TWISTERLAB_TRUST_FORWARDED_FOR",
-        "trust_forwarded_for",
-        Some("false"),
-        false,
-        "take the client address from X-Forwarded-For (only behind a proxy that sets it)"
-    ),
-    field!(
-        "TWISTERLAB_ADMIN_EMAIL",
-        "admin_email",
-        None,
-        false,
-        "first admin's e-mail, created at a start with no users"
-    ),
-    field!(
-        "TWISTERLAB_ADMIN_PASSWORD",
-        "admin_password",
-        None,
-        true,
-        "first admin's password (at least 12 characters)"
-    ),
-    field!(
-        "TWISTERLAB_SLACK_WEBHOOK_URL",
-        "slack_webhook_url",
-        None,
-        true,
-        "Slack incoming-webhook URL for #twisterlab-incidents (a secret)"
-    ),
-    field!(
-        "TWISTERLAB_PAGERDUTY_ROUTING_KEY",
-        "pagerduty_routing_key",
-        None,
-        true,
-        "PagerDuty Events API v2 routing key; incidents trigger, acknowledge and resolve there"
-    ),
-    field!(
-        "TWISTERLAB_PAGERDUTY_EVENTS_URL",
-        "pagerduty_events_url",
-        Some("https://events.pagerduty.com/v2/enqueue"),
-        false,
-        "PagerDuty Events API v2 endpoint"
-    ),
-    field!(
-        "TWISTERLAB_WEBHOOK_URL",
-        "webhook_url",
-        None,
-        true,
-        "endpoint that receives every incident event as signed JSON (docs/WEBHOOKS.md)"
-    ),
-    field!(
-        "TWISTERLAB_WEBHOOK_SECRET",
-        "webhook_secret",
-        None,
-        true,
-        "HMAC-SHA256 key signing the webhook's requests; required with TWISTERLAB_WEBHOOK_URL"
-    ),
-];
+/// Runs a setting's parser (a function, so a closure's parameter type is known).
+fn with_value<T>(
+    value: Value,
+    parse: impl FnOnce(Value) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    parse(value)
+}
+
+/// Runs a derived field's computation.
+fn with_sources<T>(
+    sources: &Sources,
+    derive: impl FnOnce(&Sources) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    derive(sources)
+}
+
+settings! {
+    read {
+    /// PostgreSQL connection string; `None` means "find or start a local PostgreSQL".
+    database_url: Option<Secret> {
+        env: "DATABASE_URL",
+        default: None,
+        secret: true,
+        help: "PostgreSQL URL; unset: use 127.0.0.1:5432 or start a private cluster",
+        parse: |v| Ok(v.secret()),
+    }
+    /// Address the HTTP server listens on.
+    bind: SocketAddr {
+        env: "TWISTERLAB_BIND",
+        default: Some("127.0.0.1:8080"),
+        help: "address:port the HTTP server listens on",
+        parse: |v| v.parse_or("expected address:port such as 127.0.0.1:8080 or 0.0.0.0:8080"),
+    }
+    /// Host name whose requests get the public status page at `/`.
+    status_host: String {
+        env: "TWISTERLAB_STATUS_HOST",
+        default: Some("status.twisterlab.local"),
+        help: "Host header that gets the public status page at /",
+        parse: |v| {
+            let host = v.text().unwrap_or_default().trim().to_ascii_lowercase();
+            if host.is_empty()
+                || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == ':')
+            {
+                return Err(v.refuse(&host, "expected a host name such as status.twisterlab.local"));
+            }
+            Ok(host)
+        },
+    }
+    /// Base URL of the internal pages, used in links sent out (Slack, e-mail) and for cookies.
+    public_url: String {
+        env: "TWISTERLAB_PUBLIC_URL",
+        default: None,
+        help: "base URL of the internal pages (default http://<bind>)",
+        parse: |v| match v.text() {
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                    return Err(v.refuse(
+                        &url,
+                        "expected an http:// or https:// URL such as https://ops.twisterlab.local",
+                    ));
+                }
+                Ok(url)
+            }
+            None => Ok(format!("http://{bind}")),
+        },
+    }
+    /// The team's IANA time zone, for business hours and for showing times.
+    timezone: jiff::tz::TimeZone {
+        env: "TWISTERLAB_TIMEZONE",
+        default: Some("UTC"),
+        help: "the team's IANA time zone (business hours, displayed times)",
+        parse: |v| {
+            let name = v.text().unwrap_or_default().trim().to_owned();
+            jiff::tz::TimeZone::get(&name)
+                .map_err(|_| v.refuse(&name, "expected an IANA time zone such as UTC or Europe/Berlin"))
+        },
+    }
+    /// Kubernetes namespace the adapter reads and acts on.
+    kube_namespace: String {
+        env: "TWISTERLAB_KUBE_NAMESPACE",
+        default: Some("twisterlab"),
+        help: "Kubernetes namespace the portal watches and acts on",
+        parse: |v| {
+            let namespace = v.text().unwrap_or_default().to_owned();
+            if !is_dns_label(&namespace) {
+                return Err(v.refuse(
+                    &namespace,
+                    "expected a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)",
+                ));
+            }
+            Ok(namespace)
+        },
+    }
+    /// Whether the Kubernetes panel looks for a cluster.
+    kube_enabled: KubeEnabled {
+        env: "TWISTERLAB_KUBE_ENABLED",
+        default: Some("auto"),
+        help: "Kubernetes panel: auto (use a cluster when configured), true (and log an error without one) or false",
+        parse: |v| v.parse(),
+    }
+    /// Kubeconfig file for the Kubernetes panel; `None`: $KUBECONFIG, ~/.kube/config, in-cluster.
+    kubeconfig: Option<PathBuf> {
+        env: "TWISTERLAB_KUBECONFIG",
+        default: None,
+        help: "kubeconfig file for the Kubernetes panel; unset: $KUBECONFIG, ~/.kube/config, then in-cluster",
+        parse: |v| Ok(v.text().filter(|p| !p.trim().is_empty()).map(PathBuf::from)),
+    }
+    /// Prometheus base URL for the overview's key metrics; `None`: they show "unknown".
+    prometheus_url: Option<String> {
+        env: "TWISTERLAB_PROMETHEUS_URL",
+        default: None,
+        help: "Prometheus base URL (e.g. http://prometheus:9090) for the key metrics; unset: they show unknown",
+        parse: |v| match v.text() {
+            None => Ok(None),
+            Some(url) if url.trim().is_empty() => Ok(None),
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                if !matches!(reqwest::Url::parse(&url), Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                {
+                    return Err(
+                        v.refuse(&url, "expected an http:// or https:// URL such as http://prometheus:9090")
+                    );
+                }
+                Ok(Some(url))
+            }
+        },
+    }
+    /// Grafana "System Overview" dashboard URL shown on the overview (empty: no link).
+    grafana_system_overview_url: String {
+        env: "TWISTERLAB_GRAFANA_SYSTEM_OVERVIEW_URL",
+        default: Some("http://grafana.twisterlab.local/d/system-overview"),
+        help: "Grafana System Overview dashboard linked from the overview (empty: no link)",
+        parse: dashboard_url,
+    }
+    /// Grafana "Agent Performance" dashboard URL (empty: no link).
+    grafana_agent_performance_url: String {
+        env: "TWISTERLAB_GRAFANA_AGENT_PERFORMANCE_URL",
+        default: Some("http://grafana.twisterlab.local/d/agent-perf"),
+        help: "Grafana Agent Performance dashboard (empty: no link)",
+        parse: dashboard_url,
+    }
+    /// Grafana "Database Metrics" dashboard URL (empty: no link).
+    grafana_database_metrics_url: String {
+        env: "TWISTERLAB_GRAFANA_DATABASE_METRICS_URL",
+        default: Some("http://grafana.twisterlab.local/d/database"),
+        help: "Grafana Database Metrics dashboard (empty: no link)",
+        parse: dashboard_url,
+    }
+    /// Most health probes in flight at once in this process.
+    probe_concurrency: usize {
+        env: "TWISTERLAB_PROBE_CONCURRENCY",
+        default: Some("256"),
+        help: "most health probes in flight at once per process",
+        parse: |v| v.number_in(1..=10_000, "expected 1 to 10000"),
+    }
+    /// Log line format.
+    log_format: LogFormat {
+        env: "TWISTERLAB_LOG_FORMAT",
+        default: Some("pretty"),
+        help: "pretty or json",
+        parse: |v| v.parse(),
+    }
+    /// `tracing` filter directives (e.g. `info,twisterlab_server=debug`).
+    log_filter: String {
+        env: "TWISTERLAB_LOG",
+        key: "log",
+        default: Some("info"),
+        help: "tracing filter directives",
+        parse: |v| Ok(v.into_text().unwrap_or_else(|| "info".into())),
+    }
+    /// Directory for local state: the private PostgreSQL cluster lives in `<data_dir>/pgdata`.
+    data_dir: PathBuf {
+        env: "TWISTERLAB_DATA_DIR",
+        default: Some("./.twisterlab"),
+        help: "local state; the private PostgreSQL cluster lives in <data_dir>/pgdata",
+        parse: |v| Ok(PathBuf::from(v.into_text().unwrap_or_default())),
+    }
+    /// Maximum connections in the database pool.
+    db_pool_max: u32 {
+        env: "TWISTERLAB_DB_POOL_MAX",
+        default: Some("10"),
+        help: "maximum database connections",
+        parse: |v| v.number_in(1..=1000, "expected 1 to 1000"),
+    }
+    /// How long a request waits for a pooled connection before failing.
+    db_acquire_timeout: Duration {
+        env: "TWISTERLAB_DB_ACQUIRE_TIMEOUT",
+        default: Some("5"),
+        help: "seconds a request waits for a database connection",
+        parse: |v| v.seconds(1, 600),
+    }
+    /// How long the start keeps retrying an unreachable database before giving up.
+    db_connect_timeout: Duration {
+        env: "TWISTERLAB_DB_CONNECT_TIMEOUT",
+        default: Some("30"),
+        help: "seconds the start keeps retrying an unreachable database",
+        parse: |v| v.seconds(0, 3600),
+    }
+    /// Local PostgreSQL tried first when `database_url` is unset.
+    local_postgres: SocketAddr {
+        env: "TWISTERLAB_LOCAL_POSTGRES",
+        default: Some("127.0.0.1:5432"),
+        help: "PostgreSQL tried when DATABASE_URL is unset (database `twisterlab` is created)",
+        parse: |v| v.parse(),
+    }
+    /// Port of the private PostgreSQL cluster (its Unix socket name; it never listens on TCP).
+    private_pg_port: u16 {
+        env: "TWISTERLAB_PRIVATE_PG_PORT",
+        default: Some("5432"),
+        help: "port (socket name) of the private PostgreSQL cluster",
+        parse: |v| v.parse(),
+    }
+    /// Longest time a request may take before it is answered with 408.
+    request_timeout: Duration {
+        env: "TWISTERLAB_REQUEST_TIMEOUT",
+        default: Some("30"),
+        help: "seconds before a request is answered with 408",
+        parse: |v| v.seconds(1, 3600),
+    }
+    /// Largest accepted request body, in bytes.
+    body_limit: usize {
+        env: "TWISTERLAB_BODY_LIMIT",
+        default: Some("1048576"),
+        help: "largest request body in bytes (larger: 413)",
+        parse: |v| v.number_in(1024..=64 * 1024 * 1024, "expected 1024 to 67108864 bytes"),
+    }
+    /// How long shutdown waits for in-flight requests.
+    shutdown_grace: Duration {
+        env: "TWISTERLAB_SHUTDOWN_GRACE",
+        default: Some("30"),
+        help: "seconds shutdown waits for in-flight requests",
+        parse: |v| v.seconds(0, 3600),
+    }
+    /// Session cookie security.
+    cookie_secure: CookieSecure {
+        env: "TWISTERLAB_COOKIE_SECURE",
+        default: Some("auto"),
+        help: "auto (secure when public_url is https), true or false",
+        parse: |v| v.parse(),
+    }
+    /// Idle session lifetime.
+    session_idle_timeout: Duration {
+        env: "TWISTERLAB_SESSION_IDLE_TIMEOUT",
+        default: Some("43200"),
+        help: "seconds of inactivity that end a session (12 h)",
+        parse: |v| v.seconds(60, 30 * 86_400),
+    }
+    /// Absolute session lifetime; never shorter than the idle one.
+    session_absolute_timeout: Duration {
+        env: "TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT",
+        default: Some("604800"),
+        help: "seconds after sign-in that end a session (7 days)",
+        parse: |v| {
+            let lifetime = v.seconds(60, 365 * 86_400)?;
+            if lifetime < session_idle_timeout {
+                return Err(v.refuse(
+                    &lifetime.as_secs().to_string(),
+                    "must not be shorter than TWISTERLAB_SESSION_IDLE_TIMEOUT",
+                ));
+            }
+            Ok(lifetime)
+        },
+    }
+    /// Take the client address from the last `X-Forwarded-For` entry (behind an ingress).
+    trust_forwarded_for: bool {
+        env: "TWISTERLAB_TRUST_FORWARDED_FOR",
+        default: Some("false"),
+        help: "take the client address from X-Forwarded-For (only behind a proxy that sets it)",
+        parse: |v| v.parse(),
+    }
+    /// E-mail of the first admin, created at a start with no users.
+    admin_email: Option<String> {
+        env: "TWISTERLAB_ADMIN_EMAIL",
+        default: None,
+        help: "first admin's e-mail, created at a start with no users",
+        parse: |v| Ok(v.text().map(|s| s.trim().to_owned())),
+    }
+    /// Password of the first admin; set together with the e-mail.
+    admin_password: Option<Secret> {
+        env: "TWISTERLAB_ADMIN_PASSWORD",
+        default: None,
+        secret: true,
+        help: "first admin's password (at least 12 characters)",
+        parse: |v| {
+            let password = v.secret();
+            both_or_neither(
+                (&setting::admin_email, admin_email.is_some()),
+                (&setting::admin_password, password.is_some()),
+                "TWISTERLAB_ADMIN_EMAIL and TWISTERLAB_ADMIN_PASSWORD go together: set both or neither",
+            )?;
+            Ok(password)
+        },
+    }
+    /// Slack incoming-webhook URL for `#twisterlab-incidents`; the URL itself is the credential.
+    slack_webhook_url: Option<Secret> {
+        env: "TWISTERLAB_SLACK_WEBHOOK_URL",
+        default: None,
+        secret: true,
+        help: "Slack incoming-webhook URL for #twisterlab-incidents (a secret)",
+        parse: outbound_url,
+    }
+    /// PagerDuty Events API v2 routing (integration) key.
+    pagerduty_routing_key: Option<Secret> {
+        env: "TWISTERLAB_PAGERDUTY_ROUTING_KEY",
+        default: None,
+        secret: true,
+        help: "PagerDuty Events API v2 routing key; incidents trigger, acknowledge and resolve there",
+        parse: |v| Ok(v.text().map(|k| Secret::new(k.trim()))),
+    }
+    /// PagerDuty Events API v2 endpoint the routing key's events are sent to.
+    pagerduty_events_url: String {
+        env: "TWISTERLAB_PAGERDUTY_EVENTS_URL",
+        default: Some("https://events.pagerduty.com/v2/enqueue"),
+        help: "PagerDuty Events API v2 endpoint",
+        parse: |v| Ok(outbound_url(v)?.map(|s| s.expose().to_owned()).unwrap_or_default()),
+    }
+    /// Generic webhook endpoint that receives incident events as HMAC-signed JSON.
+    webhook_url: Option<Secret> {
+        env: "TWISTERLAB_WEBHOOK_URL",
+        default: None,
+        secret: true,
+        help: "endpoint that receives every incident event as signed JSON (docs/WEBHOOKS.md)",
+        parse: outbound_url,
+    }
+    /// HMAC-SHA256 key that signs the generic webhook's requests (see docs/WEBHOOKS.md).
+    webhook_secret: Option<Secret> {
+        env: "TWISTERLAB_WEBHOOK_SECRET",
+        default: None,
+        secret: true,
+        help: "HMAC-SHA256 key signing the webhook's requests; required with TWISTERLAB_WEBHOOK_URL",
+        parse: |v| {
+            let key = v.secret();
+            both_or_neither(
+                (&setting::webhook_url, webhook_url.is_some()),
+                (&setting::webhook_secret, key.is_some()),
+                "TWISTERLAB_WEBHOOK_URL and TWISTERLAB_WEBHOOK_SECRET go together: every delivery is signed",
+            )?;
+            Ok(key)
+        },
+    }
+    }
+    derived {
+        /// Name of [`Config::timezone`] as configured (e.g. `Europe/Berlin`).
+        timezone_name: String = |s: &Sources| {
+            Ok(s.value(&setting::timezone)?.text().unwrap_or_default().trim().to_owned())
+        };
+        /// Services to probe defined as code in the file's `[[services]]`, reconciled at start.
+        services: Vec<crate::overview::definition::ServiceSpec> = |s: &Sources| {
+            crate::overview::definition::services_from_file(s.file()).map_err(ConfigError::Table)
+        };
+        /// The key metrics: the runbook's defaults merged with the file's `[[key_metrics]]`.
+        key_metrics: Vec<crate::overview::key_metrics::KeyMetricSpec> = |s: &Sources| {
+            crate::overview::key_metrics::from_file(s.file()).map_err(ConfigError::Table)
+        };
+    }
+}
 
 /// A setting that could not be used; names the field so the operator knows what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -520,33 +620,70 @@ impl Sources {
         ))
     }
 
-    fn text(&self, env: &str) -> Result<Option<String>, ConfigError> {
-        Ok(self.raw(lookup(env))?.0)
+    /// The text of `field` as found, for its parser.
+    fn value(&self, field: &'static Field) -> Result<Value, ConfigError> {
+        Ok(Value { field, text: self.raw(field)?.0 })
+    }
+}
+
+/// One setting's text (environment over file over default; `None` when unset), handed to the
+/// setting's parser with the ways to read it; errors name the setting.
+struct Value {
+    field: &'static Field,
+    text: Option<String>,
+}
+
+impl Value {
+    fn text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 
-    fn parse<T>(&self, env: &str) -> Result<T, ConfigError>
+    fn into_text(self) -> Option<String> {
+        self.text
+    }
+
+    fn secret(self) -> Option<Secret> {
+        self.text.map(Secret::new)
+    }
+
+    /// The trimmed text as a `T`; an unset value is parsed as empty text.
+    fn parse<T>(&self) -> Result<T, ConfigError>
     where
         T: FromStr,
         T::Err: fmt::Display,
     {
-        let field = lookup(env);
-        let (value, _) = self.raw(field)?;
-        let value = value.unwrap_or_default();
-        value.trim().parse::<T>().map_err(|e| invalid(field, &value, e.to_string()))
+        let text = self.text().unwrap_or_default();
+        text.trim().parse::<T>().map_err(|e| self.refuse(text, e.to_string()))
     }
 
-    fn seconds(&self, env: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
-        let field = lookup(env);
-        let n: u64 = self.parse(env)?;
-        if !(min..=max).contains(&n) {
-            let shown = n.to_string();
-            return Err(invalid(
-                field,
-                &shown,
-                format!("expected a number of seconds between {min} and {max}"),
-            ));
+    /// Like [`Value::parse`], saying `reason` rather than the parser's own message.
+    fn parse_or<T: FromStr>(&self, reason: &str) -> Result<T, ConfigError> {
+        let text = self.text().unwrap_or_default();
+        text.trim().parse::<T>().map_err(|_| self.refuse(text, reason))
+    }
+
+    /// A number within `range`.
+    fn number_in<T>(&self, range: RangeInclusive<T>, reason: &str) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+        T::Err: fmt::Display,
+    {
+        let n: T = self.parse()?;
+        if !range.contains(&n) {
+            return Err(self.refuse(&n.to_string(), reason));
         }
-        Ok(Duration::from_secs(n))
+        Ok(n)
+    }
+
+    /// A whole number of seconds from `min` to `max`.
+    fn seconds(&self, min: u64, max: u64) -> Result<Duration, ConfigError> {
+        let reason = format!("expected a number of seconds between {min} and {max}");
+        self.number_in(min..=max, &reason).map(Duration::from_secs)
+    }
+
+    /// Refuses `value` (as the setting's text became it) for `reason`.
+    fn refuse(&self, value: &str, reason: impl Into<String>) -> ConfigError {
+        invalid(self.field, value, reason.into())
     }
 }
 
@@ -557,225 +694,28 @@ fn read_toml(path: &Path) -> Result<toml::Table, ConfigError> {
         .map_err(|e| ConfigError::File { path: path.to_owned(), reason: e.to_string() })
 }
 
-fn lookup(env: &str) -> &'static Field {
-    FIELDS
-        .iter()
-        .find(|f| f.env == env)
-        .unwrap_or_else(|| panic!("configuration field {env} is not declared in FIELDS"))
-}
-
 fn invalid(field: &Field, value: &str, reason: String) -> ConfigError {
     let shown = if field.secret { "********".to_owned() } else { format!("{value:?}") };
     ConfigError::Invalid { env: field.env, key: field.key, shown, reason }
 }
 
+/// Two settings that go together: one without the other names the missing one.
+fn both_or_neither(
+    (first, first_set): (&Field, bool),
+    (second, second_set): (&Field, bool),
+    reason: &str,
+) -> Result<(), ConfigError> {
+    match (first_set, second_set) {
+        (true, false) => Err(invalid(second, "", reason.into())),
+        (false, true) => Err(invalid(first, "", reason.into())),
+        _ => Ok(()),
+    }
+}
+
 impl Config {
     /// Parses and validates every setting.
     pub fn from_sources(sources: &Sources) -> Result<Self, ConfigError> {
-        let bind: SocketAddr = sources.parse("TWISTERLAB_BIND").map_err(|e| match e {
-            ConfigError::Invalid { env, key, shown, .. } => ConfigError::Invalid {
-                env,
-                key,
-                shown,
-                reason: "expected address:port such as 127.0.0.1:8080 or 0.0.0.0:8080".into(),
-            },
-            other => other,
-        })?;
-
-        let status_host =
-            sources.text("TWISTERLAB_STATUS_HOST")?.unwrap_or_default().trim().to_ascii_lowercase();
-        if status_host.is_empty()
-            || !status_host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == ':')
-        {
-            return Err(invalid(
-                lookup("TWISTERLAB_STATUS_HOST"),
-                &status_host,
-                "expected a host name such as status.twisterlab.local".into(),
-            ));
-        }
-
-        let public_url = match sources.text("TWISTERLAB_PUBLIC_URL")? {
-            Some(url) => {
-                let url = url.trim().trim_end_matches('/').to_owned();
-                if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-                    return Err(invalid(
-                        lookup("TWISTERLAB_PUBLIC_URL"),
-                        &url,
-                        "expected an http:// or https:// URL such as https://ops.twisterlab.local".into(),
-                    ));
-                }
-                url
-            }
-            None => format!("http://{bind}"),
-        };
-
-        let timezone_name = sources.text("TWISTERLAB_TIMEZONE")?.unwrap_or_default().trim().to_owned();
-        let timezone = jiff::tz::TimeZone::get(&timezone_name).map_err(|_| {
-            invalid(
-                lookup("TWISTERLAB_TIMEZONE"),
-                &timezone_name,
-                "expected an IANA time zone such as UTC or Europe/Berlin".into(),
-            )
-        })?;
-
-        let kube_namespace = sources.text("TWISTERLAB_KUBE_NAMESPACE")?.unwrap_or_default();
-        if !is_dns_label(&kube_namespace) {
-            return Err(invalid(
-                lookup("TWISTERLAB_KUBE_NAMESPACE"),
-                &kube_namespace,
-                "expected a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)".into(),
-            ));
-        }
-
-        let db_pool_max: u32 = sources.parse("TWISTERLAB_DB_POOL_MAX")?;
-        if !(1..=1000).contains(&db_pool_max) {
-            return Err(invalid(
-                lookup("TWISTERLAB_DB_POOL_MAX"),
-                &db_pool_max.to_string(),
-                "expected 1 to 1000".into(),
-            ));
-        }
-        let body_limit: usize = sources.parse("TWISTERLAB_BODY_LIMIT")?;
-        if !(1024..=64 * 1024 * 1024).contains(&body_limit) {
-            return Err(invalid(
-                lookup("TWISTERLAB_BODY_LIMIT"),
-                &body_limit.to_string(),
-                "expected 1024 to 67108864 bytes".into(),
-            ));
-        }
-
-        let admin_email = sources.text("TWISTERLAB_ADMIN_EMAIL")?.map(|s| s.trim().to_owned());
-        let admin_password = sources.text("TWISTERLAB_ADMIN_PASSWORD")?.map(Secret::new);
-        if admin_email.is_some() != admin_password.is_some() {
-            let missing =
-                if admin_email.is_some() { "TWISTERLAB_ADMIN_PASSWORD" } else { "TWISTERLAB_ADMIN_EMAIL" };
-            return Err(invalid(
-                lookup(missing),
-                "",
-                "TWISTERLAB_ADMIN_EMAIL and TWISTERLAB_ADMIN_PASSWORD go together: set both or neither"
-                    .into(),
-            ));
-        }
-
-        let slack_webhook_url = outbound_url(sources, "TWISTERLAB_SLACK_WEBHOOK_URL")?;
-        let webhook_url = outbound_url(sources, "TWISTERLAB_WEBHOOK_URL")?;
-        let webhook_secret = sources.text("TWISTERLAB_WEBHOOK_SECRET")?.map(Secret::new);
-        if webhook_url.is_some() != webhook_secret.is_some() {
-            let missing =
-                if webhook_url.is_some() { "TWISTERLAB_WEBHOOK_SECRET" } else { "TWISTERLAB_WEBHOOK_URL" };
-            return Err(invalid(
-                lookup(missing),
-                "",
-                "TWISTERLAB_WEBHOOK_URL and TWISTERLAB_WEBHOOK_SECRET go together: every delivery is signed"
-                    .into(),
-            ));
-        }
-        let pagerduty_events_url = outbound_url(sources, "TWISTERLAB_PAGERDUTY_EVENTS_URL")?
-            .map(|s| s.expose().to_owned())
-            .unwrap_or_default();
-        let pagerduty_routing_key =
-            sources.text("TWISTERLAB_PAGERDUTY_ROUTING_KEY")?.map(|k| Secret::new(k.trim()));
-
-        let prometheus_url = match sources.text("TWISTERLAB_PROMETHEUS_URL")? {
-            None => None,
-            Some(url) if url.trim().is_empty() => None,
-            Some(url) => {
-                let url = url.trim().trim_end_matches('/').to_owned();
-                if !matches!(reqwest::Url::parse(&url), Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-                {
-                    return Err(invalid(
-                        lookup("TWISTERLAB_PROMETHEUS_URL"),
-                        &url,
-                        "expected an http:// or https:// URL such as http://prometheus:9090".into(),
-                    ));
-                }
-                Some(url)
-            }
-        };
-        let mut grafana = vec![];
-        for env in [
-            "TWISTERLAB_GRAFANA_SYSTEM_OVERVIEW_URL",
-            "TWISTERLAB_GRAFANA_AGENT_PERFORMANCE_URL",
-            "TWISTERLAB_GRAFANA_DATABASE_METRICS_URL",
-        ] {
-            let url = sources.text(env)?.unwrap_or_default().trim().to_owned();
-            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(
-                    lookup(env),
-                    &url,
-                    "expected an http:// or https:// URL, or nothing".into(),
-                ));
-            }
-            grafana.push(url);
-        }
-        let probe_concurrency: usize = sources.parse("TWISTERLAB_PROBE_CONCURRENCY")?;
-        if !(1..=10_000).contains(&probe_concurrency) {
-            return Err(invalid(
-                lookup("TWISTERLAB_PROBE_CONCURRENCY"),
-                &probe_concurrency.to_string(),
-                "expected 1 to 10000".into(),
-            ));
-        }
-        let services =
-            crate::overview::definition::services_from_file(sources.file()).map_err(ConfigError::Table)?;
-        let key_metrics =
-            crate::overview::key_metrics::from_file(sources.file()).map_err(ConfigError::Table)?;
-        let mut grafana = grafana.into_iter();
-
-        let session_idle_timeout = sources.seconds("TWISTERLAB_SESSION_IDLE_TIMEOUT", 60, 30 * 86_400)?;
-        let session_absolute_timeout =
-            sources.seconds("TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT", 60, 365 * 86_400)?;
-        if session_absolute_timeout < session_idle_timeout {
-            return Err(invalid(
-                lookup("TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT"),
-                &session_absolute_timeout.as_secs().to_string(),
-                "must not be shorter than TWISTERLAB_SESSION_IDLE_TIMEOUT".into(),
-            ));
-        }
-
-        Ok(Self {
-            database_url: sources.text("DATABASE_URL")?.map(Secret::new),
-            bind,
-            status_host,
-            public_url,
-            timezone,
-            timezone_name,
-            kube_namespace,
-            log_format: sources.parse("TWISTERLAB_LOG_FORMAT")?,
-            log_filter: sources.text("TWISTERLAB_LOG")?.unwrap_or_else(|| "info".into()),
-            data_dir: PathBuf::from(sources.text("TWISTERLAB_DATA_DIR")?.unwrap_or_default()),
-            db_pool_max,
-            db_acquire_timeout: sources.seconds("TWISTERLAB_DB_ACQUIRE_TIMEOUT", 1, 600)?,
-            db_connect_timeout: sources.seconds("TWISTERLAB_DB_CONNECT_TIMEOUT", 0, 3600)?,
-            local_postgres: sources.parse("TWISTERLAB_LOCAL_POSTGRES")?,
-            private_pg_port: sources.parse("TWISTERLAB_PRIVATE_PG_PORT")?,
-            request_timeout: sources.seconds("TWISTERLAB_REQUEST_TIMEOUT", 1, 3600)?,
-            body_limit,
-            shutdown_grace: sources.seconds("TWISTERLAB_SHUTDOWN_GRACE", 0, 3600)?,
-            cookie_secure: sources.parse("TWISTERLAB_COOKIE_SECURE")?,
-            session_idle_timeout,
-            session_absolute_timeout,
-            trust_forwarded_for: sources.parse("TWISTERLAB_TRUST_FORWARDED_FOR")?,
-            admin_email,
-            admin_password,
-            prometheus_url,
-            kube_enabled: sources.parse("TWISTERLAB_KUBE_ENABLED")?,
-            kubeconfig: sources
-                .text("TWISTERLAB_KUBECONFIG")?
-                .filter(|p| !p.trim().is_empty())
-                .map(PathBuf::from),
-            grafana_system_overview_url: grafana.next().unwrap_or_default(),
-            grafana_agent_performance_url: grafana.next().unwrap_or_default(),
-            grafana_database_metrics_url: grafana.next().unwrap_or_default(),
-            probe_concurrency,
-            services,
-            key_metrics,
-            slack_webhook_url,
-            pagerduty_routing_key,
-            pagerduty_events_url,
-            webhook_url,
-            webhook_secret,
-        })
+        Self::parse_settings(sources)
     }
 
     /// The Grafana dashboards the overview links, in the runbook's order (unset ones left out).
@@ -802,16 +742,25 @@ impl Config {
 }
 
 /// An outbound http(s) URL setting (Slack, webhook, PagerDuty), checked at start.
-fn outbound_url(sources: &Sources, env: &str) -> Result<Option<Secret>, ConfigError> {
-    let Some(url) = sources.text(env)? else { return Ok(None) };
+fn outbound_url(v: Value) -> Result<Option<Secret>, ConfigError> {
+    let Some(url) = v.text() else { return Ok(None) };
     let url = url.trim();
     let valid = (url.starts_with("http://") || url.starts_with("https://"))
         && url.len() > "https://".len()
         && !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
-        return Err(invalid(lookup(env), url, "expected an http:// or https:// URL".into()));
+        return Err(v.refuse(url, "expected an http:// or https:// URL"));
     }
     Ok(Some(Secret::new(url)))
+}
+
+/// A Grafana dashboard link: an http(s) URL, or nothing.
+fn dashboard_url(v: Value) -> Result<String, ConfigError> {
+    let url = v.text().unwrap_or_default().trim().to_owned();
+    if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(v.refuse(&url, "expected an http:// or https:// URL, or nothing"));
+    }
+    Ok(url)
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -867,7 +816,7 @@ pub fn describe(sources: &Sources) -> Result<Vec<(&'static Field, String, Origin
             let (value, origin) = sources.raw(field)?;
             let shown = match value {
                 None => "(unset)".to_owned(),
-                Some(v) if field.env == "DATABASE_URL" => mask_url(&v),
+                Some(v) if field.env == setting::database_url.env => mask_url(&v),
                 Some(_) if field.secret => "********".to_owned(),
                 Some(v) => v,
             };
@@ -1000,6 +949,36 @@ mod tests {
         assert!(err.contains("TWISTERLAB_SLACK_WEBHOOK_URL") && !err.contains("s3cr3t"), "{err}");
         let err = config(&[("TWISTERLAB_WEBHOOK_URL", "http://127.0.0.1:9/hook")]).unwrap_err().to_string();
         assert!(err.contains("TWISTERLAB_WEBHOOK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_session_may_not_end_sooner_absolutely_than_when_idle() {
+        let err = config(&[
+            ("TWISTERLAB_SESSION_IDLE_TIMEOUT", "7200"),
+            ("TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT", "3600"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("TWISTERLAB_SESSION_ABSOLUTE_TIMEOUT") && err.contains("\"3600\""), "{err}");
+    }
+
+    #[test]
+    fn a_webhook_secret_without_its_url_names_the_url() {
+        let err = config(&[("TWISTERLAB_WEBHOOK_SECRET", "k3y")]).unwrap_err().to_string();
+        assert!(err.contains("TWISTERLAB_WEBHOOK_URL") && !err.contains("k3y"), "{err}");
+    }
+
+    #[test]
+    fn switches_read_auto_true_and_false_in_their_spellings() {
+        for (text, expected) in
+            [("auto", Switch::Auto), ("yes", Switch::Always), ("1", Switch::Always), ("no", Switch::Never)]
+        {
+            let c = config(&[("TWISTERLAB_COOKIE_SECURE", text), ("TWISTERLAB_KUBE_ENABLED", text)])
+                .expect("valid");
+            assert_eq!((c.cookie_secure, c.kube_enabled), (expected, expected), "{text}");
+        }
+        let err = config(&[("TWISTERLAB_KUBE_ENABLED", "maybe")]).unwrap_err().to_string();
+        assert!(err.contains("TWISTERLAB_KUBE_ENABLED") && err.contains("`auto`"), "{err}");
     }
 
     #[test]

@@ -9,7 +9,6 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod db;
-pub mod demo_target;
 pub mod escalation;
 pub mod health;
 pub mod identity;
@@ -83,8 +82,10 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "stopped");
-            eprintln!("error: {e:#}");
+            // Once, through the log (already on stderr, and JSON where collectors expect it),
+            // with the whole chain of causes: the outermost context alone rarely says what to do.
+            let cause = format!("{e:#}");
+            tracing::error!(error = %cause, "stopped");
             ExitCode::FAILURE
         }
     }

@@ -203,8 +203,9 @@ pub async fn demo_target(bind: SocketAddr, slow_delay_ms: u64) -> anyhow::Result
     let listener = TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}: choose another --bind"))?;
-    let options = crate::demo_target::DemoTargetOptions { slow_delay: Duration::from_millis(slow_delay_ms) };
-    crate::demo_target::serve(listener, options, async {
+    let options =
+        twisterlab_demo_target::DemoTargetOptions { slow_delay: Duration::from_millis(slow_delay_ms) };
+    twisterlab_demo_target::serve(listener, options, async {
         let signal = shutdown_signal().await;
         tracing::info!(signal, "demo target shutting down");
     })

@@ -1,7 +1,9 @@
 //! The token-authenticated JSON API under `/api/v1`.
 
-pub mod incidents;
-pub mod openapi;
+pub(crate) mod error;
+pub(crate) mod incidents;
+pub(crate) mod openapi;
+pub(crate) mod request;
 #[cfg(test)]
 mod tests;
 

@@ -17,7 +17,7 @@ use crate::incidents::service::{MAX_BODY, MAX_LABEL, MAX_LABELS, PUBLIC_STATUSES
 static DOCUMENT: LazyLock<Value> = LazyLock::new(document);
 
 /// `GET /api/v1/openapi.json` (public: the description is not secret).
-pub async fn serve_openapi() -> Response {
+pub(crate) async fn serve_openapi() -> Response {
     let mut response = Json(DOCUMENT.clone()).into_response();
     response
         .headers_mut()
@@ -90,7 +90,7 @@ fn body(schema: &str, required: bool, description: &str) -> Value {
 }
 
 /// The whole document.
-pub fn document() -> Value {
+pub(crate) fn document() -> Value {
     let severities = names(&Severity::ALL, Severity::as_str);
     let statuses = names(&IncidentStatus::ALL, IncidentStatus::as_str);
     let impacts = names(&Impact::ALL, Impact::as_str);

@@ -8,10 +8,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use twisterlab_domain::role::Role;
 
-use crate::auth::token;
-use crate::db::api_tokens::{self, NewToken};
 use crate::db::users::User;
-use crate::testing::{self, send};
+use crate::testing::{self, api_request, send};
 
 const API_COMPONENT: &str = "0193a000-0000-7000-8000-000000000011";
 const DATABASE_COMPONENT: &str = "0193a000-0000-7000-8000-000000000015";
@@ -19,36 +17,12 @@ const DATABASE_COMPONENT: &str = "0193a000-0000-7000-8000-000000000015";
 /// A user with `role` and an API token acting at that role.
 async fn caller(pool: &PgPool, role: Role) -> (User, String) {
     let user = testing::user(pool, role).await;
-    let secret = token::new_api_token();
-    let new = NewToken {
-        user_id: user.id,
-        name: "api tests",
-        role,
-        token_hash: &token::digest(&secret),
-        prefix: &secret[..8],
-        expires_at: None,
-    };
-    api_tokens::insert(pool, &new).await.expect("insert token").expect("a new token name");
-    (user, secret)
+    let token = testing::api_token(pool, &user, "api tests").await;
+    (user, token)
 }
 
 async fn bearer(pool: &PgPool, role: Role) -> String {
     caller(pool, role).await.1
-}
-
-/// A JSON request as an API client sends it.
-fn request(method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Request<Body> {
-    let mut builder = Request::builder().method(method).uri(path).header(header::ACCEPT, "application/json");
-    if let Some(t) = token {
-        builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    match body {
-        Some(b) => builder
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(serde_json::to_vec(b).expect("serialize")))
-            .expect("request"),
-        None => builder.body(Body::empty()).expect("request"),
-    }
 }
 
 /// Sends the request; returns the response (without body) and the body as JSON.
@@ -96,7 +70,7 @@ fn error_fields(problem: &Value) -> Vec<String> {
 /// Declares a P1 on the API component as a new commander; returns the incident JSON.
 async fn declare(app: &axum::Router, token: &str, body: Value) -> Value {
     let (response, incident) =
-        call(app, request(Method::POST, "/api/v1/incidents", Some(token), Some(&body))).await;
+        call(app, api_request(Method::POST, "/api/v1/incidents", Some(token), Some(&body))).await;
     assert_eq!(response.status(), StatusCode::CREATED, "{incident:#}");
     incident
 }
@@ -135,7 +109,7 @@ async fn a_commander_declares_an_incident_and_gets_its_number_reference_and_loca
                       "labels": ["database", "login"], "started_at": "2020-01-01T00:00:00Z"});
     // Backdating past the 90-day limit is the service's rule, reported like any field.
     let (response, problem) =
-        call(&app, request(Method::POST, "/api/v1/incidents", Some(&token), Some(&body))).await;
+        call(&app, api_request(Method::POST, "/api/v1/incidents", Some(&token), Some(&body))).await;
     assert_problem(&response, &problem, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_fields(&problem), ["started_at"]);
 
@@ -145,7 +119,7 @@ async fn a_commander_declares_an_incident_and_gets_its_number_reference_and_loca
     let mut body = body;
     body["started_at"] = json!(started);
     let (response, incident) =
-        call(&app, request(Method::POST, "/api/v1/incidents", Some(&token), Some(&body))).await;
+        call(&app, api_request(Method::POST, "/api/v1/incidents", Some(&token), Some(&body))).await;
     assert_eq!(response.status(), StatusCode::CREATED, "{incident:#}");
     assert_eq!(content_type(&response), "application/json");
     let number = incident["number"].as_i64().expect("number");
@@ -187,15 +161,16 @@ async fn declaring_needs_a_commander_token(pool: PgPool) {
     for role in [Role::Viewer, Role::Responder] {
         let token = bearer(&pool, role).await;
         let (response, problem) =
-            call(&app, request(Method::POST, "/api/v1/incidents", Some(&token), Some(&p1()))).await;
+            call(&app, api_request(Method::POST, "/api/v1/incidents", Some(&token), Some(&p1()))).await;
         assert_problem(&response, &problem, StatusCode::FORBIDDEN);
         assert!(problem["detail"].as_str().expect("detail").contains("commander"), "{problem:#}");
     }
-    let (response, problem) = call(&app, request(Method::POST, "/api/v1/incidents", None, Some(&p1()))).await;
+    let (response, problem) =
+        call(&app, api_request(Method::POST, "/api/v1/incidents", None, Some(&p1()))).await;
     assert_problem(&response, &problem, StatusCode::UNAUTHORIZED);
     assert!(response.headers()[header::WWW_AUTHENTICATE].to_str().expect("ascii").starts_with("Bearer"));
     let (response, problem) =
-        call(&app, request(Method::POST, "/api/v1/incidents", Some("tlp_not-a-real-token"), Some(&p1())))
+        call(&app, api_request(Method::POST, "/api/v1/incidents", Some("tlp_not-a-real-token"), Some(&p1())))
             .await;
     assert_problem(&response, &problem, StatusCode::UNAUTHORIZED);
     assert_eq!(incident_count(&pool).await, 0);
@@ -244,7 +219,7 @@ async fn invalid_declarations_are_422_problems_naming_each_field_and_write_nothi
     ];
     for (body, field) in cases {
         let (response, problem) =
-            call(&app, request(Method::POST, "/api/v1/incidents", Some(&token), Some(&body))).await;
+            call(&app, api_request(Method::POST, "/api/v1/incidents", Some(&token), Some(&body))).await;
         assert_problem(&response, &problem, StatusCode::UNPROCESSABLE_ENTITY);
         let fields = error_fields(&problem);
         assert!(
@@ -255,7 +230,7 @@ async fn invalid_declarations_are_422_problems_naming_each_field_and_write_nothi
     // Several mistakes at once are all reported.
     let body = json!({"title": "", "severity": "P9", "components": [{"id": API_COMPONENT, "impact": "bad"}]});
     let (response, problem) =
-        call(&app, request(Method::POST, "/api/v1/incidents", Some(&token), Some(&body))).await;
+        call(&app, api_request(Method::POST, "/api/v1/incidents", Some(&token), Some(&body))).await;
     assert_problem(&response, &problem, StatusCode::UNPROCESSABLE_ENTITY);
     let fields = error_fields(&problem);
     for field in ["title", "severity", "components[0].impact"] {
@@ -303,9 +278,9 @@ async fn malformed_json_wrong_content_types_and_huge_bodies_are_clear_problems(p
     let incident = declare(&app, &token, p1()).await;
     let note = json!({"kind": "note", "body": "a".repeat(5 * 1024 * 1024)});
     let (response, problem) =
-        call(&app, request(Method::POST, &path(&incident, "/events"), Some(&token), Some(&note))).await;
+        call(&app, api_request(Method::POST, &path(&incident, "/events"), Some(&token), Some(&note))).await;
     assert_problem(&response, &problem, StatusCode::PAYLOAD_TOO_LARGE);
-    let (_, after) = call(&app, request(Method::GET, &path(&incident, ""), Some(&token), None)).await;
+    let (_, after) = call(&app, api_request(Method::GET, &path(&incident, ""), Some(&token), None)).await;
     assert_eq!(kinds(&after), ["declared", "component_impact_changed"], "nothing half-written");
 }
 
@@ -318,7 +293,7 @@ async fn a_viewer_reads_an_incident_with_components_sla_and_the_whole_timeline(p
     let number = declared["number"].as_i64().expect("number");
 
     for address in [format!("/api/v1/incidents/{number}"), format!("/api/v1/incidents/INC-{number}")] {
-        let (response, incident) = call(&app, request(Method::GET, &address, Some(&viewer), None)).await;
+        let (response, incident) = call(&app, api_request(Method::GET, &address, Some(&viewer), None)).await;
         assert_eq!(response.status(), StatusCode::OK, "{incident:#}");
         assert_eq!(content_type(&response), "application/json");
         assert_eq!(etag(&response), "\"1\"");
@@ -343,15 +318,15 @@ async fn a_viewer_reads_an_incident_with_components_sla_and_the_whole_timeline(p
     }
 
     for missing in ["/api/v1/incidents/999999", "/api/v1/incidents/INC-0", "/api/v1/incidents/abc"] {
-        let (response, problem) = call(&app, request(Method::GET, missing, Some(&viewer), None)).await;
+        let (response, problem) = call(&app, api_request(Method::GET, missing, Some(&viewer), None)).await;
         assert_problem(&response, &problem, StatusCode::NOT_FOUND);
     }
     let (response, problem) =
-        call(&app, request(Method::GET, "/api/v1/incidents/999999", Some(&viewer), None)).await;
+        call(&app, api_request(Method::GET, "/api/v1/incidents/999999", Some(&viewer), None)).await;
     assert_problem(&response, &problem, StatusCode::NOT_FOUND);
     assert!(problem["detail"].as_str().expect("detail").contains("INC-999999"), "{problem:#}");
     let (response, problem) =
-        call(&app, request(Method::GET, &format!("/api/v1/incidents/{number}"), None, None)).await;
+        call(&app, api_request(Method::GET, &format!("/api/v1/incidents/{number}"), None, None)).await;
     assert_problem(&response, &problem, StatusCode::UNAUTHORIZED);
 }
 
@@ -376,7 +351,7 @@ async fn the_list_filters_and_pages_with_an_opaque_cursor(pool: PgPool) {
     // The newest incident is resolved, so it comes after every open one.
     let (response, _) = call(
         &app,
-        request(Method::POST, &format!("/api/v1/incidents/{}/resolve", numbers[0]), Some(&token), None),
+        api_request(Method::POST, &format!("/api/v1/incidents/{}/resolve", numbers[0]), Some(&token), None),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -385,7 +360,7 @@ async fn the_list_filters_and_pages_with_an_opaque_cursor(pool: PgPool) {
         let app = app.clone();
         let uri = format!("/api/v1/incidents{query}");
         let viewer = viewer.clone();
-        async move { call(&app, request(Method::GET, &uri, Some(&viewer), None)).await }
+        async move { call(&app, api_request(Method::GET, &uri, Some(&viewer), None)).await }
     };
     let got = |page: &Value| -> Vec<i64> {
         page["incidents"]
@@ -464,7 +439,7 @@ async fn bad_list_parameters_are_400_problems_naming_the_parameter(pool: PgPool)
     ];
     for (query, field) in cases {
         let (response, problem) =
-            call(&app, request(Method::GET, &format!("/api/v1/incidents?{query}"), Some(&viewer), None))
+            call(&app, api_request(Method::GET, &format!("/api/v1/incidents?{query}"), Some(&viewer), None))
                 .await;
         assert_problem(&response, &problem, StatusCode::BAD_REQUEST);
         assert_eq!(error_fields(&problem), [field], "{query}: {problem:#}");
@@ -480,12 +455,12 @@ async fn acknowledging_needs_a_responder_and_works_once(pool: PgPool) {
     let incident = declare(&app, &commander, p1()).await;
     let ack = path(&incident, "/acknowledge");
 
-    let (response, problem) = call(&app, request(Method::POST, &ack, Some(&viewer), None)).await;
+    let (response, problem) = call(&app, api_request(Method::POST, &ack, Some(&viewer), None)).await;
     assert_problem(&response, &problem, StatusCode::FORBIDDEN);
-    let (response, problem) = call(&app, request(Method::POST, &ack, None, None)).await;
+    let (response, problem) = call(&app, api_request(Method::POST, &ack, None, None)).await;
     assert_problem(&response, &problem, StatusCode::UNAUTHORIZED);
 
-    let (response, acknowledged) = call(&app, request(Method::POST, &ack, Some(&responder), None)).await;
+    let (response, acknowledged) = call(&app, api_request(Method::POST, &ack, Some(&responder), None)).await;
     assert_eq!(response.status(), StatusCode::OK, "{acknowledged:#}");
     assert_eq!(acknowledged["status"], "acknowledged");
     assert_eq!(acknowledged["sla"]["acknowledged_within_sla"], true);
@@ -496,17 +471,17 @@ async fn acknowledging_needs_a_responder_and_works_once(pool: PgPool) {
     assert_eq!(kinds(&acknowledged).last(), Some(&"acknowledged"));
 
     let (response, problem) =
-        call(&app, request(Method::POST, &ack, Some(&responder), Some(&json!({})))).await;
+        call(&app, api_request(Method::POST, &ack, Some(&responder), Some(&json!({})))).await;
     assert_problem(&response, &problem, StatusCode::CONFLICT);
     assert!(problem["detail"].as_str().expect("detail").contains("already acknowledged"), "{problem:#}");
 
     let (response, problem) =
-        call(&app, request(Method::POST, "/api/v1/incidents/424242/acknowledge", Some(&responder), None))
+        call(&app, api_request(Method::POST, "/api/v1/incidents/424242/acknowledge", Some(&responder), None))
             .await;
     assert_problem(&response, &problem, StatusCode::NOT_FOUND);
     let (response, problem) = call(
         &app,
-        request(Method::POST, &ack, Some(&responder), Some(&json!({"version": 2, "force": true}))),
+        api_request(Method::POST, &ack, Some(&responder), Some(&json!({"version": 2, "force": true}))),
     )
     .await;
     assert_problem(&response, &problem, StatusCode::UNPROCESSABLE_ENTITY);
@@ -521,11 +496,16 @@ async fn acknowledging_a_resolved_incident_is_a_409_that_says_why(pool: PgPool) 
     let incident = declare(&app, &commander, p1()).await;
 
     let (response, problem) =
-        call(&app, request(Method::POST, &path(&incident, "/resolve"), Some(&responder), None)).await;
+        call(&app, api_request(Method::POST, &path(&incident, "/resolve"), Some(&responder), None)).await;
     assert_problem(&response, &problem, StatusCode::FORBIDDEN);
     let (response, resolved) = call(
         &app,
-        request(Method::POST, &path(&incident, "/resolve"), Some(&commander), Some(&json!({"version": 1}))),
+        api_request(
+            Method::POST,
+            &path(&incident, "/resolve"),
+            Some(&commander),
+            Some(&json!({"version": 1})),
+        ),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK, "{resolved:#}");
@@ -533,12 +513,12 @@ async fn acknowledging_a_resolved_incident_is_a_409_that_says_why(pool: PgPool) 
     assert!(resolved["resolved_at"].is_string());
 
     let (response, problem) =
-        call(&app, request(Method::POST, &path(&incident, "/acknowledge"), Some(&responder), None)).await;
+        call(&app, api_request(Method::POST, &path(&incident, "/acknowledge"), Some(&responder), None)).await;
     assert_problem(&response, &problem, StatusCode::CONFLICT);
     let detail = problem["detail"].as_str().expect("detail");
     assert!(detail.contains("resolved") && detail.contains("reopen"), "{detail}");
     let (response, problem) =
-        call(&app, request(Method::POST, &path(&incident, "/resolve"), Some(&commander), None)).await;
+        call(&app, api_request(Method::POST, &path(&incident, "/resolve"), Some(&commander), None)).await;
     assert_problem(&response, &problem, StatusCode::CONFLICT);
 }
 
@@ -552,9 +532,11 @@ async fn notes_need_a_responder_and_public_updates_a_commander(pool: PgPool) {
     let events = path(&incident, "/events");
 
     let note = json!({"kind": "note", "body": "Checked `pg_stat_activity`: 97 of 100 connections busy."});
-    let (response, problem) = call(&app, request(Method::POST, &events, Some(&viewer), Some(&note))).await;
+    let (response, problem) =
+        call(&app, api_request(Method::POST, &events, Some(&viewer), Some(&note))).await;
     assert_problem(&response, &problem, StatusCode::FORBIDDEN);
-    let (response, event) = call(&app, request(Method::POST, &events, Some(&responder), Some(&note))).await;
+    let (response, event) =
+        call(&app, api_request(Method::POST, &events, Some(&responder), Some(&note))).await;
     assert_eq!(response.status(), StatusCode::CREATED, "{event:#}");
     assert_eq!(event["kind"], "note");
     assert_eq!(event["public"], false);
@@ -563,15 +545,16 @@ async fn notes_need_a_responder_and_public_updates_a_commander(pool: PgPool) {
 
     let update = json!({"kind": "public_update", "body": "Investigating elevated API errors.", "status": "identified"});
     let (response, problem) =
-        call(&app, request(Method::POST, &events, Some(&responder), Some(&update))).await;
+        call(&app, api_request(Method::POST, &events, Some(&responder), Some(&update))).await;
     assert_problem(&response, &problem, StatusCode::FORBIDDEN);
     assert!(problem["detail"].as_str().expect("detail").contains("commander"), "{problem:#}");
-    let (response, event) = call(&app, request(Method::POST, &events, Some(&commander), Some(&update))).await;
+    let (response, event) =
+        call(&app, api_request(Method::POST, &events, Some(&commander), Some(&update))).await;
     assert_eq!(response.status(), StatusCode::CREATED, "{event:#}");
     assert_eq!(event["kind"], "public_update");
     assert_eq!(event["public"], true);
     assert_eq!(event["public_status"], "identified");
-    let (_, current) = call(&app, request(Method::GET, &path(&incident, ""), Some(&viewer), None)).await;
+    let (_, current) = call(&app, api_request(Method::GET, &path(&incident, ""), Some(&viewer), None)).await;
     assert_eq!(current["status"], "identified", "the update moved the incident");
 
     let bad: [(Value, &str); 5] = [
@@ -583,7 +566,7 @@ async fn notes_need_a_responder_and_public_updates_a_commander(pool: PgPool) {
     ];
     for (body, field) in bad {
         let (response, problem) =
-            call(&app, request(Method::POST, &events, Some(&commander), Some(&body))).await;
+            call(&app, api_request(Method::POST, &events, Some(&commander), Some(&body))).await;
         assert_problem(&response, &problem, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(error_fields(&problem), [field], "{body}: {problem:#}");
     }
@@ -594,7 +577,8 @@ async fn notes_need_a_responder_and_public_updates_a_commander(pool: PgPool) {
             .await;
     assert_eq!(private["private"], true);
     let (response, problem) =
-        call(&app, request(Method::POST, &path(&private, "/events"), Some(&commander), Some(&update))).await;
+        call(&app, api_request(Method::POST, &path(&private, "/events"), Some(&commander), Some(&update)))
+            .await;
     assert_problem(&response, &problem, StatusCode::CONFLICT);
     assert!(problem["detail"].as_str().expect("detail").contains("private"), "{problem:#}");
 }
@@ -609,7 +593,7 @@ async fn a_script_in_a_note_comes_back_verbatim_because_json_is_not_html(pool: P
     let script = "<script>alert(1)</script>";
     let (response, event) = call(
         &app,
-        request(
+        api_request(
             Method::POST,
             &path(&incident, "/events"),
             Some(&commander),
@@ -621,7 +605,7 @@ async fn a_script_in_a_note_comes_back_verbatim_because_json_is_not_html(pool: P
     assert_eq!(content_type(&response), "application/json", "never text/html");
     assert_eq!(event["body"], script);
     let (response, current) =
-        call(&app, request(Method::GET, &path(&incident, ""), Some(&commander), None)).await;
+        call(&app, api_request(Method::GET, &path(&incident, ""), Some(&commander), None)).await;
     assert_eq!(content_type(&response), "application/json");
     assert_eq!(current["timeline"].as_array().expect("timeline").last().expect("event")["body"], script);
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
@@ -640,10 +624,10 @@ async fn a_patch_changes_severity_status_and_commander_together(pool: PgPool) {
     let patch =
         json!({"severity": "P0", "status": "investigating", "commander": successor.email, "version": 1});
     let (response, problem) =
-        call(&app, request(Method::PATCH, &address, Some(&responder), Some(&patch))).await;
+        call(&app, api_request(Method::PATCH, &address, Some(&responder), Some(&patch))).await;
     assert_problem(&response, &problem, StatusCode::FORBIDDEN);
     let (response, changed) =
-        call(&app, request(Method::PATCH, &address, Some(&commander), Some(&patch))).await;
+        call(&app, api_request(Method::PATCH, &address, Some(&commander), Some(&patch))).await;
     assert_eq!(response.status(), StatusCode::OK, "{changed:#}");
     assert_eq!(changed["severity"], "P0");
     assert_eq!(changed["status"], "investigating");
@@ -660,7 +644,7 @@ async fn a_patch_changes_severity_status_and_commander_together(pool: PgPool) {
 
     // Values already in place are left alone: nothing changes, nothing is appended.
     let (response, same) =
-        call(&app, request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": "P0"}))))
+        call(&app, api_request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": "P0"}))))
             .await;
     assert_eq!(response.status(), StatusCode::OK, "{same:#}");
     assert_eq!(same["version"], version);
@@ -668,19 +652,21 @@ async fn a_patch_changes_severity_status_and_commander_together(pool: PgPool) {
 
     // Resolving through PATCH, and reopening: a resolved incident reopens to a working status
     // (investigating, identified or monitoring), never back to triggered or acknowledged.
-    let (_, resolved) =
-        call(&app, request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "resolved"}))))
-            .await;
+    let (_, resolved) = call(
+        &app,
+        api_request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "resolved"}))),
+    )
+    .await;
     assert_eq!(resolved["status"], "resolved", "{resolved:#}");
     let (response, problem) = call(
         &app,
-        request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "acknowledged"}))),
+        api_request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "acknowledged"}))),
     )
     .await;
     assert_problem(&response, &problem, StatusCode::CONFLICT);
     let (_, reopened) = call(
         &app,
-        request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "monitoring"}))),
+        api_request(Method::PATCH, &address, Some(&commander), Some(&json!({"status": "monitoring"}))),
     )
     .await;
     assert_eq!(reopened["status"], "monitoring", "{reopened:#}");
@@ -694,14 +680,14 @@ async fn a_patch_is_all_or_nothing(pool: PgPool) {
     let incident = declare(&app, &commander, p1()).await;
     let address = path(&incident, "");
     let (response, _) =
-        call(&app, request(Method::POST, &path(&incident, "/acknowledge"), Some(&commander), None)).await;
+        call(&app, api_request(Method::POST, &path(&incident, "/acknowledge"), Some(&commander), None)).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let (_, before) = call(&app, request(Method::GET, &address, Some(&commander), None)).await;
+    let (_, before) = call(&app, api_request(Method::GET, &address, Some(&commander), None)).await;
 
     // The severity change is valid, the status change is not: neither is kept.
     let (response, problem) = call(
         &app,
-        request(
+        api_request(
             Method::PATCH,
             &address,
             Some(&commander),
@@ -711,7 +697,7 @@ async fn a_patch_is_all_or_nothing(pool: PgPool) {
     .await;
     assert_problem(&response, &problem, StatusCode::CONFLICT);
     assert!(problem["detail"].as_str().expect("detail").contains("triggered"), "{problem:#}");
-    let (_, after) = call(&app, request(Method::GET, &address, Some(&commander), None)).await;
+    let (_, after) = call(&app, api_request(Method::GET, &address, Some(&commander), None)).await;
     assert_eq!(after["severity"], "P1");
     assert_eq!(after["version"], before["version"]);
     assert_eq!(after["timeline"], before["timeline"]);
@@ -726,13 +712,13 @@ async fn a_patch_is_all_or_nothing(pool: PgPool) {
     ];
     for (body, status, field) in cases {
         let (response, problem) =
-            call(&app, request(Method::PATCH, &address, Some(&commander), Some(&body))).await;
+            call(&app, api_request(Method::PATCH, &address, Some(&commander), Some(&body))).await;
         assert_problem(&response, &problem, status);
         assert_eq!(error_fields(&problem), [field], "{body}: {problem:#}");
     }
     let (response, problem) = call(
         &app,
-        request(
+        api_request(
             Method::PATCH,
             &address,
             Some(&commander),
@@ -744,7 +730,7 @@ async fn a_patch_is_all_or_nothing(pool: PgPool) {
     assert_eq!(error_fields(&problem), ["commander"]);
     let (response, problem) = call(
         &app,
-        request(
+        api_request(
             Method::PATCH,
             "/api/v1/incidents/424242",
             Some(&commander),
@@ -763,12 +749,17 @@ async fn a_stale_version_is_a_409_that_names_what_changed(pool: PgPool) {
     let incident = declare(&app, &commander, p1()).await;
     let address = path(&incident, "");
     let (response, _) =
-        call(&app, request(Method::POST, &path(&incident, "/acknowledge"), Some(&responder), None)).await;
+        call(&app, api_request(Method::POST, &path(&incident, "/acknowledge"), Some(&responder), None)).await;
     assert_eq!(response.status(), StatusCode::OK);
 
     let (response, problem) = call(
         &app,
-        request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": "P0", "version": 1}))),
+        api_request(
+            Method::PATCH,
+            &address,
+            Some(&commander),
+            Some(&json!({"severity": "P0", "version": 1})),
+        ),
     )
     .await;
     assert_problem(&response, &problem, StatusCode::CONFLICT);
@@ -787,7 +778,7 @@ async fn a_stale_version_is_a_409_that_names_what_changed(pool: PgPool) {
         (Method::POST, "/events", Some(json!({"kind": "note", "body": "Looking."}))),
         (Method::POST, "/events", Some(json!({"kind": "public_update", "body": "Looking."}))),
     ] {
-        let mut req = request(method.clone(), &path(&incident, tail), Some(&commander), body.as_ref());
+        let mut req = api_request(method.clone(), &path(&incident, tail), Some(&commander), body.as_ref());
         req.headers_mut().insert(header::IF_MATCH, "\"1\"".parse().expect("header"));
         let (response, problem) = call(&app, req).await;
         assert_problem(&response, &problem, StatusCode::CONFLICT);
@@ -796,21 +787,25 @@ async fn a_stale_version_is_a_409_that_names_what_changed(pool: PgPool) {
             "{method} {tail}: {problem:#}"
         );
     }
-    let (_, current) = call(&app, request(Method::GET, &address, Some(&commander), None)).await;
+    let (_, current) = call(&app, api_request(Method::GET, &address, Some(&commander), None)).await;
     assert_eq!(current["version"], 2, "nothing was applied: {current:#}");
 
-    let mut req = request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": "P0"})));
+    let mut req = api_request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": "P0"})));
     req.headers_mut().insert(header::IF_MATCH, "\"2\"".parse().expect("header"));
     let (response, changed) = call(&app, req).await;
     assert_eq!(response.status(), StatusCode::OK, "{changed:#}");
     assert_eq!(etag(&response), "\"3\"");
 
-    let mut req =
-        request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": "P2", "version": 3})));
+    let mut req = api_request(
+        Method::PATCH,
+        &address,
+        Some(&commander),
+        Some(&json!({"severity": "P2", "version": 3})),
+    );
     req.headers_mut().insert(header::IF_MATCH, "\"2\"".parse().expect("header"));
     let (response, problem) = call(&app, req).await;
     assert_problem(&response, &problem, StatusCode::BAD_REQUEST);
-    let mut req = request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": "P2"})));
+    let mut req = api_request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": "P2"})));
     req.headers_mut().insert(header::IF_MATCH, "three".parse().expect("header"));
     let (response, problem) = call(&app, req).await;
     assert_problem(&response, &problem, StatusCode::BAD_REQUEST);
@@ -828,7 +823,7 @@ async fn patch_concurrently(
         .into_iter()
         .map(|body| {
             let app = app.clone();
-            let req = request(Method::PATCH, address, Some(token), Some(&body));
+            let req = api_request(Method::PATCH, address, Some(token), Some(&body));
             tokio::spawn(async move { call(&app, req).await })
         })
         .collect();
@@ -859,7 +854,7 @@ async fn two_concurrent_patches_with_the_same_version_exactly_one_wins(pool: PgP
     let mut sorted = statuses.clone();
     sorted.sort();
     assert_eq!(sorted, [StatusCode::OK, StatusCode::CONFLICT], "{statuses:?}");
-    let (_, current) = call(&app, request(Method::GET, &address, Some(&commander), None)).await;
+    let (_, current) = call(&app, api_request(Method::GET, &address, Some(&commander), None)).await;
     let severity_won = statuses[0] == StatusCode::OK;
     assert_eq!(current["severity"], if severity_won { "P0" } else { "P1" }, "{current:#}");
     assert_eq!(current["status"], if severity_won { "triggered" } else { "investigating" }, "{current:#}");
@@ -880,7 +875,7 @@ async fn two_concurrent_patches_without_a_version_both_apply_and_neither_is_lost
     )
     .await;
     assert_eq!(statuses, [StatusCode::OK, StatusCode::OK]);
-    let (_, current) = call(&app, request(Method::GET, &address, Some(&commander), None)).await;
+    let (_, current) = call(&app, api_request(Method::GET, &address, Some(&commander), None)).await;
     assert_eq!(current["severity"], "P0", "{current:#}");
     assert_eq!(current["status"], "investigating", "{current:#}");
     let timeline = kinds(&current);
@@ -894,7 +889,7 @@ async fn two_concurrent_patches_without_a_version_both_apply_and_neither_is_lost
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn the_openapi_document_is_public_json(pool: PgPool) {
     let app = testing::app(&pool);
-    let (response, doc) = call(&app, request(Method::GET, "/api/v1/openapi.json", None, None)).await;
+    let (response, doc) = call(&app, api_request(Method::GET, "/api/v1/openapi.json", None, None)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(content_type(&response), "application/json");
     assert_eq!(doc["openapi"], "3.1.0");

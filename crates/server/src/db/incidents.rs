@@ -1,12 +1,15 @@
 //! Incidents, their components, links and timeline: the `incidents`, `incident_components`,
-//! `incident_links` and `timeline_events` tables.
+//! `incident_links` and `timeline_events` tables, and the notice that the status page changed.
 
+use jiff::Timestamp;
 use serde_json::Value;
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
+
+use crate::clock::{from_jiff, to_jiff};
 
 /// A user as incidents show them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,19 +30,19 @@ pub struct Incident {
     pub status: IncidentStatus,
     pub private: bool,
     pub security: bool,
-    pub started_at: OffsetDateTime,
-    pub detected_at: OffsetDateTime,
-    pub acknowledged_at: Option<OffsetDateTime>,
-    pub resolved_at: Option<OffsetDateTime>,
+    pub started_at: Timestamp,
+    pub detected_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
     pub commander: Option<Person>,
     pub comms_lead: Option<Person>,
     pub scribe: Option<Person>,
     pub labels: Vec<String>,
-    pub respond_by: OffsetDateTime,
-    pub escalate_by: OffsetDateTime,
+    pub respond_by: Timestamp,
+    pub escalate_by: Timestamp,
     pub version: i32,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(sqlx::FromRow)]
@@ -96,19 +99,19 @@ impl TryFrom<Row> for Incident {
             status: decode(&r.status)?,
             private: r.private,
             security: r.security,
-            started_at: r.started_at,
-            detected_at: r.detected_at,
-            acknowledged_at: r.acknowledged_at,
-            resolved_at: r.resolved_at,
+            started_at: to_jiff(r.started_at),
+            detected_at: to_jiff(r.detected_at),
+            acknowledged_at: r.acknowledged_at.map(to_jiff),
+            resolved_at: r.resolved_at.map(to_jiff),
             commander: person(r.commander_id, r.commander_name, r.commander_email),
             comms_lead: person(r.comms_lead_id, r.comms_lead_name, r.comms_lead_email),
             scribe: person(r.scribe_id, r.scribe_name, r.scribe_email),
             labels: r.labels,
-            respond_by: r.respond_by,
-            escalate_by: r.escalate_by,
+            respond_by: to_jiff(r.respond_by),
+            escalate_by: to_jiff(r.escalate_by),
             version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: to_jiff(r.created_at),
+            updated_at: to_jiff(r.updated_at),
         })
     }
 }
@@ -125,23 +128,26 @@ const SELECT: &str = "select i.id, i.number, i.title, i.summary, i.severity, i.s
    left join users s on s.id = i.scribe_id";
 
 /// A new incident's fields (validated by the caller).
-pub struct NewIncident<'a> {
+pub(crate) struct NewIncident<'a> {
     pub title: &'a str,
     pub summary: &'a str,
     pub severity: Severity,
     pub private: bool,
     pub security: bool,
-    pub started_at: OffsetDateTime,
-    pub detected_at: OffsetDateTime,
+    pub started_at: Timestamp,
+    pub detected_at: Timestamp,
     pub commander_id: Option<Uuid>,
     pub labels: &'a [String],
-    pub respond_by: OffsetDateTime,
-    pub escalate_by: OffsetDateTime,
+    pub respond_by: Timestamp,
+    pub escalate_by: Timestamp,
     pub created_by: Option<Uuid>,
 }
 
 /// Inserts an incident (status `triggered`) and returns its id and number.
-pub async fn insert(db: impl PgExecutor<'_>, new: &NewIncident<'_>) -> Result<(Uuid, i64), sqlx::Error> {
+pub(crate) async fn insert(
+    db: impl PgExecutor<'_>,
+    new: &NewIncident<'_>,
+) -> Result<(Uuid, i64), sqlx::Error> {
     let id = Uuid::now_v7();
     let number: i64 = sqlx::query_scalar(
         "insert into incidents (id, title, summary, severity, status, private, security, started_at, detected_at, commander_id,
@@ -155,12 +161,12 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewIncident<'_>) -> Result<(U
     .bind(new.severity.as_str())
     .bind(new.private)
     .bind(new.security)
-    .bind(new.started_at)
-    .bind(new.detected_at)
+    .bind(from_jiff(new.started_at))
+    .bind(from_jiff(new.detected_at))
     .bind(new.commander_id)
     .bind(new.labels)
-    .bind(new.respond_by)
-    .bind(new.escalate_by)
+    .bind(from_jiff(new.respond_by))
+    .bind(from_jiff(new.escalate_by))
     .bind(new.created_by)
     .fetch_one(db)
     .await?;
@@ -168,7 +174,10 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewIncident<'_>) -> Result<(U
 }
 
 /// The incident with this number.
-pub async fn find(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Option<Incident>, sqlx::Error> {
+pub(crate) async fn find(
+    db: impl PgExecutor<'_>,
+    number: IncidentNumber,
+) -> Result<Option<Incident>, sqlx::Error> {
     let sql = format!("{SELECT} where i.number = $1");
     let row: Option<Row> =
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(number.get()).fetch_optional(db).await?;
@@ -176,7 +185,10 @@ pub async fn find(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Opt
 }
 
 /// Locks the incident row for a change; concurrent changes queue behind the lock.
-pub async fn lock(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Option<Uuid>, sqlx::Error> {
+pub(crate) async fn lock(
+    db: impl PgExecutor<'_>,
+    number: IncidentNumber,
+) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar("select id from incidents where number = $1 for update")
         .bind(number.get())
         .fetch_optional(db)
@@ -185,20 +197,20 @@ pub async fn lock(db: impl PgExecutor<'_>, number: IncidentNumber) -> Result<Opt
 
 /// Every field a change may set; `None` leaves a field as it is.
 #[derive(Default)]
-pub struct Changes {
+pub(crate) struct Changes {
     pub status: Option<IncidentStatus>,
     pub severity: Option<Severity>,
-    pub acknowledged_at: Option<Option<OffsetDateTime>>,
-    pub resolved_at: Option<Option<OffsetDateTime>>,
+    pub acknowledged_at: Option<Option<Timestamp>>,
+    pub resolved_at: Option<Option<Timestamp>>,
     pub commander_id: Option<Option<Uuid>>,
     pub comms_lead_id: Option<Option<Uuid>>,
     pub scribe_id: Option<Option<Uuid>>,
-    pub deadlines: Option<(OffsetDateTime, OffsetDateTime)>,
+    pub deadlines: Option<(Timestamp, Timestamp)>,
     pub private: Option<bool>,
 }
 
 /// Applies `changes` and bumps the version.
-pub async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes) -> Result<(), sqlx::Error> {
+pub(crate) async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update incidents set
              status = coalesce($2, status),
@@ -219,17 +231,17 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes) -> Res
     .bind(changes.status.map(|s| s.as_str()))
     .bind(changes.severity.map(|s| s.as_str()))
     .bind(changes.acknowledged_at.is_some())
-    .bind(changes.acknowledged_at.flatten())
+    .bind(changes.acknowledged_at.flatten().map(from_jiff))
     .bind(changes.resolved_at.is_some())
-    .bind(changes.resolved_at.flatten())
+    .bind(changes.resolved_at.flatten().map(from_jiff))
     .bind(changes.commander_id.is_some())
     .bind(changes.commander_id.flatten())
     .bind(changes.comms_lead_id.is_some())
     .bind(changes.comms_lead_id.flatten())
     .bind(changes.scribe_id.is_some())
     .bind(changes.scribe_id.flatten())
-    .bind(changes.deadlines.map(|d| d.0))
-    .bind(changes.deadlines.map(|d| d.1))
+    .bind(changes.deadlines.map(|d| from_jiff(d.0)))
+    .bind(changes.deadlines.map(|d| from_jiff(d.1)))
     .bind(changes.private)
     .execute(db)
     .await?;
@@ -238,14 +250,14 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes) -> Res
 
 /// Filters of the incident list; every one optional.
 #[derive(Clone, Debug, Default)]
-pub struct ListFilter {
+pub(crate) struct ListFilter {
     /// `Some(true)`: open only; `Some(false)`: resolved only.
     pub open: Option<bool>,
     pub status: Option<IncidentStatus>,
     pub severity: Option<Severity>,
     pub commander_id: Option<Uuid>,
-    pub started_from: Option<OffsetDateTime>,
-    pub started_until: Option<OffsetDateTime>,
+    pub started_from: Option<Timestamp>,
+    pub started_until: Option<Timestamp>,
     /// Words that must all appear in title or summary.
     pub text: Option<String>,
     /// Leave out private incidents (for the public status page and its API).
@@ -254,14 +266,14 @@ pub struct ListFilter {
 
 /// Position after the last row of a page: open first, then newest start, then number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
+pub(crate) struct Cursor {
     pub resolved: bool,
-    pub started_at: OffsetDateTime,
+    pub started_at: Timestamp,
     pub number: i64,
 }
 
 impl Cursor {
-    pub fn of(incident: &Incident) -> Self {
+    pub(crate) fn of(incident: &Incident) -> Self {
         Self {
             resolved: incident.status == IncidentStatus::Resolved,
             started_at: incident.started_at,
@@ -270,11 +282,11 @@ impl Cursor {
     }
 
     /// Compact text for a query string: `<0|1>.<unix nanos>.<number>`.
-    pub fn encode(&self) -> String {
-        format!("{}.{}.{}", u8::from(self.resolved), self.started_at.unix_timestamp_nanos(), self.number)
+    pub(crate) fn encode(&self) -> String {
+        format!("{}.{}.{}", u8::from(self.resolved), self.started_at.as_nanosecond(), self.number)
     }
 
-    pub fn decode(text: &str) -> Option<Self> {
+    pub(crate) fn decode(text: &str) -> Option<Self> {
         let mut parts = text.split('.');
         let resolved = match parts.next()? {
             "0" => false,
@@ -286,13 +298,13 @@ impl Cursor {
         if parts.next().is_some() {
             return None;
         }
-        let started_at = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+        let started_at = Timestamp::from_nanosecond(nanos).ok()?;
         Some(Self { resolved, started_at, number })
     }
 }
 
 /// One page of incidents matching `filter`, open first, newest first; keyset-paginated.
-pub async fn list(
+pub(crate) async fn list(
     db: impl PgExecutor<'_>,
     filter: &ListFilter,
     after: Option<Cursor>,
@@ -321,12 +333,12 @@ pub async fn list(
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.severity.map(|s| s.as_str()))
         .bind(filter.commander_id)
-        .bind(filter.started_from)
-        .bind(filter.started_until)
+        .bind(filter.started_from.map(from_jiff))
+        .bind(filter.started_until.map(from_jiff))
         .bind(filter.text.as_deref().filter(|t| !t.trim().is_empty()))
         .bind(filter.public_only)
         .bind(after.map(|c| c.resolved))
-        .bind(after.map(|c| c.started_at))
+        .bind(after.map(|c| from_jiff(c.started_at)))
         .bind(after.map(|c| c.number))
         .bind(limit)
         .fetch_all(db)
@@ -336,13 +348,13 @@ pub async fn list(
 
 /// A component affected by an incident.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AffectedComponent {
+pub(crate) struct AffectedComponent {
     pub component_id: Uuid,
     pub name: String,
     pub impact: Impact,
 }
 
-pub async fn components(
+pub(crate) async fn components(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
 ) -> Result<Vec<AffectedComponent>, sqlx::Error> {
@@ -361,7 +373,7 @@ pub async fn components(
 }
 
 /// Sets (or with `None` removes) a component's impact; returns the previous impact.
-pub async fn set_component_impact(
+pub(crate) async fn set_component_impact(
     db: &mut sqlx::PgConnection,
     incident_id: Uuid,
     component_id: Uuid,
@@ -398,23 +410,44 @@ pub async fn set_component_impact(
 }
 
 /// A link attached to an incident.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct Link {
+#[derive(Clone, Debug)]
+pub(crate) struct Link {
     pub id: Uuid,
     pub kind: String,
     pub url: String,
     pub label: String,
-    pub created_at: OffsetDateTime,
+    pub created_at: Timestamp,
 }
 
-pub async fn links(db: impl PgExecutor<'_>, incident_id: Uuid) -> Result<Vec<Link>, sqlx::Error> {
-    sqlx::query_as("select id, kind, url, label, created_at from incident_links where incident_id = $1 order by created_at")
-        .bind(incident_id)
-        .fetch_all(db)
-        .await
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    id: Uuid,
+    kind: String,
+    url: String,
+    label: String,
+    created_at: OffsetDateTime,
 }
 
-pub async fn insert_link(
+pub(crate) async fn links(db: impl PgExecutor<'_>, incident_id: Uuid) -> Result<Vec<Link>, sqlx::Error> {
+    let rows: Vec<LinkRow> = sqlx::query_as(
+        "select id, kind, url, label, created_at from incident_links where incident_id = $1 order by created_at",
+    )
+    .bind(incident_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Link {
+            id: r.id,
+            kind: r.kind,
+            url: r.url,
+            label: r.label,
+            created_at: to_jiff(r.created_at),
+        })
+        .collect())
+}
+
+pub(crate) async fn insert_link(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
     kind: &str,
@@ -438,7 +471,7 @@ pub async fn insert_link(
 pub struct TimelineEvent {
     pub id: Uuid,
     pub incident_id: Uuid,
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub kind: TimelineKind,
     pub actor_user_id: Option<Uuid>,
     pub actor_label: String,
@@ -470,7 +503,7 @@ impl TryFrom<EventRow> for TimelineEvent {
         Ok(TimelineEvent {
             id: r.id,
             incident_id: r.incident_id,
-            at: r.at,
+            at: to_jiff(r.at),
             kind: decode(&r.kind)?,
             actor_user_id: r.actor_user_id,
             actor_label: r.actor_label,
@@ -484,7 +517,7 @@ impl TryFrom<EventRow> for TimelineEvent {
 }
 
 /// A new timeline event.
-pub struct NewEvent<'a> {
+pub(crate) struct NewEvent<'a> {
     pub incident_id: Uuid,
     pub kind: TimelineKind,
     pub actor_user_id: Option<Uuid>,
@@ -496,7 +529,10 @@ pub struct NewEvent<'a> {
     pub corrects_id: Option<Uuid>,
 }
 
-pub async fn append(db: impl PgExecutor<'_>, event: &NewEvent<'_>) -> Result<TimelineEvent, sqlx::Error> {
+pub(crate) async fn append(
+    db: impl PgExecutor<'_>,
+    event: &NewEvent<'_>,
+) -> Result<TimelineEvent, sqlx::Error> {
     let row: EventRow = sqlx::query_as(
         "insert into timeline_events (id, incident_id, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id,
                                       incident_version)
@@ -520,14 +556,14 @@ pub async fn append(db: impl PgExecutor<'_>, event: &NewEvent<'_>) -> Result<Tim
 
 /// Timeline filters.
 #[derive(Clone, Debug, Default)]
-pub struct TimelineFilter {
+pub(crate) struct TimelineFilter {
     pub kind: Option<TimelineKind>,
     pub actor_user_id: Option<Uuid>,
     pub public_only: bool,
 }
 
 /// An incident's events, oldest first.
-pub async fn timeline(
+pub(crate) async fn timeline(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
     filter: &TimelineFilter,
@@ -551,7 +587,7 @@ pub async fn timeline(
 }
 
 /// One event of an incident.
-pub async fn event(
+pub(crate) async fn event(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
     id: Uuid,
@@ -569,7 +605,7 @@ pub async fn event(
 
 /// Events written by changes after the incident had version `seen`, oldest first (to tell an
 /// editor with a stale page exactly what changed).
-pub async fn events_after_version(
+pub(crate) async fn events_after_version(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
     seen: i32,
@@ -583,4 +619,44 @@ pub async fn events_after_version(
     .fetch_all(db)
     .await?;
     rows.into_iter().map(TimelineEvent::try_from).collect()
+}
+
+/// The id of the incident's newest timeline event (the anchor a post/redirect/get lands on).
+pub(crate) async fn latest_event_id(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select id from timeline_events where incident_id = $1 order by at desc, id desc limit 1",
+    )
+    .bind(incident_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Every correction of the incident as (corrected event, correcting event), oldest first.
+pub(crate) async fn corrections(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "select corrects_id, id from timeline_events where incident_id = $1 and corrects_id is not null order by at, id",
+    )
+    .bind(incident_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Makes the caller's transaction one read-only snapshot, so an incident's version matches the
+/// timeline read with it. Call it first in the transaction.
+pub(crate) async fn read_snapshot(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Tells every portal process that something the status page shows has changed (delivered at
+/// commit, so a rolled-back change never triggers a rebuild; `status_page::worker` listens).
+pub(crate) async fn notify_status_change(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify('twisterlab_status', '')").execute(&mut *tx).await?;
+    Ok(())
 }

@@ -7,7 +7,6 @@ pub mod components;
 pub mod deadlines;
 pub mod health;
 pub mod health_snapshots;
-pub mod incident_queries;
 pub mod incidents;
 pub mod notifications;
 pub mod oncall;

@@ -17,7 +17,7 @@ struct PolicyRow {
 }
 
 /// The stored policy; rows that do not validate fall back to the reference values (and say so).
-pub async fn policy(db: impl PgExecutor<'_>) -> Result<SlaPolicy, sqlx::Error> {
+pub(crate) async fn policy(db: impl PgExecutor<'_>) -> Result<SlaPolicy, sqlx::Error> {
     let rows: Vec<PolicyRow> = sqlx::query_as(
         "select severity, response_seconds, escalation_kind, escalation_seconds from sla_policy",
     )
@@ -45,7 +45,7 @@ pub async fn policy(db: impl PgExecutor<'_>) -> Result<SlaPolicy, sqlx::Error> {
 }
 
 /// Stores one severity's target.
-pub async fn save_target(
+pub(crate) async fn save_target(
     db: impl PgExecutor<'_>,
     severity: Severity,
     target: &SlaTarget,
@@ -68,7 +68,10 @@ pub async fn save_target(
 }
 
 /// The team's business hours in `zone`.
-pub async fn business_hours(db: impl PgExecutor<'_>, zone: &TimeZone) -> Result<BusinessHours, sqlx::Error> {
+pub(crate) async fn business_hours(
+    db: impl PgExecutor<'_>,
+    zone: &TimeZone,
+) -> Result<BusinessHours, sqlx::Error> {
     let row: Option<(Vec<i16>, time::Time, time::Time)> =
         sqlx::query_as("select days, opens_at, closes_at from business_hours where id")
             .fetch_optional(db)
@@ -89,17 +92,21 @@ pub async fn business_hours(db: impl PgExecutor<'_>, zone: &TimeZone) -> Result<
     }))
 }
 
-/// Stores business hours (days as ISO numbers, 1 = Monday).
-pub async fn save_business_hours(
+/// Stores business hours (days as ISO numbers, 1 = Monday; times to the minute).
+pub(crate) async fn save_business_hours(
     db: impl PgExecutor<'_>,
     days: &[i16],
-    opens: time::Time,
-    closes: time::Time,
+    opens: Time,
+    closes: Time,
 ) -> Result<(), sqlx::Error> {
+    let column = |t: Time| {
+        time::Time::from_hms(t.hour().unsigned_abs(), t.minute().unsigned_abs(), 0)
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))
+    };
     sqlx::query("update business_hours set days = $1, opens_at = $2, closes_at = $3 where id")
         .bind(days)
-        .bind(opens)
-        .bind(closes)
+        .bind(column(opens)?)
+        .bind(column(closes)?)
         .execute(db)
         .await?;
     Ok(())

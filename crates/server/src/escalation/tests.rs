@@ -26,7 +26,7 @@ use uuid::Uuid;
 use super::channels;
 use super::deadlines::{self, DeadlineWorker, Outcome};
 use super::outbox::{DeliveryPolicy, DeliveryWorker};
-use crate::clock::Instant;
+use crate::clock::{Instant, from_jiff};
 use crate::config::{Config, Sources};
 use crate::db::audit::Actor;
 use crate::db::channels::{self as channel_store, ChannelDraft};
@@ -146,8 +146,8 @@ async fn declaring_pages_the_primary_and_schedules_secondary_manager_and_sla_che
         secondary_at >= before + SignedDuration::from_mins(15)
             && secondary_at <= Timestamp::now() + SignedDuration::from_mins(15)
     );
-    assert!(close(d["escalate_manager"].1, incident.escalate_by));
-    assert!(close(d["response_sla"].1, incident.respond_by));
+    assert!(close(d["escalate_manager"].1, from_jiff(incident.escalate_by)));
+    assert!(close(d["response_sla"].1, from_jiff(incident.respond_by)));
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -354,7 +354,7 @@ async fn resolving_cancels_everything_pending_and_reopening_brings_the_manager_e
     .expect("pending");
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].0, "escalate_manager");
-    assert!(close(pending[0].1, incident.escalate_by));
+    assert!(close(pending[0].1, from_jiff(incident.escalate_by)));
     assert_eq!(outbox_events(&pool, &incident).await, ["declared", "resolved", "reopened"]);
 }
 

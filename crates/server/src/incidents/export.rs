@@ -3,15 +3,15 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
+use twisterlab_domain::incident::IncidentNumber;
 use uuid::Uuid;
 
-use super::pages::parse_number;
 use super::service;
 use super::view::{self, span};
 use crate::clock::{absolute, iso};
@@ -19,9 +19,10 @@ use crate::db::components;
 use crate::db::incidents::{self as store, AffectedComponent, Incident, Link, Person, TimelineEvent};
 use crate::state::AppState;
 use crate::web::error::AppError;
+use crate::web::form::PathNumber;
 
 /// Everything an export shows, read in one go.
-pub struct Export {
+pub(crate) struct Export {
     pub incident: Incident,
     pub affected: Vec<AffectedComponent>,
     pub links: Vec<Link>,
@@ -29,8 +30,7 @@ pub struct Export {
     pub component_names: HashMap<Uuid, String>,
 }
 
-async fn load(app: &AppState, raw: &str) -> Result<Export, AppError> {
-    let number = parse_number(raw)?;
+async fn load(app: &AppState, number: IncidentNumber) -> Result<Export, AppError> {
     let mut conn = app.pool.acquire().await?;
     let incident = service::load(&mut conn, number).await?;
     let affected = store::components(&mut *conn, incident.id).await?;
@@ -54,22 +54,22 @@ fn attachment(content_type: &'static str, filename: String, body: String) -> Res
 }
 
 /// `GET /incidents/{number}/timeline.md`: a postmortem-ready Markdown document.
-pub async fn timeline_markdown(
+pub(crate) async fn timeline_markdown(
     State(app): State<AppState>,
-    Path(raw): Path<String>,
+    PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
-    let export = load(&app, &raw).await?;
-    let body = markdown(&export, &app.config.timezone, OffsetDateTime::now_utc());
+    let export = load(&app, number).await?;
+    let body = markdown(&export, &app.config.timezone, Timestamp::now());
     Ok(attachment("text/markdown; charset=utf-8", format!("{}-timeline.md", export.incident.number), body))
 }
 
 /// `GET /incidents/{number}/timeline.json`: the incident and every event with its typed fields.
-pub async fn timeline_json(
+pub(crate) async fn timeline_json(
     State(app): State<AppState>,
-    Path(raw): Path<String>,
+    PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
-    let export = load(&app, &raw).await?;
-    let body = serde_json::to_string_pretty(&json(&export, OffsetDateTime::now_utc()))
+    let export = load(&app, number).await?;
+    let body = serde_json::to_string_pretty(&json(&export, Timestamp::now()))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(attachment("application/json", format!("{}-timeline.json", export.incident.number), body))
 }
@@ -90,9 +90,9 @@ fn person(p: &Option<Person>) -> String {
 }
 
 /// The Markdown export.
-pub fn markdown(e: &Export, zone: &TimeZone, now: OffsetDateTime) -> String {
+pub(crate) fn markdown(e: &Export, zone: &TimeZone, now: Timestamp) -> String {
     let i = &e.incident;
-    let at = |t: OffsetDateTime| absolute(t, zone);
+    let at = |t: Timestamp| absolute(t, zone);
     let mut out = String::with_capacity(4096 + e.events.len() * 200);
     let _ = writeln!(out, "# {}: {}\n", i.number, i.title);
     out.push_str("| Fact | Value |\n|---|---|\n");
@@ -227,9 +227,9 @@ fn person_json(p: &Option<Person>) -> Value {
 }
 
 /// The JSON export.
-pub fn json(e: &Export, now: OffsetDateTime) -> Value {
+pub(crate) fn json(e: &Export, now: Timestamp) -> Value {
     let i = &e.incident;
-    let opt = |t: Option<OffsetDateTime>| t.map(iso);
+    let opt = |t: Option<Timestamp>| t.map(iso);
     let events: Vec<Value> = e
         .events
         .iter()
@@ -273,8 +273,8 @@ pub fn json(e: &Export, now: OffsetDateTime) -> Value {
                 "respond_by": iso(i.respond_by),
                 "escalate_by": iso(i.escalate_by),
                 "response_met": i.acknowledged_at.map(|t| t <= i.respond_by).or((now > i.respond_by).then_some(false)),
-                "seconds_to_acknowledge": i.acknowledged_at.map(|t| (t - i.started_at).whole_seconds()),
-                "seconds_to_resolve": i.resolved_at.map(|t| (t - i.started_at).whole_seconds()),
+                "seconds_to_acknowledge": i.acknowledged_at.map(|t| t.duration_since(i.started_at).as_secs()),
+                "seconds_to_resolve": i.resolved_at.map(|t| t.duration_since(i.started_at).as_secs()),
             },
             "version": i.version,
             "created_at": iso(i.created_at),

@@ -2,35 +2,43 @@
 //! the rule, applies the change, appends the timeline event and writes the audit row; the
 //! caller commits. Pages and the JSON API both call these, so they behave the same.
 
+use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use twisterlab_domain::incident::{
     self as rules, Impact, IncidentNumber, IncidentStatus, TimelineKind, Title, TransitionError,
 };
+use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
-use crate::clock::{from_jiff, to_jiff};
+use crate::clock::to_jiff;
 use crate::db::audit::{self, Actor, Entry};
+/// Status page changes are announced the same way from every area that makes them.
+pub(crate) use crate::db::incidents::notify_status_change;
 use crate::db::incidents::{self as store, Changes, Incident, NewEvent, NewIncident, TimelineEvent};
 use crate::db::{components, sla, users};
 use crate::validation::FieldError;
 use crate::web::error::AppError;
 
 /// Longest summary, note or public update accepted, in characters.
-pub const MAX_BODY: usize = 20_000;
+pub(crate) const MAX_BODY: usize = 20_000;
 /// Most labels on one incident, and the longest label.
-pub const MAX_LABELS: usize = 20;
-pub const MAX_LABEL: usize = 40;
+pub(crate) const MAX_LABELS: usize = 20;
+pub(crate) const MAX_LABEL: usize = 40;
 /// How far in the past an incident may be declared to have started.
-pub const MAX_BACKDATE_DAYS: i64 = 90;
+pub(crate) const MAX_BACKDATE_DAYS: i64 = 90;
 
 /// Why an incident action was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum IncidentError {
     #[error("INC-{0} does not exist")]
     NotFound(i64),
+    #[error("INC-{0} has no such timeline event")]
+    EventNotFound(i64),
+    #[error("role {have} cannot do this; it needs {need}")]
+    Forbidden { have: Role, need: Role },
     #[error("INC-{number} changed since you loaded it (now version {current}): {changes}")]
     Stale { number: i64, current: i32, changes: String },
     #[error("INC-{number}: {source}")]
@@ -49,6 +57,10 @@ impl From<IncidentError> for AppError {
     fn from(e: IncidentError) -> Self {
         match e {
             IncidentError::NotFound(n) => AppError::NotFoundThing { what: format!("Incident INC-{n}") },
+            IncidentError::EventNotFound(n) => {
+                AppError::NotFoundThing { what: format!("This event of INC-{n}") }
+            }
+            IncidentError::Forbidden { have, need } => AppError::Forbidden { have, need },
             IncidentError::Stale { .. } | IncidentError::Transition { .. } | IncidentError::Refused(_) => {
                 AppError::Conflict(e.to_string())
             }
@@ -126,7 +138,7 @@ pub async fn declare(
     zone: &jiff::tz::TimeZone,
     d: &Declaration,
 ) -> Result<Incident, IncidentError> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let mut errors = vec![];
     let title = Title::parse(&d.title).map_err(|e| errors.push(FieldError::new("title", e.to_string()))).ok();
     check_body("summary", &d.summary, false, &mut errors);
@@ -134,11 +146,11 @@ pub async fn declare(
     if severity.is_none() {
         errors.push(FieldError::new("severity", "Choose a severity: P0, P1, P2 or P3."));
     }
-    let started_at = d.started_at.unwrap_or(now);
-    let detected_at = d.detected_at.unwrap_or(now);
-    if started_at > now + time::Duration::minutes(1) {
+    let started_at = d.started_at.map(to_jiff).unwrap_or(now);
+    let detected_at = d.detected_at.map(to_jiff).unwrap_or(now);
+    if started_at > now + SignedDuration::from_mins(1) {
         errors.push(FieldError::new("started_at", "An incident cannot start in the future."));
-    } else if started_at < now - time::Duration::days(MAX_BACKDATE_DAYS) {
+    } else if started_at < now - SignedDuration::from_hours(24 * MAX_BACKDATE_DAYS) {
         errors
             .push(FieldError::new("started_at", format!("Start within the last {MAX_BACKDATE_DAYS} days.")));
     }
@@ -173,7 +185,7 @@ pub async fn declare(
 
     let policy = sla::policy(&mut *tx).await?;
     let hours = sla::business_hours(&mut *tx, zone).await?;
-    let deadlines = policy.deadlines(severity, to_jiff(started_at), &hours);
+    let deadlines = policy.deadlines(severity, started_at, &hours);
     let private = d.private.unwrap_or(d.security);
     let mut labels: Vec<String> =
         d.labels.iter().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
@@ -189,8 +201,8 @@ pub async fn declare(
         detected_at,
         commander_id,
         labels: &labels,
-        respond_by: from_jiff(deadlines.respond_by),
-        escalate_by: from_jiff(deadlines.escalate_by),
+        respond_by: deadlines.respond_by,
+        escalate_by: deadlines.escalate_by,
         created_by: actor.user_id,
     };
     let (id, number) = store::insert(&mut *tx, &new).await?;
@@ -221,13 +233,13 @@ pub async fn declare(
 }
 
 /// The incident, or `NotFound`.
-pub async fn load(db: &mut PgConnection, number: IncidentNumber) -> Result<Incident, IncidentError> {
+pub(crate) async fn load(db: &mut PgConnection, number: IncidentNumber) -> Result<Incident, IncidentError> {
     store::find(&mut *db, number).await?.ok_or(IncidentError::NotFound(number.get()))
 }
 
 /// Locks the incident and checks the version the caller saw, if they sent one; a mismatch is
 /// `Stale`, naming the changes the caller missed.
-pub async fn lock_current(
+pub(crate) async fn lock_current(
     tx: &mut PgConnection,
     number: IncidentNumber,
     expected: Option<i32>,
@@ -263,7 +275,7 @@ async fn describe_recent(
 }
 
 /// A one-line description of an event, for conflicts and exports.
-pub fn describe_event(e: &TimelineEvent) -> String {
+pub(crate) fn describe_event(e: &TimelineEvent) -> String {
     let s = |k: &str| e.data.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
     match e.kind {
         TimelineKind::Declared => format!("{} declared the incident ({})", e.actor_label, s("severity")),
@@ -294,7 +306,7 @@ fn transition_error(number: IncidentNumber, source: TransitionError) -> Incident
 }
 
 /// Acknowledges: the first response, which stops the paging chain.
-pub async fn acknowledge(
+pub(crate) async fn acknowledge(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -315,7 +327,7 @@ pub async fn acknowledge(
     }
     rules::transition(incident.status, IncidentStatus::Acknowledged)
         .map_err(|e| transition_error(number, e))?;
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     store::update(
         &mut *tx,
         incident.id,
@@ -345,7 +357,7 @@ pub async fn acknowledge(
 }
 
 /// Moves to another open status (not resolve or reopen: those have their own actions).
-pub async fn change_status(
+pub(crate) async fn change_status(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -364,7 +376,7 @@ pub async fn change_status(
     // Skipping straight past `acknowledged` is still the first response.
     let first_response = incident.acknowledged_at.is_none() && rules::acknowledges(incident.status, to);
     if first_response {
-        changes.acknowledged_at = Some(Some(OffsetDateTime::now_utc()));
+        changes.acknowledged_at = Some(Some(Timestamp::now()));
     }
     store::update(&mut *tx, incident.id, &changes).await?;
     if first_response {
@@ -391,7 +403,7 @@ pub async fn change_status(
 }
 
 /// Changes severity and recomputes the SLA deadlines from the incident's start.
-pub async fn change_severity(
+pub(crate) async fn change_severity(
     tx: &mut PgConnection,
     actor: &Actor,
     zone: &jiff::tz::TimeZone,
@@ -409,8 +421,8 @@ pub async fn change_severity(
     }
     let policy = sla::policy(&mut *tx).await?;
     let hours = sla::business_hours(&mut *tx, zone).await?;
-    let deadlines = policy.deadlines(to, to_jiff(incident.started_at), &hours);
-    let (respond_by, escalate_by) = (from_jiff(deadlines.respond_by), from_jiff(deadlines.escalate_by));
+    let deadlines = policy.deadlines(to, incident.started_at, &hours);
+    let (respond_by, escalate_by) = (deadlines.respond_by, deadlines.escalate_by);
     store::update(
         &mut *tx,
         incident.id,
@@ -436,14 +448,14 @@ pub async fn change_severity(
 
 /// Incident roles besides responders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IncidentRole {
+pub(crate) enum IncidentRole {
     Commander,
     CommsLead,
     Scribe,
 }
 
 impl IncidentRole {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Commander => "commander",
             Self::CommsLead => "comms_lead",
@@ -451,7 +463,7 @@ impl IncidentRole {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "commander" => Some(Self::Commander),
             "comms_lead" => Some(Self::CommsLead),
@@ -462,7 +474,7 @@ impl IncidentRole {
 }
 
 /// Assigns (or with `None` clears) an incident role. The commander cannot be cleared.
-pub async fn assign_role(
+pub(crate) async fn assign_role(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -516,7 +528,7 @@ pub async fn assign_role(
 }
 
 /// Adds an internal note (Markdown).
-pub async fn add_note(
+pub(crate) async fn add_note(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -537,7 +549,7 @@ pub async fn add_note(
 }
 
 /// Statuses a public update may announce (Statuspage's incident statuses).
-pub const PUBLIC_STATUSES: [IncidentStatus; 4] = [
+pub(crate) const PUBLIC_STATUSES: [IncidentStatus; 4] = [
     IncidentStatus::Investigating,
     IncidentStatus::Identified,
     IncidentStatus::Monitoring,
@@ -545,7 +557,7 @@ pub const PUBLIC_STATUSES: [IncidentStatus; 4] = [
 ];
 
 /// Posts a public update for the status page, optionally moving the incident to `status`.
-pub async fn post_public_update(
+pub(crate) async fn post_public_update(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -603,7 +615,7 @@ pub async fn post_public_update(
 }
 
 /// Sets or clears one component's impact.
-pub async fn set_component_impact(
+pub(crate) async fn set_component_impact(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -640,10 +652,10 @@ pub async fn set_component_impact(
 }
 
 /// Kinds of links an incident may carry.
-pub const LINK_KINDS: [&str; 5] = ["slack", "bridge", "grafana", "runbook", "other"];
+pub(crate) const LINK_KINDS: [&str; 5] = ["slack", "bridge", "grafana", "runbook", "other"];
 
 /// Attaches a link (Slack channel, bridge, dashboard…); only http(s) URLs.
-pub async fn add_link(
+pub(crate) async fn add_link(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -683,7 +695,7 @@ pub async fn add_link(
 }
 
 /// Resolves the incident.
-pub async fn resolve(
+pub(crate) async fn resolve(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -700,7 +712,7 @@ async fn resolve_locked(
 ) -> Result<Incident, IncidentError> {
     rules::transition(incident.status, IncidentStatus::Resolved)
         .map_err(|e| transition_error(incident.number, e))?;
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let mut changes = Changes {
         status: Some(IncidentStatus::Resolved),
         resolved_at: Some(Some(now)),
@@ -712,7 +724,7 @@ async fn resolve_locked(
     store::update(&mut *tx, incident.id, &changes).await?;
     let mut event = actor_event(incident.id, TimelineKind::Resolved, actor);
     event.public = !incident.private;
-    event.data = json!({"from": incident.status.as_str(), "duration_seconds": (now - incident.started_at).whole_seconds()});
+    event.data = json!({"from": incident.status.as_str(), "duration_seconds": now.duration_since(incident.started_at).as_secs()});
     store::append(&mut *tx, &event).await?;
     audit_incident(
         tx,
@@ -730,7 +742,7 @@ async fn resolve_locked(
 }
 
 /// Reopens a resolved incident (to `investigating` unless told otherwise).
-pub async fn reopen(
+pub(crate) async fn reopen(
     tx: &mut PgConnection,
     actor: &Actor,
     number: IncidentNumber,
@@ -794,22 +806,29 @@ async fn reopen_locked(
 }
 
 /// Corrects a note or public update with a new event that points at it; nothing is edited.
-pub async fn correct(
+///
+/// Commanders correct any event; others (responders) only their own.
+pub(crate) async fn correct(
     tx: &mut PgConnection,
     actor: &Actor,
+    role: Role,
     number: IncidentNumber,
     event_id: Uuid,
     body: &str,
 ) -> Result<TimelineEvent, IncidentError> {
+    let incident = lock_current(tx, number, None).await?;
+    let original = store::event(&mut *tx, incident.id, event_id)
+        .await?
+        .ok_or(IncidentError::EventNotFound(number.get()))?;
+    let own = original.actor_user_id.is_some() && original.actor_user_id == actor.user_id;
+    if !role.allows(Role::Commander) && !own {
+        return Err(IncidentError::Forbidden { have: role, need: Role::Commander });
+    }
     let mut errors = vec![];
     check_body("body", body, true, &mut errors);
     if !errors.is_empty() {
         return Err(IncidentError::Invalid(errors));
     }
-    let incident = lock_current(tx, number, None).await?;
-    let original = store::event(&mut *tx, incident.id, event_id)
-        .await?
-        .ok_or_else(|| IncidentError::Refused(format!("INC-{} has no such timeline event.", number.get())))?;
     if !matches!(original.kind, TimelineKind::Note | TimelineKind::PublicUpdate) {
         return Err(IncidentError::Refused("Only notes and public updates can be corrected.".into()));
     }
@@ -833,21 +852,4 @@ pub async fn correct(
         notify_status_change(tx).await?;
     }
     Ok(event)
-}
-
-/// Tells every portal process that something the status page shows has changed (delivered at
-/// commit, so a rolled-back change never triggers a rebuild).
-pub async fn notify_status_change(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_notify('twisterlab_status', '')").execute(&mut *tx).await?;
-    Ok(())
-}
-
-/// The incident and its whole timeline.
-pub async fn current(
-    db: &mut PgConnection,
-    number: IncidentNumber,
-) -> Result<(Incident, Vec<TimelineEvent>), IncidentError> {
-    let incident = load(db, number).await?;
-    let events = store::timeline(&mut *db, incident.id, &Default::default()).await?;
-    Ok((incident, events))
 }

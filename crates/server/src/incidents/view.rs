@@ -1,51 +1,96 @@
-//! How incident pages and exports word things: moments, SLA clocks, event summaries.
+//! How incident pages and exports word and link things: SLA clocks, event summaries, the colour
+//! classes, and the helpers the incident pages share.
 
 use std::collections::HashMap;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
-use time::OffsetDateTime;
-use twisterlab_domain::incident::{Impact, TimelineKind};
+use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
+use twisterlab_domain::severity::Severity;
 use twisterlab_domain::sla::{Clock, clock, compact_duration};
 use uuid::Uuid;
 
-use crate::clock::{absolute, iso, relative, time_of_day, to_jiff};
-use crate::db::incidents::{Incident, TimelineEvent};
+use crate::clock::{self, Instant, absolute, iso, time_of_day};
+use crate::db::incidents::{Incident, Person, TimelineEvent};
+use crate::db::users::User;
+use crate::web::form::Choice;
+use crate::web::time::Moment;
 
-/// A moment as pages show it: absolute in the team zone and relative to now.
-#[derive(Clone, Debug)]
-pub struct Moment {
-    /// RFC 3339, for `<time datetime>`.
-    pub iso: String,
-    /// "2026-11-29 14:05 UTC".
-    pub absolute: String,
-    /// "4 min ago".
-    pub relative: String,
-}
-
-impl Moment {
-    pub fn new(t: OffsetDateTime, zone: &TimeZone, now: OffsetDateTime) -> Self {
-        Self { iso: iso(t), absolute: absolute(t, zone), relative: relative(t, now) }
+/// The colour class of a severity (its name is always written beside it).
+pub(crate) fn severity_class(s: Severity) -> &'static str {
+    match s {
+        Severity::P0 => "state-major_outage",
+        Severity::P1 => "state-partial_outage",
+        Severity::P2 => "state-degraded_performance",
+        Severity::P3 => "state-under_maintenance",
     }
 }
 
+/// The colour class of a status: red until someone responds, green once resolved.
+pub(crate) fn status_class(s: IncidentStatus) -> &'static str {
+    match s {
+        IncidentStatus::Triggered => "state-major_outage",
+        IncidentStatus::Resolved => "state-operational",
+        _ => "state-under_maintenance",
+    }
+}
+
+/// `/incidents/INC-42`.
+pub(crate) fn incident_path(number: IncidentNumber) -> String {
+    format!("/incidents/{number}")
+}
+
+/// `/incidents/INC-42#e-<id>`: the incident page scrolled to one event.
+pub(crate) fn event_href(number: IncidentNumber, event: Option<Uuid>) -> String {
+    match event {
+        Some(id) => format!("{}#e-{id}", incident_path(number)),
+        None => incident_path(number),
+    }
+}
+
+/// A person in an incident role by name (their e-mail when they have none).
+pub(crate) fn person_name(p: &Option<Person>) -> Option<String> {
+    p.as_ref().map(|p| if p.display_name.is_empty() { p.email.clone() } else { p.display_name.clone() })
+}
+
+/// "Alice (alice@example.com)" for choosing a person from a list.
+pub(crate) fn user_label(u: &User) -> String {
+    if u.display_name.is_empty() || u.display_name == u.email {
+        u.email.clone()
+    } else {
+        format!("{} ({})", u.display_name, u.email)
+    }
+}
+
+/// The impacts a component may have, "not affected" first; `current` is selected.
+pub(crate) fn impact_choices(current: &str) -> Vec<Choice> {
+    let mut out = vec![Choice::new("", "not affected", current.is_empty())];
+    out.extend(Impact::ALL.iter().map(|i| Choice::new(i.as_str(), i.label(), current == i.as_str())));
+    out
+}
+
+/// The last value of `key` among query or form pairs ("" when absent).
+pub(crate) fn param<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
+    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
 /// "2026-11-29 14:05:06.123 UTC": a timeline time to the millisecond, in the team zone.
-pub fn precise(t: OffsetDateTime, zone: &TimeZone) -> String {
-    let zoned = to_jiff(t).to_zoned_datetime(zone.clone());
+pub(crate) fn precise(t: impl Instant, zone: &TimeZone) -> String {
+    let zoned = t.timestamp().to_zoned_datetime(zone.clone());
     zoned.strftime("%Y-%m-%d %H:%M:%S%.3f %Z").to_string()
 }
 
 /// Text templates of the countdowns (`{}` is the duration); `static/countdown.js` reads them
 /// from the `data-due`/`data-overdue` attributes so server and script word them the same.
-pub const ACK_DUE: &str = "ack due in {}";
-pub const ACK_OVERDUE: &str = "ack overdue by {}";
-pub const ESCALATION_DUE: &str = "escalates in {}";
-pub const ESCALATION_OVERDUE: &str = "escalation due {} ago";
+pub(crate) const ACK_DUE: &str = "ack due in {}";
+pub(crate) const ACK_OVERDUE: &str = "ack overdue by {}";
+pub(crate) const ESCALATION_DUE: &str = "escalates in {}";
+pub(crate) const ESCALATION_OVERDUE: &str = "escalation due {} ago";
 
 /// A deadline still running: its current text, and what the script needs to tick it.
 #[derive(Clone, Debug)]
-pub struct Countdown {
+pub(crate) struct Countdown {
     /// "ack due in 4 min", "ack overdue by 3 min".
     pub text: String,
     /// When the deadline falls, shortly ("14:05 UTC"), or with the date when it is far off.
@@ -58,18 +103,18 @@ pub struct Countdown {
 
 impl Countdown {
     fn new(
-        deadline: OffsetDateTime,
-        now: OffsetDateTime,
+        deadline: impl Instant,
+        now: impl Instant,
         zone: &TimeZone,
         due: &'static str,
         overdue: &'static str,
     ) -> Self {
-        let c = clock(to_jiff(deadline), to_jiff(now));
+        let c = clock(deadline.timestamp(), now.timestamp());
         let text = match c {
             Clock::Due { remaining } => due.replace("{}", &compact_duration(remaining)),
             Clock::Overdue { by } => overdue.replace("{}", &compact_duration(by)),
         };
-        let near = (deadline - now).abs() < time::Duration::hours(12);
+        let near = clock::between(now, deadline).abs() < SignedDuration::from_hours(12);
         let at = if near { time_of_day(deadline, zone) } else { absolute(deadline, zone) };
         Self { text, at, deadline_iso: iso(deadline), due, overdue, is_overdue: c.is_overdue() }
     }
@@ -77,7 +122,7 @@ impl Countdown {
 
 /// Where an incident stands against its SLA.
 #[derive(Clone, Debug)]
-pub struct SlaView {
+pub(crate) struct SlaView {
     /// Not acknowledged yet: the response countdown.
     pub ack: Option<Countdown>,
     /// Acknowledged: "acknowledged after 6 min".
@@ -91,7 +136,7 @@ pub struct SlaView {
 }
 
 impl SlaView {
-    pub fn of(incident: &Incident, now: OffsetDateTime, zone: &TimeZone) -> Self {
+    pub(crate) fn of(incident: &Incident, now: impl Instant, zone: &TimeZone) -> Self {
         let (ack, acknowledged_after, response_met) = match incident.acknowledged_at {
             None => (Some(Countdown::new(incident.respond_by, now, zone, ACK_DUE, ACK_OVERDUE)), None, None),
             Some(at) => (
@@ -116,13 +161,13 @@ impl SlaView {
 }
 
 /// "6 min", "1 h 20 min" between two moments (zero when `to` is earlier).
-pub fn span(from: OffsetDateTime, to: OffsetDateTime) -> String {
-    let secs = (to - from).whole_seconds().max(0);
+pub(crate) fn span(from: impl Instant, to: impl Instant) -> String {
+    let secs = clock::between(from, to).as_secs().max(0);
     compact_duration(SignedDuration::from_secs(secs))
 }
 
 /// "Status changed", "Public update": a timeline kind in words.
-pub const fn kind_label(kind: TimelineKind) -> &'static str {
+pub(crate) const fn kind_label(kind: TimelineKind) -> &'static str {
     match kind {
         TimelineKind::Declared => "Declared",
         TimelineKind::Acknowledged => "Acknowledged",
@@ -145,12 +190,12 @@ pub const fn kind_label(kind: TimelineKind) -> &'static str {
 }
 
 /// "comms lead" for `comms_lead`.
-pub fn role_words(role: &str) -> String {
+pub(crate) fn role_words(role: &str) -> String {
     role.replace('_', " ")
 }
 
 /// "partial outage" for a stored impact name; "not affected" for none.
-pub fn impact_words(name: Option<&str>) -> String {
+pub(crate) fn impact_words(name: Option<&str>) -> String {
     match name.map(str::parse::<Impact>) {
         None => "not affected".into(),
         Some(Ok(impact)) => impact.label().into(),
@@ -159,7 +204,7 @@ pub fn impact_words(name: Option<&str>) -> String {
 }
 
 /// The href of a link an incident carries, only when it is http(s): anything else stays text.
-pub fn safe_href(url: &str) -> Option<&str> {
+pub(crate) fn safe_href(url: &str) -> Option<&str> {
     let lower = url.trim_start().get(..8).unwrap_or("").to_ascii_lowercase();
     (lower.starts_with("https://") || lower.starts_with("http://")).then_some(url)
 }
@@ -175,7 +220,11 @@ fn moment_text(data: &Value, key: &str, zone: &TimeZone) -> Option<String> {
 
 /// One sentence on what an event changed, from its typed facts (the actor is shown apart).
 /// `components` names components by id, for events that only stored the id.
-pub fn event_summary(e: &TimelineEvent, zone: &TimeZone, components: &HashMap<Uuid, String>) -> String {
+pub(crate) fn event_summary(
+    e: &TimelineEvent,
+    zone: &TimeZone,
+    components: &HashMap<Uuid, String>,
+) -> String {
     let d = &e.data;
     let s = |k: &str| text(d, k).unwrap_or("?");
     match e.kind {
@@ -245,7 +294,7 @@ pub fn event_summary(e: &TimelineEvent, zone: &TimeZone, components: &HashMap<Uu
 
 /// The facts of events whose kind has no dedicated sentence (escalations, runbook steps…), as
 /// "key: value" pairs; ids are left out.
-pub fn generic_facts(e: &TimelineEvent) -> Vec<(String, String)> {
+pub(crate) fn generic_facts(e: &TimelineEvent) -> Vec<(String, String)> {
     let dedicated = matches!(
         e.kind,
         TimelineKind::Declared
@@ -291,7 +340,7 @@ mod tests {
         TimelineEvent {
             id: Uuid::nil(),
             incident_id: Uuid::nil(),
-            at: datetime!(2026-11-29 14:05:06.123 UTC),
+            at: crate::clock::to_jiff(datetime!(2026-11-29 14:05:06.123 UTC)),
             kind,
             actor_user_id: None,
             actor_label: "alice@twisterlab.test".into(),

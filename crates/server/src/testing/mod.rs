@@ -191,3 +191,39 @@ pub async fn audit_actions(pool: &PgPool, action: &str) -> Vec<crate::db::audit:
 pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
+
+/// A live API token called `name` for `user`, acting at the user's role, that never expires.
+pub async fn api_token(pool: &PgPool, user: &User, name: &str) -> String {
+    let secret = token::new_api_token();
+    let new = crate::db::api_tokens::NewToken {
+        user_id: user.id,
+        name,
+        role: user.role,
+        token_hash: &token::digest(&secret),
+        prefix: &secret[..8],
+        expires_at: None,
+    };
+    crate::db::api_tokens::insert(pool, &new).await.expect("insert token").expect("a new token name");
+    secret
+}
+
+/// A JSON API request as a script sends it: `Accept: application/json`, the bearer `token` when
+/// given, and `body` as JSON.
+pub fn api_request(
+    method: axum::http::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(path).header(header::ACCEPT, "application/json");
+    if let Some(t) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    match body {
+        Some(b) => builder
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(b).expect("serialize")))
+            .expect("request"),
+        None => builder.body(Body::empty()).expect("request"),
+    }
+}

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
-use crate::demo_target::{self, DemoTargetOptions};
 use crate::testing::builders::{self, ServiceBuilder};
+use twisterlab_demo_target::{self as demo_target, DemoTargetOptions};
 
 /// The runbook's expected `/health` fields.
 pub fn runbook_expect() -> BTreeMap<String, Value> {

@@ -1,0 +1,344 @@
+//! `GET /incidents/{number}`: the header with the SLA clocks, the quick actions the caller's role
+//! allows, and the timeline (filterable by kind and actor, corrections linked both ways).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
+use twisterlab_domain::role::Role;
+use twisterlab_domain::severity::Severity;
+use uuid::Uuid;
+
+use super::service::{self, IncidentRole, LINK_KINDS, PUBLIC_STATUSES};
+use super::view::{
+    self, SlaView, impact_choices, incident_path, person_name, severity_class, status_class, user_label,
+};
+use crate::auth::CurrentUser;
+use crate::db::incidents::{self as store, TimelineEvent, TimelineFilter};
+use crate::db::{components, users};
+use crate::markdown;
+use crate::state::AppState;
+use crate::web::error::AppError;
+use crate::web::form::{Choice, PathNumber};
+use crate::web::page::{Layout, render_page};
+use crate::web::time::Moment;
+
+/// A component the incident affects.
+pub(crate) struct AffectedView {
+    pub name: String,
+    pub impact: &'static str,
+    pub impact_class: String,
+}
+
+/// A link the incident carries; `href` only for http(s) addresses.
+pub(crate) struct LinkView {
+    pub kind: String,
+    pub text: String,
+    pub href: Option<String>,
+}
+
+/// Where a correction points.
+pub(crate) struct CorrectionRef {
+    pub href: String,
+    pub text: String,
+}
+
+/// One timeline event as the page shows it.
+pub(crate) struct EventView {
+    pub id: Uuid,
+    pub iso: String,
+    pub time: String,
+    pub kind: &'static str,
+    pub kind_label: &'static str,
+    pub actor: String,
+    pub summary: String,
+    pub link_href: Option<String>,
+    /// Safe HTML from `markdown::to_html`, rendered once.
+    pub body_html: Option<String>,
+    pub facts: Vec<(String, String)>,
+    pub public: bool,
+    pub corrects: Option<CorrectionRef>,
+    /// Ids of the events that correct this one.
+    pub corrected_by: Vec<Uuid>,
+    pub can_correct: bool,
+}
+
+#[derive(Template)]
+#[template(path = "incidents/show.html")]
+pub(crate) struct ShowPage {
+    pub layout: Layout,
+    pub number: String,
+    pub path: String,
+    pub title: String,
+    pub summary_html: String,
+    pub severity: &'static str,
+    pub severity_label: &'static str,
+    pub severity_class: &'static str,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub open: bool,
+    pub private: bool,
+    pub security: bool,
+    pub commander: Option<String>,
+    pub comms_lead: Option<String>,
+    pub scribe: Option<String>,
+    pub started: Moment,
+    pub detected: Moment,
+    pub acknowledged: Option<Moment>,
+    pub resolved: Option<Moment>,
+    pub resolved_after: Option<String>,
+    pub sla: SlaView,
+    pub affected: Vec<AffectedView>,
+    pub labels: Vec<String>,
+    pub links: Vec<LinkView>,
+    pub version: i32,
+    pub can_respond: bool,
+    pub can_command: bool,
+    pub can_acknowledge: bool,
+    pub next_statuses: Vec<Choice>,
+    pub severities: Vec<Choice>,
+    pub roles: Vec<Choice>,
+    pub people: Vec<Choice>,
+    pub public_statuses: Vec<Choice>,
+    pub components: Vec<Choice>,
+    pub impacts: Vec<Choice>,
+    pub link_kinds: Vec<Choice>,
+    pub events: Vec<EventView>,
+    pub kinds: Vec<Choice>,
+    pub actors: Vec<Choice>,
+    pub filtered: bool,
+    pub time_zone: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct TimelineQuery {
+    kind: String,
+    actor: String,
+}
+
+impl TimelineQuery {
+    fn filter(&self) -> Result<TimelineFilter, AppError> {
+        let mut filter = TimelineFilter::default();
+        match self.kind.trim() {
+            "" => {}
+            k => {
+                filter.kind = Some(
+                    k.parse::<TimelineKind>()
+                        .map_err(|e| AppError::BadRequest(format!("Timeline filter `kind`: {e}.")))?,
+                );
+            }
+        }
+        match self.actor.trim() {
+            "" => {}
+            a => {
+                filter.actor_user_id = Some(a.parse::<Uuid>().map_err(|_| {
+                    AppError::BadRequest("Timeline filter `actor`: choose a person from the list.".into())
+                })?);
+            }
+        }
+        Ok(filter)
+    }
+}
+
+/// `GET /incidents/{number}`: the header, quick actions for the caller's role, the timeline.
+pub(crate) async fn show_incident(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+    Query(q): Query<TimelineQuery>,
+) -> Result<Response, AppError> {
+    let filter = q.filter()?;
+    let filtered = filter.kind.is_some() || filter.actor_user_id.is_some();
+
+    let mut conn = app.pool.acquire().await?;
+    let incident = service::load(&mut conn, number).await?;
+    let events = store::timeline(&mut *conn, incident.id, &filter).await?;
+    let affected = store::components(&mut *conn, incident.id).await?;
+    let links = store::links(&mut *conn, incident.id).await?;
+    let all_components = components::list(&mut *conn).await?;
+    let people = users::list(&mut *conn).await?;
+    // Corrections of events the filter hides still mark their originals.
+    let corrections = if filtered {
+        store::corrections(&mut *conn, incident.id).await?
+    } else {
+        events.iter().filter_map(|e| Some((e.corrects_id?, e.id))).collect()
+    };
+    drop(conn);
+
+    let zone = &app.config.timezone;
+    let now = Timestamp::now();
+    let role = user.role;
+    let can_respond = role.allows(Role::Responder);
+    let can_command = role.allows(Role::Commander);
+    let component_names: HashMap<Uuid, String> =
+        all_components.iter().map(|c| (c.id, c.name.clone())).collect();
+    let events = event_views(&events, &corrections, number, zone, &component_names, |e| {
+        can_command || (can_respond && e.actor_user_id.is_some() && e.actor_user_id == Some(user.user.id))
+    });
+
+    let current_impacts: HashMap<Uuid, Impact> =
+        affected.iter().map(|a| (a.component_id, a.impact)).collect();
+    let page =
+        ShowPage {
+            number: number.to_string(),
+            path: incident_path(number),
+            title: incident.title.clone(),
+            summary_html: markdown::to_html(&incident.summary),
+            severity: incident.severity.as_str(),
+            severity_label: incident.severity.label(),
+            severity_class: severity_class(incident.severity),
+            status: incident.status.as_str(),
+            status_class: status_class(incident.status),
+            open: incident.status.is_open(),
+            private: incident.private,
+            security: incident.security,
+            commander: person_name(&incident.commander),
+            comms_lead: person_name(&incident.comms_lead),
+            scribe: person_name(&incident.scribe),
+            started: Moment::new(incident.started_at, zone, now),
+            detected: Moment::new(incident.detected_at, zone, now),
+            acknowledged: incident.acknowledged_at.map(|t| Moment::new(t, zone, now)),
+            resolved: incident.resolved_at.map(|t| Moment::new(t, zone, now)),
+            resolved_after: incident.resolved_at.map(|t| view::span(incident.started_at, t)),
+            sla: SlaView::of(&incident, now, zone),
+            affected: affected
+                .iter()
+                .map(|a| AffectedView {
+                    name: a.name.clone(),
+                    impact: a.impact.label(),
+                    impact_class: format!("state-{}", a.impact.as_str()),
+                })
+                .collect(),
+            labels: incident.labels.clone(),
+            links: links
+                .iter()
+                .map(|l| LinkView {
+                    kind: l.kind.clone(),
+                    text: if l.label.is_empty() { l.url.clone() } else { l.label.clone() },
+                    href: view::safe_href(&l.url).map(str::to_owned),
+                })
+                .collect(),
+            version: incident.version,
+            can_respond,
+            can_command,
+            can_acknowledge: can_respond && incident.acknowledged_at.is_none() && incident.status.is_open(),
+            next_statuses: incident
+                .status
+                .allowed_next()
+                .filter(|s| !matches!(s, IncidentStatus::Resolved | IncidentStatus::Acknowledged))
+                .map(|s| Choice::new(s.as_str(), s.as_str(), false))
+                .collect(),
+            severities: Severity::ALL
+                .iter()
+                .filter(|s| **s != incident.severity)
+                .map(|s| Choice::new(s.as_str(), format!("{} {}", s.as_str(), s.label()), false))
+                .collect(),
+            roles: [IncidentRole::Commander, IncidentRole::CommsLead, IncidentRole::Scribe]
+                .iter()
+                .map(|r| Choice::new(r.as_str(), view::role_words(r.as_str()), false))
+                .collect(),
+            people: people
+                .iter()
+                .filter(|u| u.active)
+                .map(|u| Choice::new(u.id.to_string(), user_label(u), false))
+                .collect(),
+            public_statuses: {
+                let mut v = vec![Choice::new("", "keep the current status", true)];
+                v.extend(PUBLIC_STATUSES.iter().map(|s| Choice::new(s.as_str(), s.as_str(), false)));
+                v
+            },
+            components: all_components
+                .iter()
+                .map(|c| {
+                    let now = current_impacts.get(&c.id).map(|i| i.label()).unwrap_or("not affected");
+                    Choice::new(c.id.to_string(), format!("{} (now {now})", c.name), false)
+                })
+                .collect(),
+            impacts: impact_choices(""),
+            link_kinds: LINK_KINDS.iter().map(|k| Choice::new(*k, *k, false)).collect(),
+            events,
+            kinds: {
+                let mut v = vec![Choice::new("", "every kind", filter.kind.is_none())];
+                v.extend(
+                    TimelineKind::ALL
+                        .iter()
+                        .map(|k| Choice::new(k.as_str(), view::kind_label(*k), filter.kind == Some(*k))),
+                );
+                v
+            },
+            actors: {
+                let mut v = vec![Choice::new("", "anyone", filter.actor_user_id.is_none())];
+                v.extend(people.iter().map(|u| {
+                    Choice::new(u.id.to_string(), user_label(u), filter.actor_user_id == Some(u.id))
+                }));
+                v
+            },
+            filtered,
+            time_zone: app.config.timezone_name.clone(),
+            layout,
+        };
+    Ok(render_page(&page))
+}
+
+/// Timeline rows: Markdown rendered once per event, corrections linked both ways.
+fn event_views(
+    events: &[TimelineEvent],
+    corrections: &[(Uuid, Uuid)],
+    number: IncidentNumber,
+    zone: &TimeZone,
+    component_names: &HashMap<Uuid, String>,
+    may_correct: impl Fn(&TimelineEvent) -> bool,
+) -> Vec<EventView> {
+    let path = incident_path(number);
+    let index: HashMap<Uuid, usize> = events.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
+    let mut corrected_by: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (original, correction) in corrections {
+        corrected_by.entry(*original).or_default().push(*correction);
+    }
+    events
+        .iter()
+        .map(|e| {
+            let corrects = e.corrects_id.map(|original| {
+                let text = match index.get(&original).map(|i| &events[*i]) {
+                    Some(o) => format!(
+                        "correction of the {} by {} at {}",
+                        view::kind_label(o.kind).to_lowercase(),
+                        o.actor_label,
+                        view::precise(o.at, zone)
+                    ),
+                    None => "correction of an earlier event".into(),
+                };
+                CorrectionRef { href: format!("{path}#e-{original}"), text }
+            });
+            let link_href = (e.kind == TimelineKind::LinkAdded)
+                .then(|| {
+                    e.data.get("url").and_then(|v| v.as_str()).and_then(view::safe_href).map(str::to_owned)
+                })
+                .flatten();
+            EventView {
+                id: e.id,
+                iso: crate::clock::iso(e.at),
+                time: view::precise(e.at, zone),
+                kind: e.kind.as_str(),
+                kind_label: view::kind_label(e.kind),
+                actor: e.actor_label.clone(),
+                summary: view::event_summary(e, zone, component_names),
+                link_href,
+                body_html: e.body.as_deref().filter(|b| !b.is_empty()).map(markdown::to_html),
+                facts: view::generic_facts(e),
+                public: e.public,
+                corrects,
+                corrected_by: corrected_by.remove(&e.id).unwrap_or_default(),
+                can_correct: matches!(e.kind, TimelineKind::Note | TimelineKind::PublicUpdate)
+                    && may_correct(e),
+            }
+        })
+        .collect()
+}
