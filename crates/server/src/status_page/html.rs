@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::cache::{Settings, Site};
 use super::queries::{Component, Incident, StatusData};
-use super::rollup::{self, DayFigure, Level};
 use crate::clock;
 use crate::web::assets;
+use twisterlab_domain::status::{self as rollup, DayFigure, Level};
 
 /// Months per history page.
 pub const MONTHS_PER_PAGE: u32 = 3;

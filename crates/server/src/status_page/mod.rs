@@ -13,7 +13,6 @@ pub mod feeds;
 pub mod html;
 pub mod queries;
 mod render;
-pub mod rollup;
 pub mod statuspage_api;
 #[cfg(test)]
 mod tests;

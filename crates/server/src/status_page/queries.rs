@@ -15,8 +15,8 @@ use twisterlab_domain::incident::{ComponentStatus, Impact, IncidentStatus, Timel
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
-use super::rollup::{self, Change, DayFigure, Level, PageStatus, Signals};
 use crate::clock::{from_jiff, to_jiff};
+use twisterlab_domain::status::{self as rollup, Change, DayFigure, Level, PageStatus, Signals};
 
 /// Days of uptime history on the page.
 pub const UPTIME_DAYS: usize = 90;

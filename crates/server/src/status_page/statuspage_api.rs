@@ -1,7 +1,7 @@
 //! The Statuspage-compatible JSON documents (`/api/v2/*.json`), with Atlassian Statuspage's
 //! field names and value sets, so tools that read a Statuspage page read ours unchanged.
 //!
-//! Mapping (see `rollup` for the rules):
+//! Mapping (see `twisterlab_domain::status` for the rules):
 //! - component `status`: ours are Statuspage's (`operational`, `degraded_performance`,
 //!   `partial_outage`, `major_outage`, `under_maintenance`); groups are components with
 //!   `group: true`, the worst status of their members, and `components` listing member ids.
