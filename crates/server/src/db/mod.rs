@@ -9,6 +9,7 @@ pub mod oncall;
 mod private_cluster;
 pub mod sessions;
 pub mod sla;
+pub mod status;
 pub mod throttle;
 pub mod users;
 
@@ -19,6 +20,15 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::config::{Config, mask_url};
 pub use private_cluster::PrivateCluster;
+
+/// The constraint a failed statement violated (unique, foreign key, check), by its name, so
+/// each query maps the violations it expects to its own error where it runs.
+pub fn constraint_violated(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(d) => d.constraint(),
+        _ => None,
+    }
+}
 
 /// Every migration in `migrations/`, compiled into the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");

@@ -3,11 +3,11 @@
 
 use std::fmt::Write as _;
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 use time::format_description::well_known::Rfc2822;
 
 use super::cache::Settings;
-use super::queries::{Incident, StatusData};
+use super::data::{Incident, StatusData};
 use crate::clock::iso;
 
 /// Incidents in each feed, newest first.
@@ -99,8 +99,9 @@ pub fn atom(settings: &Settings, data: &StatusData) -> String {
     xml
 }
 
-fn rfc2822(at: OffsetDateTime) -> String {
-    at.format(&Rfc2822).unwrap_or_default()
+/// RFC 2822 in UTC, as RSS wants it ("Sun, 29 Nov 2026 14:05:00 +0000").
+fn rfc2822(at: Timestamp) -> String {
+    crate::clock::from_jiff(at).format(&Rfc2822).unwrap_or_default()
 }
 
 /// The RSS 2.0 feed.

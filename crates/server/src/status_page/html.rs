@@ -4,16 +4,16 @@
 use std::fmt::Write as _;
 
 use askama::Template;
-use jiff::SignedDuration;
-use time::OffsetDateTime;
+use jiff::{SignedDuration, Timestamp};
 use twisterlab_domain::incident::ComponentStatus;
+use twisterlab_domain::status::{self as rollup, DayFigure, Level};
 use uuid::Uuid;
 
 use super::cache::{Settings, Site};
-use super::queries::{Component, Incident, StatusData};
+use super::data::{Component, Incident, StatusData};
 use crate::clock;
 use crate::web::assets;
-use twisterlab_domain::status::{self as rollup, DayFigure, Level};
+use crate::web::time::Moment;
 
 /// Months per history page.
 pub const MONTHS_PER_PAGE: u32 = 3;
@@ -23,24 +23,6 @@ pub const RECENT_DAYS: i64 = 7;
 
 /// Meta refresh interval when the reader asks for it with `?refresh=1`, in seconds.
 pub const REFRESH_SECONDS: u32 = 60;
-
-/// A moment as the pages show it.
-#[derive(Clone, Debug)]
-pub struct Moment {
-    pub iso: String,
-    pub absolute: String,
-    pub relative: String,
-}
-
-impl Moment {
-    fn of(at: OffsetDateTime, settings: &Settings, now: OffsetDateTime) -> Self {
-        Self {
-            iso: clock::iso(at),
-            absolute: clock::absolute(at, &settings.time_zone),
-            relative: clock::relative(at, now),
-        }
-    }
-}
 
 /// What every status page shares: assets, links for the site, the refresh and stale notes.
 pub struct Chrome {
@@ -138,7 +120,7 @@ impl IncidentView {
         data: &StatusData,
         chrome: &Chrome,
         settings: &Settings,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Self {
         let (impact, impact_class) = impact_words(incident.impact);
         let affected = incident
@@ -156,15 +138,15 @@ impl IncidentView {
             open: incident.is_open(),
             impact,
             impact_class,
-            started: Moment::of(incident.started_at, settings, now),
-            resolved: incident.resolved_at.map(|at| Moment::of(at, settings, now)),
+            started: Moment::new(incident.started_at, &settings.time_zone, now),
+            resolved: incident.resolved_at.map(|at| Moment::new(at, &settings.time_zone, now)),
             affected,
             updates: incident
                 .updates
                 .iter()
                 .map(|u| UpdateView {
                     status: capitalise(u.status),
-                    at: Moment::of(u.created_at, settings, now),
+                    at: Moment::new(u.created_at, &settings.time_zone, now),
                     html: crate::markdown::to_html(&u.body),
                     edited: u.updated_at != u.created_at,
                 })
@@ -414,8 +396,8 @@ pub struct IncidentPage {
 /// The words of the stale note, also checked by tests.
 pub const STALE_NOTE: &str = "This page may be out of date since";
 
-fn stale_moment(stale: Option<OffsetDateTime>, settings: &Settings, now: OffsetDateTime) -> Option<Moment> {
-    stale.map(|at| Moment::of(at, settings, now))
+fn stale_moment(stale: Option<Timestamp>, settings: &Settings, now: Timestamp) -> Option<Moment> {
+    stale.map(|at| Moment::new(at, &settings.time_zone, now))
 }
 
 /// The status page.
@@ -424,13 +406,13 @@ pub fn home(
     data: &StatusData,
     site: Site,
     refresh: bool,
-    stale: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    stale: Option<Timestamp>,
+    now: Timestamp,
 ) -> Result<String, askama::Error> {
     let chrome = Chrome::new(settings, site, refresh, stale_moment(stale, settings, now));
     let incidents =
         data.open_incidents().map(|i| IncidentView::of(i, data, &chrome, settings, now)).collect();
-    let recent_from = now - time::Duration::days(RECENT_DAYS);
+    let recent_from = now - SignedDuration::from_hours(24 * RECENT_DAYS);
     let recent = data
         .incidents
         .iter()
@@ -445,15 +427,15 @@ pub fn home(
         recent,
         first_day: data.days.first().map(|d| d.date.strftime("%Y-%m-%d").to_string()).unwrap_or_default(),
         days: data.days.len(),
-        updated: Moment::of(data.loaded_at, settings, now),
+        updated: Moment::new(data.loaded_at, &settings.time_zone, now),
         chrome,
     };
     page.render()
 }
 
 /// `(year, month)` of a moment in the team's zone.
-fn month_of(at: OffsetDateTime, settings: &Settings) -> (i16, i8) {
-    let d = clock::to_jiff(at).to_zoned_datetime(settings.time_zone.clone()).date();
+fn month_of(at: Timestamp, settings: &Settings) -> (i16, i8) {
+    let d = at.to_zoned_datetime(settings.time_zone.clone()).date();
     (d.year(), d.month())
 }
 
@@ -476,8 +458,8 @@ pub fn history(
     data: &StatusData,
     site: Site,
     page: u32,
-    stale: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    stale: Option<Timestamp>,
+    now: Timestamp,
 ) -> Result<String, askama::Error> {
     let chrome = Chrome::new(settings, site, false, stale_moment(stale, settings, now));
     let pages = history_pages(data, settings);
@@ -517,8 +499,8 @@ pub fn incident(
     data: &StatusData,
     site: Site,
     id: Uuid,
-    stale: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    stale: Option<Timestamp>,
+    now: Timestamp,
 ) -> Option<Result<String, askama::Error>> {
     let incident = data.incident(id)?;
     let chrome = Chrome::new(settings, site, false, stale_moment(stale, settings, now));

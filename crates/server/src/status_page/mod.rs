@@ -9,9 +9,10 @@
 
 pub mod admin;
 pub mod cache;
+pub mod data;
 pub mod feeds;
+pub mod history;
 pub mod html;
-pub mod queries;
 mod render;
 pub mod statuspage_api;
 #[cfg(test)]

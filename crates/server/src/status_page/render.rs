@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 use super::cache::{ApiDoc, Doc, DocKey, Document, Settings, Site};
-use super::queries::StatusData;
+use super::data::StatusData;
 use super::{feeds, html, statuspage_api};
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -28,8 +28,8 @@ pub fn one(
     settings: &Settings,
     data: &StatusData,
     key: DocKey,
-    stale: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    stale: Option<Timestamp>,
+    now: Timestamp,
 ) -> Option<Document> {
     let html_doc = |r: Result<String, askama::Error>| match r {
         Ok(body) => Some(Document::new(HTML, body.into_bytes(), false)),
@@ -65,10 +65,10 @@ pub fn one(
 pub fn eager(
     settings: &Settings,
     data: &StatusData,
-    stale: Option<OffsetDateTime>,
+    stale: Option<Timestamp>,
     keep: Option<&HashMap<DocKey, Arc<Document>>>,
 ) -> HashMap<DocKey, Arc<Document>> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let mut keys = vec![];
     // The status host's pages; the internal host's copies (`/status`) and the `?refresh=1`
     // variants are rendered on first use: few readers ask for them.

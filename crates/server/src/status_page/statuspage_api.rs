@@ -20,7 +20,7 @@ use twisterlab_domain::incident::ComponentStatus;
 use uuid::Uuid;
 
 use super::cache::{ApiDoc, Settings};
-use super::queries::{Component, Group, Incident, StatusData};
+use super::data::{Component, Group, Incident, StatusData};
 use crate::clock::iso;
 
 /// Incidents in `incidents.json`, newest first (Statuspage's limit).

@@ -259,7 +259,7 @@ async fn status_changes_are_recorded_once_and_feed_the_uptime_bars(pool: PgPool)
         .await
         .expect("pin");
     let tz = jiff::tz::TimeZone::UTC;
-    let (a, b) = tokio::join!(super::queries::load(&pool, &tz), super::queries::load(&pool, &tz));
+    let (a, b) = tokio::join!(super::data::load(&pool, &tz), super::data::load(&pool, &tz));
     a.expect("load a");
     b.expect("load b");
     let rows: i64 =
