@@ -14,6 +14,7 @@ pub mod feeds;
 pub mod history;
 pub mod html;
 mod render;
+pub mod service;
 pub mod statuspage_api;
 #[cfg(test)]
 mod tests;
