@@ -206,6 +206,11 @@ pub async fn declare(
         e.data = json!({"component_id": component.id, "component": component.name, "from": null, "to": impact.as_str()});
         store::append(&mut *tx, &e).await?;
     }
+    let affected_ids: Vec<Uuid> = affected.iter().map(|(c, _)| c.id).collect();
+    crate::status_page::history::record(tx, &affected_ids).await?;
+    if !private {
+        notify_status_change(tx).await?;
+    }
     audit_incident(
         tx,
         actor,
@@ -626,6 +631,7 @@ pub async fn set_component_impact(
     event.public = !incident.private;
     event.data = json!({"component_id": component_id, "component": component.name, "from": before.map(Impact::as_str), "to": impact.map(Impact::as_str)});
     store::append(&mut *tx, &event).await?;
+    crate::status_page::history::record(tx, &[component_id]).await?;
     audit_incident(
         tx,
         actor,
@@ -723,6 +729,7 @@ async fn resolve_locked(
         json!({"status": "resolved"}),
     )
     .await?;
+    crate::status_page::history::record_incident(tx, incident.id).await?;
     notify_status_change(tx).await?;
     let resolved = load(tx, incident.number).await?;
     crate::escalation::on_resolved(&mut *tx, &resolved, actor).await?;
@@ -787,6 +794,7 @@ async fn reopen_locked(
         json!({"status": to.as_str()}),
     )
     .await?;
+    crate::status_page::history::record_incident(tx, incident.id).await?;
     notify_status_change(tx).await?;
     let reopened = load(tx, incident.number).await?;
     crate::escalation::on_reopened(&mut *tx, &reopened, actor).await?;
@@ -838,8 +846,7 @@ pub async fn correct(
 /// Tells every portal process that something the status page shows has changed (delivered at
 /// commit, so a rolled-back change never triggers a rebuild).
 pub async fn notify_status_change(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_notify('twisterlab_status', '')").execute(&mut *tx).await?;
-    Ok(())
+    crate::db::status::notify(&mut *tx).await
 }
 
 /// The incident and its whole timeline.

@@ -124,7 +124,6 @@ impl StatusData {
 
 /// Reads the public state in one read-only snapshot and rolls it up.
 pub async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<StatusData, sqlx::Error> {
-    history::reconcile(pool).await?;
     let mut tx = store::begin_snapshot(pool).await?;
     let now = store::now(&mut *tx).await?;
     let groups = store::groups(&mut *tx).await?;

@@ -42,7 +42,16 @@ pub async fn record_incident(
 pub async fn reconcile(pool: &PgPool) -> Result<Vec<(Uuid, ComponentStatus)>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let changed = record_some(&mut tx, None).await?;
+    if !changed.is_empty() {
+        store::notify(&mut *tx).await?;
+    }
     tx.commit().await?;
+    if !changed.is_empty() {
+        tracing::info!(
+            components = changed.len(),
+            "recorded component statuses that changed while the portal was stopped"
+        );
+    }
     Ok(changed)
 }
 

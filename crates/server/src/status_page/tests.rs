@@ -243,33 +243,131 @@ async fn an_open_public_incident_turns_its_components_and_the_banner(pool: PgPoo
     assert!(body.contains("Resolved in the last 7 days") && body.contains("Elevated API errors"));
 }
 
+async fn history_rows(pool: &PgPool, component: &str) -> Vec<String> {
+    sqlx::query_scalar("select status from component_status_history where component_id = $1 order by at, id")
+        .bind(id(component))
+        .fetch_all(pool)
+        .await
+        .expect("history")
+}
+
+async fn all_history_rows(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from component_status_history").fetch_one(pool).await.expect("count")
+}
+
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
-async fn status_changes_are_recorded_once_and_feed_the_uptime_bars(pool: PgPool) {
+async fn a_rebuild_reads_the_history_and_never_writes_it(pool: PgPool) {
+    // Every component's history starts at its creation: the seeded ones from the migrations.
+    assert_eq!(all_history_rows(&pool).await, 6, "one row per component before any rebuild");
     let (app, worker) = built(&pool).await;
     worker.run_once().await.expect("rebuild");
-    let rows: i64 = sqlx::query_scalar("select count(*) from component_status_history")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
-    assert_eq!(rows, 6, "one row per component, however often it rebuilds");
-    // Concurrent readers (several processes) record a change once.
+    assert_eq!(all_history_rows(&pool).await, 6, "building the page wrote nothing");
+    // A status changed behind the portal's back (by hand in SQL): the page computes and shows
+    // it, and still records nothing; only a use case (or the next start) records.
     sqlx::query("update components set manual_status = 'major_outage', manual_reason = 'test' where id = $1")
         .bind(id(DATABASE))
         .execute(&pool)
         .await
-        .expect("pin");
-    let tz = jiff::tz::TimeZone::UTC;
-    let (a, b) = tokio::join!(super::data::load(&pool, &tz), super::data::load(&pool, &tz));
-    a.expect("load a");
-    b.expect("load b");
-    let rows: i64 =
-        sqlx::query_scalar("select count(*) from component_status_history where component_id = $1")
-            .bind(id(DATABASE))
-            .fetch_one(&pool)
-            .await
-            .expect("count");
-    assert_eq!(rows, 2);
+        .expect("pin by hand");
+    worker.run_once().await.expect("rebuild");
+    worker.run_once().await.expect("rebuild");
+    let (_, body) = text(&app, status_get("/", &[])).await;
+    assert!(body.contains("Major service outage"), "the page computes the status: {body:.2000}");
+    assert_eq!(all_history_rows(&pool).await, 6, "rebuilding wrote nothing");
+    assert_eq!(history_rows(&pool, DATABASE).await, vec!["operational"]);
+}
 
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_status_change_records_history_in_its_own_transaction(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let number =
+        declare(&pool, &commander, "API errors", Severity::P2, vec![(id(API), Impact::PartialOutage)], false)
+            .await;
+    // No rebuild has run: the declaration itself recorded the change.
+    assert_eq!(history_rows(&pool, API).await, vec!["operational", "partial_outage"]);
+    // A private incident does not reach the page, so it changes no public status.
+    declare(
+        &pool,
+        &commander,
+        "Private DB issue",
+        Severity::P1,
+        vec![(id(DATABASE), Impact::MajorOutage)],
+        true,
+    )
+    .await;
+    assert_eq!(history_rows(&pool, DATABASE).await, vec!["operational"]);
+
+    // A change that is rolled back records nothing.
+    let mut tx = pool.begin().await.expect("begin");
+    service::set_component_impact(&mut tx, &actor(&commander), number, id(API), Some(Impact::MajorOutage))
+        .await
+        .expect("impact");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(history_rows(&pool, API).await, vec!["operational", "partial_outage"]);
+
+    let mut tx = pool.begin().await.expect("begin");
+    service::set_component_impact(&mut tx, &actor(&commander), number, id(API), Some(Impact::MajorOutage))
+        .await
+        .expect("impact");
+    tx.commit().await.expect("commit");
+    assert_eq!(history_rows(&pool, API).await, vec!["operational", "partial_outage", "major_outage"]);
+
+    let mut tx = pool.begin().await.expect("begin");
+    service::resolve(&mut tx, &actor(&commander), number, None).await.expect("resolve");
+    tx.commit().await.expect("commit");
+    let mut tx = pool.begin().await.expect("begin");
+    service::reopen(&mut tx, &actor(&commander), number, None).await.expect("reopen");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        history_rows(&pool, API).await,
+        vec!["operational", "partial_outage", "major_outage", "operational", "major_outage"],
+        "resolve and reopen each record the status they lead to"
+    );
+    // An action that changes no status records nothing.
+    public_update(&pool, &commander, number, "Still looking.", None).await;
+    assert_eq!(history_rows(&pool, API).await.len(), 5);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn start_up_records_a_status_that_changed_while_the_portal_was_stopped(pool: PgPool) {
+    sqlx::query(
+        "update components set manual_status = 'degraded_performance', manual_reason = 'test' where id = $1",
+    )
+    .bind(id(DATABASE))
+    .execute(&pool)
+    .await
+    .expect("pin by hand");
+    let changed = super::history::reconcile(&pool).await.expect("reconcile");
+    assert_eq!(
+        changed,
+        vec![(id(DATABASE), twisterlab_domain::incident::ComponentStatus::DegradedPerformance)]
+    );
+    assert_eq!(history_rows(&pool, DATABASE).await, vec!["operational", "degraded_performance"]);
+    assert!(super::history::reconcile(&pool).await.expect("again").is_empty(), "nothing left to record");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn concurrent_recordings_record_a_change_once(pool: PgPool) {
+    sqlx::query(
+        "update components set manual_status = 'partial_outage', manual_reason = 'test' where id = $1",
+    )
+    .bind(id(DATABASE))
+    .execute(&pool)
+    .await
+    .expect("pin by hand");
+    let record = || async {
+        let mut tx = pool.begin().await.expect("begin");
+        let changed = super::history::record(&mut tx, &[id(DATABASE)]).await.expect("record");
+        tx.commit().await.expect("commit");
+        changed.len()
+    };
+    let (a, b) = tokio::join!(record(), record());
+    assert_eq!(a + b, 1, "one of the two recorded the change, the other found it recorded");
+    assert_eq!(history_rows(&pool, DATABASE).await, vec!["operational", "partial_outage"]);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_uptime_bars_follow_the_recorded_history(pool: PgPool) {
     // Yesterday: two hours of major outage for the API, recorded in the history.
     sqlx::query(
         "insert into component_status_history (component_id, status, at) values
@@ -281,7 +379,7 @@ async fn status_changes_are_recorded_once_and_feed_the_uptime_bars(pool: PgPool)
     .execute(&pool)
     .await
     .expect("history");
-    worker.run_once().await.expect("rebuild");
+    let (app, _worker) = built(&pool).await;
     let (_, body) = text(&app, status_get("/", &[])).await;
     assert!(
         body.contains("91.66 % uptime; major outage 2 h</title>"),
@@ -836,6 +934,32 @@ async fn waiting_requests_share_one_first_build(pool: PgPool) {
         assert_eq!(r.await.expect("task"), StatusCode::OK);
     }
     assert_eq!(cache.attempts(), 1, "one build for sixteen waiting requests");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn declaring_a_public_incident_tells_every_status_page_and_a_private_one_does_not(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let mut listener = PgListener::connect_with(&pool).await.expect("listener");
+    listener.listen(super::worker::CHANNEL).await.expect("listen");
+    let next = async |listener: &mut PgListener| {
+        tokio::time::timeout(Duration::from_secs(5), listener.recv())
+            .await
+            .expect("NOTIFY within 5 s")
+            .expect("notification")
+            .payload()
+            .to_owned()
+    };
+    declare(&pool, &commander, "Private trouble", Severity::P2, vec![], true).await;
+    // Notifications arrive in commit order: had the private declaration notified, its empty
+    // payload would come before this marker.
+    sqlx::query("select pg_notify($1, 'marker')")
+        .bind(super::worker::CHANNEL)
+        .execute(&pool)
+        .await
+        .expect("marker");
+    assert_eq!(next(&mut listener).await, "marker", "the private declaration notified nobody");
+    declare(&pool, &commander, "Public trouble", Severity::P2, vec![], false).await;
+    assert_eq!(next(&mut listener).await, "", "the public declaration notified the status pages");
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
