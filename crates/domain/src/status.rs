@@ -1,5 +1,6 @@
-//! Status page roll-up rules: a component's public status, the page indicator, an incident's
-//! Statuspage impact, and per-day uptime from the recorded status history.
+//! Status page roll-up rules: a component's public status (a pin overrides the signals), the
+//! page indicator, an incident's Statuspage impact, and per-day uptime from the recorded status
+//! history.
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan as _};
@@ -12,7 +13,7 @@ use crate::severity::Severity;
 pub struct Signals {
     /// Impacts of the OPEN, PUBLIC incidents on this component (private ones never count).
     pub incident_impacts: Vec<Impact>,
-    /// The status an admin pinned, if any.
+    /// The status an admin pinned, if any: it replaces everything else until it is removed.
     pub manual: Option<ComponentStatus>,
     /// Seam for maintenance windows: whether an active window covers the component. Nothing
     /// sets it yet; the maintenance area will.
@@ -21,13 +22,18 @@ pub struct Signals {
     pub probe: Option<ComponentStatus>,
 }
 
-/// A component's public status: the worst of its signals by [`ComponentStatus::badness`],
-/// operational when nothing is wrong. Maintenance ranks below any outage, so an incident
-/// during a maintenance window still shows.
+/// A component's public status. A pinned status is what an admin says the public should read,
+/// so it wins over every signal (in either direction: an admin may pin `operational` while an
+/// incident's impact on the component turned out to be wrong). Without a pin, the worst of the
+/// signals by [`ComponentStatus::badness`], operational when nothing is wrong; maintenance ranks
+/// below any outage, so an incident during a maintenance window still shows.
 pub fn component_status(signals: &Signals) -> ComponentStatus {
+    if let Some(pinned) = signals.manual {
+        return pinned;
+    }
     let impacts = signals.incident_impacts.iter().map(|i| ComponentStatus::from_impact(*i));
     let maintenance = signals.in_maintenance.then_some(ComponentStatus::UnderMaintenance);
-    ComponentStatus::worst(impacts.chain(signals.manual).chain(maintenance).chain(signals.probe))
+    ComponentStatus::worst(impacts.chain(maintenance).chain(signals.probe))
 }
 
 /// Statuspage's four-step scale, used both for the page's `status.indicator` and for an
@@ -299,21 +305,28 @@ mod tests {
     }
 
     #[test]
-    fn a_pinned_status_counts_like_any_other_signal() {
+    fn a_pinned_status_overrides_every_signal() {
         let pinned = Signals { manual: Some(ComponentStatus::PartialOutage), ..Signals::default() };
         assert_eq!(component_status(&pinned), ComponentStatus::PartialOutage);
-        let pinned_but_worse_incident = Signals {
+        let pinned_better_than_the_incident = Signals {
             manual: Some(ComponentStatus::DegradedPerformance),
             incident_impacts: vec![Impact::MajorOutage],
             ..Signals::default()
         };
-        assert_eq!(component_status(&pinned_but_worse_incident), ComponentStatus::MajorOutage);
+        assert_eq!(component_status(&pinned_better_than_the_incident), ComponentStatus::DegradedPerformance);
         let pinned_operational = Signals {
             manual: Some(ComponentStatus::Operational),
             incident_impacts: vec![Impact::DegradedPerformance],
+            in_maintenance: true,
+            probe: Some(ComponentStatus::MajorOutage),
+        };
+        assert_eq!(component_status(&pinned_operational), ComponentStatus::Operational);
+        let pinned_worse_than_the_signals = Signals {
+            manual: Some(ComponentStatus::MajorOutage),
+            incident_impacts: vec![Impact::DegradedPerformance],
             ..Signals::default()
         };
-        assert_eq!(component_status(&pinned_operational), ComponentStatus::DegradedPerformance);
+        assert_eq!(component_status(&pinned_worse_than_the_signals), ComponentStatus::MajorOutage);
     }
 
     #[test]
@@ -444,6 +457,17 @@ mod tests {
         }
 
         proptest! {
+            #[test]
+            fn a_pin_always_wins(
+                pinned in status(),
+                probe in prop::option::of(status()),
+                in_maintenance in any::<bool>(),
+                impacts in prop::collection::vec(prop::sample::select(vec![Impact::DegradedPerformance, Impact::PartialOutage, Impact::MajorOutage]), 0..4),
+            ) {
+                let signals = Signals { incident_impacts: impacts, manual: Some(pinned), in_maintenance, probe };
+                prop_assert_eq!(component_status(&signals), pinned);
+            }
+
             #[test]
             fn a_day_is_never_covered_longer_than_it_lasts_and_uptime_stays_a_fraction(
                 offsets in prop::collection::vec((0i64..5 * 86_400, status()), 1..12),

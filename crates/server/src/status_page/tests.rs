@@ -27,6 +27,7 @@ use crate::testing::{self, send};
 const STATUS_HOST: &str = "status.twisterlab.local";
 const API: &str = "0193a000-0000-7000-8000-000000000011";
 const DATABASE: &str = "0193a000-0000-7000-8000-000000000015";
+const CACHE: &str = "0193a000-0000-7000-8000-000000000016";
 
 fn id(s: &str) -> Uuid {
     s.parse().expect("uuid")
@@ -1219,4 +1220,64 @@ async fn admins_manage_components_with_audit_and_the_page_follows(pool: PgPool) 
     let viewer = testing::signed_in(&pool, Role::Viewer).await;
     let (response, _) = send(&app, testing::get("/admin/components", Some(&viewer))).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_pinned_status_overrides_the_incidents_on_the_page_and_in_the_json(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let commander = testing::user(&pool, Role::Commander).await;
+    declare(&pool, &commander, "API down", Severity::P1, vec![(id(API), Impact::MajorOutage)], false).await;
+    let (app, worker) = built(&pool).await;
+    let component_status = async |name: &str| {
+        let (_, json) = text(&app, status_get("/api/v2/components.json", &[])).await;
+        let json: Value = serde_json::from_str(&json).expect("JSON");
+        let components = json["components"].as_array().expect("components").clone();
+        let c = components.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name} listed"));
+        c["status"].as_str().expect("status").to_owned()
+    };
+    assert_eq!(component_status("API").await, "major_outage");
+
+    // The incident's impact turned out wrong for the API: an admin pins it operational. And the
+    // cache is failing although no incident says so: pinned as a major outage.
+    for (component, status) in [(API, "operational"), (CACHE, "major_outage")] {
+        let (response, body) = send(
+            &app,
+            testing::post_form(
+                &format!("/admin/components/{component}/pin"),
+                Some(&admin),
+                &[("status", status), ("reason", "checked by hand")],
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{body}");
+    }
+    worker.run_once().await.expect("rebuild");
+
+    let (_, page) = text(&app, status_get("/", &[])).await;
+    assert!(
+        page.contains(
+            r#"<span class="name">API</span> <span class="state state-operational">Operational</span>"#
+        ),
+        "the pin wins over the incident's major outage: {page}"
+    );
+    assert!(
+        page.contains(
+            r#"<span class="name">Cache</span> <span class="state state-major_outage">Major outage</span>"#
+        ),
+        "the pin wins over a quiet component: {page}"
+    );
+    assert!(page.contains("API down"), "the incident itself is still shown");
+    assert_eq!(component_status("API").await, "operational");
+    assert_eq!(component_status("Cache").await, "major_outage");
+    // The history follows the pins, recorded by the pin itself.
+    assert_eq!(history_rows(&pool, API).await, vec!["operational", "major_outage", "operational"]);
+    assert_eq!(history_rows(&pool, CACHE).await, vec!["operational", "major_outage"]);
+
+    // Unpinned, the incident counts again.
+    let (response, _) =
+        send(&app, testing::post_form(&format!("/admin/components/{API}/unpin"), Some(&admin), &[])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    worker.run_once().await.expect("rebuild");
+    assert_eq!(component_status("API").await, "major_outage");
+    assert_eq!(history_rows(&pool, API).await.last().map(String::as_str), Some("major_outage"));
 }
