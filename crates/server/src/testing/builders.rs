@@ -124,3 +124,11 @@ pub async fn team(pool: &PgPool) -> Team {
     tx.commit().await.expect("commit");
     Team { alice, bob, mia }
 }
+
+impl IncidentBuilder {
+    /// With the label `label` (labels are internal: they never reach the status page).
+    pub fn label(mut self, label: &str) -> Self {
+        self.declaration.labels.push(label.into());
+        self
+    }
+}
