@@ -195,6 +195,11 @@ async fn an_open_public_incident_turns_its_components_and_the_banner(pool: PgPoo
     let oldest = body.find("elevated error rates").expect("oldest update");
     assert!(newest < oldest, "updates are newest first");
     assert!(body.contains("state-partial_outage\">Partial outage"), "the state is spelled out: {body}");
+    assert!(
+        body.contains(" · began <time datetime=\"")
+            && body.contains(" UTC</time> <span class=\"muted\">(just now)</span>"),
+        "times read as on every portal page: {body}"
+    );
 
     // Resolving clears the component and the banner after the next rebuild.
     let mut tx = pool.begin().await.expect("begin");
