@@ -11,14 +11,14 @@ use crate::clock::to_jiff;
 
 /// A status an admin pinned, with the reason (for admins only, never public).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pin {
+pub(crate) struct Pin {
     pub status: ComponentStatus,
     pub reason: String,
 }
 
 /// A component as admins, pickers and exports see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Component {
+pub(crate) struct Component {
     pub id: Uuid,
     pub name: String,
     /// Internal unless `description_public`.
@@ -77,13 +77,13 @@ const SELECT: &str =
    from components c left join component_groups g on g.id = c.group_id";
 
 /// Every component, by group position (ungrouped last), then position and name.
-pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Component>, sqlx::Error> {
+pub(crate) async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Component>, sqlx::Error> {
     let sql = format!("{SELECT} order by coalesce(g.position, 1000000), g.name, c.position, c.name");
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(db).await?;
     rows.into_iter().map(Component::try_from).collect()
 }
 
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Component>, sqlx::Error> {
+pub(crate) async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Component>, sqlx::Error> {
     let sql = format!("{SELECT} where c.id = $1");
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(db).await?;
     row.map(Component::try_from).transpose()
@@ -91,7 +91,7 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Component>
 
 /// The component, locked for a change in this transaction. `no key update`: incidents that
 /// name the component meanwhile (a foreign key takes `key share`) need not wait.
-pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<Component>, sqlx::Error> {
+pub(crate) async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<Component>, sqlx::Error> {
     let sql = format!("{SELECT} where c.id = $1 for no key update of c");
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(tx).await?;
     row.map(Component::try_from).transpose()
@@ -99,7 +99,7 @@ pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<Component>, 
 
 /// What a write of a component or group ran into.
 #[derive(Debug, thiserror::Error)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// `components_name_key` or `component_groups_name_key`.
     #[error("another component or group has this name")]
     NameTaken,
@@ -124,7 +124,7 @@ fn write_error(e: sqlx::Error) -> WriteError {
 
 /// The fields an admin edits.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ComponentFields<'a> {
+pub(crate) struct ComponentFields<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub description_public: bool,
@@ -132,7 +132,11 @@ pub struct ComponentFields<'a> {
     pub position: i32,
 }
 
-pub async fn insert(db: impl PgExecutor<'_>, id: Uuid, c: &ComponentFields<'_>) -> Result<(), WriteError> {
+pub(crate) async fn insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    c: &ComponentFields<'_>,
+) -> Result<(), WriteError> {
     sqlx::query(
         "insert into components (id, group_id, name, description, description_public, position)
          values ($1, $2, $3, $4, $5, $6)",
@@ -149,7 +153,11 @@ pub async fn insert(db: impl PgExecutor<'_>, id: Uuid, c: &ComponentFields<'_>) 
     Ok(())
 }
 
-pub async fn update(db: impl PgExecutor<'_>, id: Uuid, c: &ComponentFields<'_>) -> Result<(), WriteError> {
+pub(crate) async fn update(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    c: &ComponentFields<'_>,
+) -> Result<(), WriteError> {
     sqlx::query(
         "update components set name = $2, description = $3, description_public = $4, group_id = $5, position = $6
           where id = $1",
@@ -167,7 +175,7 @@ pub async fn update(db: impl PgExecutor<'_>, id: Uuid, c: &ComponentFields<'_>) 
 }
 
 /// Pins a status with its reason, or with `None` removes the pin.
-pub async fn set_pin(db: impl PgExecutor<'_>, id: Uuid, pin: Option<&Pin>) -> Result<(), sqlx::Error> {
+pub(crate) async fn set_pin(db: impl PgExecutor<'_>, id: Uuid, pin: Option<&Pin>) -> Result<(), sqlx::Error> {
     sqlx::query("update components set manual_status = $2, manual_reason = $3 where id = $1")
         .bind(id)
         .bind(pin.map(|p| p.status.as_str()))
@@ -179,13 +187,13 @@ pub async fn set_pin(db: impl PgExecutor<'_>, id: Uuid, pin: Option<&Pin>) -> Re
 
 /// Deletes the component and its status history. A component an incident names stays:
 /// [`WriteError::NamedByIncident`].
-pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), WriteError> {
+pub(crate) async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), WriteError> {
     sqlx::query("delete from components where id = $1").bind(id).execute(db).await.map_err(write_error)?;
     Ok(())
 }
 
 /// How many incidents name the component.
-pub async fn incident_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, sqlx::Error> {
+pub(crate) async fn incident_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("select count(*) from incident_components where component_id = $1")
         .bind(id)
         .fetch_one(db)
@@ -194,7 +202,7 @@ pub async fn incident_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, sq
 
 /// A group of components.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Group {
+pub(crate) struct Group {
     pub id: Uuid,
     pub name: String,
     /// Order of the groups on the page.
@@ -202,7 +210,7 @@ pub struct Group {
 }
 
 /// Every group, by position then name.
-pub async fn groups(db: impl PgExecutor<'_>) -> Result<Vec<Group>, sqlx::Error> {
+pub(crate) async fn groups(db: impl PgExecutor<'_>) -> Result<Vec<Group>, sqlx::Error> {
     let rows: Vec<(Uuid, String, i32)> =
         sqlx::query_as("select id, name, position from component_groups order by position, name")
             .fetch_all(db)
@@ -210,7 +218,7 @@ pub async fn groups(db: impl PgExecutor<'_>) -> Result<Vec<Group>, sqlx::Error> 
     Ok(rows.into_iter().map(|(id, name, position)| Group { id, name, position }).collect())
 }
 
-pub async fn group_exists(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+pub(crate) async fn group_exists(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("select exists (select 1 from component_groups where id = $1)")
         .bind(id)
         .fetch_one(db)
@@ -218,7 +226,7 @@ pub async fn group_exists(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sql
 }
 
 /// The group, locked for a change in this transaction.
-pub async fn lock_group(tx: &mut PgConnection, id: Uuid) -> Result<Option<Group>, sqlx::Error> {
+pub(crate) async fn lock_group(tx: &mut PgConnection, id: Uuid) -> Result<Option<Group>, sqlx::Error> {
     let row: Option<(Uuid, String, i32)> =
         sqlx::query_as("select id, name, position from component_groups where id = $1 for no key update")
             .bind(id)
@@ -227,7 +235,7 @@ pub async fn lock_group(tx: &mut PgConnection, id: Uuid) -> Result<Option<Group>
     Ok(row.map(|(id, name, position)| Group { id, name, position }))
 }
 
-pub async fn insert_group(
+pub(crate) async fn insert_group(
     db: impl PgExecutor<'_>,
     id: Uuid,
     name: &str,
@@ -243,7 +251,7 @@ pub async fn insert_group(
     Ok(())
 }
 
-pub async fn update_group(
+pub(crate) async fn update_group(
     db: impl PgExecutor<'_>,
     id: Uuid,
     name: &str,
@@ -260,12 +268,12 @@ pub async fn update_group(
 }
 
 /// Deletes the group; its components stay, ungrouped.
-pub async fn delete_group(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+pub(crate) async fn delete_group(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("delete from component_groups where id = $1").bind(id).execute(db).await?;
     Ok(())
 }
 
 /// How many components the group holds.
-pub async fn member_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, sqlx::Error> {
+pub(crate) async fn member_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("select count(*) from components where group_id = $1").bind(id).fetch_one(db).await
 }

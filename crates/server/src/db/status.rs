@@ -24,7 +24,7 @@ use crate::clock::{from_jiff, to_jiff};
 const HISTORY_LOCK: i64 = 0x7477_6c73_7461_7475;
 
 /// The channel status-relevant changes notify; every process's status page worker listens.
-pub const CHANNEL: &str = "twisterlab_status";
+pub(crate) const CHANNEL: &str = "twisterlab_status";
 
 fn decode<T: std::str::FromStr>(value: &str) -> Result<T, sqlx::Error>
 where
@@ -38,26 +38,26 @@ where
 
 /// A read-only transaction on one snapshot, so every read of a rebuild agrees with the others
 /// and none of them can write.
-pub async fn begin_snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+pub(crate) async fn begin_snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     pool.begin_with("begin isolation level repeatable read, read only").await
 }
 
 /// The database's clock (the transaction's start).
-pub async fn now(db: impl PgExecutor<'_>) -> Result<Timestamp, sqlx::Error> {
+pub(crate) async fn now(db: impl PgExecutor<'_>) -> Result<Timestamp, sqlx::Error> {
     let now: OffsetDateTime = sqlx::query_scalar("select now()").fetch_one(db).await?;
     Ok(to_jiff(now))
 }
 
 /// A component group as the public sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Group {
+pub(crate) struct Group {
     pub id: Uuid,
     pub name: String,
     pub position: i32,
 }
 
 /// Every group, by position then name.
-pub async fn groups(db: impl PgExecutor<'_>) -> Result<Vec<Group>, sqlx::Error> {
+pub(crate) async fn groups(db: impl PgExecutor<'_>) -> Result<Vec<Group>, sqlx::Error> {
     let rows: Vec<(Uuid, String, i32)> =
         sqlx::query_as("select id, name, position from component_groups order by position, name")
             .fetch_all(db)
@@ -67,7 +67,7 @@ pub async fn groups(db: impl PgExecutor<'_>) -> Result<Vec<Group>, sqlx::Error> 
 
 /// A component as the status page reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublicComponent {
+pub(crate) struct PublicComponent {
     pub id: Uuid,
     pub name: String,
     /// Only a description an admin marked public (and that says something).
@@ -92,7 +92,7 @@ struct PublicComponentRow {
 }
 
 /// Every component, by group position (ungrouped last), then position and name.
-pub async fn components(db: impl PgExecutor<'_>) -> Result<Vec<PublicComponent>, sqlx::Error> {
+pub(crate) async fn components(db: impl PgExecutor<'_>) -> Result<Vec<PublicComponent>, sqlx::Error> {
     let rows: Vec<PublicComponentRow> = sqlx::query_as(
         "select c.id, c.name, c.description, c.description_public, c.group_id, c.position, c.manual_status, c.created_at
            from components c left join component_groups g on g.id = c.group_id
@@ -118,7 +118,7 @@ pub async fn components(db: impl PgExecutor<'_>) -> Result<Vec<PublicComponent>,
 
 /// The impacts of open public incidents on each component (of `only`, or of every component):
 /// the incident signals of the roll-up. Private incidents never count.
-pub async fn open_impacts(
+pub(crate) async fn open_impacts(
     db: impl PgExecutor<'_>,
     only: Option<&[Uuid]>,
 ) -> Result<HashMap<Uuid, Vec<Impact>>, sqlx::Error> {
@@ -138,7 +138,7 @@ pub async fn open_impacts(
 
 /// Each component's recorded changes from `since` on, oldest first, preceded by the last change
 /// before `since` (the status the window starts with).
-pub async fn history(
+pub(crate) async fn history(
     db: impl PgExecutor<'_>,
     since: Timestamp,
 ) -> Result<HashMap<Uuid, Vec<Change>>, sqlx::Error> {
@@ -163,7 +163,7 @@ pub async fn history(
 
 /// A public incident's own facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublicIncident {
+pub(crate) struct PublicIncident {
     pub id: Uuid,
     pub title: String,
     pub status: IncidentStatus,
@@ -185,7 +185,7 @@ struct IncidentRow {
 }
 
 /// Every public incident, newest start first.
-pub async fn incidents(db: impl PgExecutor<'_>) -> Result<Vec<PublicIncident>, sqlx::Error> {
+pub(crate) async fn incidents(db: impl PgExecutor<'_>) -> Result<Vec<PublicIncident>, sqlx::Error> {
     let rows: Vec<IncidentRow> = sqlx::query_as(
         "select id, title, status, severity, started_at, created_at, resolved_at
            from incidents where not private order by started_at desc, number desc",
@@ -210,7 +210,7 @@ pub async fn incidents(db: impl PgExecutor<'_>) -> Result<Vec<PublicIncident>, s
 /// A public timeline event: a public update (or its correction), or the fact of a resolve or
 /// reopen (those events' own data names people, so only their kind and time are read).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublicEvent {
+pub(crate) struct PublicEvent {
     pub id: Uuid,
     pub incident_id: Uuid,
     pub at: Timestamp,
@@ -235,7 +235,7 @@ struct EventRow {
 }
 
 /// The public events of every public incident, oldest first.
-pub async fn events(db: impl PgExecutor<'_>) -> Result<Vec<PublicEvent>, sqlx::Error> {
+pub(crate) async fn events(db: impl PgExecutor<'_>) -> Result<Vec<PublicEvent>, sqlx::Error> {
     let rows: Vec<EventRow> = sqlx::query_as(
         "select e.id, e.incident_id, e.at, e.kind,
                 case when e.kind = 'public_update' then e.body end as body,
@@ -264,7 +264,9 @@ pub async fn events(db: impl PgExecutor<'_>) -> Result<Vec<PublicEvent>, sqlx::E
 }
 
 /// The components each public incident affects and how, by component position and name.
-pub async fn affected(db: impl PgExecutor<'_>) -> Result<HashMap<Uuid, Vec<(Uuid, Impact)>>, sqlx::Error> {
+pub(crate) async fn affected(
+    db: impl PgExecutor<'_>,
+) -> Result<HashMap<Uuid, Vec<(Uuid, Impact)>>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
         "select ic.incident_id, ic.component_id, ic.impact
            from incident_components ic join incidents i on i.id = ic.incident_id
@@ -285,14 +287,14 @@ pub async fn affected(db: impl PgExecutor<'_>) -> Result<HashMap<Uuid, Vec<(Uuid
 
 /// Takes the history lock until the transaction ends. Reads after it see every change recorded
 /// before (READ COMMITTED takes a new snapshot per statement).
-pub async fn lock_history(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+pub(crate) async fn lock_history(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_advisory_xact_lock($1)").bind(HISTORY_LOCK).execute(&mut *tx).await?;
     Ok(())
 }
 
 /// What the history knows of a component: its pin and its last recorded status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub pinned: Option<ComponentStatus>,
     /// `None` before the first row.
     pub last: Option<ComponentStatus>,
@@ -300,7 +302,7 @@ pub struct Recorded {
 
 /// The pin and last recorded status of each existing component of `ids` (of every component
 /// when `ids` is `None`).
-pub async fn recorded(
+pub(crate) async fn recorded(
     db: impl PgExecutor<'_>,
     ids: Option<&[Uuid]>,
 ) -> Result<Vec<(Uuid, Recorded)>, sqlx::Error> {
@@ -328,7 +330,7 @@ pub async fn recorded(
 
 /// Appends one history row per entry, at the statement's clock (not the transaction's start:
 /// a transaction that waited for the history lock records after the one it waited for).
-pub async fn append_history(
+pub(crate) async fn append_history(
     db: impl PgExecutor<'_>,
     entries: &[(Uuid, ComponentStatus)],
 ) -> Result<(), sqlx::Error> {
@@ -349,7 +351,7 @@ pub async fn append_history(
 }
 
 /// The components an incident affects (any impact), for recording after its status changed.
-pub async fn components_of_incident(
+pub(crate) async fn components_of_incident(
     db: impl PgExecutor<'_>,
     incident_id: Uuid,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
@@ -361,7 +363,7 @@ pub async fn components_of_incident(
 
 /// Tells every portal process that something the status page shows has changed (delivered at
 /// commit, so a rolled-back change never triggers a rebuild).
-pub async fn notify(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+pub(crate) async fn notify(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_notify($1, '')").bind(CHANNEL).execute(db).await?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::web::error::AppError;
 use crate::web::form::{Choice, NoticeQuery, Notices, PathId, form_outcome, see_other_with_notice};
 use crate::web::page::{Layout, render_page};
 
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     let admin = Access::Role(Role::Admin);
     Routes::new()
         .get("/admin/components", admin, list_components)
@@ -66,7 +66,7 @@ async fn in_tx<T>(
 
 /// The component form, as posted.
 #[derive(Debug, Default, Deserialize)]
-pub struct ComponentForm {
+pub(crate) struct ComponentForm {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -105,7 +105,7 @@ impl ComponentForm {
 /// A group form: the "new group" form posts `group_name`/`group_position` (its fields share the
 /// page with the component form), each group's own form `name`/`position`.
 #[derive(Debug, Default, Deserialize)]
-pub struct GroupForm {
+pub(crate) struct GroupForm {
     #[serde(default, alias = "group_name")]
     name: String,
     #[serde(default, alias = "group_position")]
@@ -119,7 +119,7 @@ impl GroupForm {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub struct PinForm {
+pub(crate) struct PinForm {
     #[serde(default)]
     status: String,
     #[serde(default)]
@@ -165,7 +165,7 @@ fn pinned_of(c: &Component) -> Option<(&'static str, String)> {
 // The list.
 
 /// A component in the admin list.
-pub struct ComponentItem {
+pub(crate) struct ComponentItem {
     pub id: Uuid,
     pub name: String,
     pub group: String,
@@ -178,7 +178,7 @@ pub struct ComponentItem {
 }
 
 /// A group's own form in the list.
-pub struct GroupItem {
+pub(crate) struct GroupItem {
     pub id: Uuid,
     pub name: String,
     pub position: String,
@@ -189,7 +189,7 @@ pub struct GroupItem {
 
 #[derive(Template)]
 #[template(path = "admin/components.html")]
-pub struct ComponentsPage {
+pub(crate) struct ComponentsPage {
     pub layout: Layout,
     pub components: Vec<ComponentItem>,
     pub groups: Vec<GroupItem>,
@@ -356,7 +356,7 @@ async fn delete_group(
 
 #[derive(Template)]
 #[template(path = "admin/components_edit.html")]
-pub struct ComponentPage {
+pub(crate) struct ComponentPage {
     pub layout: Layout,
     pub id: Uuid,
     pub title: String,

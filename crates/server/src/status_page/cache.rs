@@ -321,7 +321,7 @@ impl Settings {
 
 /// Every document of one build.
 pub struct Snapshot {
-    pub data: Arc<StatusData>,
+    pub(crate) data: Arc<StatusData>,
     /// Set when the last rebuild failed: the data is from then.
     pub stale_since: Option<Timestamp>,
     /// When the documents were rendered (relative times are computed against it).

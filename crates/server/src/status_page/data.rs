@@ -16,11 +16,11 @@ use super::history;
 use crate::db::status as store;
 
 /// Days of uptime history on the page.
-pub const UPTIME_DAYS: usize = 90;
+pub(crate) const UPTIME_DAYS: usize = 90;
 
 /// A component group as the public sees it.
 #[derive(Clone, Debug)]
-pub struct Group {
+pub(crate) struct Group {
     pub id: Uuid,
     pub name: String,
     pub position: i32,
@@ -29,7 +29,7 @@ pub struct Group {
 
 /// A component with its computed status and uptime.
 #[derive(Clone, Debug)]
-pub struct Component {
+pub(crate) struct Component {
     pub id: Uuid,
     pub name: String,
     /// Only descriptions an admin marked public.
@@ -47,7 +47,7 @@ pub struct Component {
 
 /// One public update of an incident (or the fact that it was resolved or reopened).
 #[derive(Clone, Debug)]
-pub struct Update {
+pub(crate) struct Update {
     pub id: Uuid,
     /// investigating, identified, monitoring or resolved.
     pub status: &'static str,
@@ -62,7 +62,7 @@ pub struct Update {
 
 /// A public incident.
 #[derive(Clone, Debug)]
-pub struct Incident {
+pub(crate) struct Incident {
     pub id: Uuid,
     pub name: String,
     pub status: IncidentStatus,
@@ -93,7 +93,7 @@ impl Incident {
 
 /// Everything the public documents are rendered from.
 #[derive(Clone, Debug)]
-pub struct StatusData {
+pub(crate) struct StatusData {
     /// When this was read.
     pub loaded_at: Timestamp,
     /// The latest public change anywhere (Statuspage's `page.updated_at`).
@@ -123,7 +123,7 @@ impl StatusData {
 }
 
 /// Reads the public state in one read-only snapshot and rolls it up.
-pub async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<StatusData, sqlx::Error> {
+pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<StatusData, sqlx::Error> {
     let mut tx = store::begin_snapshot(pool).await?;
     let now = store::now(&mut *tx).await?;
     let groups = store::groups(&mut *tx).await?;

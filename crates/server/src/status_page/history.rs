@@ -17,7 +17,7 @@ use crate::db::status as store;
 /// Recomputes the public status of `component_ids` and records each one that differs from its
 /// last recorded status. Returns the components whose status changed. Call it after the change,
 /// in the same transaction.
-pub async fn record(
+pub(crate) async fn record(
     tx: &mut PgConnection,
     component_ids: &[Uuid],
 ) -> Result<Vec<(Uuid, ComponentStatus)>, sqlx::Error> {
@@ -29,7 +29,7 @@ pub async fn record(
 
 /// [`record`] for every component an incident affects (after a resolve or reopen, which change
 /// whether its impacts count).
-pub async fn record_incident(
+pub(crate) async fn record_incident(
     tx: &mut PgConnection,
     incident_id: Uuid,
 ) -> Result<Vec<(Uuid, ComponentStatus)>, sqlx::Error> {
@@ -39,7 +39,7 @@ pub async fn record_incident(
 
 /// [`record`] for every component, in its own transaction: at start-up, so a deploy that changed
 /// the rules (or a change made by hand in SQL) is recorded from then on.
-pub async fn reconcile(pool: &PgPool) -> Result<Vec<(Uuid, ComponentStatus)>, sqlx::Error> {
+pub(crate) async fn reconcile(pool: &PgPool) -> Result<Vec<(Uuid, ComponentStatus)>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let changed = record_some(&mut tx, None).await?;
     if !changed.is_empty() {

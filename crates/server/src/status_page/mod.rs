@@ -7,15 +7,15 @@
 //! sends them to a small router of their own with nothing but public documents, so no
 //! session is looked up and no internal page can answer there.
 
-pub mod admin;
+mod admin;
 pub mod cache;
-pub mod data;
-pub mod feeds;
-pub mod history;
-pub mod html;
+pub(crate) mod data;
+mod feeds;
+pub(crate) mod history;
+mod html;
 mod render;
-pub mod service;
-pub mod statuspage_api;
+pub(crate) mod service;
+mod statuspage_api;
 #[cfg(test)]
 mod tests;
 pub mod worker;
@@ -40,7 +40,7 @@ use cache::{ApiDoc, Doc, DocKey, Site, StatusCache};
 
 /// Routes of the internal host: the status pages under `/status`, the JSON API, the feeds and
 /// the admin pages. The public ones never touch the session tables (`Access::Public`).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     let mut routes = Routes::new()
         .get("/status", Access::Public, internal_home)
         .get("/status/history", Access::Public, internal_history)
@@ -75,7 +75,7 @@ pub fn bare_host(value: &str) -> &str {
 }
 
 /// Whether the request is for the status host (port ignored, case-insensitive).
-pub fn is_status_host(request: &Request, status_host: &str) -> bool {
+pub(crate) fn is_status_host(request: &Request, status_host: &str) -> bool {
     let host = request
         .headers()
         .get(header::HOST)
@@ -86,7 +86,7 @@ pub fn is_status_host(request: &Request, status_host: &str) -> bool {
 
 /// The public status site and the host it answers for.
 #[derive(Clone)]
-pub struct StatusSite {
+pub(crate) struct StatusSite {
     router: Router,
     host: String,
 }
@@ -174,7 +174,7 @@ fn history_page(uri: &Uri) -> u32 {
 }
 
 /// Answers with the cached document, 503 before the first build, 404 when it does not exist.
-pub async fn serve(cache: &StatusCache, site: Site, doc: Doc, headers: &HeaderMap) -> Response {
+async fn serve(cache: &StatusCache, site: Site, doc: Doc, headers: &HeaderMap) -> Response {
     let Some(snapshot) = cache.snapshot_or_build().await else {
         return cache::unavailable();
     };

@@ -15,7 +15,7 @@ const ATOM: &str = "application/atom+xml; charset=utf-8";
 const RSS: &str = "application/rss+xml; charset=utf-8";
 
 /// Whether `doc` names something that exists in `data` (an incident, a history page).
-pub fn exists(settings: &Settings, data: &StatusData, doc: Doc) -> bool {
+pub(crate) fn exists(settings: &Settings, data: &StatusData, doc: Doc) -> bool {
     match doc {
         Doc::Incident(id) => data.incident(id).is_some(),
         Doc::History { page } => page >= 1 && page <= html::history_pages(data, settings),
@@ -24,7 +24,7 @@ pub fn exists(settings: &Settings, data: &StatusData, doc: Doc) -> bool {
 }
 
 /// Renders one document; `None` when it does not exist or failed to render (logged).
-pub fn one(
+pub(crate) fn one(
     settings: &Settings,
     data: &StatusData,
     key: DocKey,
@@ -62,7 +62,7 @@ pub fn one(
 /// The documents rendered on every rebuild: the status host's pages and the JSON most readers
 /// open. With `keep` (a re-render after a failed rebuild) the JSON is taken from there, since
 /// only the HTML carries the stale note.
-pub fn eager(
+pub(crate) fn eager(
     settings: &Settings,
     data: &StatusData,
     stale: Option<Timestamp>,

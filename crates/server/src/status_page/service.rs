@@ -16,15 +16,15 @@ use crate::validation::{FieldError, FieldErrors};
 use crate::web::error::AppError;
 
 /// Longest component or group name, in characters.
-pub const MAX_NAME: usize = 100;
+pub(crate) const MAX_NAME: usize = 100;
 /// Longest description or pin reason, in characters.
-pub const MAX_TEXT: usize = 500;
+pub(crate) const MAX_TEXT: usize = 500;
 /// Positions admins may choose.
-pub const POSITIONS: std::ops::RangeInclusive<i32> = -1000..=100_000;
+pub(crate) const POSITIONS: std::ops::RangeInclusive<i32> = -1000..=100_000;
 
 /// Why a component or group change was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum ComponentError {
+pub(crate) enum ComponentError {
     /// "This component" or "This group".
     #[error("{0} does not exist")]
     NotFound(&'static str),
@@ -50,7 +50,7 @@ impl From<ComponentError> for AppError {
 
 /// What a change did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Saved {
+pub(crate) enum Saved {
     Changed,
     /// The input matched what was stored; nothing was written.
     Unchanged,
@@ -59,7 +59,7 @@ pub enum Saved {
 /// A component as an admin enters it: text as typed (the position and group too), so every
 /// field is checked here and all problems are reported at once.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ComponentInput {
+pub(crate) struct ComponentInput {
     pub name: String,
     /// Internal notes unless `description_public`.
     pub description: String,
@@ -72,7 +72,7 @@ pub struct ComponentInput {
 
 /// A group as an admin enters it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GroupInput {
+pub(crate) struct GroupInput {
     pub name: String,
     /// A whole number in [`POSITIONS`], or empty for 0.
     pub position: String,
@@ -80,7 +80,7 @@ pub struct GroupInput {
 
 /// A status to pin and why (the reason is for admins, never public).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PinInput {
+pub(crate) struct PinInput {
     /// One of the component statuses (`partial_outage`…).
     pub status: String,
     pub reason: String,
@@ -199,7 +199,7 @@ fn refused(e: WriteError, taken: &str) -> ComponentError {
 }
 
 /// Creates a component (operational; its status history starts now). Returns its id.
-pub async fn create_component(
+pub(crate) async fn create_component(
     tx: &mut PgConnection,
     actor: &Actor,
     input: &ComponentInput,
@@ -232,7 +232,7 @@ async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Component, ComponentErr
 }
 
 /// Changes a component's name, description (and whether it is public), group and position.
-pub async fn update_component(
+pub(crate) async fn update_component(
     tx: &mut PgConnection,
     actor: &Actor,
     id: Uuid,
@@ -271,7 +271,7 @@ fn pin_json(pin: Option<&Pin>) -> serde_json::Value {
 }
 
 /// Pins a status: the public reads it, whatever incidents say, until the pin is removed.
-pub async fn pin_component(
+pub(crate) async fn pin_component(
     tx: &mut PgConnection,
     actor: &Actor,
     id: Uuid,
@@ -307,7 +307,7 @@ pub async fn pin_component(
 }
 
 /// Removes the pin: the status is computed from the signals again.
-pub async fn unpin_component(
+pub(crate) async fn unpin_component(
     tx: &mut PgConnection,
     actor: &Actor,
     id: Uuid,
@@ -336,7 +336,11 @@ pub async fn unpin_component(
 
 /// Deletes a component and its status history. One that an incident names stays: the
 /// incident's record keeps pointing at it.
-pub async fn delete_component(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<(), ComponentError> {
+pub(crate) async fn delete_component(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(), ComponentError> {
     let before = lock(tx, id).await?;
     let named = store::incident_count(&mut *tx, id).await?;
     if named > 0 {
@@ -375,7 +379,7 @@ fn check_group_input(input: &GroupInput) -> Result<(String, i32), ComponentError
 }
 
 /// Creates a group. Returns its id.
-pub async fn create_group(
+pub(crate) async fn create_group(
     tx: &mut PgConnection,
     actor: &Actor,
     input: &GroupInput,
@@ -405,7 +409,7 @@ async fn lock_group(tx: &mut PgConnection, id: Uuid) -> Result<Group, ComponentE
 }
 
 /// Renames or moves a group.
-pub async fn update_group(
+pub(crate) async fn update_group(
     tx: &mut PgConnection,
     actor: &Actor,
     id: Uuid,
@@ -435,7 +439,11 @@ pub async fn update_group(
 }
 
 /// Deletes a group; its components stay, listed without a group.
-pub async fn delete_group(tx: &mut PgConnection, actor: &Actor, id: Uuid) -> Result<(), ComponentError> {
+pub(crate) async fn delete_group(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<(), ComponentError> {
     let before = lock_group(tx, id).await?;
     let members = store::member_count(&mut *tx, id).await?;
     store::delete_group(&mut *tx, id).await?;

@@ -9,7 +9,7 @@ use super::cache::{RebuildError, StatusCache};
 use crate::workers::{BoxFuture, NextPass, Worker};
 
 /// The channel status-relevant changes notify (`db::status::notify`).
-pub use crate::db::status::CHANNEL;
+pub(crate) use crate::db::status::CHANNEL;
 
 /// How long after a notification the rebuild starts, collecting the rest of a burst.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
