@@ -129,7 +129,8 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
     let groups = store::groups(&mut *tx).await?;
     let rows = store::components(&mut *tx).await?;
     let mut impacts = store::open_impacts(&mut *tx, None).await?;
-    // A day more than shown, so the first day starts with the status it began with.
+    // Back a day further than the days shown, so the first one (25 hours long across DST) lies
+    // inside; the change before the window gives the status it began with.
     let window_start = now - SignedDuration::from_hours(24 * (UPTIME_DAYS as i64 + 1));
     let mut changes = store::history(&mut *tx, window_start).await?;
     let incident_rows = store::incidents(&mut *tx).await?;

@@ -1,7 +1,9 @@
 //! The public status page: its own host (`TWISTERLAB_STATUS_HOST`), the same pages under
 //! `/status` on the internal host, the Statuspage-compatible JSON API, Atom and RSS feeds,
-//! all served from an in-memory cache rebuilt on `NOTIFY twisterlab_status`; plus the
-//! admin pages for components and groups.
+//! all served from an in-memory cache rebuilt on `NOTIFY twisterlab_status`; the admin pages
+//! and use cases for components and groups (`admin`, `service`); and the component status
+//! history the uptime bars come from, written where a status changes (`history`), never by a
+//! rebuild.
 //!
 //! Requests for the status host never reach the internal router: [`StatusSite::dispatch`]
 //! sends them to a small router of their own with nothing but public documents, so no
