@@ -22,7 +22,12 @@ pub async fn fresh_database() -> String {
     let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
         panic!("cannot reach PostgreSQL at {admin}: {e}. Run the tests with scripts/test (it starts PostgreSQL) or set DATABASE_URL")
     });
-    let name = format!("twisterlab_e2e_{}", uuid::Uuid::new_v4().simple());
+    // Named after the run (`scripts/test` sets TWISTERLAB_TEST_RUN and drops exactly its own).
+    let run = std::env::var("TWISTERLAB_TEST_RUN")
+        .ok()
+        .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "adhoc".into());
+    let name = format!("twisterlab_e2e_{run}_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
         .execute(&mut conn)
         .await

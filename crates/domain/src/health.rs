@@ -1,7 +1,21 @@
-//! Health reports in the reference runbook's `/health` shape
-//! (`{"status":"healthy","database":"connected","redis":"connected","agents":"operational"}`).
+//! Health: reports in the reference runbook's `/health` shape
+//! (`{"status":"healthy","database":"connected","redis":"connected","agents":"operational"}`),
+//! and the rules of the health overview — judging a probe's answer, a service's state after a
+//! probe, a key metric against its threshold, and the overall verdict.
+//!
+//! Everything is re-exported here; the submodules only split the file.
+
+mod metric;
+mod overall;
+mod probe;
+mod service;
 
 use serde::{Deserialize, Serialize};
+
+pub use metric::{Direction, MetricState, Unit, metric_state};
+pub use overall::{Overall, Picture};
+pub use probe::{Answer, Failure, FailureKind, excerpt, judge_answer, status_line};
+pub use service::{ServiceState, Step, step, uptime_text};
 
 /// Overall state of a service as its `/health` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,10 +2,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use crate::error::ClusterError;
 use crate::model::{
-    DeploymentSummary, EventSummary, PodLogs, PodSummary, PodUsage, RestartChange, ScaleChange,
+    ConfigMapData, DeploymentPods, DeploymentSummary, EnvChange, EventSummary, IsolationChange, LogTail,
+    NetworkPolicySummary, PodDescription, PodLogs, PodSummary, PodUsage, ResourcesChange, RestartChange,
+    RolloutStatus, RolloutWait, ScaleChange, SecretKeyCheck, ServiceEndpoints, SetEnv, SetResources,
 };
 
 /// The future every [`Cluster`] method returns: boxed so the trait stays object-safe
@@ -14,6 +17,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClusterError>>
 
 /// How many log lines [`Cluster::pod_logs`] callers ask for unless told otherwise.
 pub const DEFAULT_TAIL_LINES: i64 = 100;
+
+/// Called by [`Cluster::wait_for_rollout`] with each new rollout snapshot.
+pub type RolloutProgressFn<'a> = &'a (dyn Fn(&RolloutStatus) + Send + Sync);
 
 /// What the portal reads from and does to one Kubernetes namespace.
 ///
@@ -54,6 +60,69 @@ pub trait Cluster: Send + Sync + 'static {
     /// with a `kubectl.kubernetes.io/restartedAt` annotation, which starts a rolling update.
     /// With `dry_run` the API server validates the change and nothing changes.
     fn restart_deployment<'a>(&'a self, name: &'a str, dry_run: bool) -> BoxFuture<'a, RestartChange>;
+
+    /// The pods a Deployment's selector picks, sorted by name, each with its problem.
+    fn deployment_pods<'a>(&'a self, deployment: &'a str) -> BoxFuture<'a, DeploymentPods>;
+
+    /// The last `lines` lines (1 to [`crate::MAX_LOG_LINES`]) of a pod's default container,
+    /// or only the last `lines` lines containing `filter` (case-insensitive) among the last
+    /// [`crate::LOG_FILTER_SCAN_LINES`]. `deployment_or_pod` names a Deployment (a troubled
+    /// pod of it is picked first) or, failing that, a pod.
+    fn tail_logs<'a>(
+        &'a self,
+        deployment_or_pod: &'a str,
+        filter: Option<&'a str>,
+        lines: u32,
+    ) -> BoxFuture<'a, LogTail>;
+
+    /// One pod like `kubectl describe pod`: conditions, each container's state, last
+    /// termination, restarts and resources, and its events newest first.
+    fn describe_pod<'a>(&'a self, pod: &'a str) -> BoxFuture<'a, PodDescription>;
+
+    /// Sets CPU and memory requests and limits of one container of a Deployment (a
+    /// strategic-merge patch of the pod template, which rolls the pods). With `dry_run` the
+    /// API server validates the change (`dryRun=All`) and nothing changes.
+    fn set_resources<'a>(&'a self, change: &'a SetResources, dry_run: bool)
+    -> BoxFuture<'a, ResourcesChange>;
+
+    /// Sets (or changes) one environment variable of one container of a Deployment (a
+    /// strategic-merge patch of the pod template, which rolls the pods). With `dry_run` the
+    /// API server validates the change (`dryRun=All`) and nothing changes.
+    fn set_env<'a>(&'a self, change: &'a SetEnv, dry_run: bool) -> BoxFuture<'a, EnvChange>;
+
+    /// A Deployment's rollout as it stands now.
+    fn rollout_status<'a>(&'a self, deployment: &'a str) -> BoxFuture<'a, RolloutStatus>;
+
+    /// Polls [`Cluster::rollout_status`] until the rollout is done or failed or `timeout`
+    /// (1 s to [`crate::MAX_ROLLOUT_WAIT`]) has passed, calling `progress` with every snapshot
+    /// that differs from the one before. Ends within `timeout`; a rollout still running then
+    /// is `Ok` with `timed_out` set, not an error.
+    fn wait_for_rollout<'a>(
+        &'a self,
+        deployment: &'a str,
+        timeout: Duration,
+        progress: RolloutProgressFn<'a>,
+    ) -> BoxFuture<'a, RolloutWait>;
+
+    /// A Service and the ready and not-ready addresses of its EndpointSlices.
+    fn service_endpoints<'a>(&'a self, service: &'a str) -> BoxFuture<'a, ServiceEndpoints>;
+
+    /// Whether Secret `secret` has `key`, from key names only: values never leave the
+    /// adapter. Only the Secrets in [`crate::CHECKABLE_SECRETS`] may be checked.
+    fn secret_has_key<'a>(&'a self, secret: &'a str, key: &'a str) -> BoxFuture<'a, SecretKeyCheck>;
+
+    /// Every NetworkPolicy in the namespace, sorted by name.
+    fn network_policies(&self) -> BoxFuture<'_, Vec<NetworkPolicySummary>>;
+
+    /// A ConfigMap's keys and values.
+    fn config_map<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ConfigMapData>;
+
+    /// Isolates a Deployment for the security procedure: scales it to 0, then deletes every
+    /// Ingress that routes to a Service selecting its pods. With `dry_run` every request is
+    /// validated (`dryRun=All`) and nothing changes. When a step fails after another was
+    /// applied the answer is [`ClusterError::PartiallyApplied`], naming what was done.
+    fn isolate_deployment<'a>(&'a self, deployment: &'a str, dry_run: bool)
+    -> BoxFuture<'a, IsolationChange>;
 }
 
 /// The cluster the server uses when none is configured: every call answers
@@ -129,6 +198,72 @@ impl Cluster for Unconfigured {
     fn restart_deployment<'a>(&'a self, _name: &'a str, _dry_run: bool) -> BoxFuture<'a, RestartChange> {
         self.refuse()
     }
+
+    fn deployment_pods<'a>(&'a self, _deployment: &'a str) -> BoxFuture<'a, DeploymentPods> {
+        self.refuse()
+    }
+
+    fn tail_logs<'a>(
+        &'a self,
+        _target: &'a str,
+        _filter: Option<&'a str>,
+        _lines: u32,
+    ) -> BoxFuture<'a, LogTail> {
+        self.refuse()
+    }
+
+    fn describe_pod<'a>(&'a self, _pod: &'a str) -> BoxFuture<'a, PodDescription> {
+        self.refuse()
+    }
+
+    fn set_resources<'a>(
+        &'a self,
+        _change: &'a SetResources,
+        _dry_run: bool,
+    ) -> BoxFuture<'a, ResourcesChange> {
+        self.refuse()
+    }
+
+    fn set_env<'a>(&'a self, _change: &'a SetEnv, _dry_run: bool) -> BoxFuture<'a, EnvChange> {
+        self.refuse()
+    }
+
+    fn rollout_status<'a>(&'a self, _deployment: &'a str) -> BoxFuture<'a, RolloutStatus> {
+        self.refuse()
+    }
+
+    fn wait_for_rollout<'a>(
+        &'a self,
+        _deployment: &'a str,
+        _timeout: Duration,
+        _progress: RolloutProgressFn<'a>,
+    ) -> BoxFuture<'a, RolloutWait> {
+        self.refuse()
+    }
+
+    fn service_endpoints<'a>(&'a self, _service: &'a str) -> BoxFuture<'a, ServiceEndpoints> {
+        self.refuse()
+    }
+
+    fn secret_has_key<'a>(&'a self, _secret: &'a str, _key: &'a str) -> BoxFuture<'a, SecretKeyCheck> {
+        self.refuse()
+    }
+
+    fn network_policies(&self) -> BoxFuture<'_, Vec<NetworkPolicySummary>> {
+        self.refuse()
+    }
+
+    fn config_map<'a>(&'a self, _name: &'a str) -> BoxFuture<'a, ConfigMapData> {
+        self.refuse()
+    }
+
+    fn isolate_deployment<'a>(
+        &'a self,
+        _deployment: &'a str,
+        _dry_run: bool,
+    ) -> BoxFuture<'a, IsolationChange> {
+        self.refuse()
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +284,32 @@ mod tests {
         assert!(cluster.pod_usage().await.is_err_and(not_configured));
         assert!(cluster.scale_deployment("twisterlab-api", 5, true).await.is_err_and(not_configured));
         assert!(cluster.restart_deployment("twisterlab-api", false).await.is_err_and(not_configured));
+        assert!(cluster.deployment_pods("twisterlab-api").await.is_err_and(not_configured));
+        assert!(cluster.tail_logs("twisterlab-api", Some("error"), 100).await.is_err_and(not_configured));
+        assert!(cluster.describe_pod("twisterlab-api-7d9f8b6c5d-x2x4q").await.is_err_and(not_configured));
+        let resources = SetResources {
+            deployment: "twisterlab-api".into(),
+            memory_limit: Some("2Gi".into()),
+            ..SetResources::default()
+        };
+        assert!(cluster.set_resources(&resources, true).await.is_err_and(not_configured));
+        let env = SetEnv {
+            deployment: "mcp-unified".into(),
+            container: None,
+            name: "API_URL".into(),
+            value: "http://twisterlab-api:8000".into(),
+        };
+        assert!(cluster.set_env(&env, true).await.is_err_and(not_configured));
+        assert!(cluster.rollout_status("twisterlab-api").await.is_err_and(not_configured));
+        let wait = cluster.wait_for_rollout("twisterlab-api", Duration::from_secs(60), &|_| {});
+        assert!(wait.await.is_err_and(not_configured));
+        assert!(cluster.service_endpoints("twisterlab-api").await.is_err_and(not_configured));
+        assert!(
+            cluster.secret_has_key("twisterlab-secrets", "DATABASE_URL").await.is_err_and(not_configured)
+        );
+        assert!(cluster.network_policies().await.is_err_and(not_configured));
+        assert!(cluster.config_map("twisterlab-config").await.is_err_and(not_configured));
+        assert!(cluster.isolate_deployment("twisterlab-api", true).await.is_err_and(not_configured));
     }
 
     #[tokio::test]

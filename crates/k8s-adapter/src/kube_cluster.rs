@@ -6,21 +6,30 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, LogParams, PatchParams};
 use kube::core::Selector;
 use kube::{Client, Config};
 use serde::Deserialize;
 
-use crate::cluster::{BoxFuture, Cluster};
+use crate::cluster::{BoxFuture, Cluster, RolloutProgressFn};
 use crate::error::ClusterError;
 use crate::mappers::{deployment_summary, event_summary, pod_problem, pod_summary};
 use crate::model::{
-    DeploymentSummary, EventSummary, PodLogs, PodPhase, PodSummary, PodUsage, RestartChange, ScaleChange,
+    ConfigMapData, DeploymentPods, DeploymentSummary, EnvChange, EventSummary, IsolationChange, LogTail,
+    NetworkPolicySummary, PodDescription, PodLogs, PodPhase, PodSummary, PodUsage, ResourcesChange,
+    RestartChange, RolloutStatus, RolloutWait, ScaleChange, SecretKeyCheck, ServiceEndpoints, SetEnv,
+    SetResources,
 };
 use crate::quantity::{parse_cpu_millicores, parse_memory_bytes};
+use crate::requests::{
+    GET_DEPLOYMENT, GET_POD, GET_POD_LOG, LIST_DEPLOYMENTS, LIST_EVENTS, LIST_POD_METRICS, LIST_PODS,
+};
+use crate::validate::{FieldError, validate_object_name};
+
+mod change;
+mod diagnose;
 
 /// How long one [`Cluster`] call may take, all its API requests included, unless
 /// [`KubeCluster::with_timeout`] says otherwise.
@@ -38,6 +47,17 @@ const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-contai
 /// Upper bound on one log fetch, so a pod printing megabyte lines cannot bloat a page.
 const LOG_LIMIT_BYTES: i64 = 512 * 1024;
 
+/// How many lines from the end of a log a filtered [`Cluster::tail_logs`] searches: the
+/// API server cannot filter, so the adapter reads this many and keeps the matching ones.
+pub const LOG_FILTER_SCAN_LINES: i64 = 5000;
+
+/// Upper bound on a filtered log fetch ([`LOG_FILTER_SCAN_LINES`] lines).
+const LOG_SCAN_LIMIT_BYTES: i64 = 4 * 1024 * 1024;
+
+/// How often [`Cluster::wait_for_rollout`] polls, unless [`KubeCluster::with_poll_interval`]
+/// says otherwise.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
 /// A namespace of a real cluster, reached through a [`kube::Client`].
 ///
 /// Cheap to clone (the client is a handle). Every call is bounded by the timeout.
@@ -46,6 +66,7 @@ pub struct KubeCluster {
     client: Client,
     namespace: String,
     timeout: Duration,
+    poll_interval: Duration,
 }
 
 impl fmt::Debug for KubeCluster {
@@ -53,6 +74,7 @@ impl fmt::Debug for KubeCluster {
         f.debug_struct("KubeCluster")
             .field("namespace", &self.namespace)
             .field("timeout", &self.timeout)
+            .field("poll_interval", &self.poll_interval)
             .finish_non_exhaustive()
     }
 }
@@ -60,7 +82,12 @@ impl fmt::Debug for KubeCluster {
 impl KubeCluster {
     /// Wraps an existing client; calls go to `namespace`, with [`DEFAULT_TIMEOUT`].
     pub fn from_client(client: Client, namespace: impl Into<String>) -> Self {
-        Self { client, namespace: namespace.into(), timeout: DEFAULT_TIMEOUT }
+        Self {
+            client,
+            namespace: namespace.into(),
+            timeout: DEFAULT_TIMEOUT,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+        }
     }
 
     /// Connects the way kubectl would: `$KUBECONFIG` or `~/.kube/config` first, then the
@@ -100,6 +127,35 @@ impl KubeCluster {
         self.timeout
     }
 
+    /// Sets how often [`Cluster::wait_for_rollout`] polls the rollout status.
+    #[must_use]
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// `op` bounded by the per-call timeout, unboxed (for steps inside a call).
+    async fn bounded<T>(&self, op: impl Future<Output = Result<T, ClusterError>>) -> Result<T, ClusterError> {
+        let after = self.timeout;
+        tokio::time::timeout(after, op).await.unwrap_or(Err(ClusterError::Timeout { after }))
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// One Deployment; a missing one is [`ClusterError::NotFound`].
+    async fn get_deployment(&self, name: &str) -> Result<Deployment, ClusterError> {
+        self.deployments_api()
+            .get(name)
+            .await
+            .map_err(|e| ClusterError::from_kube(e, &GET_DEPLOYMENT, Some(name)))
+    }
+
     /// Boxes `op`, bounded by the per-call timeout.
     fn call<'a, T, F>(&'a self, what: &'static str, op: F) -> BoxFuture<'a, T>
     where
@@ -128,7 +184,7 @@ impl KubeCluster {
             .deployments_api()
             .list(&ListParams::default())
             .await
-            .map_err(|e| ClusterError::from_kube(e, "list", "deployments", None))?;
+            .map_err(|e| ClusterError::from_kube(e, &LIST_DEPLOYMENTS, None))?;
         let mut summaries: Vec<_> = list.items.iter().map(deployment_summary).collect();
         summaries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(summaries)
@@ -139,7 +195,7 @@ impl KubeCluster {
             .pods_api()
             .list(&ListParams::default())
             .await
-            .map_err(|e| ClusterError::from_kube(e, "list", "pods", None))?;
+            .map_err(|e| ClusterError::from_kube(e, &LIST_PODS, None))?;
         let mut summaries: Vec<_> = list.items.iter().map(pod_summary).collect();
         summaries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(summaries)
@@ -152,7 +208,7 @@ impl KubeCluster {
         let list = api
             .list(&ListParams::default().fields("type=Warning"))
             .await
-            .map_err(|e| ClusterError::from_kube(e, "list", "events", None))?;
+            .map_err(|e| ClusterError::from_kube(e, &LIST_EVENTS, None))?;
         let mut summaries: Vec<_> = list.items.iter().map(event_summary).collect();
         summaries.sort_by_key(|e| Reverse(e.last_seen));
         summaries.truncate(limit);
@@ -160,59 +216,69 @@ impl KubeCluster {
     }
 
     async fn fetch_pod_logs(&self, target: &str, tail_lines: i64) -> Result<PodLogs, ClusterError> {
-        validate_name(target)?;
+        validate_object_name("deployment or pod", target)?;
         if tail_lines < 0 {
-            return Err(ClusterError::InvalidArgument(format!(
-                "tail_lines must be 0 or more, not {tail_lines}"
-            )));
+            return Err(FieldError::new("lines", format!("must be 0 or more, not {tail_lines}")).into());
         }
-        let pods = self.pods_api();
+        let pod = self.resolve_pod(target).await?;
+        let (pod, container, text) = self.read_log(&pod, tail_lines, LOG_LIMIT_BYTES).await?;
+        Ok(PodLogs { pod, container, text })
+    }
+
+    /// The pod `target` names: a pod of the Deployment of that name (a troubled one first),
+    /// else the pod of that name.
+    async fn resolve_pod(&self, target: &str) -> Result<Pod, ClusterError> {
         let deployment = self
             .deployments_api()
             .get_opt(target)
             .await
-            .map_err(|e| ClusterError::from_kube(e, "get", "deployments", Some(target)))?;
-        let pod = match deployment {
-            Some(deployment) => self.pick_pod_of(&deployment, target).await?,
-            None => pods
+            .map_err(|e| ClusterError::from_kube(e, &GET_DEPLOYMENT, Some(target)))?;
+        match deployment {
+            Some(deployment) => self.pick_pod_of(&deployment, target).await,
+            None => self
+                .pods_api()
                 .get_opt(target)
                 .await
-                .map_err(|e| ClusterError::from_kube(e, "get", "pods", Some(target)))?
+                .map_err(|e| ClusterError::from_kube(e, &GET_POD, Some(target)))?
                 .ok_or_else(|| ClusterError::NotFound {
                     resource: "deployments or pods".to_owned(),
                     name: target.to_owned(),
-                })?,
-        };
+                }),
+        }
+    }
+
+    /// The last `tail_lines` lines of `pod`'s default container, at most `limit_bytes`:
+    /// (pod name, container, text).
+    async fn read_log(
+        &self,
+        pod: &Pod,
+        tail_lines: i64,
+        limit_bytes: i64,
+    ) -> Result<(String, Option<String>, String), ClusterError> {
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
-        let container = default_container(&pod);
+        let container = default_container(pod);
         let params = LogParams {
             container: container.clone(),
             tail_lines: Some(tail_lines),
-            limit_bytes: Some(LOG_LIMIT_BYTES),
+            limit_bytes: Some(limit_bytes),
             ..LogParams::default()
         };
-        let text = pods
+        let text = self
+            .pods_api()
             .logs(&pod_name, &params)
             .await
-            .map_err(|e| ClusterError::from_kube(e, "get", "pods/log", Some(&pod_name)))?;
-        Ok(PodLogs { pod: pod_name, container, text })
+            .map_err(|e| ClusterError::from_kube(e, &GET_POD_LOG, Some(&pod_name)))?;
+        Ok((pod_name, container, text))
     }
 
     /// One pod of `deployment` to read logs from, found through its label selector.
     async fn pick_pod_of(&self, deployment: &Deployment, name: &str) -> Result<Pod, ClusterError> {
-        let selector = deployment
-            .spec
-            .as_ref()
-            .map(|s| Selector::try_from(s.selector.clone()))
-            .transpose()
-            .map_err(|e| ClusterError::InvalidResponse(format!("deployment {name} has a bad selector: {e}")))?
-            .filter(|s| !s.selects_all())
-            .ok_or_else(|| ClusterError::InvalidResponse(format!("deployment {name} selects no pods")))?;
+        let selector = selector_of(deployment, name)?;
         let list = self
             .pods_api()
             .list(&ListParams::default().labels(&selector.to_string()))
             .await
-            .map_err(|e| ClusterError::from_kube(e, "list", "pods", None))?;
+            .map_err(|e| ClusterError::from_kube(e, &LIST_PODS, None))?;
         list.items.into_iter().min_by_key(log_preference).ok_or_else(|| ClusterError::NotFound {
             resource: "pods of deployment".to_owned(),
             name: name.to_owned(),
@@ -223,7 +289,7 @@ impl KubeCluster {
         let url = format!("/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods", self.namespace);
         let request = kube::core::Request::new(url)
             .list(&ListParams::default())
-            .map_err(|e| ClusterError::InvalidArgument(e.to_string()))?;
+            .map_err(|e| FieldError::new("request", e.to_string()))?;
         let list = match self.client.request::<PodMetricsList>(request).await {
             Ok(list) => list,
             // 404: metrics.k8s.io is not registered; 503: registered, but metrics-server
@@ -236,51 +302,12 @@ impl KubeCluster {
                 return Ok(None);
             }
             Err(err) => {
-                return Err(ClusterError::from_kube(err, "list", "pods.metrics.k8s.io", None));
+                return Err(ClusterError::from_kube(err, &LIST_POD_METRICS, None));
             }
         };
         let mut usage: Vec<_> = list.items.into_iter().map(pod_usage_of).collect();
         usage.sort_by(|a, b| a.pod.cmp(&b.pod));
         Ok(Some(usage))
-    }
-
-    async fn scale(&self, name: &str, replicas: i32, dry_run: bool) -> Result<ScaleChange, ClusterError> {
-        validate_name(name)?;
-        if replicas < 0 {
-            return Err(ClusterError::InvalidArgument(format!("replicas must be 0 or more, not {replicas}")));
-        }
-        let api = self.deployments_api();
-        let current = api
-            .get_scale(name)
-            .await
-            .map_err(|e| ClusterError::from_kube(e, "get", "deployments/scale", Some(name)))?;
-        let from = current.spec.and_then(|s| s.replicas).or(current.status.map(|s| s.replicas)).unwrap_or(0);
-        let patch = Patch::Merge(serde_json::json!({ "spec": { "replicas": replicas } }));
-        let scaled = api
-            .patch_scale(name, &patch_params(dry_run), &patch)
-            .await
-            .map_err(|e| ClusterError::from_kube(e, "patch", "deployments/scale", Some(name)))?;
-        let to = scaled.spec.and_then(|s| s.replicas).unwrap_or(replicas);
-        tracing::debug!(k8s.deployment = name, from, to, dry_run, "scaled deployment");
-        Ok(ScaleChange { deployment: name.to_owned(), from, to, dry_run })
-    }
-
-    async fn restart(&self, name: &str, dry_run: bool) -> Result<RestartChange, ClusterError> {
-        validate_name(name)?;
-        let now = Timestamp::now();
-        // Whole seconds, as kubectl writes it (RFC 3339).
-        let restarted_at = Timestamp::from_second(now.as_second()).unwrap_or(now);
-        let patch = Patch::Strategic(serde_json::json!({
-            "spec": { "template": { "metadata": { "annotations": {
-                RESTARTED_AT_ANNOTATION: restarted_at.to_string()
-            } } } }
-        }));
-        self.deployments_api()
-            .patch(name, &patch_params(dry_run), &patch)
-            .await
-            .map_err(|e| ClusterError::from_kube(e, "patch", "deployments", Some(name)))?;
-        tracing::debug!(k8s.deployment = name, dry_run, "restarted deployment");
-        Ok(RestartChange { deployment: name.to_owned(), restarted_at, dry_run })
     }
 }
 
@@ -321,25 +348,91 @@ impl Cluster for KubeCluster {
     fn restart_deployment<'a>(&'a self, name: &'a str, dry_run: bool) -> BoxFuture<'a, RestartChange> {
         self.call("restart_deployment", self.restart(name, dry_run))
     }
+
+    fn deployment_pods<'a>(&'a self, deployment: &'a str) -> BoxFuture<'a, DeploymentPods> {
+        self.call("deployment_pods", self.list_deployment_pods(deployment))
+    }
+
+    fn tail_logs<'a>(
+        &'a self,
+        deployment_or_pod: &'a str,
+        filter: Option<&'a str>,
+        lines: u32,
+    ) -> BoxFuture<'a, LogTail> {
+        self.call("tail_logs", self.read_log_tail(deployment_or_pod, filter, lines))
+    }
+
+    fn describe_pod<'a>(&'a self, pod: &'a str) -> BoxFuture<'a, PodDescription> {
+        self.call("describe_pod", self.describe(pod))
+    }
+
+    fn set_resources<'a>(
+        &'a self,
+        change: &'a SetResources,
+        dry_run: bool,
+    ) -> BoxFuture<'a, ResourcesChange> {
+        self.call("set_resources", self.patch_resources(change, dry_run))
+    }
+
+    fn set_env<'a>(&'a self, change: &'a SetEnv, dry_run: bool) -> BoxFuture<'a, EnvChange> {
+        self.call("set_env", self.patch_env(change, dry_run))
+    }
+
+    fn rollout_status<'a>(&'a self, deployment: &'a str) -> BoxFuture<'a, RolloutStatus> {
+        self.call("rollout_status", self.read_rollout_status(deployment))
+    }
+
+    fn wait_for_rollout<'a>(
+        &'a self,
+        deployment: &'a str,
+        timeout: Duration,
+        progress: RolloutProgressFn<'a>,
+    ) -> BoxFuture<'a, RolloutWait> {
+        // Bounded by `timeout` itself, not by the per-call timeout (each poll is).
+        Box::pin(self.wait_rollout(deployment, timeout, progress))
+    }
+
+    fn service_endpoints<'a>(&'a self, service: &'a str) -> BoxFuture<'a, ServiceEndpoints> {
+        self.call("service_endpoints", self.read_service_endpoints(service))
+    }
+
+    fn secret_has_key<'a>(&'a self, secret: &'a str, key: &'a str) -> BoxFuture<'a, SecretKeyCheck> {
+        self.call("secret_has_key", self.check_secret_key(secret, key))
+    }
+
+    fn network_policies(&self) -> BoxFuture<'_, Vec<NetworkPolicySummary>> {
+        self.call("network_policies", self.list_network_policies())
+    }
+
+    fn config_map<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ConfigMapData> {
+        self.call("config_map", self.read_config_map(name))
+    }
+
+    fn isolate_deployment<'a>(
+        &'a self,
+        deployment: &'a str,
+        dry_run: bool,
+    ) -> BoxFuture<'a, IsolationChange> {
+        // Bounded inside, step by step, so a timeout can still say which steps were applied.
+        Box::pin(self.isolate(deployment, dry_run))
+    }
 }
 
 fn patch_params(dry_run: bool) -> PatchParams {
     PatchParams { dry_run, field_manager: Some(FIELD_MANAGER.to_owned()), ..PatchParams::default() }
 }
 
-/// Refuses names the API server would refuse anyway (RFC 1123 subdomains), before they
-/// reach a URL.
-fn validate_name(name: &str) -> Result<(), ClusterError> {
-    let valid_chars =
-        name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-    let alnum = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if name.len() <= 253 && valid_chars && alnum(name.as_bytes().first()) && alnum(name.as_bytes().last()) {
-        Ok(())
-    } else {
-        Err(ClusterError::InvalidArgument(format!(
-            "{name:?} is not a Kubernetes object name (lowercase letters, digits, '-' and '.')"
-        )))
-    }
+/// A Deployment's label selector; one that selects every pod is refused (it would mean a
+/// malformed Deployment, and acting on every pod of the namespace).
+fn selector_of(deployment: &Deployment, name: &str) -> Result<Selector, ClusterError> {
+    deployment
+        .spec
+        .as_ref()
+        .map(|s| Selector::try_from(s.selector.clone()))
+        .transpose()
+        .map_err(|e| ClusterError::InvalidResponse(format!("deployment {name} has a bad selector: {e}")))?
+        .filter(|s| !s.selects_all())
+        .ok_or_else(|| ClusterError::InvalidResponse(format!("deployment {name} selects no pods")))
 }
 
 /// Sort key for choosing the pod whose logs explain most: live troubled pods first (most

@@ -6,6 +6,17 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 
 use crate::model::{DeploymentSummary, EventSummary, ObjectRef, PodPhase, PodSummary, Problem, RolloutState};
 
+mod describe;
+mod network;
+mod rollout;
+
+pub use describe::MAX_DESCRIBE_EVENTS;
+pub(crate) use describe::{container_resources, pod_description};
+pub(crate) use network::{
+    config_map_data, ingress_route, network_policy_summary, service_endpoints, service_selects,
+};
+pub(crate) use rollout::rollout_status;
+
 /// From this many restarts on, a pod that is otherwise fine is still reported
 /// ([`Problem::ManyRestarts`]).
 pub const MANY_RESTARTS: i32 = 5;

@@ -1,4 +1,20 @@
 //! The adapter's own view of the cluster: what the portal shows, no kube types.
+//!
+//! The health overview's summaries live here; what runbook steps read is in
+//! [`diagnosis`], and what they change (with before → after) in [`changes`].
+
+mod changes;
+mod diagnosis;
+
+pub use changes::{
+    ChangeSummary, EnvChange, EnvValue, FieldChange, IngressRoute, IsolationChange, ResourceChange,
+    ResourceField, ResourcesChange, RestartChange, ScaleChange, SetEnv, SetResources,
+};
+pub use diagnosis::{
+    ConfigMapData, ContainerDescription, ContainerResources, ContainerState, DeploymentPods, EndpointAddress,
+    LogTail, NetworkPolicySummary, PodCondition, PodDescription, PodDiagnosis, RolloutCondition,
+    RolloutProgress, RolloutStatus, RolloutWait, SecretKeyCheck, ServiceEndpoints, Termination,
+};
 
 use std::fmt;
 
@@ -239,30 +255,6 @@ pub struct PodUsage {
     pub cpu_millicores: u64,
     /// Working-set memory in bytes.
     pub memory_bytes: u64,
-}
-
-/// The outcome of a scale (or of its dry run).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScaleChange {
-    /// Deployment name.
-    pub deployment: String,
-    /// Replicas before.
-    pub from: i32,
-    /// Replicas after, as the API server accepted (or, for a dry run, would accept) them.
-    pub to: i32,
-    /// Nothing was changed: the API server only validated the request (`dryRun=All`).
-    pub dry_run: bool,
-}
-
-/// The outcome of a rollout restart (or of its dry run).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RestartChange {
-    /// Deployment name.
-    pub deployment: String,
-    /// The value written to the `kubectl.kubernetes.io/restartedAt` template annotation.
-    pub restarted_at: Timestamp,
-    /// Nothing was changed: the API server only validated the request (`dryRun=All`).
-    pub dry_run: bool,
 }
 
 /// The tail of one container's log.

@@ -21,7 +21,6 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn routes() -> Routes {
     Routes::new()
         .merge(crate::health::routes())
-        .merge(crate::home::routes())
         .merge(crate::overview::routes())
         .merge(crate::accounts::routes())
         .merge(crate::api::routes())

@@ -12,7 +12,6 @@ pub mod db;
 pub mod demo_target;
 pub mod escalation;
 pub mod health;
-pub mod home;
 pub mod identity;
 pub mod incidents;
 pub mod markdown;

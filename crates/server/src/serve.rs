@@ -23,7 +23,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<()> {
     let applied = db::migrate(&database.pool).await?;
     tracing::info!(migrations.applied = applied, "database schema is current");
-    crate::accounts::bootstrap_admin(
+    crate::accounts::service::users::bootstrap_admin(
         &database.pool,
         config.admin_email.as_deref(),
         config.admin_password.as_ref(),
@@ -78,7 +78,7 @@ async fn start_up(config: &Config, pool: &sqlx::PgPool) {
     if let Err(e) = crate::status_page::history::reconcile(pool).await {
         tracing::warn!(error = %e, "cannot bring the component status history up to date; the uptime bars show the last recorded statuses until each component's next change");
     }
-    if let Err(e) = crate::overview::admin::reconcile_file_services(pool, &config.services).await {
+    if let Err(e) = crate::overview::service::reconcile_file_services(pool, &config.services).await {
         tracing::error!(error = %e, "cannot reconcile [[services]] from the configuration file; probing what is stored");
     }
     match crate::escalation::channels::sync_configured(pool, config).await {
@@ -102,7 +102,7 @@ pub async fn migrate_only(config: Config) -> anyhow::Result<()> {
 
 /// `twisterlab-portal create-user`: reads the password from standard input.
 pub async fn create_user(config: Config, email: &str, role: &str, name: &str) -> anyhow::Result<()> {
-    use crate::accounts::{self, CreateUserError, UserDraft};
+    use crate::accounts::service::{AccountError, users};
     let role: twisterlab_domain::role::Role = role.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).context("cannot read the password from standard input")?;
@@ -111,20 +111,21 @@ pub async fn create_user(config: Config, email: &str, role: &str, name: &str) ->
     let result = async {
         db::migrate(&database.pool).await?;
         let mut tx = database.pool.begin().await?;
-        let draft =
-            UserDraft { email, display_name: name, role, password: &password, must_change_password: false };
-        match accounts::create_user(&mut tx, &crate::db::audit::Actor::cli(), &draft).await {
+        let draft = users::UserDraft {
+            email,
+            display_name: name,
+            role,
+            password: &password,
+            must_change_password: false,
+        };
+        match users::create_user(&mut tx, &crate::db::audit::Actor::cli(), &draft).await {
             Ok(user) => {
                 tx.commit().await?;
                 println!("created {} ({}) with role {}", user.email, user.display_name, user.role);
                 Ok(())
             }
-            Err(CreateUserError::Invalid(errors)) => {
-                let why: Vec<String> = errors
-                    .iter()
-                    .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.message))
-                    .collect();
-                anyhow::bail!("user not created: {}", why.join("; "))
+            Err(AccountError::Invalid(errors)) => {
+                anyhow::bail!("user not created: {}", cli_field_errors(&errors))
             }
             Err(e) => Err(e.into()),
         }
@@ -154,8 +155,9 @@ pub async fn create_token(
     Ok(())
 }
 
-/// The work of `create-token`: finds the active user, checks the request (the role defaults to
-/// the user's and may not exceed it), inserts the token with its audit row; returns the token.
+/// The work of `create-token`: finds the active user, then issues the token through the same
+/// use case as the account page (the role defaults to the user's and may not exceed it);
+/// returns the token.
 async fn create_token_on(
     pool: &sqlx::PgPool,
     email: &str,
@@ -163,7 +165,7 @@ async fn create_token_on(
     role: Option<&str>,
     expires_days: Option<u32>,
 ) -> anyhow::Result<String> {
-    use crate::accounts::account::{self, IssueTokenError};
+    use crate::accounts::service::{AccountError, tokens};
     let mut tx = pool.begin().await?;
     let Some(user) = db::users::find_by_email(&mut *tx, email.trim()).await? else {
         anyhow::bail!(
@@ -177,22 +179,19 @@ async fn create_token_on(
             user.email
         );
     }
-    let role = role.unwrap_or(user.role.as_str());
     let days = expires_days.map(|d| d.to_string()).unwrap_or_default();
-    let issued = match account::token_draft(name, role, &days, user.role) {
-        Ok(draft) => account::issue_token(&mut tx, &db::audit::Actor::cli(), &user, user.role, &draft).await,
-        Err(errors) => Err(IssueTokenError::Invalid(errors)),
-    };
-    match issued {
+    let request =
+        tokens::TokenRequest { name, role: role.unwrap_or(user.role.as_str()), expires_days: &days };
+    match tokens::issue_token(&mut tx, &db::audit::Actor::cli(), &user, user.role, &request).await {
         Ok(issued) => {
             // No log line here: logs go to standard output, which carries only the token.
             tx.commit().await?;
             Ok(issued.secret)
         }
-        Err(IssueTokenError::Invalid(errors)) => {
+        Err(AccountError::Invalid(errors)) => {
             anyhow::bail!("token not created for {}: {}", user.email, cli_field_errors(&errors))
         }
-        Err(IssueTokenError::Database(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 

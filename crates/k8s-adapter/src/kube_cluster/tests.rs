@@ -126,6 +126,23 @@ async fn real_scale_patches_without_dry_run() {
 async fn restart_patches_the_template_annotation_like_kubectl() {
     let (cluster, mut handle) = mock_cluster();
     let api_server = tokio::spawn(async move {
+        let (request, respond) = handle.next_request().await.expect("GET deployment");
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(
+            request.uri().to_string(),
+            "/apis/apps/v1/namespaces/twisterlab/deployments/twisterlab-api"
+        );
+        let before = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": "twisterlab-api", "namespace": "twisterlab" },
+            "spec": {
+                "replicas": 3,
+                "selector": { "matchLabels": { "app": "twisterlab-api" } },
+                "template": { "metadata": { "annotations": { RESTARTED_AT_ANNOTATION: "2026-11-28T10:00:00Z" } } }
+            }
+        });
+        respond.send_response(ok(before.to_string().into_bytes()));
+
         let (request, respond) = handle.next_request().await.expect("PATCH deployment");
         assert_eq!(request.method(), Method::PATCH);
         assert_eq!(request.uri().path(), "/apis/apps/v1/namespaces/twisterlab/deployments/twisterlab-api");
@@ -153,6 +170,8 @@ async fn restart_patches_the_template_annotation_like_kubectl() {
     let change = cluster.restart_deployment("twisterlab-api", true).await.expect("dry-run restart succeeds");
     let stamp = api_server.await.expect("mock API server task");
     assert_eq!(change.restarted_at.to_string(), stamp);
+    assert_eq!(change.previous_restart.as_deref(), Some("2026-11-28T10:00:00Z"));
+    assert_eq!(change.replicas, 3);
     assert!(change.dry_run);
     assert_eq!(change.restarted_at.subsec_nanosecond(), 0, "whole seconds, like kubectl");
 }
@@ -160,10 +179,18 @@ async fn restart_patches_the_template_annotation_like_kubectl() {
 #[tokio::test]
 async fn invalid_names_and_negative_replicas_never_reach_the_api_server() {
     let (cluster, handle) = mock_cluster();
-    for (name, replicas) in [("../secrets", 1), ("Api", 1), ("", 1), ("twisterlab-api", -1)] {
+    for (name, replicas, field) in [
+        ("../secrets", 1, "deployment"),
+        ("Api", 1, "deployment"),
+        ("", 1, "deployment"),
+        ("twisterlab-api", -1, "replicas"),
+        ("twisterlab-api", 10_000, "replicas"),
+    ] {
         let err = cluster.scale_deployment(name, replicas, true).await.expect_err("refused");
-        assert!(matches!(err, ClusterError::InvalidArgument(_)), "{err:?}");
+        assert!(matches!(&err, ClusterError::InvalidArgument(e) if e.field == field), "{err:?}");
     }
+    let err = cluster.restart_deployment("x/../y", true).await.expect_err("refused");
+    assert!(matches!(err, ClusterError::InvalidArgument(_)), "{err:?}");
     let err = cluster.pod_logs("twisterlab-api/../x", 100).await.expect_err("refused");
     assert!(matches!(err, ClusterError::InvalidArgument(_)), "{err:?}");
     drop(cluster);

@@ -1,20 +1,17 @@
-//! Sign-in (argon2 check, throttling, a new session) and sign-out.
+//! The sign-in page (with its double-submit CSRF cookie) and sign-out; the work is in
+//! `service::sessions`.
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::json;
-use time::OffsetDateTime;
 
-use crate::auth::password::{self, Verification};
+use super::service::{self, sessions::SignIn};
 use crate::auth::{self, CurrentUser, RequestMeta, token};
 use crate::config::Secret;
-use crate::db::audit::{self, Entry};
-use crate::db::sessions::{self, NewSession};
-use crate::db::{throttle, users};
 use crate::state::AppState;
 use crate::web::error::AppError;
 use crate::web::form::see_other;
@@ -27,7 +24,7 @@ fn login_csrf_cookie(secure: bool) -> &'static str {
 
 #[derive(Template)]
 #[template(path = "accounts/login.html")]
-pub struct LoginPage {
+pub(crate) struct LoginPage {
     pub layout: Layout,
     pub email: String,
     pub next: String,
@@ -37,13 +34,13 @@ pub struct LoginPage {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LoginQuery {
+pub(crate) struct LoginQuery {
     next: Option<String>,
     signed_out: Option<String>,
 }
 
 /// `GET /login`.
-pub async fn show_login(
+pub(super) async fn show_login(
     State(app): State<AppState>,
     headers: HeaderMap,
     layout: Layout,
@@ -77,7 +74,7 @@ fn login_cookie(value: &str, secure: bool) -> String {
 }
 
 #[derive(Deserialize)]
-pub struct SignInForm {
+pub(crate) struct SignInForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -89,7 +86,7 @@ pub struct SignInForm {
 }
 
 /// `POST /login`.
-pub async fn sign_in(
+pub(super) async fn sign_in(
     State(app): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
@@ -118,108 +115,25 @@ pub async fn sign_in(
         return Ok(retry("Enter your e-mail address and password.".into(), StatusCode::UNPROCESSABLE_ENTITY));
     }
 
-    let account_key = format!("account:{}", email.to_lowercase());
-    let address_key = format!("address:{}", meta.client_addr.as_deref().unwrap_or("unknown"));
-    let keys = [account_key.clone(), address_key.clone()];
-    if let Some(until) = throttle::locked_until(&app.pool, &keys).await? {
-        // Refused without checking the password; recorded so the lock's effect is visible.
-        let after = json!({"locked_until": until.unix_timestamp()});
-        let entry = Entry {
-            action: "auth.sign_in_locked",
-            target: account_key.clone(),
-            before: None,
-            after: Some(after),
-        };
-        audit::record(&app.pool, &meta.anonymous_actor("anonymous"), entry).await?;
-        return Ok(retry(locked_message(until), StatusCode::TOO_MANY_REQUESTS));
-    }
-
-    let found = users::find_with_hash(&app.pool, &email).await?;
-    let (user, stored) = match found {
-        Some((user, hash)) => (Some(user), Some(hash)),
-        None => (None, None),
-    };
-    let password = Secret::new(form.password);
-    // Always verify, even for unknown or inactive accounts, so timing tells nothing.
-    let verdict = password::verify(&password, stored).await;
-
-    let (user, rehash) = match (user, verdict) {
-        (Some(user), Verification::Valid { rehash }) if user.active => (user, rehash),
-        _ => {
-            let mut tx = app.pool.begin().await?;
-            let mut lock = None;
-            for key in &keys {
-                let failures = throttle::record_failure(&mut *tx, key).await?;
-                if let Some(seconds) = throttle::lock_seconds(failures) {
-                    let until = throttle::lock(&mut *tx, key, seconds).await?;
-                    lock = Some(lock.map_or(until, |l: OffsetDateTime| l.max(until)));
-                }
-            }
-            let actor = meta.anonymous_actor("anonymous");
-            // `locked_until` is set on the failure that started a lock.
-            let after = json!({"locked_until": lock.map(|l| l.unix_timestamp())});
-            let entry = Entry {
-                action: "auth.sign_in_failed",
-                target: account_key.clone(),
-                before: None,
-                after: Some(after),
-            };
-            audit::record(&mut *tx, &actor, entry).await?;
-            tx.commit().await?;
-            return Ok(match lock {
-                Some(until) => retry(locked_message(until), StatusCode::TOO_MANY_REQUESTS),
-                None => {
-                    retry("The e-mail address or the password is wrong.".into(), StatusCode::UNAUTHORIZED)
-                }
-            });
+    let lifetime = app.config.session_absolute_timeout;
+    let attempt = service::sessions::sign_in(&app.pool, &meta, &email, Secret::new(form.password), lifetime);
+    let (user, session_token) = match attempt.await? {
+        SignIn::SignedIn { user, session_token } => (user, session_token),
+        SignIn::Locked { until } => return Ok(retry(locked_message(until), StatusCode::TOO_MANY_REQUESTS)),
+        SignIn::Wrong => {
+            let wrong = "The e-mail address or the password is wrong.".to_owned();
+            return Ok(retry(wrong, StatusCode::UNAUTHORIZED));
         }
     };
-
-    let session_token = token::random_secret();
-    let absolute = app.config.session_absolute_timeout;
-    let expires_at = OffsetDateTime::now_utc() + absolute;
-    let mut tx = app.pool.begin().await?;
-    if rehash {
-        let new_hash = password::hash(&password).await?;
-        users::set_password(&mut *tx, user.id, &new_hash, user.must_change_password).await?;
-    }
-    let csrf = token::random_secret();
-    let new = NewSession {
-        token_hash: &token::digest(&session_token),
-        user_id: user.id,
-        csrf_token: &csrf,
-        expires_at,
-        client_addr: meta.client_addr.as_deref(),
-        user_agent: meta.user_agent.as_deref(),
-    };
-    sessions::insert(&mut *tx, &new).await?;
-    users::record_sign_in(&mut *tx, user.id).await?;
-    throttle::clear(&mut *tx, &account_key).await?;
-    let mut actor = meta.anonymous_actor(user.email.clone());
-    actor.user_id = Some(user.id);
-    audit::record(
-        &mut *tx,
-        &actor,
-        Entry {
-            action: "auth.sign_in",
-            target: format!("user:{}", user.email),
-            before: None,
-            after: Some(json!({"rehashed": rehash})),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(user.id = %user.id, rehashed = rehash, "signed in");
-
     let to = if user.must_change_password { "/account/password".to_owned() } else { next };
     let response = see_other(&to);
     let response =
-        auth::with_cookie(response, &auth::session_cookie(&session_token, secure, absolute.as_secs()));
+        auth::with_cookie(response, &auth::session_cookie(&session_token, secure, lifetime.as_secs()));
     Ok(auth::with_cookie(response, &login_cookie("", secure).replace("Max-Age=3600", "Max-Age=0")))
 }
 
-fn locked_message(until: OffsetDateTime) -> String {
-    let seconds = (until - OffsetDateTime::now_utc()).whole_seconds().max(1);
+fn locked_message(until: Timestamp) -> String {
+    let seconds = until.duration_since(Timestamp::now()).as_secs().max(1);
     let wait = if seconds >= 60 { format!("{} min", (seconds + 59) / 60) } else { format!("{seconds} s") };
     format!(
         "Too many failed sign-ins for this account or from this address. Sign-in is locked: try again in {wait}."
@@ -227,22 +141,9 @@ fn locked_message(until: OffsetDateTime) -> String {
 }
 
 /// `POST /logout`.
-pub async fn sign_out(State(app): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+pub(super) async fn sign_out(State(app): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
     let mut tx = app.pool.begin().await?;
-    if let Some(id) = user.session_id() {
-        sessions::delete(&mut *tx, id).await?;
-    }
-    audit::record(
-        &mut *tx,
-        &user.actor,
-        Entry {
-            action: "auth.sign_out",
-            target: format!("user:{}", user.user.email),
-            before: None,
-            after: None,
-        },
-    )
-    .await?;
+    service::sessions::sign_out(&mut tx, &user).await?;
     tx.commit().await?;
     let secure = app.config.cookies_secure();
     Ok(auth::with_cookie(see_other("/login?signed_out=1"), &auth::clear_session_cookie(secure)))

@@ -1,26 +1,31 @@
 //! API tokens: the `api_tokens` table.
 
+use jiff::Timestamp;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
 
+use crate::clock::{from_jiff, to_jiff};
+
 /// A token as its owner sees it (never the secret).
 #[derive(Clone, Debug)]
-pub struct ApiToken {
+pub(crate) struct ApiToken {
     pub id: Uuid,
     pub user_id: Uuid,
     pub name: String,
     pub role: Role,
     pub prefix: String,
-    pub created_at: OffsetDateTime,
-    pub expires_at: Option<OffsetDateTime>,
-    pub last_used_at: Option<OffsetDateTime>,
-    pub revoked_at: Option<OffsetDateTime>,
+    pub created_at: Timestamp,
+    /// `None`: never expires.
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl ApiToken {
-    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+    /// Not revoked and not expired at `now`.
+    pub(crate) fn is_live(&self, now: Timestamp) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
     }
 }
@@ -50,10 +55,10 @@ impl TryFrom<Row> for ApiToken {
                 .parse()
                 .map_err(|e: twisterlab_domain::role::ParseRoleError| sqlx::Error::Decode(e.into()))?,
             prefix: r.prefix,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            last_used_at: r.last_used_at,
-            revoked_at: r.revoked_at,
+            created_at: to_jiff(r.created_at),
+            expires_at: r.expires_at.map(to_jiff),
+            last_used_at: r.last_used_at.map(to_jiff),
+            revoked_at: r.revoked_at.map(to_jiff),
         })
     }
 }
@@ -61,17 +66,21 @@ impl TryFrom<Row> for ApiToken {
 const COLUMNS: &str = "id, user_id, name, role, prefix, created_at, expires_at, last_used_at, revoked_at";
 
 /// A new token's fields.
-pub struct NewToken<'a> {
+pub(crate) struct NewToken<'a> {
     pub user_id: Uuid,
     pub name: &'a str,
     pub role: Role,
     pub token_hash: &'a [u8],
     pub prefix: &'a str,
-    pub expires_at: Option<OffsetDateTime>,
+    /// `None`: never expires.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Inserts a token; a live token of the same user with the same name is `Ok(None)`.
-pub async fn insert(db: impl PgExecutor<'_>, new: &NewToken<'_>) -> Result<Option<ApiToken>, sqlx::Error> {
+pub(crate) async fn insert(
+    db: impl PgExecutor<'_>,
+    new: &NewToken<'_>,
+) -> Result<Option<ApiToken>, sqlx::Error> {
     let sql = format!(
         "insert into api_tokens (id, user_id, name, role, token_hash, prefix, expires_at) values ($1, $2, $3, $4, $5, $6, $7) \
          on conflict (user_id, lower(name)) where revoked_at is null do nothing returning {COLUMNS}"
@@ -83,14 +92,17 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewToken<'_>) -> Result<Optio
         .bind(new.role.as_str())
         .bind(new.token_hash)
         .bind(new.prefix)
-        .bind(new.expires_at)
+        .bind(new.expires_at.map(from_jiff))
         .fetch_optional(db)
         .await?;
     row.map(ApiToken::try_from).transpose()
 }
 
 /// The live token with this hash; marks it used (at most once a minute, to spare writes).
-pub async fn find_live(db: impl PgExecutor<'_>, token_hash: &[u8]) -> Result<Option<ApiToken>, sqlx::Error> {
+pub(crate) async fn find_live(
+    db: impl PgExecutor<'_>,
+    token_hash: &[u8],
+) -> Result<Option<ApiToken>, sqlx::Error> {
     let sql = format!(
         "with live as (
              select id from api_tokens where token_hash = $1 and revoked_at is null and (expires_at is null or expires_at > now())
@@ -106,7 +118,10 @@ pub async fn find_live(db: impl PgExecutor<'_>, token_hash: &[u8]) -> Result<Opt
 }
 
 /// A user's tokens, live ones first, newest first.
-pub async fn list_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec<ApiToken>, sqlx::Error> {
+pub(crate) async fn list_for_user(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Vec<ApiToken>, sqlx::Error> {
     let sql = format!(
         "select {COLUMNS} from api_tokens where user_id = $1 order by (revoked_at is null) desc, created_at desc"
     );
@@ -115,7 +130,7 @@ pub async fn list_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<Vec
 }
 
 /// Revokes one of `user_id`'s live tokens; returns it, or `None` when there is no such live token.
-pub async fn revoke(
+pub(crate) async fn revoke(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     id: Uuid,

@@ -1,9 +1,12 @@
 //! The audit log: append-only rows written in the same transaction as each change.
 
+use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+use crate::clock::{from_jiff, to_jiff};
 
 /// Who did something, from where.
 #[derive(Clone, Debug)]
@@ -55,10 +58,10 @@ pub async fn record(db: impl PgExecutor<'_>, actor: &Actor, entry: Entry<'_>) ->
 }
 
 /// A stored entry.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct AuditRow {
     pub id: i64,
-    pub at: OffsetDateTime,
+    pub at: Timestamp,
     pub actor_user_id: Option<Uuid>,
     pub actor_label: String,
     pub action: String,
@@ -69,30 +72,66 @@ pub struct AuditRow {
     pub after: Option<Value>,
 }
 
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    at: OffsetDateTime,
+    actor_user_id: Option<Uuid>,
+    actor_label: String,
+    action: String,
+    target: String,
+    client_addr: Option<String>,
+    request_id: Option<String>,
+    before: Option<Value>,
+    after: Option<Value>,
+}
+
+impl From<Row> for AuditRow {
+    fn from(r: Row) -> Self {
+        AuditRow {
+            id: r.id,
+            at: to_jiff(r.at),
+            actor_user_id: r.actor_user_id,
+            actor_label: r.actor_label,
+            action: r.action,
+            target: r.target,
+            client_addr: r.client_addr,
+            request_id: r.request_id,
+            before: r.before,
+            after: r.after,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "id, at, actor_user_id, actor_label, action, target, client_addr, request_id, before, after";
+
 /// Filters of the audit page; every one optional.
 #[derive(Clone, Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// Part of the actor label (case-insensitive).
     pub actor: Option<String>,
     /// Action prefix, e.g. "user." or "user.create".
     pub action: Option<String>,
     /// Part of the target (case-insensitive).
     pub target: Option<String>,
-    pub from: Option<OffsetDateTime>,
-    pub until: Option<OffsetDateTime>,
+    /// From this instant (inclusive).
+    pub from: Option<Timestamp>,
+    /// Before this instant (exclusive).
+    pub until: Option<Timestamp>,
     /// Keyset cursor: only entries older than this id.
     pub before_id: Option<i64>,
 }
 
 /// Entries matching `filter`, newest first, at most `limit`.
-pub async fn search(
+pub(crate) async fn search(
     db: impl PgExecutor<'_>,
     filter: &Filter,
     limit: i64,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
     // Filter text is matched literally: `%` and `_` typed by the admin are not wildcards.
-    sqlx::query_as(
-        "select id, at, actor_user_id, actor_label, action, target, client_addr, request_id, before, after
+    let sql = format!(
+        "select {COLUMNS}
            from audit_log
           where ($1::text is null or actor_label ilike '%' || replace(replace(replace($1, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
             and ($2::text is null or action like replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
@@ -101,17 +140,27 @@ pub async fn search(
             and ($5::timestamptz is null or at < $5)
             and ($6::bigint is null or id < $6)
           order by id desc
-          limit $7",
-    )
-    .bind(&filter.actor)
-    .bind(&filter.action)
-    .bind(&filter.target)
-    .bind(filter.from)
-    .bind(filter.until)
-    .bind(filter.before_id)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+          limit $7"
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&filter.actor)
+        .bind(&filter.action)
+        .bind(&filter.target)
+        .bind(filter.from.map(from_jiff))
+        .bind(filter.until.map(from_jiff))
+        .bind(filter.before_id)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(AuditRow::from).collect())
+}
+
+/// Every entry with exactly `action`, oldest first (what tests check after a change).
+#[cfg(test)]
+pub(crate) async fn with_action(db: impl PgExecutor<'_>, action: &str) -> Result<Vec<AuditRow>, sqlx::Error> {
+    let sql = format!("select {COLUMNS} from audit_log where action = $1 order by id");
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(action).fetch_all(db).await?;
+    Ok(rows.into_iter().map(AuditRow::from).collect())
 }
 
 #[cfg(test)]

@@ -277,3 +277,11 @@ pub(crate) async fn delete_group(db: impl PgExecutor<'_>, id: Uuid) -> Result<()
 pub(crate) async fn member_count(db: impl PgExecutor<'_>, id: Uuid) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("select count(*) from components where group_id = $1").bind(id).fetch_one(db).await
 }
+
+/// The id of the component called `name` (any case), for `component = "API"` in the file.
+pub(crate) async fn id_by_name(db: impl PgExecutor<'_>, name: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("select id from components where lower(name) = lower($1)")
+        .bind(name)
+        .fetch_optional(db)
+        .await
+}

@@ -3,10 +3,13 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod components;
+pub mod health;
+pub mod health_snapshots;
 pub mod incident_queries;
 pub mod incidents;
 pub mod oncall;
 mod private_cluster;
+pub mod probe_results;
 pub mod sessions;
 pub mod sla;
 pub mod status;
@@ -20,15 +23,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::config::{Config, mask_url};
 pub use private_cluster::PrivateCluster;
-
-/// The constraint a failed statement violated (unique, foreign key, check), by its name, so
-/// each query maps the violations it expects to its own error where it runs.
-pub fn constraint_violated(e: &sqlx::Error) -> Option<&str> {
-    match e {
-        sqlx::Error::Database(d) => d.constraint(),
-        _ => None,
-    }
-}
 
 /// Every migration in `migrations/`, compiled into the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -268,7 +262,8 @@ fn migration_name(version: i64) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-async fn applied_count(pool: &PgPool) -> Result<usize, sqlx::Error> {
+/// How many migrations have been applied successfully.
+pub(crate) async fn applied_count(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let n: i64 =
         sqlx::query_scalar("select count(*) from _sqlx_migrations where success").fetch_one(pool).await?;
     Ok(usize::try_from(n).unwrap_or(0))
@@ -280,4 +275,13 @@ pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
     let applied: Option<i64> =
         sqlx::query_scalar("select max(version) from _sqlx_migrations where success").fetch_one(pool).await?;
     Ok(applied.unwrap_or(0) >= latest)
+}
+
+/// The name of the constraint `e` violates (unique, foreign key, check), so a caller can turn
+/// the violations a user can cause into field errors where the query runs.
+pub fn constraint_violated(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
 }

@@ -1,9 +1,12 @@
 //! Users: the `users` table.
 
+use jiff::Timestamp;
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
+
+use crate::clock::to_jiff;
 
 /// A portal account.
 #[derive(Clone, Debug)]
@@ -14,8 +17,9 @@ pub struct User {
     pub role: Role,
     pub active: bool,
     pub must_change_password: bool,
-    pub created_at: OffsetDateTime,
-    pub last_sign_in_at: Option<OffsetDateTime>,
+    pub created_at: Timestamp,
+    /// `None` until the first sign-in.
+    pub last_sign_in_at: Option<Timestamp>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -41,8 +45,8 @@ impl TryFrom<Row> for User {
             role,
             active: r.active,
             must_change_password: r.must_change_password,
-            created_at: r.created_at,
-            last_sign_in_at: r.last_sign_in_at,
+            created_at: to_jiff(r.created_at),
+            last_sign_in_at: r.last_sign_in_at.map(to_jiff),
         })
     }
 }
@@ -51,7 +55,7 @@ const COLUMNS: &str =
     "id, email, display_name, role, active, must_change_password, created_at, last_sign_in_at";
 
 /// A new user's fields.
-pub struct NewUser<'a> {
+pub(crate) struct NewUser<'a> {
     pub email: &'a str,
     pub display_name: &'a str,
     pub role: Role,
@@ -60,7 +64,7 @@ pub struct NewUser<'a> {
 }
 
 /// Inserts a user. A duplicate e-mail (any case) is `Ok(None)`.
-pub async fn insert(db: impl PgExecutor<'_>, new: &NewUser<'_>) -> Result<Option<User>, sqlx::Error> {
+pub(crate) async fn insert(db: impl PgExecutor<'_>, new: &NewUser<'_>) -> Result<Option<User>, sqlx::Error> {
     let sql = format!(
         "insert into users (id, email, display_name, role, password_hash, must_change_password) values ($1, $2, $3, $4, $5, $6) \
          on conflict ((lower(email))) do nothing returning {COLUMNS}"
@@ -77,21 +81,21 @@ pub async fn insert(db: impl PgExecutor<'_>, new: &NewUser<'_>) -> Result<Option
     row.map(User::try_from).transpose()
 }
 
-pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+pub(crate) async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("select {COLUMNS} from users where id = $1");
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(db).await?;
     row.map(User::try_from).transpose()
 }
 
 /// Locks the row for an update in the same transaction.
-pub async fn find_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+pub(crate) async fn find_for_update(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("select {COLUMNS} from users where id = $1 for update");
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(db).await?;
     row.map(User::try_from).transpose()
 }
 
 /// The user with this e-mail (any case) and their password hash.
-pub async fn find_with_hash(
+pub(crate) async fn find_with_hash(
     db: impl PgExecutor<'_>,
     email: &str,
 ) -> Result<Option<(User, String)>, sqlx::Error> {
@@ -107,37 +111,40 @@ pub async fn find_with_hash(
     row.map(|r| Ok((User::try_from(r.user)?, r.password_hash))).transpose()
 }
 
-pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<User>, sqlx::Error> {
+pub(crate) async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("select {COLUMNS} from users where lower(email) = lower($1)");
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(db).await?;
     row.map(User::try_from).transpose()
 }
 
 /// Every user, active first, then by e-mail.
-pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<User>, sqlx::Error> {
+pub(crate) async fn list(db: impl PgExecutor<'_>) -> Result<Vec<User>, sqlx::Error> {
     let sql = format!("select {COLUMNS} from users order by active desc, lower(email)");
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(db).await?;
     rows.into_iter().map(User::try_from).collect()
 }
 
-pub async fn count(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
+pub(crate) async fn count(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("select count(*) from users").fetch_one(db).await
 }
 
 /// Active admins other than `except`, to keep at least one admin.
-pub async fn count_other_active_admins(db: impl PgExecutor<'_>, except: Uuid) -> Result<i64, sqlx::Error> {
+pub(crate) async fn count_other_active_admins(
+    db: impl PgExecutor<'_>,
+    except: Uuid,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("select count(*) from users where role = 'admin' and active and id <> $1")
         .bind(except)
         .fetch_one(db)
         .await
 }
 
-pub async fn record_sign_in(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+pub(crate) async fn record_sign_in(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("update users set last_sign_in_at = now() where id = $1").bind(id).execute(db).await?;
     Ok(())
 }
 
-pub async fn set_password(
+pub(crate) async fn set_password(
     db: impl PgExecutor<'_>,
     id: Uuid,
     hash: &str,
@@ -155,7 +162,7 @@ pub async fn set_password(
 }
 
 /// Updates name, role and active flag.
-pub async fn update_profile(
+pub(crate) async fn update_profile(
     db: impl PgExecutor<'_>,
     id: Uuid,
     display_name: &str,
@@ -176,7 +183,14 @@ pub async fn update_profile(
 
 /// Serialises changes that could remove an active admin, until the transaction ends: two admins
 /// demoting each other at once must not both see the other as "still an admin".
-pub async fn lock_admin_changes(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+pub(crate) async fn lock_admin_changes(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_advisory_xact_lock(hashtext('twisterlab.admin_changes'))").execute(db).await?;
+    Ok(())
+}
+
+/// Serialises the creation of the first admin across replicas starting at once, until the
+/// transaction ends.
+pub(crate) async fn lock_bootstrap(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtext('twisterlab.bootstrap_admin'))").execute(db).await?;
     Ok(())
 }

@@ -11,12 +11,12 @@ use twisterlab_k8s::{
 };
 
 /// Warning events kept in a snapshot.
-pub const EVENTS: usize = 20;
+pub(crate) const EVENTS: usize = 20;
 
 /// One part of the snapshot: the last data that arrived and when, and the error of the latest
 /// attempt if it failed (the older data is then still shown, marked with its age).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Part<T> {
+pub(crate) struct Part<T> {
     pub data: Option<T>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub fetched_at: Option<OffsetDateTime>,
@@ -44,7 +44,7 @@ impl<T: Clone> Part<T> {
 
 /// A deployment as the panel shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeploymentRow {
+pub(crate) struct DeploymentRow {
     pub name: String,
     pub desired: i32,
     pub ready: i32,
@@ -73,14 +73,14 @@ impl From<&DeploymentSummary> for DeploymentRow {
 
 impl DeploymentRow {
     /// Fewer ready pods than desired, or a stalled rollout.
-    pub fn troubled(&self) -> bool {
+    pub(crate) fn troubled(&self) -> bool {
         self.stalled || self.ready < self.desired
     }
 }
 
 /// A pod as the panel shows it, with its problem (if any) already diagnosed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PodRow {
+pub(crate) struct PodRow {
     pub name: String,
     pub deployment: Option<String>,
     pub phase: String,
@@ -135,7 +135,7 @@ impl From<&PodSummary> for PodRow {
 
 /// A Warning event as the panel shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventRow {
+pub(crate) struct EventRow {
     pub reason: String,
     pub message: String,
     /// `Pod/twisterlab-api-7d9f8b6c5d-x2x4q`.
@@ -158,7 +158,7 @@ impl From<&EventSummary> for EventRow {
 
 /// CPU and memory of one pod.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UsageRow {
+pub(crate) struct UsageRow {
     pub pod: String,
     pub cpu_millicores: u64,
     pub memory_bytes: u64,
@@ -172,7 +172,7 @@ impl From<&PodUsage> for UsageRow {
 
 /// CPU and memory per pod, when the cluster serves metrics.k8s.io.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// `false`: no metrics-server (metrics.k8s.io is not served), which is no error.
     pub served: bool,
     pub pods: Vec<UsageRow>,
@@ -180,7 +180,7 @@ pub struct Usage {
 
 /// What the panel shows.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct KubeSnapshot {
+pub(crate) struct KubeSnapshot {
     /// A cluster is configured; otherwise `not_configured` says why not.
     pub configured: bool,
     pub not_configured: Option<String>,
@@ -195,7 +195,7 @@ pub struct KubeSnapshot {
 
 impl KubeSnapshot {
     /// Pods with a problem.
-    pub fn problem_pods(&self) -> usize {
+    pub(crate) fn problem_pods(&self) -> usize {
         self.pods.data.as_ref().map(|p| p.iter().filter(|p| p.problem.is_some()).count()).unwrap_or(0)
     }
 }
@@ -203,7 +203,7 @@ impl KubeSnapshot {
 /// Reads the cluster through the adapter (all four calls at once, each bounded by the
 /// adapter's timeout) and merges the answers into the previous snapshot: a failed call keeps
 /// the older data and records its error.
-pub async fn take_snapshot(cluster: &dyn Cluster, previous: Option<&KubeSnapshot>) -> KubeSnapshot {
+pub(crate) async fn take_snapshot(cluster: &dyn Cluster, previous: Option<&KubeSnapshot>) -> KubeSnapshot {
     let Some(namespace) = cluster.namespace().map(str::to_owned) else {
         let reason = match cluster.pods().await {
             Err(ClusterError::NotConfigured(reason)) => reason,

@@ -9,17 +9,17 @@ use twisterlab_domain::incident::Impact;
 use twisterlab_domain::severity::Severity;
 
 /// Defaults of a new service (the runbook's API probe).
-pub const DEFAULT_INTERVAL_SECONDS: i32 = 30;
-pub const DEFAULT_TIMEOUT_MS: i32 = 2000;
-pub const DEFAULT_FAILURES_BEFORE_DOWN: i32 = 3;
+pub(crate) const DEFAULT_INTERVAL_SECONDS: i32 = 30;
+pub(crate) const DEFAULT_TIMEOUT_MS: i32 = 2000;
+pub(crate) const DEFAULT_FAILURES_BEFORE_DOWN: i32 = 3;
 /// Bounds, as the table's checks have them.
-pub const MIN_INTERVAL_SECONDS: i32 = 5;
-pub const MAX_INTERVAL_SECONDS: i32 = 86_400;
-pub const MIN_TIMEOUT_MS: i32 = 100;
-pub const MAX_TIMEOUT_MS: i32 = 60_000;
-pub const MAX_FAILURES_BEFORE_DOWN: i32 = 100;
-pub const MAX_URL_CHARS: usize = 2000;
-pub const MAX_EXPECTATIONS: usize = 50;
+pub(crate) const MIN_INTERVAL_SECONDS: i32 = 5;
+pub(crate) const MAX_INTERVAL_SECONDS: i32 = 86_400;
+pub(crate) const MIN_TIMEOUT_MS: i32 = 100;
+pub(crate) const MAX_TIMEOUT_MS: i32 = 60_000;
+pub(crate) const MAX_FAILURES_BEFORE_DOWN: i32 = 100;
+pub(crate) const MAX_URL_CHARS: usize = 2000;
+pub(crate) const MAX_EXPECTATIONS: usize = 50;
 
 /// A service to probe, as the admin form and the configuration file describe it. The component
 /// is named (the file) or picked (the form); the store resolves it.
@@ -48,7 +48,7 @@ pub struct ServiceSpec {
 
 impl ServiceSpec {
     /// A spec with the defaults, for forms and tests.
-    pub fn new(name: &str, url: &str) -> Self {
+    pub(crate) fn new(name: &str, url: &str) -> Self {
         Self {
             name: name.to_owned(),
             url: url.to_owned(),
@@ -64,7 +64,7 @@ impl ServiceSpec {
     }
 
     /// Every problem of the definition, as (field, message) pairs; empty when valid.
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![];
         if let Err(m) = check_name(&self.name) {
             out.push(("name", m));
@@ -134,7 +134,7 @@ fn check_url(url: &str) -> Result<(), String> {
 
 /// Parses the expected fields of the admin form: one `pointer = value` per line. The value is
 /// JSON when it reads as a JSON scalar (`true`, `42`, `"quoted"`), otherwise plain text.
-pub fn parse_expect_lines(text: &str) -> Result<BTreeMap<String, Value>, String> {
+pub(crate) fn parse_expect_lines(text: &str) -> Result<BTreeMap<String, Value>, String> {
     let mut out = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -158,7 +158,7 @@ pub fn parse_expect_lines(text: &str) -> Result<BTreeMap<String, Value>, String>
 }
 
 /// The expected fields as the admin form shows them, one per line.
-pub fn expect_lines(expect: &BTreeMap<String, Value>) -> String {
+pub(crate) fn expect_lines(expect: &BTreeMap<String, Value>) -> String {
     expect
         .iter()
         .map(|(pointer, value)| match value {
@@ -188,7 +188,7 @@ struct FileService {
 }
 
 /// The `[[services]]` of the configuration file; an error names the entry and the field.
-pub fn services_from_file(file: &toml::Table) -> Result<Vec<ServiceSpec>, String> {
+pub(crate) fn services_from_file(file: &toml::Table) -> Result<Vec<ServiceSpec>, String> {
     let Some(value) = file.get("services") else {
         return Ok(vec![]);
     };

@@ -7,10 +7,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::rules::{Direction, MetricState, Unit, metric_state};
+use twisterlab_domain::health::{Direction, MetricState, Unit, excerpt, metric_state};
+
+use super::probe::{error_text, status_text};
 
 /// How long one query may take.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest Prometheus answer read, in bytes.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
@@ -41,7 +43,7 @@ fn spec(
 
 /// The runbook's "Key Metrics to Monitor", as PromQL over the metrics TwisterLab's API exports
 /// (the demo target exports the same series).
-pub fn defaults() -> Vec<KeyMetricSpec> {
+pub(crate) fn defaults() -> Vec<KeyMetricSpec> {
     use Direction::{Above, Below};
     vec![
         spec(
@@ -110,7 +112,7 @@ struct FileMetric {
 }
 
 /// The defaults merged with the file's `[[key_metrics]]`.
-pub fn from_file(file: &toml::Table) -> Result<Vec<KeyMetricSpec>, String> {
+pub(crate) fn from_file(file: &toml::Table) -> Result<Vec<KeyMetricSpec>, String> {
     let mut specs = defaults();
     let Some(value) = file.get("key_metrics") else {
         return Ok(specs);
@@ -193,7 +195,7 @@ pub fn from_file(file: &toml::Table) -> Result<Vec<KeyMetricSpec>, String> {
 
 /// One metric as last read: shown as value, threshold and state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Reading {
+pub(crate) struct Reading {
     pub name: String,
     pub label: String,
     pub query: String,
@@ -209,7 +211,7 @@ pub struct Reading {
 
 impl Reading {
     /// "412 ms", or "unknown".
-    pub fn value_text(&self) -> String {
+    pub(crate) fn value_text(&self) -> String {
         match self.value {
             Some(v) if v.is_finite() => self.unit.format(v),
             _ => "unknown".into(),
@@ -217,7 +219,7 @@ impl Reading {
     }
 
     /// "< 500 ms".
-    pub fn threshold_text(&self) -> String {
+    pub(crate) fn threshold_text(&self) -> String {
         format!("{} {}", self.direction.symbol(), self.unit.format(self.threshold))
     }
 
@@ -242,14 +244,14 @@ impl Reading {
 
 /// A client of one Prometheus server's HTTP API.
 #[derive(Clone, Debug)]
-pub struct Prometheus {
+pub(crate) struct Prometheus {
     base: String,
     http: reqwest::Client,
 }
 
 impl Prometheus {
     /// `base` such as `http://prometheus:9090` (a path prefix is kept).
-    pub fn new(base: &str) -> Result<Self, String> {
+    pub(crate) fn new(base: &str) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(QUERY_TIMEOUT)
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -260,12 +262,12 @@ impl Prometheus {
         Ok(Self { base: base.trim_end_matches('/').to_owned(), http })
     }
 
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
     /// Reads one metric. Never fails: every problem becomes an unknown reading with its reason.
-    pub async fn read(&self, spec: &KeyMetricSpec) -> Reading {
+    pub(crate) async fn read(&self, spec: &KeyMetricSpec) -> Reading {
         match self.query(&spec.query).await {
             Ok(samples) => judge_samples(spec, &samples),
             Err(reason) => Reading::unknown(spec, reason),
@@ -273,7 +275,7 @@ impl Prometheus {
     }
 
     /// Every metric, queried concurrently, in the order of `specs`.
-    pub async fn read_all(&self, specs: &[KeyMetricSpec]) -> Vec<Reading> {
+    pub(crate) async fn read_all(&self, specs: &[KeyMetricSpec]) -> Vec<Reading> {
         let mut set = tokio::task::JoinSet::new();
         for (i, spec) in specs.iter().cloned().enumerate() {
             let prometheus = self.clone();
@@ -293,13 +295,13 @@ impl Prometheus {
     }
 
     /// The samples of an instant query, or why there are none.
-    pub async fn query(&self, promql: &str) -> Result<Vec<f64>, String> {
+    pub(crate) async fn query(&self, promql: &str) -> Result<Vec<f64>, String> {
         let url = format!("{}/api/v1/query", self.base);
         let answer = self.http.get(&url).query(&[("query", promql)]).send().await.map_err(|e| {
             if e.is_timeout() {
                 format!("Prometheus did not answer within {} s", QUERY_TIMEOUT.as_secs())
             } else {
-                format!("Prometheus is unreachable at {}: {}", self.base, super::probe::error_text(&e))
+                format!("Prometheus is unreachable at {}: {}", self.base, error_text(&e))
             }
         })?;
         let status = answer.status().as_u16();
@@ -328,7 +330,7 @@ async fn read_limited(mut answer: reqwest::Response) -> Result<Vec<u8>, String> 
             Err(e) if e.is_timeout() => {
                 return Err(format!("Prometheus did not answer within {} s", QUERY_TIMEOUT.as_secs()));
             }
-            Err(e) => return Err(format!("Prometheus's answer broke off: {}", super::probe::error_text(&e))),
+            Err(e) => return Err(format!("Prometheus's answer broke off: {}", error_text(&e))),
         }
     }
 }
@@ -351,13 +353,13 @@ struct Data {
 }
 
 /// Samples of an instant query answer, or why there are none.
-pub fn parse_answer(status: u16, content_type: &str, body: &[u8]) -> Result<Vec<f64>, String> {
+pub(crate) fn parse_answer(status: u16, content_type: &str, body: &[u8]) -> Result<Vec<f64>, String> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|_| {
         let shown = if content_type.is_empty() { "no content type" } else { content_type };
         format!(
             "the answer is not Prometheus's JSON API (HTTP {}, {shown}, starts with {:?})",
-            super::rules::status_text(status),
-            super::rules::excerpt(body, 40)
+            status_text(status),
+            excerpt(body, 40)
         )
     })?;
     if envelope.status != "success" {
@@ -400,7 +402,7 @@ fn judge_samples(spec: &KeyMetricSpec, samples: &[f64]) -> Reading {
 
 /// What the overview shows of Prometheus: every reading, or that it is not configured.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricsSnapshot {
+pub(crate) struct MetricsSnapshot {
     /// `TWISTERLAB_PROMETHEUS_URL` was set.
     pub configured: bool,
     pub prometheus_url: Option<String>,
@@ -408,7 +410,10 @@ pub struct MetricsSnapshot {
 }
 
 /// Reads every metric (or, without Prometheus, marks each unknown).
-pub async fn take_snapshot(prometheus: Option<&Prometheus>, specs: &[KeyMetricSpec]) -> MetricsSnapshot {
+pub(crate) async fn take_snapshot(
+    prometheus: Option<&Prometheus>,
+    specs: &[KeyMetricSpec],
+) -> MetricsSnapshot {
     match prometheus {
         Some(p) => MetricsSnapshot {
             configured: true,
@@ -437,22 +442,24 @@ pub struct DashboardLink {
 mod tests {
     use super::*;
 
+    use crate::testing::close;
+
     #[test]
     fn the_defaults_are_the_runbooks_thresholds() {
         let d = defaults();
         let find = |n: &str| d.iter().find(|s| s.name == n).expect("metric");
-        assert_eq!(
-            (find("api_latency_p95").threshold, find("api_latency_p95").direction),
-            (0.5, Direction::Below)
-        );
-        assert_eq!(find("api_latency_p99").threshold, 1.0);
-        assert_eq!(find("error_rate").threshold, 0.01);
-        assert_eq!(
-            (find("agent_success_rate").threshold, find("agent_success_rate").direction),
-            (0.95, Direction::Above)
-        );
-        assert_eq!(find("db_connections").threshold, 0.8);
-        assert_eq!(find("memory").threshold, 0.8);
+        for (name, threshold, direction) in [
+            ("api_latency_p95", 0.5, Direction::Below),
+            ("api_latency_p99", 1.0, Direction::Below),
+            ("error_rate", 0.01, Direction::Below),
+            ("agent_success_rate", 0.95, Direction::Above),
+            ("db_connections", 0.8, Direction::Below),
+            ("memory", 0.8, Direction::Below),
+        ] {
+            let spec = find(name);
+            assert!(close(spec.threshold, threshold), "{name}: {}", spec.threshold);
+            assert_eq!(spec.direction, direction, "{name}");
+        }
     }
 
     #[test]
@@ -474,7 +481,8 @@ direction = "below"
         .parse()
         .expect("toml");
         let specs = from_file(&file).expect("valid");
-        assert_eq!(specs.iter().find(|s| s.name == "error_rate").map(|s| s.threshold), Some(0.02));
+        let error_rate = specs.iter().find(|s| s.name == "error_rate").expect("kept");
+        assert!(close(error_rate.threshold, 0.02), "{error_rate:?}");
         assert!(!specs.iter().any(|s| s.name == "memory"));
         let q = specs.iter().find(|s| s.name == "queue_depth").expect("added");
         assert_eq!((q.unit, q.direction), (Unit::Number, Direction::Below));
@@ -487,10 +495,11 @@ direction = "below"
         let vector = br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5,"0.25"]},{"metric":{"pod":"b"},"value":[1.5,"NaN"]}]}}"#;
         let samples = parse_answer(200, "application/json", vector).expect("samples");
         assert_eq!(samples.len(), 2);
-        assert_eq!(samples[0], 0.25);
+        assert!(close(samples[0], 0.25), "{samples:?}");
         assert!(samples[1].is_nan());
         let scalar = br#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"3"]}}"#;
-        assert_eq!(parse_answer(200, "application/json", scalar), Ok(vec![3.0]));
+        let samples = parse_answer(200, "application/json", scalar).expect("samples");
+        assert!(samples.len() == 1 && close(samples[0], 3.0), "{samples:?}");
         let error = br#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#;
         assert_eq!(
             parse_answer(400, "application/json", error),
@@ -506,7 +515,8 @@ direction = "below"
     fn the_worst_series_counts_and_nan_only_is_unknown() {
         let spec = &defaults()[3]; // agent success, above 95 %
         let r = judge_samples(spec, &[0.99, 0.91, f64::NAN]);
-        assert_eq!((r.value, r.state), (Some(0.91), MetricState::Breach));
+        assert!(r.value.is_some_and(|v| close(v, 0.91)), "{r:?}");
+        assert_eq!(r.state, MetricState::Breach);
         assert_eq!(r.reason.as_deref(), Some("worst of 3 series"));
         assert_eq!(judge_samples(spec, &[f64::NAN]).state, MetricState::Unknown);
         assert_eq!(judge_samples(spec, &[]).state, MetricState::Unknown);

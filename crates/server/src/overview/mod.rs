@@ -1,24 +1,26 @@
-//! The health overview: probes of TwisterLab's services, the runbook's key metrics from
-//! Prometheus, the Kubernetes picture, and the signals they raise into incidents.
+//! The health overview — the home page `/`: probes of TwisterLab's services, the runbook's key
+//! metrics from Prometheus, the Kubernetes picture, and the signals they raise into incidents.
 //!
 //! Workers write, pages read: the probe scheduler keeps each service's state and results in
 //! Postgres, and the key-metrics and Kubernetes workers store snapshots there, so no page ever
 //! waits on a target, Prometheus or the API server (only the on-demand log page asks the
-//! cluster, within the adapter's timeout).
+//! cluster, within the adapter's timeout). The rules (judging an answer, stepping a service's
+//! state, thresholds, the overall verdict) are in `twisterlab_domain::health`; the queries in
+//! `crate::db::{health, probe_results, health_snapshots}`.
 
-pub mod admin;
-pub mod cluster;
+pub(crate) mod admin;
+pub(crate) mod cluster;
 pub mod definition;
-pub mod jobs;
+pub(crate) mod home;
+pub(crate) mod jobs;
 pub mod key_metrics;
-pub mod pages;
-pub mod probe;
-pub mod rules;
-pub mod scheduler;
-pub mod signals;
-pub mod snapshots;
-pub mod sparkline;
-pub mod store;
+pub(crate) mod pages;
+pub(crate) mod probe;
+pub(crate) mod scheduler;
+pub(crate) mod service;
+pub(crate) mod signals;
+pub(crate) mod sparkline;
+pub(crate) mod view;
 
 #[cfg(test)]
 mod tests;
@@ -30,9 +32,10 @@ use uuid::Uuid;
 
 use crate::auth::{Access, Routes};
 
-/// The overview's routes besides `/` (see `crate::home`).
-pub fn routes() -> Routes {
+/// The overview's routes: `/` and the pages below it, and the admin pages of services.
+pub(crate) fn routes() -> Routes {
     Routes::new()
+        .get("/", Access::Role(Role::Viewer), home::show_overview)
         .get("/health/services/{name}", Access::Role(Role::Viewer), pages::show_service)
         // Logs can carry tokens and customer data: responders and up.
         .get("/kubernetes/logs/{deployment}", Access::Role(Role::Responder), pages::show_logs)
@@ -41,7 +44,8 @@ pub fn routes() -> Routes {
 
 /// Health probe state for the status page's roll-up: for every enabled service that is down
 /// and mapped to a component, that component with the impact the service declares. A
-/// component appears once per down service; take the worst impact.
+/// component appears once per down service; take the worst impact. Public for the status
+/// page's roll-up, which does not read it yet.
 pub async fn component_health(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, Option<Impact>)>, sqlx::Error> {
-    store::component_health(db).await
+    crate::db::health::component_health(db).await
 }

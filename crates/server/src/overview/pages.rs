@@ -1,132 +1,28 @@
-//! The overview's pages besides `/` (which `crate::home` renders from the same views): one
-//! service with its history and raw results, and a deployment's last log lines on demand.
-
-use std::collections::HashMap;
+//! The overview's pages below `/`: one service with its history and raw results, and a
+//! deployment's last log lines on demand.
 
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use time::OffsetDateTime;
+use jiff::Timestamp;
+use twisterlab_domain::health::{FailureKind, uptime_text};
+use twisterlab_domain::role::Role;
 use twisterlab_k8s::{ClusterError, DEFAULT_TAIL_LINES};
-use uuid::Uuid;
 
-use super::rules::{FailureKind, ServiceState};
-use super::sparkline::{self, Sparkline};
-use super::store::{self, Bucket, Service};
-use super::{definition, signals};
+use super::view::{ServiceView, ms, sparkline_start};
+use super::{definition, signals, sparkline};
+use crate::db::{health, probe_results};
 use crate::state::AppState;
 use crate::web::error::AppError;
 use crate::web::page::{Layout, render_page};
-
-/// A moment as pages show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct When {
-    /// For `<time datetime>`.
-    pub iso: String,
-    /// "2026-11-29 03:12 UTC".
-    pub absolute: String,
-    /// "4 min ago".
-    pub relative: String,
-}
-
-impl When {
-    pub fn of(at: OffsetDateTime, zone: &jiff::tz::TimeZone, now: OffsetDateTime) -> Self {
-        Self {
-            iso: crate::clock::iso(at),
-            absolute: crate::clock::absolute(at, zone),
-            relative: crate::clock::relative(at, now),
-        }
-    }
-}
-
-/// "3 min", "12 s": how old something is.
-pub fn age(at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let secs = (now - at).whole_seconds().max(0);
-    match secs {
-        s if s < 90 => format!("{s} s"),
-        s if s < 90 * 60 => format!("{} min", (s + 30) / 60),
-        s => format!("{} h", (s + 1800) / 3600),
-    }
-}
-
-/// A service as the overview and its page show it.
-#[derive(Clone, Debug)]
-pub struct ServiceView {
-    pub name: String,
-    /// Link to the service page.
-    pub href: String,
-    pub url: String,
-    pub state: ServiceState,
-    /// "down", "failing (2 of 3)", "healthy", "not checked yet", "disabled".
-    pub state_text: String,
-    pub css: &'static str,
-    pub reason: Option<String>,
-    pub latency: String,
-    pub last_check: Option<When>,
-    pub since: When,
-    pub component: Option<String>,
-    pub enabled: bool,
-    pub sparkline: Sparkline,
-}
-
-impl ServiceView {
-    pub fn of(s: &Service, buckets: &[Bucket], zone: &jiff::tz::TimeZone, now: OffsetDateTime) -> Self {
-        let state_text = match (s.enabled, s.state) {
-            (false, _) => "disabled".to_owned(),
-            (true, ServiceState::Failing) => {
-                format!("failing ({} of {})", s.consecutive_failures, s.failures_before_down)
-            }
-            (true, state) => state.label().to_owned(),
-        };
-        Self {
-            name: s.name.clone(),
-            href: format!("/health/services/{}", crate::auth::urlencode(&s.name)),
-            url: s.url.clone(),
-            state: s.state,
-            css: if s.enabled { s.state.css() } else { "state-unknown" },
-            state_text,
-            reason: s.last_reason.clone().filter(|_| s.state != ServiceState::Up),
-            latency: s.last_latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "–".into()),
-            last_check: s.last_checked_at.map(|at| When::of(at, zone, now)),
-            since: When::of(s.state_since, zone, now),
-            component: s.component_name.clone().map(|c| format!("{c}: {} when down", s.impact.label())),
-            enabled: s.enabled,
-            sparkline: sparkline::draw(buckets),
-        }
-    }
-}
-
-/// Every service's view with its sparkline, what needs action first.
-pub async fn service_views(app: &AppState, now: OffsetDateTime) -> Result<Vec<ServiceView>, AppError> {
-    let services = store::list(&app.pool).await?;
-    let since = sparkline_start(now);
-    let buckets = store::buckets(&app.pool, since, sparkline::BUCKET_SECONDS, None).await?;
-    let zone = &app.config.timezone;
-    let mut views: Vec<(u8, ServiceView)> = services
-        .iter()
-        .map(|s| {
-            let key = if s.enabled { s.state.urgency() } else { 9 };
-            (key, ServiceView::of(s, buckets.get(&s.id).map(Vec::as_slice).unwrap_or(&[]), zone, now))
-        })
-        .collect();
-    views.sort_by(|(a, x), (b, y)| (a, &x.name).cmp(&(b, &y.name)));
-    Ok(views.into_iter().map(|(_, v)| v).collect())
-}
-
-/// The start of the sparkline: 24 h back, aligned to a bucket so buckets do not slide.
-pub fn sparkline_start(now: OffsetDateTime) -> OffsetDateTime {
-    let bucket = i64::from(sparkline::BUCKET_SECONDS);
-    let end = (now.unix_timestamp() / bucket + 1) * bucket;
-    let start = end - i64::from(sparkline::BUCKETS) * bucket;
-    OffsetDateTime::from_unix_timestamp(start).unwrap_or(now)
-}
+use crate::web::time::Moment;
 
 // ---------------------------------------------------------------------------------------------
 // GET /health/services/{name}
 
 /// One raw result as the service page lists it.
-pub struct ResultView {
-    pub at: When,
+pub(crate) struct ResultView {
+    pub at: Moment,
     pub ok: bool,
     pub latency: String,
     pub http_status: String,
@@ -138,7 +34,7 @@ pub struct ResultView {
 }
 
 /// One day of history.
-pub struct DayView {
+pub(crate) struct DayView {
     pub day: String,
     pub uptime: String,
     pub checks: i32,
@@ -148,17 +44,17 @@ pub struct DayView {
 }
 
 /// An incident the service's failures declared.
-pub struct SignalIncident {
+pub(crate) struct SignalIncident {
     pub number: i64,
     pub title: String,
     pub severity: String,
     pub status: String,
-    pub opened: When,
+    pub opened: Moment,
 }
 
 #[derive(Template)]
 #[template(path = "overview/service.html")]
-pub struct ServicePage {
+pub(crate) struct ServicePage {
     pub layout: Layout,
     pub service: ServiceView,
     pub expect: String,
@@ -177,60 +73,63 @@ const RESULTS_SHOWN: i64 = 50;
 /// Days of roll-ups listed.
 const DAYS_SHOWN: i64 = 30;
 
+/// Incidents listed as declared by the service.
+const INCIDENTS_SHOWN: i64 = 10;
+
 /// `GET /health/services/{name}`.
-pub async fn show_service(
+pub(crate) async fn show_service(
     State(app): State<AppState>,
     layout: Layout,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
-    let service = store::find_by_name(&app.pool, &name)
+    let service = health::find_by_name(&app.pool, &name)
         .await?
         .ok_or_else(|| AppError::NotFoundThing { what: format!("Service {name}") })?;
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let zone = &app.config.timezone;
-    let buckets: HashMap<Uuid, Vec<Bucket>> =
-        store::buckets(&app.pool, sparkline_start(now), sparkline::BUCKET_SECONDS, Some(service.id)).await?;
+    let buckets =
+        probe_results::buckets(&app.pool, sparkline_start(now), sparkline::BUCKET_SECONDS, Some(service.id))
+            .await?;
     let view =
         ServiceView::of(&service, buckets.get(&service.id).map(Vec::as_slice).unwrap_or(&[]), zone, now);
-    let results = store::recent_results(&app.pool, service.id, RESULTS_SHOWN)
+    let results = probe_results::recent(&app.pool, service.id, RESULTS_SHOWN)
         .await?
         .into_iter()
         .map(|r| ResultView {
-            at: When::of(r.started_at, zone, now),
+            at: Moment::new(r.started_at, zone, now),
             ok: r.ok,
-            latency: r.latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "–".into()),
+            latency: ms(r.latency_ms),
             http_status: r.http_status.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
-            failure: r.failure.as_deref().and_then(FailureKind::parse).map(FailureKind::label),
+            failure: r.failure.map(FailureKind::label),
             reason: r.reason.unwrap_or_default(),
             excerpt: r.excerpt,
-            lateness_ms: i64::try_from((r.started_at - r.scheduled_at).whole_milliseconds()).unwrap_or(0),
+            lateness_ms: i64::try_from(r.started_at.duration_since(r.scheduled_at).as_millis()).unwrap_or(0),
         })
         .collect();
-    let ms = |v: Option<i32>| v.map(|l| format!("{l} ms")).unwrap_or_else(|| "–".into());
-    let days = store::days(&app.pool, service.id, DAYS_SHOWN)
+    let days = probe_results::days(&app.pool, service.id, DAYS_SHOWN)
         .await?
         .into_iter()
         .map(|d| DayView {
             day: d.day.to_string(),
-            uptime: d.uptime(),
+            uptime: uptime_text(d.checks, d.successes),
             checks: d.checks,
             p50: ms(d.latency_p50_ms),
             p95: ms(d.latency_p95_ms),
             p99: ms(d.latency_p99_ms),
         })
         .collect();
-    let incidents = store::signal_incidents(&app.pool, service.id, 10)
+    let incidents = health::signal_incidents(&app.pool, service.id, INCIDENTS_SHOWN)
         .await?
         .into_iter()
-        .map(|(number, title, severity, status, opened)| SignalIncident {
-            number,
-            title,
-            severity,
-            status,
-            opened: When::of(opened, zone, now),
+        .map(|i| SignalIncident {
+            number: i.number,
+            title: i.title,
+            severity: i.severity,
+            status: i.status,
+            opened: Moment::new(i.opened_at, zone, now),
         })
         .collect();
-    let is_admin = layout.user.as_ref().is_some_and(|u| u.role.allows(twisterlab_domain::role::Role::Admin));
+    let is_admin = layout.user.as_ref().is_some_and(|u| u.role.allows(Role::Admin));
     let page = ServicePage {
         layout,
         expect: definition::expect_lines(&service.expect),
@@ -258,7 +157,7 @@ pub async fn show_service(
 
 #[derive(Template)]
 #[template(path = "overview/logs.html")]
-pub struct LogsPage {
+pub(crate) struct LogsPage {
     pub layout: Layout,
     pub deployment: String,
     pub namespace: Option<String>,
@@ -268,20 +167,20 @@ pub struct LogsPage {
     pub lines: usize,
     /// Why there are no lines.
     pub error: Option<String>,
-    pub fetched: When,
+    pub fetched: Moment,
 }
 
 /// `GET /kubernetes/logs/{deployment}`: the last 100 lines of one of the deployment's pods (a
 /// troubled one first), read from the API server now, within the adapter's timeout. Logs may
 /// hold secrets, so they are shown to responders and never logged.
-pub async fn show_logs(
+pub(crate) async fn show_logs(
     State(app): State<AppState>,
     layout: Layout,
     Path(deployment): Path<String>,
 ) -> Result<Response, AppError> {
     let cluster = app.cluster().await;
-    let now = OffsetDateTime::now_utc();
-    let fetched = When::of(now, &app.config.timezone, now);
+    let now = Timestamp::now();
+    let fetched = Moment::new(now, &app.config.timezone, now);
     let namespace = cluster.namespace().map(str::to_owned);
     let page = match cluster.pod_logs(&deployment, DEFAULT_TAIL_LINES).await {
         Ok(logs) => LogsPage {

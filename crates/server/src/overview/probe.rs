@@ -7,19 +7,18 @@ use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-use super::rules::{Failure, FailureKind, excerpt, judge_answer};
+use twisterlab_domain::health::{Answer as Judged, Failure, FailureKind, excerpt, judge_answer, status_line};
 
 /// Largest body read, in bytes; a health answer is a few hundred.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Redirects followed before giving up.
-pub const MAX_REDIRECTS: usize = 3;
+pub(crate) const MAX_REDIRECTS: usize = 3;
 /// Characters of the body kept as evidence.
-pub const EXCERPT_CHARS: usize = 300;
+pub(crate) const EXCERPT_CHARS: usize = 300;
 
 /// What one probe found.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// `Ok` or why not.
     pub result: Result<(), Failure>,
     /// Time to the complete answer (or to the failure).
@@ -31,21 +30,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn ok(&self) -> bool {
+    /// The answer was right.
+    pub(crate) fn ok(&self) -> bool {
         self.result.is_ok()
     }
 
-    pub fn latency_ms(&self) -> i32 {
+    /// The latency in milliseconds (saturating).
+    pub(crate) fn latency_ms(&self) -> i32 {
         i32::try_from(self.latency.as_millis()).unwrap_or(i32::MAX)
     }
 
-    pub fn failure(&self) -> Option<&Failure> {
+    /// Why the probe failed, if it did.
+    pub(crate) fn failure(&self) -> Option<&Failure> {
         self.result.as_ref().err()
     }
 }
 
 /// The HTTP client all probes share (connections are reused between probes of one host).
-pub fn client() -> Result<reqwest::Client, reqwest::Error> {
+pub(crate) fn client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
         // Probes go straight to the target: a proxy from the environment would test the proxy.
@@ -56,7 +58,7 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
 }
 
 /// Probes `url` once: 2xx, JSON, and every field of `expect`, all within `timeout`.
-pub async fn probe(
+pub(crate) async fn probe(
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
@@ -73,7 +75,13 @@ pub async fn probe(
     let latency = started.elapsed();
     match fetched {
         Ok(answer) => {
-            let result = judge_answer(answer.status, &answer.content_type, &answer.body, expect);
+            let judged = Judged {
+                status: answer.status,
+                reason: reason_phrase(answer.status),
+                content_type: &answer.content_type,
+                body: &answer.body,
+            };
+            let result = judge_answer(&judged, expect);
             Outcome {
                 result,
                 latency,
@@ -83,6 +91,16 @@ pub async fn probe(
         }
         Err(failure) => Outcome { result: Err(failure), latency, http_status: None, excerpt: None },
     }
+}
+
+/// The standard reason phrase of an HTTP status ("Service Unavailable").
+fn reason_phrase(status: u16) -> Option<&'static str> {
+    reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason())
+}
+
+/// "503 Service Unavailable".
+pub(crate) fn status_text(status: u16) -> String {
+    status_line(status, reason_phrase(status))
 }
 
 struct Answer {
@@ -222,7 +240,7 @@ fn authority(url: &str) -> String {
 /// An error with its causes (`error sending request: client error (Connect): tcp connect
 /// error: Connection refused`), since the useful part is usually deep in the chain. The URL is
 /// left out: it is shown beside the reason anyway.
-pub fn error_text(err: &reqwest::Error) -> String {
+pub(crate) fn error_text(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     if let Some(url) = err.url() {
         text = text.replace(&format!(" for url ({url})"), "");

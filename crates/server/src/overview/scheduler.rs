@@ -5,59 +5,39 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use jiff::Timestamp;
 use sqlx::PgPool;
-use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use twisterlab_domain::health::step;
 use uuid::Uuid;
 
 use super::probe::{self, Outcome};
-use super::rules::step;
 use super::signals::{self, Signal};
-use super::store::{self, NewResult};
+use crate::db::health::{self as store, NewState};
+use crate::db::probe_results::{self, NewResult};
 use crate::workers::{BoxFuture, Cadence, NextPass, Stop, Worker};
 
+pub(crate) use crate::db::health::Claim;
+
 /// How often the scheduler looks for due probes.
-pub const TICK: Duration = Duration::from_millis(500);
+pub(crate) const TICK: Duration = Duration::from_millis(500);
 /// Probes due within this much of now are claimed (and then wait for their exact time).
-pub const LOOKAHEAD: Duration = Duration::from_secs(1);
+pub(crate) const LOOKAHEAD: Duration = Duration::from_secs(1);
 /// A claim outlives the probe's timeout by this much before another process may take it over.
-pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
+pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// Most probes claimed in one tick.
-pub const MAX_CLAIM: i64 = 1000;
+pub(crate) const MAX_CLAIM: i64 = 1000;
 /// Claimed probes waiting or running, per slot of concurrency. Beyond it the scheduler claims
 /// nothing more: under overload probes are skipped (and rescheduled when more than an interval
 /// late) instead of queueing without bound in memory.
-pub const PENDING_PER_SLOT: usize = 2;
+pub(crate) const PENDING_PER_SLOT: usize = 2;
 /// How many results of a service are attached as evidence to its incident.
 const EVIDENCE: i64 = 10;
 
-/// A probe this process has claimed: what to probe and when it was due.
-#[derive(Clone, Debug)]
-pub struct Claim {
-    pub service_id: Uuid,
-    pub name: String,
-    pub url: String,
-    pub expect: std::collections::BTreeMap<String, Value>,
-    pub timeout: Duration,
-    /// When the probe was due; lateness is measured from here.
-    pub scheduled_at: OffsetDateTime,
-}
-
-#[derive(sqlx::FromRow)]
-struct ClaimRow {
-    service_id: Uuid,
-    name: String,
-    url: String,
-    expect: Value,
-    timeout_ms: i32,
-    scheduled_at: OffsetDateTime,
-}
-
 /// The probe scheduler of one process.
 #[derive(Clone)]
-pub struct ProbeScheduler {
+pub(crate) struct ProbeScheduler {
     pub pool: PgPool,
     /// Identifies this process's leases.
     pub owner: Uuid,
@@ -69,7 +49,11 @@ pub struct ProbeScheduler {
 
 impl ProbeScheduler {
     /// A scheduler running at most `concurrency` probes at once.
-    pub fn new(pool: PgPool, concurrency: usize, zone: jiff::tz::TimeZone) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(
+        pool: PgPool,
+        concurrency: usize,
+        zone: jiff::tz::TimeZone,
+    ) -> Result<Self, reqwest::Error> {
         Ok(Self {
             pool,
             owner: Uuid::new_v4(),
@@ -80,66 +64,29 @@ impl ProbeScheduler {
         })
     }
 
-    /// Claims the enabled probes due within `lookahead`: moves each one's next run one interval
-    /// on and leases it to this process, in one statement (`SKIP LOCKED`, so concurrent
-    /// processes split the work instead of doubling it). A service that fell more than an
-    /// interval behind (the portal was down) restarts at a random point of its next interval.
-    pub async fn claim(&self, lookahead: Duration) -> Result<Vec<Claim>, sqlx::Error> {
+    /// Claims the enabled probes due within `lookahead` for this process (see
+    /// [`store::claim_due`]: concurrent processes split the work instead of doubling it).
+    pub(crate) async fn claim(&self, lookahead: Duration) -> Result<Vec<Claim>, sqlx::Error> {
         self.claim_at_most(lookahead, MAX_CLAIM).await
     }
 
     /// [`ProbeScheduler::claim`], at most `limit` probes.
-    pub async fn claim_at_most(&self, lookahead: Duration, limit: i64) -> Result<Vec<Claim>, sqlx::Error> {
-        let rows: Vec<ClaimRow> = sqlx::query_as(
-            "with due as (
-                 select st.service_id, st.next_run_at
-                   from health_service_state st
-                   join health_services s on s.id = st.service_id
-                  where s.enabled
-                    and st.next_run_at <= now() + make_interval(secs => $2)
-                    and (st.lease_until is null or st.lease_until < now())
-                  order by st.next_run_at
-                  limit $3
-                  for update of st skip locked
-             )
-             update health_service_state st
-                set lease_owner = $1,
-                    lease_until = greatest(due.next_run_at, now()) + make_interval(secs => s.timeout_ms / 1000.0 + $4),
-                    next_run_at = case
-                        when due.next_run_at + make_interval(secs => s.interval_seconds) > now()
-                            then due.next_run_at + make_interval(secs => s.interval_seconds)
-                        else now() + make_interval(secs => s.interval_seconds * random()) end
-               from due, health_services s
-              where st.service_id = due.service_id and s.id = st.service_id
-          returning st.service_id, s.name, s.url, s.expect, s.timeout_ms,
-                    case when due.next_run_at < now() - make_interval(secs => s.interval_seconds)
-                         then now() else due.next_run_at end as scheduled_at",
-        )
-        .bind(self.owner)
-        .bind(lookahead.as_secs_f64())
-        .bind(limit)
-        .bind(LEASE_MARGIN.as_secs_f64())
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Claim {
-                service_id: r.service_id,
-                expect: store::expect_map(&r.expect),
-                timeout: Duration::from_millis(u64::try_from(r.timeout_ms).unwrap_or(2000)),
-                name: r.name,
-                url: r.url,
-                scheduled_at: r.scheduled_at,
-            })
-            .collect())
+    pub(crate) async fn claim_at_most(
+        &self,
+        lookahead: Duration,
+        limit: i64,
+    ) -> Result<Vec<Claim>, sqlx::Error> {
+        store::claim_due(&self.pool, self.owner, lookahead, limit, LEASE_MARGIN).await
     }
 
     /// Waits for the claim's time and a free slot, probes, and records the result.
-    pub async fn run_claim(&self, claim: Claim) -> Result<Signal, anyhow::Error> {
-        let wait = (claim.scheduled_at - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
-        tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
+    pub(crate) async fn run_claim(&self, claim: Claim) -> Result<Signal, anyhow::Error> {
+        // A claim due in the past converts to no wait at all.
+        let wait =
+            Duration::try_from(claim.scheduled_at.duration_since(Timestamp::now())).unwrap_or_default();
+        tokio::time::sleep(wait).await;
         let _permit = self.permits.acquire().await?;
-        let started_at = OffsetDateTime::now_utc();
+        let started_at = Timestamp::now();
         let outcome = probe::probe(&self.http, &claim.url, claim.timeout, &claim.expect).await;
         drop(_permit);
         self.record(&claim, started_at, &outcome).await
@@ -147,10 +94,10 @@ impl ProbeScheduler {
 
     /// Stores one outcome: the raw result, the new state and, on a state change that matters,
     /// the signal into incidents — in one transaction under the service's state row lock.
-    pub async fn record(
+    pub(crate) async fn record(
         &self,
         claim: &Claim,
-        started_at: OffsetDateTime,
+        started_at: Timestamp,
         outcome: &Outcome,
     ) -> Result<Signal, anyhow::Error> {
         let mut tx = self.pool.begin().await?;
@@ -161,23 +108,36 @@ impl ProbeScheduler {
         let from = locked.state;
         let next = step(from, locked.consecutive_failures, outcome.ok(), locked.failures_before_down);
         let failure = outcome.failure();
-        let new = NewResult {
-            service_id: claim.service_id,
-            scheduled_at: claim.scheduled_at,
-            started_at,
+        let reason = failure.map(|f| f.reason.as_str());
+        probe_results::insert(
+            &mut *tx,
+            &NewResult {
+                service_id: claim.service_id,
+                scheduled_at: claim.scheduled_at,
+                started_at,
+                ok: outcome.ok(),
+                latency_ms: outcome.latency_ms(),
+                http_status: outcome.http_status,
+                failure: failure.map(|f| f.kind),
+                reason,
+                excerpt: if outcome.ok() { None } else { outcome.excerpt.as_deref() },
+            },
+        )
+        .await?;
+        let new_state = NewState {
+            state: next.to,
+            changed: next.changed(),
+            consecutive_failures: next.consecutive_failures,
+            checked_at: started_at,
             ok: outcome.ok(),
             latency_ms: outcome.latency_ms(),
-            http_status: outcome.http_status,
-            failure: failure.map(|f| f.kind),
-            reason: failure.map(|f| f.reason.as_str()),
-            excerpt: if outcome.ok() { None } else { outcome.excerpt.as_deref() },
+            reason,
         };
-        store::save_result(&mut tx, &new, next.to, next.to != from, next.consecutive_failures, self.owner)
-            .await?;
+        store::record_state(&mut *tx, claim.service_id, &new_state, self.owner).await?;
         let signal = if next.went_down() || next.recovered() {
             match store::find(&mut *tx, claim.service_id).await? {
                 Some(service) => {
-                    let evidence = store::recent_results(&mut *tx, claim.service_id, EVIDENCE).await?;
+                    let evidence = probe_results::recent(&mut *tx, claim.service_id, EVIDENCE).await?;
                     signals::on_step(&mut tx, &self.zone, &service, &next, locked.state_since, &evidence)
                         .await?
                 }
@@ -201,7 +161,7 @@ impl ProbeScheduler {
 
     /// One pass for tests and tools: claims what is due now and runs it to completion.
     /// Returns the number of probes run.
-    pub async fn run_once(&self) -> Result<usize, anyhow::Error> {
+    pub(crate) async fn run_once(&self) -> Result<usize, anyhow::Error> {
         let claims = self.claim(Duration::ZERO).await?;
         let count = claims.len();
         let mut set = JoinSet::new();

@@ -1,27 +1,34 @@
 //! Signals into incidents: a service that goes down declares an incident (when it is set to)
 //! with the probe evidence on the timeline; at most one open incident per service; recovery
 //! adds a timeline event and resolves nothing.
+//!
+//! A signal source decides *when* (here: [`on_step`], under the service's state row lock) and
+//! writes its evidence as a [`SignalEvent`]; declaring and appending are shared, so another
+//! source (a key metric held over its threshold, an external alert) adds its own `on_*`
+//! function and evidence text without touching them.
 
+use jiff::Timestamp;
 use serde_json::json;
 use sqlx::PgConnection;
-use time::OffsetDateTime;
+use twisterlab_domain::health::{FailureKind, ServiceState, Step};
 use twisterlab_domain::incident::{TimelineKind, Title};
 use uuid::Uuid;
 
-use super::rules::{ServiceState, Step};
-use super::store::{self, ResultRow, Service};
+use crate::clock;
 use crate::db::audit::Actor;
-use crate::db::incidents::{self as incident_store, NewEvent};
+use crate::db::health::{self as store, Service};
+use crate::db::incidents::{self as incident_store, Incident, NewEvent};
+use crate::db::probe_results::ProbeResult;
 use crate::incidents::service::{self as incidents, Declaration, IncidentError};
 
 /// How timeline events written by probes are signed.
-pub const ACTOR_LABEL: &str = "health probe";
+pub(crate) const ACTOR_LABEL: &str = "health probe";
 /// Label on incidents declared by probes.
-pub const INCIDENT_LABEL: &str = "health-probe";
+pub(crate) const INCIDENT_LABEL: &str = "health-probe";
 
 /// What a state change did to incidents.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// Nothing to tell.
     None,
     /// A new incident was declared (its number).
@@ -37,13 +44,13 @@ pub enum Signal {
 /// processes can never both find "no open incident" and declare one each.
 ///
 /// `evidence` holds the latest results, newest first, including the probe that caused `step`.
-pub async fn on_step(
+pub(crate) async fn on_step(
     tx: &mut PgConnection,
     zone: &jiff::tz::TimeZone,
     service: &Service,
     step: &Step,
-    down_since: OffsetDateTime,
-    evidence: &[ResultRow],
+    down_since: Timestamp,
+    evidence: &[ProbeResult],
 ) -> Result<Signal, IncidentError> {
     if (step.went_down() || step.recovered()) && service.component_id.is_some() {
         // The status page rolls probe state into component status.
@@ -68,7 +75,7 @@ pub async fn on_step(
             labels: vec![INCIDENT_LABEL.to_owned()],
             ..Declaration::default()
         };
-        let incident = incidents::declare(tx, &Actor::system(), zone, &declaration).await?;
+        let incident = declare(tx, zone, &declaration).await?;
         store::link_signal_incident(&mut *tx, service.id, incident.id).await?;
         append(tx, incident.id, &down_event(service, step, evidence)).await?;
         tracing::warn!(
@@ -82,7 +89,7 @@ pub async fn on_step(
     if step.recovered()
         && let Some((incident_id, number)) = store::open_signal_incident(&mut *tx, service.id).await?
     {
-        let minutes = (OffsetDateTime::now_utc() - down_since).whole_minutes();
+        let minutes = clock::between(down_since, Timestamp::now()).as_mins();
         let event = SignalEvent {
             body: format!(
                 "**{}** answers correctly again after being down for {}. The incident stays open until someone resolves it.",
@@ -91,7 +98,7 @@ pub async fn on_step(
             ),
             data: json!({
                 "service": service.name, "url": service.url, "state": ServiceState::Up.as_str(),
-                "down_since": crate::clock::iso(down_since),
+                "down_since": clock::iso(down_since),
                 "checks": checks_json(&evidence[..evidence.len().min(1)]),
             }),
         };
@@ -102,11 +109,23 @@ pub async fn on_step(
     Ok(Signal::None)
 }
 
-struct SignalEvent {
-    body: String,
-    data: serde_json::Value,
+/// What a signal writes on an incident's timeline: words for people (Markdown) and the
+/// evidence as data.
+pub(crate) struct SignalEvent {
+    pub body: String,
+    pub data: serde_json::Value,
 }
 
+/// Declares an incident on behalf of a signal (signed by the system).
+async fn declare(
+    tx: &mut PgConnection,
+    zone: &jiff::tz::TimeZone,
+    declaration: &Declaration,
+) -> Result<Incident, IncidentError> {
+    incidents::declare(tx, &Actor::system(), zone, declaration).await
+}
+
+/// Appends a signal's event to an incident's timeline, signed [`ACTOR_LABEL`].
 async fn append(tx: &mut PgConnection, incident_id: Uuid, event: &SignalEvent) -> Result<(), sqlx::Error> {
     incident_store::append(
         &mut *tx,
@@ -128,7 +147,7 @@ async fn append(tx: &mut PgConnection, incident_id: Uuid, event: &SignalEvent) -
 
 /// "twisterlab-api is down: /database is "disconnected", expected "connected"", within the
 /// title limit.
-fn title(service: &Service, evidence: &[ResultRow]) -> String {
+fn title(service: &Service, evidence: &[ProbeResult]) -> String {
     let reason = evidence.first().and_then(|r| r.reason.as_deref()).unwrap_or("health check failing");
     let text = format!("{} is down: {reason}", service.name);
     let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
@@ -140,7 +159,7 @@ fn title(service: &Service, evidence: &[ResultRow]) -> String {
     }
 }
 
-fn down_event(service: &Service, step: &Step, evidence: &[ResultRow]) -> SignalEvent {
+fn down_event(service: &Service, step: &Step, evidence: &[ProbeResult]) -> SignalEvent {
     let shown =
         &evidence[..evidence.len().min(usize::try_from(step.consecutive_failures.max(1)).unwrap_or(1))];
     let mut body = format!(
@@ -152,8 +171,8 @@ fn down_event(service: &Service, step: &Step, evidence: &[ResultRow]) -> SignalE
         let latency = r.latency_ms.map(|l| format!("{l} ms")).unwrap_or_default();
         body.push_str(&format!(
             "- {} — {}{} ({status}{latency})\n",
-            crate::clock::iso(r.started_at),
-            r.failure.as_deref().unwrap_or("failed"),
+            clock::iso(r.started_at),
+            r.failure.map(FailureKind::as_str).unwrap_or("failed"),
             r.reason.as_deref().map(|x| format!(": {x}")).unwrap_or_default(),
         ));
     }
@@ -172,12 +191,13 @@ fn down_event(service: &Service, step: &Step, evidence: &[ResultRow]) -> SignalE
     }
 }
 
-fn checks_json(rows: &[ResultRow]) -> serde_json::Value {
+fn checks_json(rows: &[ProbeResult]) -> serde_json::Value {
     rows.iter()
         .map(|r| {
             json!({
-                "at": crate::clock::iso(r.started_at), "ok": r.ok, "http_status": r.http_status,
-                "latency_ms": r.latency_ms, "failure": r.failure, "reason": r.reason, "excerpt": r.excerpt,
+                "at": clock::iso(r.started_at), "ok": r.ok, "http_status": r.http_status,
+                "latency_ms": r.latency_ms, "failure": r.failure.map(FailureKind::as_str),
+                "reason": r.reason, "excerpt": r.excerpt,
             })
         })
         .collect()

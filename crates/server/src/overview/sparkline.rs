@@ -1,28 +1,28 @@
 //! The 24-hour sparkline of a service: mean latency per half hour as a line, failed half hours
 //! as marks. Pure: buckets in, SVG coordinates out (the template draws them).
 
-use super::store::Bucket;
+use crate::db::probe_results::Bucket;
 
 /// Hours the sparkline covers.
-pub const HOURS: i32 = 24;
+pub(crate) const HOURS: i32 = 24;
 /// Seconds per bucket (48 half hours).
-pub const BUCKET_SECONDS: i32 = 1800;
+pub(crate) const BUCKET_SECONDS: i32 = 1800;
 /// Buckets in the sparkline.
-pub const BUCKETS: i32 = HOURS * 3600 / BUCKET_SECONDS;
+pub(crate) const BUCKETS: i32 = HOURS * 3600 / BUCKET_SECONDS;
 /// Drawing size in SVG user units (and CSS pixels).
-pub const WIDTH: f64 = 144.0;
-pub const HEIGHT: f64 = 28.0;
+pub(crate) const WIDTH: f64 = 144.0;
+pub(crate) const HEIGHT: f64 = 28.0;
 
 /// A failed bucket's mark.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Mark {
+pub(crate) struct Mark {
     pub x: String,
     pub width: String,
 }
 
 /// What the template draws, plus the words screen readers get.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Sparkline {
+pub(crate) struct Sparkline {
     /// `points` of one polyline per run of buckets with data.
     pub lines: Vec<String>,
     pub failures: Vec<Mark>,
@@ -32,19 +32,13 @@ pub struct Sparkline {
     pub height: f64,
 }
 
-impl Sparkline {
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty() && self.failures.is_empty()
-    }
-}
-
 fn fmt(v: f64) -> String {
     let s = format!("{v:.1}");
     s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
 }
 
 /// Draws `buckets` (any order, indexes 0 = oldest … [`BUCKETS`] - 1 = current).
-pub fn draw(buckets: &[Bucket]) -> Sparkline {
+pub(crate) fn draw(buckets: &[Bucket]) -> Sparkline {
     let step = WIDTH / f64::from(BUCKETS);
     let mut sorted: Vec<&Bucket> = buckets.iter().filter(|b| (0..BUCKETS).contains(&b.index)).collect();
     sorted.sort_by_key(|b| b.index);
@@ -129,7 +123,7 @@ mod tests {
     #[test]
     fn no_data_says_so_and_one_point_is_still_visible() {
         let empty = draw(&[]);
-        assert!(empty.is_empty());
+        assert!(empty.lines.is_empty() && empty.failures.is_empty());
         assert_eq!(empty.summary, "24 h: no checks yet");
         let one = draw(&[bucket(47, 3, 0, Some(5.0))]);
         assert_eq!(one.lines, ["142.5,2 144,2"]);

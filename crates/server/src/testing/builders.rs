@@ -125,6 +125,80 @@ pub async fn team(pool: &PgPool) -> Team {
     Team { alice, bob, mia }
 }
 
+/// A probed service to create through `overview::service::create`, as the admin pages do.
+#[derive(Clone, Debug)]
+pub struct ServiceBuilder {
+    spec: crate::overview::definition::ServiceSpec,
+    component: Option<String>,
+}
+
+/// A service called `name` probing a closed local port (every probe fails with a refused
+/// connection) every 5 s with a 1 s timeout, down after 3 failures, opening no incident.
+pub fn service(name: &str) -> ServiceBuilder {
+    ServiceBuilder {
+        spec: crate::overview::definition::ServiceSpec {
+            interval_seconds: 5,
+            timeout_ms: 1000,
+            ..crate::overview::definition::ServiceSpec::new(name, "http://127.0.0.1:9/health")
+        },
+        component: None,
+    }
+}
+
+impl ServiceBuilder {
+    pub fn url(mut self, url: &str) -> Self {
+        self.spec.url = url.into();
+        self
+    }
+
+    /// The JSON fields its answer must have.
+    pub fn expecting(mut self, expect: std::collections::BTreeMap<String, serde_json::Value>) -> Self {
+        self.spec.expect = expect;
+        self
+    }
+
+    /// Down after `failures` failed probes in a row.
+    pub fn down_after(mut self, failures: i32) -> Self {
+        self.spec.failures_before_down = failures;
+        self
+    }
+
+    /// Declares a `severity` incident when down.
+    pub fn opens(mut self, severity: Severity) -> Self {
+        self.spec.open_incident = Some(severity);
+        self
+    }
+
+    /// Degrades the component called `name` (seeded: "API", "Cache"…) when down.
+    pub fn component(mut self, name: &str) -> Self {
+        self.component = Some(name.into());
+        self
+    }
+
+    /// Creates it, committed, as the system; returns its id.
+    pub async fn create(self, pool: &PgPool) -> Uuid {
+        use crate::overview::service::{self as services, ServiceInput, Via};
+        let component_id = match &self.component {
+            Some(name) => {
+                let found = crate::db::components::id_by_name(pool, name).await.expect("component lookup");
+                Some(found.unwrap_or_else(|| panic!("no component called {name}")))
+            }
+            None => None,
+        };
+        let mut tx = pool.begin().await.expect("begin");
+        let id = services::create(
+            &mut tx,
+            &Actor::system(),
+            Via::Pages,
+            &ServiceInput::new(self.spec, component_id),
+        )
+        .await
+        .expect("the test service is valid");
+        tx.commit().await.expect("commit");
+        id
+    }
+}
+
 impl IncidentBuilder {
     /// With the label `label` (labels are internal: they never reach the status page).
     pub fn label(mut self, label: &str) -> Self {

@@ -132,7 +132,7 @@ pub async fn session_for(pool: &PgPool, user: User) -> Browser {
         token_hash: &token::digest(&secret),
         user_id: user.id,
         csrf_token: &csrf,
-        expires_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+        expires_at: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24),
         client_addr: Some("127.0.0.1"),
         user_agent: Some("test"),
     };
@@ -183,11 +183,11 @@ pub async fn send(app: &axum::Router, request: Request<Body>) -> (Response<Body>
 
 /// Audit rows with `action`, oldest first.
 pub async fn audit_actions(pool: &PgPool, action: &str) -> Vec<crate::db::audit::AuditRow> {
-    sqlx::query_as(
-        "select id, at, actor_user_id, actor_label, action, target, client_addr, request_id, before, after from audit_log where action = $1 order by id",
-    )
-    .bind(action)
-    .fetch_all(pool)
-    .await
-    .expect("audit rows")
+    crate::db::audit::with_action(pool, action).await.expect("audit rows")
+}
+
+/// Whether two floating-point readings agree to a relative 1e-9 (absolute near zero): the same
+/// value computed twice, or stored as JSON and read back, may differ in its last bits.
+pub fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }

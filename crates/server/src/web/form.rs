@@ -160,7 +160,10 @@ mod tests {
         assert!(html.contains(r#"aria-describedby="title-hint title-error" aria-invalid="true""#), "{html}");
         assert!(html.contains(r#"<p class="field-error" id="title-error">Write a title.</p>"#), "{html}");
         assert!(!html.contains("summary-error") && !html.contains("role-error"), "{html}");
-        assert!(html.contains("&#60;b&#62;x&#60;/b&#62;") || html.contains("&lt;b&gt;"), "values are escaped: {html}");
+        assert!(
+            html.contains("&#60;b&#62;x&#60;/b&#62;") || html.contains("&lt;b&gt;"),
+            "values are escaped: {html}"
+        );
         assert!(html.contains(r#"<option value="admin" selected>Admin</option>"#), "{html}");
         assert!(html.contains("Nothing was saved: correct the fields marked below."), "{html}");
         assert!(html.contains("(just now)"), "{html}");

@@ -1,12 +1,12 @@
 //! Tests of the health overview against real things: the demo target in every mode, a real
 //! Prometheus, a fake Kubernetes API server through a real kube client, and real Postgres.
 
-mod admin_tests;
-mod kube_tests;
-mod metrics_tests;
-mod pages_tests;
-mod probe_tests;
-mod scheduler_tests;
+mod admin;
+mod kube;
+mod metrics;
+mod pages;
+mod probe;
+mod scheduler;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,12 +15,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
-use twisterlab_domain::severity::Severity;
-use uuid::Uuid;
 
-use super::admin;
-use super::definition::ServiceSpec;
 use crate::demo_target::{self, DemoTargetOptions};
+use crate::testing::builders::{self, ServiceBuilder};
 
 /// The runbook's expected `/health` fields.
 pub fn runbook_expect() -> BTreeMap<String, Value> {
@@ -90,30 +87,9 @@ pub async fn without_seeded_services(pool: &PgPool) {
     sqlx::query("delete from health_services").execute(pool).await.expect("delete seeded services");
 }
 
-/// Adds a service through the use case the admin page calls.
-pub async fn add_service(pool: &PgPool, spec: &ServiceSpec, component: Option<&str>) -> Uuid {
-    let component_id = match component {
-        Some(name) => super::store::component_id_by_name(pool, name).await.expect("component lookup"),
-        None => None,
-    };
-    let mut tx = pool.begin().await.expect("begin");
-    let id = admin::create(&mut tx, &crate::db::audit::Actor::system(), spec, component_id, false)
-        .await
-        .expect("create service");
-    tx.commit().await.expect("commit");
-    id
-}
-
-/// A spec probing `url` every 5 s with the runbook's expectations.
-pub fn spec(name: &str, url: &str, failures: i32, open_incident: Option<Severity>) -> ServiceSpec {
-    ServiceSpec {
-        expect: runbook_expect(),
-        interval_seconds: 5,
-        timeout_ms: 1000,
-        failures_before_down: failures,
-        open_incident,
-        ..ServiceSpec::new(name, url)
-    }
+/// A service probing `url` every 5 s with the runbook's expectations, down after `failures`.
+pub fn probing(name: &str, url: &str, failures: i32) -> ServiceBuilder {
+    builders::service(name).url(url).expecting(runbook_expect()).down_after(failures)
 }
 
 /// Makes every service due now.

@@ -1,4 +1,4 @@
-//! Sign-in behaviour: throttling, sessions, CSRF, re-hashing, audit.
+//! Sign-in and sign-out: throttling, sessions, CSRF, re-hashing, audit.
 
 use std::net::SocketAddr;
 
@@ -11,6 +11,7 @@ use axum::http::{Request, Response, header};
 use sqlx::PgPool;
 use twisterlab_domain::role::Role;
 
+use super::{count_with, sessions_of};
 use crate::auth::token;
 use crate::db::users::{self, NewUser, User};
 use crate::testing::{self, Browser, PASSWORD, get, post_form, send};
@@ -77,18 +78,6 @@ fn browser_of(user: &User, token: &str) -> Browser {
     Browser { user: user.clone(), cookie: format!("twisterlab_session={token}"), csrf: String::new() }
 }
 
-async fn count(pool: &PgPool, sql: &'static str, bind: &str) -> i64 {
-    sqlx::query_scalar(sql).bind(bind).fetch_one(pool).await.expect(sql)
-}
-
-async fn sessions_of(pool: &PgPool, user: &User) -> i64 {
-    sqlx::query_scalar("select count(*) from sessions where user_id = $1")
-        .bind(user.id)
-        .fetch_one(pool)
-        .await
-        .expect("count sessions")
-}
-
 async fn assert_signed_out(app: &Router, browser: &Browser) {
     let (response, html) = send(app, get("/", Some(browser))).await;
     assert_eq!(response.status(), 303, "{html}");
@@ -128,7 +117,7 @@ async fn signing_in_sets_an_http_only_lax_cookie_and_stores_only_its_hash(pool: 
             .expect("find by hash");
     assert_eq!(by_hash, 1, "the session is found by the token's SHA-256");
     let in_clear =
-        count(&pool, "select count(*) from sessions s where position($1 in s::text) > 0", &token).await;
+        count_with(&pool, "select count(*) from sessions s where position($1 in s::text) > 0", &token).await;
     assert_eq!(in_clear, 0, "the token itself is stored nowhere in the row");
 
     let stored = users::find(&pool, user.id).await.expect("find").expect("user");
@@ -151,7 +140,7 @@ async fn every_sign_in_gets_a_new_session_token(pool: PgPool) {
     let (second, _) = send(&app, sign_in(&user.email, PASSWORD, "/", "192.0.2.2")).await;
     let (first, second) = (session_token(&first).expect("first"), session_token(&second).expect("second"));
     assert_ne!(first, second);
-    assert_eq!(sessions_of(&pool, &user).await, 2, "both sessions exist");
+    assert_eq!(sessions_of(&pool, user.id).await, 2, "both sessions exist");
     for token in [&first, &second] {
         let (response, _) = send(&app, get("/", Some(&browser_of(&user, token)))).await;
         assert_eq!(response.status(), 200);
@@ -176,7 +165,7 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer(pool: PgPool)
         error_message(&unknown_html),
         "nothing tells which of the two was wrong"
     );
-    assert_eq!(sessions_of(&pool, &user).await, 0);
+    assert_eq!(sessions_of(&pool, user.id).await, 0);
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -191,7 +180,7 @@ async fn an_inactive_user_cannot_sign_in(pool: PgPool) {
     let (response, html) = send(&app, sign_in(&user.email, PASSWORD, "/", "192.0.2.5")).await;
     assert_eq!(response.status(), 401, "{html}");
     assert!(html.contains(WRONG), "{html}");
-    assert_eq!(sessions_of(&pool, &user).await, 0);
+    assert_eq!(sessions_of(&pool, user.id).await, 0);
     assert!(testing::audit_actions(&pool, "auth.sign_in").await.is_empty());
 }
 
@@ -233,7 +222,7 @@ async fn the_sign_in_form_needs_its_double_submit_token(pool: PgPool) {
         assert!(html.contains("Nothing was changed"), "{what}: the page says what happened: {html}");
         assert!(session_token(&response).is_none(), "{what}");
     }
-    assert_eq!(sessions_of(&pool, &user).await, 0);
+    assert_eq!(sessions_of(&pool, user.id).await, 0);
     let audit: i64 =
         sqlx::query_scalar("select count(*) from audit_log").fetch_one(&pool).await.expect("audit");
     assert_eq!(audit, 0, "a forged form changes nothing");
@@ -263,7 +252,7 @@ async fn five_failures_lock_the_account_even_for_the_right_password(pool: PgPool
         .and_then(|n| n.parse().ok());
     assert!(wait.is_some_and(|s| (1..=30).contains(&s)), "the first lock is 30 s: {html}");
     assert!(session_token(&sixth).is_none());
-    assert_eq!(sessions_of(&pool, &user).await, 0);
+    assert_eq!(sessions_of(&pool, user.id).await, 0);
     assert!(testing::audit_actions(&pool, "auth.sign_in").await.is_empty());
 }
 
@@ -310,9 +299,12 @@ async fn an_address_with_five_failures_is_locked_for_every_account(pool: PgPool)
     let (response, html) = send(&app, sign_in(&user.email, PASSWORD, "/", "198.51.100.7")).await;
     assert_eq!(response.status(), 429, "{html}");
     assert!(html.contains(LOCKED), "{html}");
-    let address_failures =
-        count(&pool, "select failures::bigint from sign_in_throttle where key = $1", "address:198.51.100.7")
-            .await;
+    let address_failures = count_with(
+        &pool,
+        "select failures::bigint from sign_in_throttle where key = $1",
+        "address:198.51.100.7",
+    )
+    .await;
     assert_eq!(address_failures, 5);
 
     let (response, html) = send(&app, sign_in(&user.email, PASSWORD, "/", "198.51.100.8")).await;
@@ -352,7 +344,7 @@ async fn after_the_lock_expires_the_right_password_works_and_clears_the_account_
     assert_eq!(response.status(), 303, "{html}");
     assert!(session_token(&response).is_some());
     let account = format!("account:{}", user.email.to_lowercase());
-    assert_eq!(count(&pool, "select count(*) from sign_in_throttle where key = $1", &account).await, 0);
+    assert_eq!(count_with(&pool, "select count(*) from sign_in_throttle where key = $1", &account).await, 0);
 
     // The counter starts again: four more failures are plain failures, not a lock.
     for attempt in 1..=4 {
@@ -441,7 +433,7 @@ async fn signing_out_deletes_the_session_and_the_old_cookie_stops_working(pool: 
     assert_eq!(response.headers()["location"], "/login?signed_out=1");
     let cleared = set_cookie(&response, "twisterlab_session").expect("the cookie is cleared");
     assert!(cleared.starts_with("twisterlab_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
-    assert_eq!(sessions_of(&pool, &user).await, 0, "the session row is gone");
+    assert_eq!(sessions_of(&pool, user.id).await, 0, "the session row is gone");
     assert_eq!(testing::audit_actions(&pool, "auth.sign_out").await.len(), 1);
 
     assert_signed_out(&app, &browser).await;

@@ -7,10 +7,10 @@ use axum::Router;
 use axum::http::header;
 use axum::response::Redirect;
 use axum::routing::get;
+use twisterlab_domain::health::FailureKind;
 
 use super::{Demo, runbook_expect, serve};
 use crate::overview::probe::{self, MAX_BODY_BYTES};
-use crate::overview::rules::FailureKind;
 
 const TIMEOUT: Duration = Duration::from_millis(800);
 

@@ -5,9 +5,9 @@ use twisterlab_domain::role::Role;
 
 use super::without_seeded_services;
 use crate::config::{Config, ConfigError, Sources};
-use crate::overview::admin::reconcile_file_services;
+use crate::db::{components, health as store};
 use crate::overview::definition::services_from_file;
-use crate::overview::store;
+use crate::overview::service::{Reconciled, reconcile_file_services};
 use crate::testing::{self, audit_actions, get, post_form, send};
 
 fn form<'a>(name: &'a str, url: &'a str, api: &'a str) -> Vec<(&'a str, &'a str)> {
@@ -29,7 +29,7 @@ fn form<'a>(name: &'a str, url: &'a str, api: &'a str) -> Vec<(&'a str, &'a str)
 async fn an_admin_creates_edits_and_deletes_a_service_and_each_change_is_audited(pool: PgPool) {
     let admin = testing::signed_in(&pool, Role::Admin).await;
     let app = testing::app(&pool);
-    let api = store::component_id_by_name(&pool, "API").await.expect("lookup").expect("API").to_string();
+    let api = components::id_by_name(&pool, "API").await.expect("lookup").expect("API").to_string();
 
     let (response, html) = send(&app, get("/admin/services", Some(&admin))).await;
     assert_eq!(response.status(), 200);
@@ -126,10 +126,13 @@ async fn file_services_are_reconciled_marked_and_read_only_in_the_pages(pool: Pg
 
     // The seeded twisterlab-api is taken over; gpu-worker is created (its unknown component is
     // left out with a warning).
-    assert_eq!(reconcile_file_services(&pool, &config.services).await.expect("reconcile"), (1, 1, 0));
+    assert_eq!(
+        reconcile_file_services(&pool, &config.services).await.expect("reconcile"),
+        Reconciled { created: 1, updated: 1, deleted: 0 }
+    );
     assert_eq!(
         reconcile_file_services(&pool, &config.services).await.expect("again"),
-        (0, 0, 0),
+        Reconciled::default(),
         "idempotent"
     );
     let api = store::find_by_name(&pool, "twisterlab-api").await.expect("query").expect("api");
@@ -160,7 +163,10 @@ async fn file_services_are_reconciled_marked_and_read_only_in_the_pages(pool: Pg
 
     // Dropped from the file: deleted. Services made in the pages are never touched.
     let only_gpu: Vec<_> = config.services.iter().filter(|s| s.name == "gpu-worker").cloned().collect();
-    assert_eq!(reconcile_file_services(&pool, &only_gpu).await.expect("reconcile"), (0, 0, 1));
+    assert_eq!(
+        reconcile_file_services(&pool, &only_gpu).await.expect("reconcile"),
+        Reconciled { created: 0, updated: 0, deleted: 1 }
+    );
     assert!(store::find_by_name(&pool, "twisterlab-api").await.expect("query").is_none());
     assert!(store::find_by_name(&pool, "mcp-unified").await.expect("query").is_some());
     without_seeded_services(&pool).await;

@@ -1,22 +1,23 @@
 //! The scheduler on real Postgres: leases, recorded results and states, signals into incidents.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use sqlx::PgPool;
-use time::OffsetDateTime;
+use twisterlab_domain::health::{Failure, FailureKind, ServiceState, uptime_text};
 use twisterlab_domain::incident::{Impact, IncidentNumber};
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
-use super::{Demo, add_service, make_due, spec, without_seeded_services};
+use super::{Demo, make_due, probing, without_seeded_services};
+use crate::db::{components, health, probe_results};
 use crate::overview::jobs::RollupJob;
 use crate::overview::probe::Outcome;
-use crate::overview::rules::{Failure, FailureKind, ServiceState};
 use crate::overview::scheduler::{Claim, ProbeScheduler};
 use crate::overview::signals::Signal;
-use crate::overview::store;
+use crate::testing::builders;
 
 fn scheduler(pool: &PgPool) -> ProbeScheduler {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -48,15 +49,15 @@ async fn signals(pool: &PgPool, incident_id: Uuid) -> Vec<(Option<String>, Value
     .expect("signals")
 }
 
-async fn state(pool: &PgPool, name: &str) -> store::Service {
-    store::find_by_name(pool, name).await.expect("query").expect("service exists")
+async fn state(pool: &PgPool, name: &str) -> health::Service {
+    health::find_by_name(pool, name).await.expect("query").expect("service exists")
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn a_down_service_declares_one_incident_with_evidence_and_recovery_only_adds_an_event(pool: PgPool) {
     without_seeded_services(&pool).await;
     let demo = Demo::start(Duration::from_millis(100)).await;
-    add_service(&pool, &spec("api-under-test", &demo.health_url(), 3, Some(Severity::P1)), Some("API")).await;
+    probing("api-under-test", &demo.health_url(), 3).opens(Severity::P1).component("API").create(&pool).await;
     let s = scheduler(&pool);
 
     assert_eq!(round(&s).await, 1);
@@ -90,7 +91,7 @@ async fn a_down_service_declares_one_incident_with_evidence_and_recovery_only_ad
         body.as_deref().is_some_and(|b| b.contains(r#"/database is "disconnected", expected "connected""#)),
         "{body:?}"
     );
-    let api = store::component_id_by_name(&pool, "API").await.expect("lookup").expect("API component");
+    let api = components::id_by_name(&pool, "API").await.expect("lookup").expect("API component");
     assert_eq!(
         crate::overview::component_health(&pool).await.expect("health"),
         [(api, Some(Impact::PartialOutage))]
@@ -146,7 +147,7 @@ async fn a_service_without_auto_open_goes_down_without_an_incident(pool: PgPool)
     without_seeded_services(&pool).await;
     let demo = Demo::start(Duration::from_millis(100)).await;
     demo.mode("garbage").await;
-    add_service(&pool, &spec("quiet", &demo.health_url(), 1, None), Some("Cache")).await;
+    probing("quiet", &demo.health_url(), 1).component("Cache").create(&pool).await;
     round(&scheduler(&pool)).await;
     let quiet = state(&pool, "quiet").await;
     assert_eq!(quiet.state, ServiceState::Down);
@@ -159,7 +160,7 @@ async fn a_service_without_auto_open_goes_down_without_an_incident(pool: PgPool)
 async fn two_processes_claim_each_due_probe_once(pool: PgPool) {
     without_seeded_services(&pool).await;
     for i in 0..40 {
-        add_service(&pool, &spec(&format!("svc-{i}"), "http://127.0.0.1:9/health", 3, None), None).await;
+        builders::service(&format!("svc-{i}")).create(&pool).await;
     }
     make_due(&pool).await;
     let (a, b) = (scheduler(&pool), scheduler(&pool));
@@ -174,14 +175,19 @@ async fn two_processes_claim_each_due_probe_once(pool: PgPool) {
         "claimed until next interval"
     );
 
-    // The next run is one interval after the due time (the rhythm is kept, no drift).
-    let gaps: Vec<f64> = sqlx::query_scalar(
-        "select extract(epoch from next_run_at - now())::float8 from health_service_state",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("next runs");
-    assert!(gaps.iter().all(|g| (3.0..=5.0).contains(g)), "{gaps:?}");
+    // The next run is exactly one interval after the due time (the rhythm is kept, no drift),
+    // however long the claim took.
+    let next_runs: HashMap<Uuid, time::OffsetDateTime> =
+        sqlx::query_as("select service_id, next_run_at from health_service_state")
+            .fetch_all(&pool)
+            .await
+            .expect("next runs")
+            .into_iter()
+            .collect();
+    for claim in first.iter().chain(second.iter()) {
+        let next = crate::clock::to_jiff(next_runs[&claim.service_id]);
+        assert_eq!(next.duration_since(claim.scheduled_at), SignedDuration::from_secs(5), "{claim:?}");
+    }
 }
 
 fn failed_outcome() -> Outcome {
@@ -196,18 +202,17 @@ fn failed_outcome() -> Outcome {
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn results_recorded_at_once_by_two_processes_open_one_incident(pool: PgPool) {
     without_seeded_services(&pool).await;
-    let id =
-        add_service(&pool, &spec("racy", "http://127.0.0.1:9/health", 1, Some(Severity::P2)), None).await;
+    let id = builders::service("racy").down_after(1).opens(Severity::P2).create(&pool).await;
     let claim = Claim {
         service_id: id,
         name: "racy".into(),
         url: "http://127.0.0.1:9/health".into(),
         expect: Default::default(),
         timeout: Duration::from_millis(100),
-        scheduled_at: OffsetDateTime::now_utc(),
+        scheduled_at: Timestamp::now(),
     };
     let (a, b) = (scheduler(&pool), scheduler(&pool));
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let outcome = failed_outcome();
     let (x, y) = tokio::join!(a.record(&claim, now, &outcome), b.record(&claim, now, &outcome));
     let signals = [x.expect("record a"), y.expect("record b")];
@@ -218,7 +223,7 @@ async fn results_recorded_at_once_by_two_processes_open_one_incident(pool: PgPoo
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn raw_results_roll_up_per_day_and_old_ones_are_pruned(pool: PgPool) {
     without_seeded_services(&pool).await;
-    let id = add_service(&pool, &spec("rolled", "http://127.0.0.1:9/health", 3, None), None).await;
+    let id = builders::service("rolled").create(&pool).await;
     for (age_hours, ok, latency) in
         [(0, true, 10), (0, true, 30), (0, false, 900), (0, true, 20), (100, true, 5)]
     {
@@ -237,11 +242,14 @@ async fn raw_results_roll_up_per_day_and_old_ones_are_pruned(pool: PgPool) {
     let (rolled, pruned) = RollupJob { pool: pool.clone() }.run_once().await.expect("roll up");
     assert!(rolled >= 1);
     assert_eq!(pruned, 1, "the 100-hour-old result is past the retention");
-    let days = store::days(&pool, id, 5).await.expect("days");
+    let days = probe_results::days(&pool, id, 5).await.expect("days");
     let today = days.iter().find(|d| d.checks == 4).expect("today's roll-up");
     assert_eq!((today.successes, today.latency_p50_ms), (3, Some(20)));
-    assert_eq!(today.uptime(), "75.00 %");
+    assert_eq!(uptime_text(today.checks, today.successes), "75.00 %");
     // Idempotent.
     RollupJob { pool: pool.clone() }.run_once().await.expect("roll up again");
-    assert_eq!(store::days(&pool, id, 5).await.expect("days").iter().map(|d| d.checks).sum::<i32>(), 4);
+    assert_eq!(
+        probe_results::days(&pool, id, 5).await.expect("days").iter().map(|d| d.checks).sum::<i32>(),
+        4
+    );
 }

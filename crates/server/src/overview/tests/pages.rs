@@ -1,4 +1,4 @@
-//! The overview page and a service's page, from what the workers stored.
+//! The overview page (`/`) and a service's page, from what the workers stored.
 
 use std::time::Duration;
 
@@ -6,11 +6,32 @@ use sqlx::PgPool;
 use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 
-use super::{Demo, add_service, make_due, spec, without_seeded_services};
+use super::{Demo, make_due, probing, without_seeded_services};
 use crate::overview::jobs::{KeyMetricsJob, RollupJob};
 use crate::overview::key_metrics;
 use crate::overview::scheduler::ProbeScheduler;
 use crate::testing::{self, get, send};
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn anonymous_visitors_are_sent_to_sign_in(pool: PgPool) {
+    let (response, _) = send(&testing::app(&pool), get("/", None)).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/login?next=/");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_viewer_sees_the_overview_with_their_name_and_a_sign_out_form(pool: PgPool) {
+    let browser = testing::signed_in(&pool, Role::Viewer).await;
+    let (response, html) = send(&testing::app(&pool), get("/", Some(&browser))).await;
+    assert_eq!(response.status(), 200);
+    assert!(html.contains("<h1>Overview</h1>"), "{html}");
+    assert!(html.contains(&browser.user.display_name) && html.contains("Sign out"), "{html}");
+    assert!(!html.contains("/admin/users"), "viewers do not see admin navigation: {html}");
+    // The seeded services, not probed yet, and the panels before their first snapshot.
+    assert!(html.contains("twisterlab-api") && html.contains("not checked yet"), "{html}");
+    assert!(html.contains("Key metrics") && html.contains("Kubernetes"), "{html}");
+    assert!(html.contains("http://grafana.twisterlab.local/d/system-overview"), "{html}");
+}
 
 async fn rounds(pool: &PgPool, n: usize) {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -26,8 +47,8 @@ async fn the_overview_puts_the_down_service_its_incident_and_the_unknown_metrics
     without_seeded_services(&pool).await;
     let demo = Demo::start(Duration::from_millis(100)).await;
     let broken = Demo::start(Duration::from_millis(100)).await;
-    add_service(&pool, &spec("healthy-api", &demo.health_url(), 2, None), None).await;
-    add_service(&pool, &spec("broken-api", &broken.health_url(), 2, Some(Severity::P1)), Some("API")).await;
+    probing("healthy-api", &demo.health_url(), 2).create(&pool).await;
+    probing("broken-api", &broken.health_url(), 2).opens(Severity::P1).component("API").create(&pool).await;
     rounds(&pool, 1).await;
     broken.mode("down").await;
     rounds(&pool, 2).await;
@@ -63,7 +84,7 @@ async fn the_overview_puts_the_down_service_its_incident_and_the_unknown_metrics
 async fn a_service_page_shows_its_definition_history_and_raw_results(pool: PgPool) {
     without_seeded_services(&pool).await;
     let demo = Demo::start(Duration::from_millis(100)).await;
-    add_service(&pool, &spec("paged-api", &demo.health_url(), 3, Some(Severity::P2)), Some("API")).await;
+    probing("paged-api", &demo.health_url(), 3).opens(Severity::P2).component("API").create(&pool).await;
     rounds(&pool, 2).await;
     demo.mode("degraded").await;
     rounds(&pool, 1).await;
