@@ -4,6 +4,7 @@ pub mod business_hours;
 pub mod health;
 pub mod incident;
 pub mod maintenance;
+pub mod notification;
 pub mod period;
 pub mod recurrence;
 pub mod role;

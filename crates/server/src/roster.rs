@@ -6,7 +6,6 @@ use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 use sqlx::PgPool;
-use time::OffsetDateTime;
 
 use crate::db::oncall::{self, Team};
 use crate::web::page::OnCallLine;
@@ -18,18 +17,19 @@ pub struct OnCallCache {
 }
 
 impl OnCallCache {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn store(&self, team: Team) {
+    /// Replaces what the header shows.
+    pub(crate) fn store(&self, team: Team) {
         if let Ok(mut slot) = self.team.write() {
             *slot = Some(Arc::new(team));
         }
     }
 
     /// Who is on call at `t`, as the header shows it; `None` until the first load.
-    pub fn header(&self, t: Timestamp) -> Option<OnCallLine> {
+    pub(crate) fn header(&self, t: Timestamp) -> Option<OnCallLine> {
         let team = self.team.read().ok()?.clone()?;
         let now = team.at(t);
         Some(OnCallLine {
@@ -40,9 +40,9 @@ impl OnCallCache {
     }
 
     /// Reloads from the database.
-    pub async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+    pub(crate) async fn refresh(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         let mut conn = pool.acquire().await?;
-        let team = oncall::team(&mut conn, OffsetDateTime::now_utc()).await?;
+        let team = oncall::team(&mut conn, Timestamp::now()).await?;
         self.store(team);
         Ok(())
     }

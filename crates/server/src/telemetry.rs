@@ -37,3 +37,49 @@ pub fn init(format: LogFormat, filter: &str) {
     // A second init (tests) keeps the first subscriber; nothing to report.
     let _ = result;
 }
+
+/// An error with its causes, `a: b: c`, because transport errors hide the useful part deep in
+/// the chain ("connection refused"). A cause whose text the message already contains is not
+/// repeated.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        cause: Option<Box<Layer>>,
+    }
+
+    fn layer(text: &'static str, cause: Option<Layer>) -> Layer {
+        Layer { text, cause: cause.map(Box::new) }
+    }
+
+    #[test]
+    fn an_error_reads_with_every_cause_once() {
+        let e = layer(
+            "error sending request",
+            Some(layer("client error (Connect)", Some(layer("Connection refused", None)))),
+        );
+        assert_eq!(error_chain(&e), "error sending request: client error (Connect): Connection refused");
+        let repeated =
+            layer("tcp connect error: Connection refused", Some(layer("Connection refused", None)));
+        assert_eq!(error_chain(&repeated), "tcp connect error: Connection refused");
+    }
+}

@@ -2,11 +2,14 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod channels;
 pub mod components;
+pub mod deadlines;
 pub mod health;
 pub mod health_snapshots;
 pub mod incident_queries;
 pub mod incidents;
+pub mod notifications;
 pub mod oncall;
 mod private_cluster;
 pub mod probe_results;
@@ -229,6 +232,16 @@ pub fn pool_options(config: &Config) -> PgPoolOptions {
         .idle_timeout(Some(Duration::from_secs(600)))
 }
 
+/// The constraint a statement violated (`notification_channels_name_key`), so the query that
+/// ran it can turn a taken name into the caller's error. Note that the failed statement aborts
+/// the transaction it ran in: the caller reports the error and rolls back.
+pub(crate) fn constraint_violated(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(d) => d.constraint(),
+        _ => None,
+    }
+}
+
 /// Applies pending migrations; a changed or failed migration stops the start with an explanation.
 pub async fn migrate(pool: &PgPool) -> Result<usize, DbError> {
     use sqlx::migrate::MigrateError as M;
@@ -275,13 +288,4 @@ pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
     let applied: Option<i64> =
         sqlx::query_scalar("select max(version) from _sqlx_migrations where success").fetch_one(pool).await?;
     Ok(applied.unwrap_or(0) >= latest)
-}
-
-/// The name of the constraint `e` violates (unique, foreign key, check), so a caller can turn
-/// the violations a user can cause into field errors where the query runs.
-pub fn constraint_violated(e: &sqlx::Error) -> Option<&str> {
-    match e {
-        sqlx::Error::Database(db) => db.constraint(),
-        _ => None,
-    }
 }

@@ -1,18 +1,22 @@
 //! The on-call tables (`oncall_rotations`, `oncall_participants`, `oncall_overrides`) and their
-//! conversion into the domain's rotations.
+//! conversion into the domain's rotations. Dates, times of day and instants are `jiff` here;
+//! the `time` types of the rows stay inside this file.
 
-use jiff::Timestamp;
-use jiff::civil::Weekday;
+use jiff::civil::{Date, Time, Weekday};
+use jiff::{SignedDuration, Timestamp};
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use twisterlab_domain::rotation::{self, OnCallNow, Override, Rotation, Schedule};
 use uuid::Uuid;
 
-use crate::clock::to_jiff;
+use crate::clock::{from_jiff, to_jiff};
+
+/// `NOTIFY` channel announcing a rotation or override change to every process.
+pub(crate) const NOTIFY_CHANNEL: &str = "twisterlab_oncall";
 
 /// The two rotations of the team.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RotationKind {
+pub(crate) enum RotationKind {
     /// Primary and secondary on call.
     Responders,
     /// The manager escalations go to.
@@ -20,9 +24,9 @@ pub enum RotationKind {
 }
 
 impl RotationKind {
-    pub const ALL: [RotationKind; 2] = [RotationKind::Responders, RotationKind::Managers];
+    pub(crate) const ALL: [RotationKind; 2] = [RotationKind::Responders, RotationKind::Managers];
 
-    pub const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Responders => "responders",
             Self::Managers => "managers",
@@ -30,88 +34,106 @@ impl RotationKind {
     }
 
     /// "Responders", "Managers".
-    pub const fn label(self) -> &'static str {
+    pub(crate) const fn label(self) -> &'static str {
         match self {
             Self::Responders => "Responders",
             Self::Managers => "Managers",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
-/// A person as rotations show them.
+/// A person as rotations show them (one way on every page: name, e-mail, flagged when
+/// deactivated).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Person {
-    pub id: Uuid,
-    pub name: String,
-    pub email: String,
+pub(crate) struct Person {
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
+    pub(crate) email: String,
     /// Deactivated users stay in a rotation until an admin removes them; pages flag them.
-    pub active: bool,
+    pub(crate) active: bool,
 }
 
 /// A rotation's settings as stored.
 #[derive(Clone, Debug)]
-pub struct RotationRow {
-    pub kind: RotationKind,
-    pub time_zone: String,
-    pub starts_on: time::Date,
+pub(crate) struct RotationRow {
+    pub(crate) kind: RotationKind,
+    /// IANA zone the hand-off time is read in.
+    pub(crate) time_zone: String,
+    pub(crate) starts_on: Date,
     /// ISO weekday, 1 = Monday.
-    pub handoff_weekday: i16,
-    pub handoff_time: time::Time,
-    pub length_days: i16,
-    pub updated_at: OffsetDateTime,
+    pub(crate) handoff_weekday: i16,
+    /// Wall-clock time in `time_zone`.
+    pub(crate) handoff_time: Time,
+    /// Calendar days per shift.
+    pub(crate) length_days: i16,
     /// In hand-off order.
-    pub participants: Vec<Person>,
+    pub(crate) participants: Vec<Person>,
 }
 
 impl RotationRow {
     /// The domain rotation, or why the stored settings no longer make one (an unknown zone).
-    pub fn to_domain(&self) -> Result<Rotation<Person>, String> {
+    pub(crate) fn to_domain(&self) -> Result<Rotation<Person>, String> {
         let zone = jiff::tz::TimeZone::get(&self.time_zone)
             .map_err(|_| format!("unknown time zone {:?}", self.time_zone))?;
-        let starts_on = jiff_date(self.starts_on)?;
         let weekday = Weekday::from_monday_one_offset(i8::try_from(self.handoff_weekday).unwrap_or(1))
             .map_err(|e| e.to_string())?;
-        let time = jiff_time(self.handoff_time)?;
         let length = u16::try_from(self.length_days).unwrap_or(0);
-        let schedule = Schedule::new(zone, starts_on, weekday, time, length).map_err(|e| e.to_string())?;
+        let schedule = Schedule::new(zone, self.starts_on, weekday, self.handoff_time, length)
+            .map_err(|e| e.to_string())?;
         Rotation::new(self.participants.clone(), schedule).map_err(|e| e.to_string())
     }
 }
 
-/// `time` date → `jiff` date.
-pub fn jiff_date(d: time::Date) -> Result<jiff::civil::Date, String> {
-    jiff::civil::Date::new(
-        i16::try_from(d.year()).map_err(|_| "year out of range".to_owned())?,
+/// A stored date as `jiff`'s.
+fn jiff_date(d: time::Date) -> Result<Date, sqlx::Error> {
+    let decode = |e: String| sqlx::Error::Decode(format!("date {d} out of range: {e}").into());
+    Date::new(
+        i16::try_from(d.year()).map_err(|e| decode(e.to_string()))?,
         u8::from(d.month()) as i8,
         d.day() as i8,
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| decode(e.to_string()))
 }
 
-/// `time` time of day → `jiff` time of day (to the second).
-pub fn jiff_time(t: time::Time) -> Result<jiff::civil::Time, String> {
-    jiff::civil::Time::new(t.hour() as i8, t.minute() as i8, t.second() as i8, 0).map_err(|e| e.to_string())
+/// A stored time of day as `jiff`'s (to the second).
+fn jiff_time(t: time::Time) -> Result<Time, sqlx::Error> {
+    Time::new(t.hour() as i8, t.minute() as i8, t.second() as i8, 0)
+        .map_err(|e| sqlx::Error::Decode(format!("time {t} out of range: {e}").into()))
+}
+
+/// A date to bind.
+fn time_date(d: Date) -> Result<time::Date, sqlx::Error> {
+    let encode = |e: String| sqlx::Error::Encode(format!("date {d} out of range: {e}").into());
+    let month = time::Month::try_from(d.month() as u8).map_err(|e| encode(e.to_string()))?;
+    time::Date::from_calendar_date(i32::from(d.year()), month, d.day() as u8)
+        .map_err(|e| encode(e.to_string()))
+}
+
+/// A time of day to bind (to the second).
+fn time_time(t: Time) -> Result<time::Time, sqlx::Error> {
+    time::Time::from_hms(t.hour() as u8, t.minute() as u8, t.second() as u8)
+        .map_err(|e| sqlx::Error::Encode(format!("time {t} out of range: {e}").into()))
 }
 
 /// An override as stored.
 #[derive(Clone, Debug)]
-pub struct OverrideRow {
-    pub id: Uuid,
-    pub kind: RotationKind,
-    pub who: Person,
-    pub starts_at: OffsetDateTime,
-    pub ends_at: OffsetDateTime,
-    pub note: String,
-    pub created_at: OffsetDateTime,
+pub(crate) struct OverrideRow {
+    pub(crate) id: Uuid,
+    pub(crate) kind: RotationKind,
+    pub(crate) who: Person,
+    pub(crate) starts_at: Timestamp,
+    /// Exclusive.
+    pub(crate) ends_at: Timestamp,
+    pub(crate) note: String,
 }
 
 impl OverrideRow {
-    pub fn to_domain(&self) -> Option<Override<Person>> {
-        Override::new(to_jiff(self.starts_at), to_jiff(self.ends_at), self.who.clone()).ok()
+    pub(crate) fn to_domain(&self) -> Option<Override<Person>> {
+        Override::new(self.starts_at, self.ends_at, self.who.clone()).ok()
     }
 }
 
@@ -123,7 +145,6 @@ struct SettingsRow {
     handoff_weekday: i16,
     handoff_time: time::Time,
     length_days: i16,
-    updated_at: OffsetDateTime,
 }
 
 #[derive(sqlx::FromRow)]
@@ -140,9 +161,9 @@ fn decode_kind(s: &str) -> Result<RotationKind, sqlx::Error> {
 }
 
 /// Both rotations that exist, responders first, with their participants.
-pub async fn rotations(db: &mut PgConnection) -> Result<Vec<RotationRow>, sqlx::Error> {
+pub(crate) async fn rotations(db: &mut PgConnection) -> Result<Vec<RotationRow>, sqlx::Error> {
     let settings: Vec<SettingsRow> = sqlx::query_as(
-        "select kind, time_zone, starts_on, handoff_weekday, handoff_time, length_days, updated_at
+        "select kind, time_zone, starts_on, handoff_weekday, handoff_time, length_days
            from oncall_rotations order by kind desc",
     )
     .fetch_all(&mut *db)
@@ -170,11 +191,10 @@ pub async fn rotations(db: &mut PgConnection) -> Result<Vec<RotationRow>, sqlx::
             Ok(RotationRow {
                 kind: decode_kind(&s.kind)?,
                 time_zone: s.time_zone,
-                starts_on: s.starts_on,
+                starts_on: jiff_date(s.starts_on)?,
                 handoff_weekday: s.handoff_weekday,
-                handoff_time: s.handoff_time,
+                handoff_time: jiff_time(s.handoff_time)?,
                 length_days: s.length_days,
-                updated_at: s.updated_at,
                 participants,
             })
         })
@@ -192,75 +212,54 @@ struct OverrideSqlRow {
     starts_at: OffsetDateTime,
     ends_at: OffsetDateTime,
     note: String,
-    created_at: OffsetDateTime,
+}
+
+impl TryFrom<OverrideSqlRow> for OverrideRow {
+    type Error = sqlx::Error;
+    fn try_from(r: OverrideSqlRow) -> Result<Self, Self::Error> {
+        Ok(OverrideRow {
+            id: r.id,
+            kind: decode_kind(&r.kind)?,
+            who: Person { id: r.user_id, name: r.display_name, email: r.email, active: r.active },
+            starts_at: to_jiff(r.starts_at),
+            ends_at: to_jiff(r.ends_at),
+            note: r.note,
+        })
+    }
 }
 
 /// Overrides still running or to come after `after`, oldest created first (later ones win).
-pub async fn overrides(
+pub(crate) async fn overrides(
     db: impl PgExecutor<'_>,
-    after: OffsetDateTime,
+    after: Timestamp,
 ) -> Result<Vec<OverrideRow>, sqlx::Error> {
     let rows: Vec<OverrideSqlRow> = sqlx::query_as(
-        "select o.id, o.kind, o.user_id, u.display_name, u.email, u.active, o.starts_at, o.ends_at, o.note, o.created_at
+        "select o.id, o.kind, o.user_id, u.display_name, u.email, u.active, o.starts_at, o.ends_at, o.note
            from oncall_overrides o join users u on u.id = o.user_id
           where o.ends_at > $1
           order by o.created_at, o.id
           limit 1000",
     )
-    .bind(after)
+    .bind(from_jiff(after))
     .fetch_all(db)
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(OverrideRow {
-                id: r.id,
-                kind: decode_kind(&r.kind)?,
-                who: Person { id: r.user_id, name: r.display_name, email: r.email, active: r.active },
-                starts_at: r.starts_at,
-                ends_at: r.ends_at,
-                note: r.note,
-                created_at: r.created_at,
-            })
-        })
-        .collect()
-}
-
-/// One override.
-pub async fn find_override(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OverrideRow>, sqlx::Error> {
-    let row: Option<OverrideSqlRow> = sqlx::query_as(
-        "select o.id, o.kind, o.user_id, u.display_name, u.email, u.active, o.starts_at, o.ends_at, o.note, o.created_at
-           from oncall_overrides o join users u on u.id = o.user_id where o.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.map(|r| {
-        Ok(OverrideRow {
-            id: r.id,
-            kind: decode_kind(&r.kind)?,
-            who: Person { id: r.user_id, name: r.display_name, email: r.email, active: r.active },
-            starts_at: r.starts_at,
-            ends_at: r.ends_at,
-            note: r.note,
-            created_at: r.created_at,
-        })
-    })
-    .transpose()
+    rows.into_iter().map(OverrideRow::try_from).collect()
 }
 
 /// A rotation's new settings (validated by the caller).
-pub struct RotationSettings<'a> {
-    pub time_zone: &'a str,
-    pub starts_on: time::Date,
-    pub handoff_weekday: i16,
-    pub handoff_time: time::Time,
-    pub length_days: i16,
+pub(crate) struct RotationSettings<'a> {
+    pub(crate) time_zone: &'a str,
+    pub(crate) starts_on: Date,
+    /// ISO weekday, 1 = Monday.
+    pub(crate) handoff_weekday: i16,
+    pub(crate) handoff_time: Time,
+    pub(crate) length_days: i16,
     /// User ids in hand-off order.
-    pub participants: &'a [Uuid],
+    pub(crate) participants: &'a [Uuid],
 }
 
 /// Creates or replaces a rotation and its participants.
-pub async fn save_rotation(
+pub(crate) async fn save_rotation(
     tx: &mut PgConnection,
     kind: RotationKind,
     s: &RotationSettings<'_>,
@@ -274,9 +273,9 @@ pub async fn save_rotation(
     )
     .bind(kind.as_str())
     .bind(s.time_zone)
-    .bind(s.starts_on)
+    .bind(time_date(s.starts_on)?)
     .bind(s.handoff_weekday)
-    .bind(s.handoff_time)
+    .bind(time_time(s.handoff_time)?)
     .bind(s.length_days)
     .execute(&mut *tx)
     .await?;
@@ -299,12 +298,12 @@ pub async fn save_rotation(
 }
 
 /// Adds an override; returns its id.
-pub async fn insert_override(
+pub(crate) async fn insert_override(
     db: impl PgExecutor<'_>,
     kind: RotationKind,
     user_id: Uuid,
-    starts_at: OffsetDateTime,
-    ends_at: OffsetDateTime,
+    starts_at: Timestamp,
+    ends_at: Timestamp,
     note: &str,
     created_by: Option<Uuid>,
 ) -> Result<Uuid, sqlx::Error> {
@@ -316,8 +315,8 @@ pub async fn insert_override(
     .bind(id)
     .bind(kind.as_str())
     .bind(user_id)
-    .bind(starts_at)
-    .bind(ends_at)
+    .bind(from_jiff(starts_at))
+    .bind(from_jiff(ends_at))
     .bind(note)
     .bind(created_by)
     .execute(db)
@@ -325,45 +324,65 @@ pub async fn insert_override(
     Ok(id)
 }
 
-/// Removes an override; whether it existed.
-pub async fn delete_override(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("delete from oncall_overrides where id = $1").bind(id).execute(db).await?.rows_affected()
-        > 0)
+/// Removes an override; returns it as it was, or `None` when there was none.
+pub(crate) async fn delete_override(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<OverrideRow>, sqlx::Error> {
+    let row: Option<OverrideSqlRow> = sqlx::query_as(
+        "with gone as (delete from oncall_overrides where id = $1 returning *)
+         select o.id, o.kind, o.user_id, u.display_name, u.email, u.active, o.starts_at, o.ends_at, o.note
+           from gone o join users u on u.id = o.user_id",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.map(OverrideRow::try_from).transpose()
+}
+
+/// Locks the stored rotation of `kind` for an edit; returns whether it exists.
+pub(crate) async fn lock_rotation(db: impl PgExecutor<'_>, kind: RotationKind) -> Result<bool, sqlx::Error> {
+    let found: Option<String> =
+        sqlx::query_scalar("select kind from oncall_rotations where kind = $1 for update")
+            .bind(kind.as_str())
+            .fetch_optional(db)
+            .await?;
+    Ok(found.is_some())
 }
 
 /// Tells every process (its header cache) that a rotation or override changed; delivered at
 /// commit.
-pub async fn notify_changed(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_notify($1, '')").bind(crate::oncall::NOTIFY_CHANNEL).execute(db).await?;
+pub(crate) async fn notify_changed(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(db).await?;
     Ok(())
 }
 
 /// A rotation in domain form with the overrides that concern it.
 #[derive(Clone, Debug)]
-pub struct Covered {
-    pub row: RotationRow,
-    pub rotation: Rotation<Person>,
-    pub overrides: Vec<Override<Person>>,
-    pub override_rows: Vec<OverrideRow>,
+pub(crate) struct Covered {
+    pub(crate) row: RotationRow,
+    pub(crate) rotation: Rotation<Person>,
+    pub(crate) overrides: Vec<Override<Person>>,
+    pub(crate) override_rows: Vec<OverrideRow>,
 }
 
 /// Everything needed to say who is on call, read in one go.
 #[derive(Clone, Debug, Default)]
-pub struct Team {
-    pub responders: Option<Covered>,
-    pub managers: Option<Covered>,
+pub(crate) struct Team {
+    pub(crate) responders: Option<Covered>,
+    pub(crate) managers: Option<Covered>,
 }
 
 impl Team {
     /// Who is on call at `t`.
-    pub fn at(&self, t: Timestamp) -> OnCallNow<Person> {
+    pub(crate) fn at(&self, t: Timestamp) -> OnCallNow<Person> {
         fn covered(c: &Option<Covered>) -> Option<rotation::Covered<'_, Person>> {
             c.as_ref().map(|c| (&c.rotation, c.overrides.as_slice()))
         }
         rotation::on_call_now(covered(&self.responders), covered(&self.managers), t)
     }
 
-    pub fn get(&self, kind: RotationKind) -> Option<&Covered> {
+    pub(crate) fn get(&self, kind: RotationKind) -> Option<&Covered> {
         match kind {
             RotationKind::Responders => self.responders.as_ref(),
             RotationKind::Managers => self.managers.as_ref(),
@@ -372,9 +391,10 @@ impl Team {
 }
 
 /// Reads both rotations and the overrides that still matter after `now`.
-pub async fn team(db: &mut PgConnection, now: OffsetDateTime) -> Result<Team, sqlx::Error> {
+pub(crate) async fn team(db: &mut PgConnection, now: Timestamp) -> Result<Team, sqlx::Error> {
     let rows = rotations(&mut *db).await?;
-    let overrides = overrides(&mut *db, now - time::Duration::days(1)).await?;
+    let since = now.checked_sub(SignedDuration::from_hours(24)).unwrap_or(now);
+    let overrides = overrides(&mut *db, since).await?;
     let mut team = Team::default();
     for row in rows {
         let rotation = match row.to_domain() {
@@ -405,7 +425,7 @@ pub async fn team(db: &mut PgConnection, now: OffsetDateTime) -> Result<Team, sq
 }
 
 /// Who is on call now, read inside the caller's transaction (hooks and the deadline worker).
-pub async fn on_call_now(db: &mut PgConnection) -> Result<OnCallNow<Person>, sqlx::Error> {
-    let now = OffsetDateTime::now_utc();
-    Ok(team(db, now).await?.at(to_jiff(now)))
+pub(crate) async fn on_call_now(db: &mut PgConnection) -> Result<OnCallNow<Person>, sqlx::Error> {
+    let now = Timestamp::now();
+    Ok(team(db, now).await?.at(now))
 }

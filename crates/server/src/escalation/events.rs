@@ -1,117 +1,47 @@
-//! What a notification says: the event kinds channels subscribe to, and the facts of one event
-//! frozen in the outbox row when it happens (rendered per channel at delivery).
+//! What a notification says: the facts of one event (of the kinds in
+//! `twisterlab_domain::notification`) frozen in the outbox row when it happens, rendered per
+//! channel at delivery.
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use twisterlab_domain::notification::EventKind;
 use twisterlab_domain::severity::Severity;
 
 use crate::db::incidents::Incident;
 use crate::db::oncall::Person;
 
-/// An incident event a channel may be told about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventKind {
-    Declared,
-    Acknowledged,
-    StatusChanged,
-    SeverityChanged,
-    PublicUpdate,
-    /// Paged the secondary, or escalated to the manager.
-    Escalated,
-    SlaBreached,
-    Resolved,
-    Reopened,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 9] = [
-        EventKind::Declared,
-        EventKind::Acknowledged,
-        EventKind::StatusChanged,
-        EventKind::SeverityChanged,
-        EventKind::PublicUpdate,
-        EventKind::Escalated,
-        EventKind::SlaBreached,
-        EventKind::Resolved,
-        EventKind::Reopened,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Declared => "declared",
-            Self::Acknowledged => "acknowledged",
-            Self::StatusChanged => "status_changed",
-            Self::SeverityChanged => "severity_changed",
-            Self::PublicUpdate => "public_update",
-            Self::Escalated => "escalated",
-            Self::SlaBreached => "sla_breached",
-            Self::Resolved => "resolved",
-            Self::Reopened => "reopened",
-        }
-    }
-
-    /// How the admin pages name it.
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::Declared => "Declared (primary paged)",
-            Self::Acknowledged => "Acknowledged",
-            Self::StatusChanged => "Status changed",
-            Self::SeverityChanged => "Severity changed",
-            Self::PublicUpdate => "Public update",
-            Self::Escalated => "Escalated (secondary, manager)",
-            Self::SlaBreached => "Response SLA breached",
-            Self::Resolved => "Resolved",
-            Self::Reopened => "Reopened",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// The PagerDuty Events API v2 `event_action` for this event; PagerDuty takes no others.
-    pub const fn pagerduty_action(self) -> Option<&'static str> {
-        match self {
-            Self::Declared | Self::Reopened => Some("trigger"),
-            Self::Acknowledged => Some("acknowledge"),
-            Self::Resolved => Some("resolve"),
-            _ => None,
-        }
-    }
-}
-
 /// The incident as it stood when the event happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IncidentFacts {
-    pub number: i64,
+pub(crate) struct IncidentFacts {
+    pub(crate) number: i64,
     /// `INC-57`.
-    pub reference: String,
-    pub title: String,
-    pub severity: String,
-    pub status: String,
-    pub commander: Option<String>,
-    pub private: bool,
+    pub(crate) reference: String,
+    pub(crate) title: String,
+    pub(crate) severity: String,
+    pub(crate) status: String,
+    pub(crate) commander: Option<String>,
+    pub(crate) private: bool,
     /// RFC 3339.
-    pub started_at: String,
+    pub(crate) started_at: String,
 }
 
 /// Someone the event paged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Paged {
+pub(crate) struct Paged {
     /// `primary`, `secondary` or `manager`.
-    pub role: String,
+    pub(crate) role: String,
     /// `None` when nobody holds that role (no rotation, or a rotation of one).
-    pub name: Option<String>,
-    pub email: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) email: Option<String>,
 }
 
 impl Paged {
-    pub fn new(role: &str, who: Option<&Person>) -> Self {
+    pub(crate) fn new(role: &str, who: Option<&Person>) -> Self {
         Self { role: role.to_owned(), name: who.map(|p| p.name.clone()), email: who.map(|p| p.email.clone()) }
     }
 
     /// "primary on call Bob" or "primary on call (nobody: no rotation covers it)".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let role = if self.role == "manager" {
             "manager on call".to_owned()
         } else {
@@ -126,40 +56,40 @@ impl Paged {
 
 /// Everything a message about one event is made from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// [`EventKind::as_str`].
-    pub event: String,
+    pub(crate) event: String,
     /// When it happened, RFC 3339.
-    pub at: String,
-    pub incident: IncidentFacts,
+    pub(crate) at: String,
+    pub(crate) incident: IncidentFacts,
     /// Who did it (`alice@example.com`, `system`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
+    pub(crate) actor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paged: Option<Paged>,
+    pub(crate) paged: Option<Paged>,
     /// Previous status or severity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// New status or severity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     /// A public update's text (Markdown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
+    pub(crate) body: Option<String>,
     /// The status a public update announces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_status: Option<String>,
+    pub(crate) public_status: Option<String>,
     /// The missed response deadline, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub respond_by: Option<String>,
+    pub(crate) respond_by: Option<String>,
 }
 
 impl Facts {
     /// The facts of `kind` happening to `incident` now.
-    pub fn of(incident: &Incident, kind: EventKind, actor: Option<&str>) -> Self {
+    pub(crate) fn of(incident: &Incident, kind: EventKind, actor: Option<&str>) -> Self {
         Self {
             event: kind.as_str().to_owned(),
-            at: crate::clock::iso(OffsetDateTime::now_utc()),
+            at: crate::clock::iso(Timestamp::now()),
             incident: IncidentFacts {
                 number: incident.number.get(),
                 reference: incident.number.to_string(),
@@ -180,16 +110,16 @@ impl Facts {
         }
     }
 
-    pub fn kind(&self) -> Option<EventKind> {
+    pub(crate) fn kind(&self) -> Option<EventKind> {
         EventKind::parse(&self.event)
     }
 
-    pub fn severity(&self) -> Option<Severity> {
+    pub(crate) fn severity(&self) -> Option<Severity> {
         self.incident.severity.parse().ok()
     }
 
     /// One line saying what happened, without the incident's own fields.
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         let by =
             self.actor.as_deref().filter(|a| *a != "system").map(|a| format!(" by {a}")).unwrap_or_default();
         let paged = self.paged.as_ref().map(Paged::describe).unwrap_or_default();

@@ -5,32 +5,35 @@
 //! The `on_*` hooks run inside the incident use case's transaction (`incidents::service`), so a
 //! change, its deadlines and its notifications commit or roll back together.
 
-pub mod admin;
-pub mod channels;
-pub mod deadlines;
-pub mod events;
-pub mod outbox;
-pub mod render;
+pub(crate) mod admin;
+pub(crate) mod channels;
+pub(crate) mod deadlines;
+pub(crate) mod events;
+pub(crate) mod outbox;
+pub(crate) mod render;
+pub(crate) mod service;
 #[cfg(test)]
 mod tests;
 
+use jiff::Timestamp;
 use serde_json::json;
 use sqlx::PgConnection;
-use time::OffsetDateTime;
 use twisterlab_domain::incident::{IncidentStatus, TimelineKind};
+use twisterlab_domain::notification::EventKind;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
 use crate::auth::Routes;
-use crate::clock::{from_jiff, to_jiff};
+use crate::clock::Instant as _;
 use crate::db::audit::Actor;
+use crate::db::deadlines::{self as schedule, Deadline, DeadlineKind};
 use crate::db::incidents::{self as store, Incident, NewEvent, TimelineEvent};
 use crate::db::oncall::{self as oncall, Person};
-use deadlines::{Action, Deadline, DeadlineKind};
-use events::{EventKind, Facts, Paged};
+use deadlines::Action;
+use events::{Facts, Paged};
 
 /// Every escalation route: the admin pages for channels and the outbox.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     admin::routes()
 }
 
@@ -71,12 +74,12 @@ async fn notify(
 /// After a declaration: pages the primary on call (timeline `notified`, outbox rows) and
 /// schedules the secondary page (15 min), the manager escalation (`escalate_by`) and the
 /// response-SLA check (`respond_by`).
-pub async fn on_declared(
+pub(crate) async fn on_declared(
     tx: &mut PgConnection,
     incident: &Incident,
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let on_call = oncall::on_call_now(tx).await?;
     let primary = on_call.primary();
     let mut facts = Facts::of(incident, EventKind::Declared, Some(&actor.label));
@@ -86,21 +89,22 @@ pub async fn on_declared(
     data["channels"] = json!(sent);
     system_event(tx, incident.id, TimelineKind::Notified, data).await?;
 
-    let secondary_at = from_jiff(twisterlab_domain::sla::secondary_page_at(to_jiff(now)));
-    deadlines::schedule(tx, incident.id, DeadlineKind::PageSecondary, secondary_at).await?;
-    deadlines::schedule(tx, incident.id, DeadlineKind::EscalateManager, incident.escalate_by).await?;
-    deadlines::schedule(tx, incident.id, DeadlineKind::ResponseSla, incident.respond_by).await?;
-    deadlines::notify(tx).await
+    let secondary_at = twisterlab_domain::sla::secondary_page_at(now);
+    schedule::schedule(tx, incident.id, DeadlineKind::PageSecondary, secondary_at).await?;
+    schedule::schedule(tx, incident.id, DeadlineKind::EscalateManager, incident.escalate_by.timestamp())
+        .await?;
+    schedule::schedule(tx, incident.id, DeadlineKind::ResponseSla, incident.respond_by.timestamp()).await?;
+    schedule::notify(tx).await
 }
 
 /// After the first response: the secondary page and the response-SLA check are cancelled (the
 /// manager escalation stays: it is about the incident staying unresolved).
-pub async fn on_acknowledged(
+pub(crate) async fn on_acknowledged(
     tx: &mut PgConnection,
     incident: &Incident,
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
-    deadlines::cancel(
+    schedule::cancel(
         tx,
         incident.id,
         &[DeadlineKind::PageSecondary, DeadlineKind::ResponseSla],
@@ -112,7 +116,7 @@ pub async fn on_acknowledged(
 }
 
 /// After a move between open statuses.
-pub async fn on_status_changed(
+pub(crate) async fn on_status_changed(
     tx: &mut PgConnection,
     incident: &Incident,
     from: IncidentStatus,
@@ -127,15 +131,16 @@ pub async fn on_status_changed(
 
 /// After a severity change: pending deadlines move to the recomputed `respond_by` and
 /// `escalate_by` (the secondary page keeps its time: it counts from the page).
-pub async fn on_severity_changed(
+pub(crate) async fn on_severity_changed(
     tx: &mut PgConnection,
     incident: &Incident,
     from: Severity,
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
-    deadlines::reschedule(tx, incident.id, DeadlineKind::ResponseSla, incident.respond_by).await?;
-    deadlines::reschedule(tx, incident.id, DeadlineKind::EscalateManager, incident.escalate_by).await?;
-    deadlines::notify(tx).await?;
+    schedule::reschedule(tx, incident.id, DeadlineKind::ResponseSla, incident.respond_by.timestamp()).await?;
+    schedule::reschedule(tx, incident.id, DeadlineKind::EscalateManager, incident.escalate_by.timestamp())
+        .await?;
+    schedule::notify(tx).await?;
     let mut facts = Facts::of(incident, EventKind::SeverityChanged, Some(&actor.label));
     facts.from = Some(from.as_str().to_owned());
     facts.to = Some(incident.severity.as_str().to_owned());
@@ -144,7 +149,7 @@ pub async fn on_severity_changed(
 }
 
 /// After a public update.
-pub async fn on_public_update(
+pub(crate) async fn on_public_update(
     tx: &mut PgConnection,
     incident: &Incident,
     update: &TimelineEvent,
@@ -158,26 +163,27 @@ pub async fn on_public_update(
 }
 
 /// After resolving: everything pending is cancelled.
-pub async fn on_resolved(
+pub(crate) async fn on_resolved(
     tx: &mut PgConnection,
     incident: &Incident,
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
-    deadlines::cancel(tx, incident.id, &DeadlineKind::ALL, "resolved").await?;
+    schedule::cancel(tx, incident.id, &DeadlineKind::ALL, "resolved").await?;
     notify(tx, incident, &Facts::of(incident, EventKind::Resolved, Some(&actor.label))).await?;
     Ok(())
 }
 
 /// After reopening: the manager escalation comes back if it never fired (at `escalate_by`, so
 /// at once when that is past).
-pub async fn on_reopened(
+pub(crate) async fn on_reopened(
     tx: &mut PgConnection,
     incident: &Incident,
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
-    if !deadlines::has_fired(tx, incident.id, DeadlineKind::EscalateManager).await? {
-        deadlines::schedule(tx, incident.id, DeadlineKind::EscalateManager, incident.escalate_by).await?;
-        deadlines::notify(tx).await?;
+    if !schedule::has_fired(tx, incident.id, DeadlineKind::EscalateManager).await? {
+        schedule::schedule(tx, incident.id, DeadlineKind::EscalateManager, incident.escalate_by.timestamp())
+            .await?;
+        schedule::notify(tx).await?;
     }
     notify(tx, incident, &Facts::of(incident, EventKind::Reopened, Some(&actor.label))).await?;
     Ok(())
@@ -185,12 +191,8 @@ pub async fn on_reopened(
 
 /// What a due deadline does, in the worker's transaction: checks the incident still needs it,
 /// then writes the timeline event and the notifications.
-pub async fn act_on_deadline(tx: &mut PgConnection, d: &Deadline) -> Result<Action, sqlx::Error> {
-    let number: Option<i64> = sqlx::query_scalar("select number from incidents where id = $1")
-        .bind(d.incident_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(number) = number.and_then(|n| twisterlab_domain::incident::IncidentNumber::new(n).ok()) else {
+pub(crate) async fn act_on_deadline(tx: &mut PgConnection, d: &Deadline) -> Result<Action, sqlx::Error> {
+    let Some(number) = d.incident_number else {
         return Ok(Action::Cancelled("incident gone"));
     };
     let Some(incident) = store::find(&mut *tx, number).await? else {

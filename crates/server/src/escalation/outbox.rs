@@ -6,35 +6,38 @@
 //! then records the outcome. A process that dies mid-send leaves the lease to expire, and the
 //! row is claimed again: delivery is at least once, and the idempotency key (the row's id, the
 //! same on every attempt) lets receivers drop repeats. Rows of one incident to one channel go
-//! out in creation order: a row waits while an earlier one is still undelivered.
+//! out in creation order: a row waits while an earlier one is still undelivered. A failed
+//! attempt is a retry (state `failed`, tried again after the backoff), not the end; only the
+//! last attempt or a permanent error makes a row `dead`. The queries are in
+//! `db::notifications`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
-use time::OffsetDateTime;
-
 use tokio::task::JoinSet;
+use twisterlab_domain::notification::ChannelKind;
 use uuid::Uuid;
 
-use super::channels::{self, ChannelKind};
 use super::events::Facts;
 use super::render;
 use crate::config::{Config, Secret};
+use crate::db::channels;
 use crate::db::incidents::Incident;
+use crate::db::notifications::{self as store, AttemptRecord, Claimed, State};
 use crate::workers::wake::Wakeup;
 use crate::workers::{BoxFuture, Cadence, NextPass, Stop, Worker};
 
-/// `NOTIFY` channel that wakes delivery workers when rows are written or retried.
-pub const NOTIFY_CHANNEL: &str = "twisterlab_outbox";
+pub(crate) use crate::db::notifications::NOTIFY_CHANNEL;
+
 /// Longest idle sleep between checks when no notification arrives (a safety net for a lost
 /// `NOTIFY`).
-pub const IDLE_CHECK: Duration = Duration::from_secs(5);
+pub(crate) const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 /// Writes one outbox row per channel subscribed to the event at the incident's severity, in
 /// the caller's transaction; returns the channels' names.
-pub async fn enqueue(
+pub(crate) async fn enqueue(
     tx: &mut PgConnection,
     incident: &Incident,
     facts: &Facts,
@@ -45,35 +48,24 @@ pub async fn enqueue(
         return Ok(vec![]);
     }
     let payload = serde_json::to_value(facts).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    for channel in &subscribed {
-        sqlx::query(
-            "insert into notifications (id, channel_id, incident_id, event, payload) values ($1, $2, $3, $4, $5)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(channel.id)
-        .bind(incident.id)
-        .bind(kind.as_str())
-        .bind(&payload)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query("select pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut *tx).await?;
+    let ids: Vec<Uuid> = subscribed.iter().map(|c| c.id).collect();
+    store::enqueue(tx, &ids, incident.id, kind.as_str(), &payload).await?;
     Ok(subscribed.into_iter().map(|c| c.name).collect())
 }
 
 /// Retries, timeouts and parallelism of deliveries.
 #[derive(Clone, Debug)]
-pub struct DeliveryPolicy {
+pub(crate) struct DeliveryPolicy {
     /// Longest one attempt may take, connection to last byte.
-    pub attempt_timeout: Duration,
+    pub(crate) attempt_timeout: Duration,
     /// Attempts before a notification is dead.
-    pub max_attempts: i32,
+    pub(crate) max_attempts: i32,
     /// Wait after the first failure; doubles with each further one.
-    pub base_backoff: Duration,
+    pub(crate) base_backoff: Duration,
     /// Longest wait between attempts.
-    pub max_backoff: Duration,
+    pub(crate) max_backoff: Duration,
     /// Deliveries in flight per process.
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
 }
 
 impl Default for DeliveryPolicy {
@@ -93,7 +85,7 @@ impl Default for DeliveryPolicy {
 impl DeliveryPolicy {
     /// The wait after failed attempt number `attempt` (1-based): `base · 2^(attempt-1)`, capped,
     /// then scaled into its upper half by `jitter` in [0, 1) so retries of many rows spread out.
-    pub fn backoff(&self, attempt: i32, jitter: f64) -> Duration {
+    pub(crate) fn backoff(&self, attempt: i32, jitter: f64) -> Duration {
         let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
         let full = self.base_backoff.saturating_mul(2u32.saturating_pow(exponent)).min(self.max_backoff);
         full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
@@ -101,46 +93,14 @@ impl DeliveryPolicy {
 
     /// How long a claim lasts before another worker may take the row again: the attempt, plus
     /// 5 s to record its outcome. A process killed mid-attempt delays its rows by this much.
-    pub fn lease(&self) -> Duration {
+    pub(crate) fn lease(&self) -> Duration {
         self.attempt_timeout + Duration::from_secs(5)
     }
 }
 
-/// A row claimed for one attempt, with its channel.
-#[derive(Clone, Debug)]
-pub struct Claimed {
-    pub id: Uuid,
-    pub seq: i64,
-    pub incident_id: Option<Uuid>,
-    pub event: String,
-    pub payload: Value,
-    /// Including this one.
-    pub attempts: i32,
-    pub channel_kind: ChannelKind,
-    pub channel_name: String,
-    pub config_key: Option<String>,
-    pub url: Option<String>,
-    pub secret: Option<Secret>,
-}
-
-#[derive(sqlx::FromRow)]
-struct ClaimRow {
-    id: Uuid,
-    seq: i64,
-    incident_id: Option<Uuid>,
-    event: String,
-    payload: Value,
-    attempts: i32,
-    kind: String,
-    name: String,
-    config_key: Option<String>,
-    url: Option<String>,
-    secret: Option<String>,
-}
-
 /// What one attempt came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Delivered {
         status: u16,
     },
@@ -177,9 +137,9 @@ struct Request {
 
 /// Delivers outbox rows; cheap to clone.
 #[derive(Clone)]
-pub struct DeliveryWorker {
-    pub pool: PgPool,
-    pub policy: DeliveryPolicy,
+pub(crate) struct DeliveryWorker {
+    pub(crate) pool: PgPool,
+    pub(crate) policy: DeliveryPolicy,
     http: reqwest::Client,
     targets: Arc<Targets>,
 }
@@ -187,7 +147,7 @@ pub struct DeliveryWorker {
 impl DeliveryWorker {
     /// A worker with `policy`, sending links to `config.public_url` and configured channels to
     /// the configured endpoints.
-    pub fn new(pool: PgPool, config: &Config, policy: DeliveryPolicy) -> Self {
+    pub(crate) fn new(pool: PgPool, config: &Config, policy: DeliveryPolicy) -> Self {
         // ring everywhere; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
@@ -207,65 +167,10 @@ impl DeliveryWorker {
         Self { pool, policy, http, targets: Arc::new(targets) }
     }
 
-    /// Claims up to `limit` rows that are due, whose channel is enabled and that are the head of
-    /// their queue (no earlier undelivered row for the same incident and channel).
-    ///
-    /// The heads are found once per claim, in one ordered pass over the queued rows (`distinct
-    /// on`, evaluated once as an array), whose cost does not depend on statistics; a per-row
-    /// `not exists` degenerated into a scan of the queue per row when a burst arrived before
-    /// `ANALYZE` had seen it. A head found in the snapshot is still the head when locked (new
-    /// rows only join the end of a queue), and the locking `where` re-checks that nobody claimed
-    /// it meanwhile.
-    pub async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
-        let lease_ms = i64::try_from(self.policy.lease().as_millis()).unwrap_or(i64::MAX);
-        let rows: Vec<ClaimRow> = sqlx::query_as(
-            "with next as (
-                 select n.id from notifications n
-                  where n.id = any(array(
-                          select h.id from (
-                              select distinct on (q.channel_id, q.incident_id) q.id, q.seq, q.next_attempt_at
-                                from notifications q
-                                join notification_channels c on c.id = q.channel_id and c.enabled
-                               where q.state in ('pending', 'failed', 'delivering')
-                               order by q.channel_id, q.incident_id, q.seq) h
-                           where h.next_attempt_at <= now()
-                           order by h.seq
-                           limit $1 * 4))
-                    and n.state in ('pending', 'failed', 'delivering') and n.next_attempt_at <= now()
-                  order by n.seq
-                  limit $1
-                  for update of n skip locked)
-             update notifications n
-                set state = 'delivering', attempts = n.attempts + 1, last_attempt_at = now(),
-                    next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
-               from next, notification_channels c
-              where n.id = next.id and c.id = n.channel_id
-          returning n.id, n.seq, n.incident_id, n.event, n.payload, n.attempts, c.kind, c.name, c.config_key, c.url, c.secret",
-        )
-        .bind(i64::try_from(limit).unwrap_or(1))
-        .bind(lease_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut claimed: Vec<Claimed> = rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(Claimed {
-                    id: r.id,
-                    seq: r.seq,
-                    incident_id: r.incident_id,
-                    event: r.event,
-                    payload: r.payload,
-                    attempts: r.attempts,
-                    channel_kind: ChannelKind::parse(&r.kind)?,
-                    channel_name: r.name,
-                    config_key: r.config_key,
-                    url: r.url,
-                    secret: r.secret.map(Secret::new),
-                })
-            })
-            .collect();
-        claimed.sort_by_key(|c| c.seq);
-        Ok(claimed)
+    /// Claims up to `limit` rows that are due and head their queue, for one attempt each
+    /// (see `db::notifications::claim`).
+    pub(crate) async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
+        store::claim(&self.pool, limit, self.policy.lease()).await
     }
 
     /// The request for a claimed row.
@@ -300,7 +205,7 @@ impl DeliveryWorker {
                 let url = url.ok_or_else(|| missing("TWISTERLAB_WEBHOOK_URL"))?;
                 let secret = secret.ok_or_else(|| missing("TWISTERLAB_WEBHOOK_SECRET"))?;
                 let body = json(&render::webhook_body(c.id, &facts, &link))?;
-                let timestamp = OffsetDateTime::now_utc().unix_timestamp();
+                let timestamp = jiff::Timestamp::now().as_second();
                 headers.push((render::TIMESTAMP_HEADER, timestamp.to_string()));
                 headers.push((
                     render::SIGNATURE_HEADER,
@@ -334,7 +239,7 @@ impl DeliveryWorker {
     }
 
     /// One attempt, bounded by the policy's timeout; never returns an error, only an outcome.
-    pub async fn attempt(&self, c: &Claimed) -> Outcome {
+    pub(crate) async fn attempt(&self, c: &Claimed) -> Outcome {
         let Request { url, body, headers } = match self.request(c) {
             Ok(r) => r,
             Err(error) => return Outcome::Permanent { status: None, error },
@@ -363,9 +268,11 @@ impl DeliveryWorker {
                 retry_after: None,
             },
             // Without the URL: a Slack webhook URL is itself a secret.
-            Ok(Err(e)) => {
-                Outcome::Retry { status: None, error: error_chain(&e.without_url()), retry_after: None }
-            }
+            Ok(Err(e)) => Outcome::Retry {
+                status: None,
+                error: crate::telemetry::error_chain(&e.without_url()),
+                retry_after: None,
+            },
             Ok(Ok((status, retry_after, text))) => {
                 let code = status.as_u16();
                 let said: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
@@ -385,60 +292,49 @@ impl DeliveryWorker {
     }
 
     /// Records an attempt's outcome, unless the claim was lost to an expired lease.
-    pub async fn record(&self, c: &Claimed, outcome: &Outcome) -> Result<(), sqlx::Error> {
-        let (state, status, error, wait) = match outcome {
-            Outcome::Delivered { status } => ("delivered", Some(*status), None, Duration::ZERO),
+    pub(crate) async fn record(&self, c: &Claimed, outcome: &Outcome) -> Result<(), sqlx::Error> {
+        let record = match outcome {
+            Outcome::Delivered { status } => AttemptRecord {
+                state: State::Delivered,
+                status: Some(*status),
+                error: None,
+                wait: Duration::ZERO,
+            },
+            Outcome::Retry { status, error, .. } if c.attempts >= self.policy.max_attempts => {
+                let error = format!("{error} (gave up after {} attempts)", c.attempts);
+                return self.record_dead(c, *status, &error).await;
+            }
             Outcome::Retry { status, error, retry_after } => {
-                if c.attempts >= self.policy.max_attempts {
-                    (
-                        "dead",
-                        *status,
-                        Some(format!("{error} (gave up after {} attempts)", c.attempts)),
-                        Duration::ZERO,
-                    )
-                } else {
-                    let wait = self.policy.backoff(c.attempts, rand::random::<f64>());
-                    let wait = retry_after.map_or(wait, |r| r.min(self.policy.max_backoff).max(wait));
-                    ("failed", *status, Some(error.clone()), wait)
-                }
+                let wait = self.policy.backoff(c.attempts, rand::random::<f64>());
+                let wait = retry_after.map_or(wait, |r| r.min(self.policy.max_backoff).max(wait));
+                metrics::counter!("twisterlab_notifications_retried_total").increment(1);
+                tracing::warn!(notification.id = %c.id, channel = %c.channel_name, notification.event = %c.event, attempts = c.attempts, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), error = %error, "a delivery failed; retrying");
+                AttemptRecord { state: State::Failed, status: *status, error: Some(error), wait }
             }
-            Outcome::Permanent { status, error } => ("dead", *status, Some(error.clone()), Duration::ZERO),
+            Outcome::Permanent { status, error } => return self.record_dead(c, *status, error).await,
         };
-        let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-        sqlx::query(
-            "update notifications
-                set state = $3, last_status = $4, last_error = $5,
-                    delivered_at = case when $3 = 'delivered' then now() else delivered_at end,
-                    next_attempt_at = now() + make_interval(secs => $6::double precision / 1000)
-              where id = $1 and attempts = $2 and state = 'delivering'",
-        )
-        .bind(c.id)
-        .bind(c.attempts)
-        .bind(state)
-        .bind(status.map(i32::from))
-        .bind(error)
-        .bind(wait_ms)
-        .execute(&self.pool)
-        .await?;
-        match outcome {
-            // A later row of the same incident may have waited for this one: the loop that ran
-            // this attempt claims again as soon as it finishes, so no NOTIFY (which would wake
-            // every process for every delivery).
-            Outcome::Delivered { .. } => {
-                metrics::counter!("twisterlab_notifications_delivered_total").increment(1)
-            }
-            _ if state == "dead" => {
-                metrics::counter!("twisterlab_notifications_dead_total").increment(1);
-                tracing::warn!(notification.id = %c.id, channel = %c.channel_name, notification.event = %c.event, attempts = c.attempts, "a notification is dead; an admin can retry it from /admin/notifications");
-            }
-            _ => {}
+        store::record_attempt(&self.pool, c.id, c.attempts, &record).await?;
+        // A later row of the same incident may have waited for this one: the loop that ran
+        // this attempt claims again as soon as it finishes, so no NOTIFY (which would wake
+        // every process for every delivery).
+        if record.state == State::Delivered {
+            metrics::counter!("twisterlab_notifications_delivered_total").increment(1);
         }
+        Ok(())
+    }
+
+    /// Gives up on a row: `dead` until an admin retries it.
+    async fn record_dead(&self, c: &Claimed, status: Option<u16>, error: &str) -> Result<(), sqlx::Error> {
+        let record = AttemptRecord { state: State::Dead, status, error: Some(error), wait: Duration::ZERO };
+        store::record_attempt(&self.pool, c.id, c.attempts, &record).await?;
+        metrics::counter!("twisterlab_notifications_dead_total").increment(1);
+        tracing::warn!(notification.id = %c.id, channel = %c.channel_name, notification.event = %c.event, attempts = c.attempts, error = %error, "a notification is dead; an admin can retry it from /admin/notifications");
         Ok(())
     }
 
     /// One pass: claims up to `concurrency` rows, attempts them in parallel, records the
     /// outcomes; returns the number attempted.
-    pub async fn run_once(&self) -> Result<usize, sqlx::Error> {
+    pub(crate) async fn run_once(&self) -> Result<usize, sqlx::Error> {
         let claimed = self.claim(self.policy.concurrency.max(1)).await?;
         let n = claimed.len();
         let mut attempts = JoinSet::new();
@@ -458,100 +354,10 @@ impl DeliveryWorker {
         Ok(n)
     }
 
-    /// Time until the next queue head is due to be tried, by the database's clock (rows behind
-    /// an undelivered one do not count: they wait for it).
-    pub async fn next_due_in(&self) -> Result<Option<Duration>, sqlx::Error> {
-        let ms: Option<f64> = sqlx::query_scalar(
-            "select (extract(epoch from min(h.next_attempt_at) - clock_timestamp()) * 1000)::double precision
-               from (select distinct on (q.channel_id, q.incident_id) q.next_attempt_at
-                       from notifications q
-                       join notification_channels c on c.id = q.channel_id and c.enabled
-                      where q.state in ('pending', 'failed', 'delivering')
-                      order by q.channel_id, q.incident_id, q.seq) h",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(ms.map(|ms| Duration::from_millis(ms.max(0.0) as u64)))
+    /// Time until the next queue head is due to be tried, by the database's clock.
+    pub(crate) async fn next_due_in(&self) -> Result<Option<Duration>, sqlx::Error> {
+        store::next_due_in(&self.pool).await
     }
-}
-
-/// An error with its causes, `a: b: c`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
-/// A notification as the admin page lists it.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct Listed {
-    pub id: Uuid,
-    pub seq: i64,
-    pub channel_name: String,
-    pub incident_number: Option<i64>,
-    pub event: String,
-    pub state: String,
-    pub attempts: i32,
-    pub next_attempt_at: OffsetDateTime,
-    pub last_attempt_at: Option<OffsetDateTime>,
-    pub last_error: Option<String>,
-    pub last_status: Option<i32>,
-    pub created_at: OffsetDateTime,
-}
-
-/// Notifications in `states`, newest first.
-pub async fn list(pool: &PgPool, states: &[&str], limit: i64) -> Result<Vec<Listed>, sqlx::Error> {
-    let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
-    sqlx::query_as(
-        "select n.id, n.seq, c.name as channel_name, i.number as incident_number, n.event, n.state, n.attempts,
-                n.next_attempt_at, n.last_attempt_at, n.last_error, n.last_status, n.created_at
-           from notifications n
-           join notification_channels c on c.id = n.channel_id
-           left join incidents i on i.id = n.incident_id
-          where n.state = any($1)
-          order by n.seq desc
-          limit $2",
-    )
-    .bind(&states)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
-/// How many notifications are in each state.
-pub async fn counts(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as("select state, count(*) from notifications group by state order by state")
-        .fetch_all(pool)
-        .await
-}
-
-/// Puts a failed or dead notification back in line for an immediate attempt with a fresh count;
-/// returns its (state, attempts, last error) before, or `None` when it is not retryable.
-pub async fn retry(
-    tx: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<(String, i32, Option<String>)>, sqlx::Error> {
-    let before: Option<(String, i32, Option<String>)> = sqlx::query_as(
-        "select state, attempts, last_error from notifications where id = $1 and state in ('failed', 'dead') for update",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if before.is_some() {
-        sqlx::query(
-            "update notifications set state = 'pending', attempts = 0, next_attempt_at = now() where id = $1",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("select pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(&mut *tx).await?;
-    }
-    Ok(before)
 }
 
 impl DeliveryWorker {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use super::events::{EventKind, Facts};
+use super::events::Facts;
 
 /// Slack's limits: header text 150 characters, section text 3000, a field 2000.
 const SLACK_HEADER_MAX: usize = 150;
@@ -16,16 +16,16 @@ const SLACK_FIELD_MAX: usize = 2000;
 const PAGERDUTY_SUMMARY_MAX: usize = 1024;
 
 /// Header carrying the HMAC signature of a webhook delivery.
-pub const SIGNATURE_HEADER: &str = "x-twisterlab-signature";
+pub(crate) const SIGNATURE_HEADER: &str = "x-twisterlab-signature";
 /// Header carrying the Unix time (seconds) the signature covers.
-pub const TIMESTAMP_HEADER: &str = "x-twisterlab-timestamp";
+pub(crate) const TIMESTAMP_HEADER: &str = "x-twisterlab-timestamp";
 /// Header naming the event of a webhook delivery.
-pub const EVENT_HEADER: &str = "x-twisterlab-event";
+pub(crate) const EVENT_HEADER: &str = "x-twisterlab-event";
 /// Header with the notification's id; the same on every attempt, so receivers can drop repeats.
-pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// The incident page a message links to: `{public_url}/incidents/{number}`.
-pub fn incident_url(public_url: &str, facts: &Facts) -> String {
+pub(crate) fn incident_url(public_url: &str, facts: &Facts) -> String {
     format!("{}/incidents/{}", public_url.trim_end_matches('/'), facts.incident.number)
 }
 
@@ -39,7 +39,7 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Slack mrkdwn escaping: `&`, `<` and `>` are control characters there.
-pub fn slack_escape(text: &str) -> String {
+pub(crate) fn slack_escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
@@ -50,7 +50,7 @@ fn title_line(f: &Facts) -> String {
 
 /// A Slack incoming-webhook message (`text` as the notification fallback, `blocks` for the
 /// layout): severity, number, title, status, commander and a link to the incident page.
-pub fn slack_message(f: &Facts, link: &str) -> Value {
+pub(crate) fn slack_message(f: &Facts, link: &str) -> Value {
     let severity_label = f.severity().map(|s| format!(" ({})", s.label())).unwrap_or_default();
     let commander = f.incident.commander.as_deref().unwrap_or("nobody yet");
     let mut text = format!(
@@ -99,7 +99,7 @@ pub fn slack_message(f: &Facts, link: &str) -> Value {
 }
 
 /// PagerDuty's severity for ours: P0 critical, P1 error, P2 warning, P3 info.
-pub fn pagerduty_severity(severity: &str) -> &'static str {
+pub(crate) fn pagerduty_severity(severity: &str) -> &'static str {
     match severity {
         "P0" => "critical",
         "P1" => "error",
@@ -110,7 +110,7 @@ pub fn pagerduty_severity(severity: &str) -> &'static str {
 
 /// A PagerDuty Events API v2 event (`trigger` on declare and reopen, `acknowledge`, `resolve`)
 /// deduplicated by the incident reference; `None` for events PagerDuty has no action for.
-pub fn pagerduty_event(f: &Facts, routing_key: &str, link: &str, source: &str) -> Option<Value> {
+pub(crate) fn pagerduty_event(f: &Facts, routing_key: &str, link: &str, source: &str) -> Option<Value> {
     let action = f.kind()?.pagerduty_action()?;
     let mut event = json!({
         "routing_key": routing_key,
@@ -140,7 +140,7 @@ pub fn pagerduty_event(f: &Facts, routing_key: &str, link: &str, source: &str) -
 }
 
 /// The generic webhook's JSON body (documented in docs/WEBHOOKS.md).
-pub fn webhook_body(id: Uuid, f: &Facts, link: &str) -> Value {
+pub(crate) fn webhook_body(id: Uuid, f: &Facts, link: &str) -> Value {
     let mut incident = serde_json::to_value(&f.incident).unwrap_or(Value::Null);
     incident["url"] = json!(link);
     json!({
@@ -162,7 +162,7 @@ pub fn webhook_body(id: Uuid, f: &Facts, link: &str) -> Value {
 }
 
 /// `sha256=<hex>` of HMAC-SHA256 over `<timestamp>.<body>` with `secret` as the key.
-pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+pub(crate) fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     // HMAC accepts keys of any length, so this cannot fail; an empty MAC would never verify.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
         return String::new();
@@ -173,16 +173,10 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Whether `event` can go to a channel of `kind` at all (PagerDuty takes three actions).
-pub fn supports(kind: super::channels::ChannelKind, event: EventKind) -> bool {
-    match kind {
-        super::channels::ChannelKind::Pagerduty => event.pagerduty_action().is_some(),
-        _ => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use twisterlab_domain::notification::EventKind;
+
     use super::*;
     use crate::escalation::events::{IncidentFacts, Paged};
 

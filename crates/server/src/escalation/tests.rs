@@ -12,94 +12,35 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use hmac::{Hmac, KeyInit, Mac};
+use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use sha2::Sha256;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use twisterlab_domain::incident::{IncidentStatus, TimelineKind};
+use twisterlab_domain::notification::{ChannelKind, EventKind, Routing};
 use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
-use super::channels::{self, ChannelDraft, ChannelKind, Routing};
-use super::deadlines::{self, DeadlineWorker};
+use super::channels;
+use super::deadlines::{self, DeadlineWorker, Outcome};
 use super::outbox::{DeliveryPolicy, DeliveryWorker};
+use crate::clock::Instant;
 use crate::config::{Config, Sources};
 use crate::db::audit::Actor;
+use crate::db::channels::{self as channel_store, ChannelDraft};
 use crate::db::incidents::{self as store, Incident};
-use crate::db::oncall::{self as oncall, RotationKind, RotationSettings};
-use crate::db::users::{self, NewUser, User};
-use crate::incidents::service::{self, Declaration};
+use crate::incidents::service;
+use crate::testing::builders::{incident, team};
 use crate::testing::{self, send};
 
 // ---------------------------------------------------------------------------------------------
 // Arranging
 
-async fn person(pool: &PgPool, name: &str, role: Role) -> User {
-    let email = format!("{}-{}@twisterlab.test", name.to_lowercase(), Uuid::new_v4().simple());
-    let hash = testing::password_hash().await;
-    let new = NewUser {
-        email: &email,
-        display_name: name,
-        role,
-        password_hash: &hash,
-        must_change_password: false,
-    };
-    users::insert(pool, &new).await.expect("insert user").expect("unique e-mail")
-}
-
-/// The team: Alice and Bob rotate weekly (Alice covers now by an override, so Alice is primary
-/// and Bob secondary whatever the date); Mia is the manager.
-struct Team {
-    alice: User,
-    bob: User,
-    mia: User,
-}
-
-async fn team(pool: &PgPool) -> Team {
-    let alice = person(pool, "Alice", Role::Responder).await;
-    let bob = person(pool, "Bob", Role::Responder).await;
-    let mia = person(pool, "Mia", Role::Manager).await;
-    let mut tx = pool.begin().await.expect("begin");
-    let weekly = |participants| RotationSettings {
-        time_zone: "UTC",
-        starts_on: time::macros::date!(2026 - 01 - 05),
-        handoff_weekday: 1,
-        handoff_time: time::macros::time!(09:00),
-        length_days: 7,
-        participants,
-    };
-    let (responders, managers) = ([alice.id, bob.id], [mia.id]);
-    oncall::save_rotation(&mut tx, RotationKind::Responders, &weekly(&responders)).await.expect("responders");
-    oncall::save_rotation(&mut tx, RotationKind::Managers, &weekly(&managers)).await.expect("managers");
-    let now = OffsetDateTime::now_utc();
-    oncall::insert_override(
-        &mut *tx,
-        RotationKind::Responders,
-        alice.id,
-        now - time::Duration::hours(1),
-        now + time::Duration::hours(6),
-        "test cover",
-        None,
-    )
-    .await
-    .expect("override");
-    tx.commit().await.expect("commit");
-    Team { alice, bob, mia }
-}
-
-async fn declare(pool: &PgPool, severity: Severity, started_ago: time::Duration) -> Incident {
-    let mut tx = pool.begin().await.expect("begin");
-    let d = Declaration {
-        title: format!("API database disconnected {}", Uuid::new_v4().simple()),
-        severity: Some(severity),
-        started_at: Some(OffsetDateTime::now_utc() - started_ago),
-        ..Default::default()
-    };
-    let incident =
-        service::declare(&mut tx, &Actor::system(), &jiff::tz::TimeZone::UTC, &d).await.expect("declared");
-    tx.commit().await.expect("commit");
-    incident
+/// A P-`severity` incident declared now (the title says what it is about).
+async fn declared(pool: &PgPool, severity: Severity) -> Incident {
+    incident("API database disconnected").severity(severity).declare(pool).await
 }
 
 async fn channel(pool: &PgPool, kind: ChannelKind, url: &str, secret: Option<&str>) -> Uuid {
@@ -112,7 +53,7 @@ async fn channel(pool: &PgPool, kind: ChannelKind, url: &str, secret: Option<&st
         secret,
         routing: &routing,
     };
-    channels::insert(pool, &draft).await.expect("insert channel").expect("unique name")
+    channel_store::insert(pool, &draft).await.expect("insert channel").expect("unique name")
 }
 
 /// Makes every pending deadline due a second ago.
@@ -135,14 +76,16 @@ async fn events_of(pool: &PgPool, incident: &Incident, kind: TimelineKind) -> Ve
         .collect()
 }
 
-async fn deadline_states(pool: &PgPool, incident: &Incident) -> HashMap<String, (String, OffsetDateTime)> {
-    let mut conn = pool.acquire().await.expect("conn");
-    super::deadlines::for_incident(&mut conn, incident.id)
-        .await
-        .expect("deadlines")
-        .into_iter()
-        .map(|d| (d.kind, (d.state, d.due_at)))
-        .collect()
+/// Each deadline of the incident by kind: its state and when it is due.
+async fn deadline_states(pool: &PgPool, incident: &Incident) -> HashMap<String, (String, Timestamp)> {
+    let rows: Vec<(String, String, OffsetDateTime)> = sqlx::query_as(
+        "select kind, state, due_at from escalation_deadlines where incident_id = $1 order by due_at, kind",
+    )
+    .bind(incident.id)
+    .fetch_all(pool)
+    .await
+    .expect("deadlines");
+    rows.into_iter().map(|(kind, state, due)| (kind, (state, crate::clock::to_jiff(due)))).collect()
 }
 
 async fn outbox_events(pool: &PgPool, incident: &Incident) -> Vec<String> {
@@ -153,12 +96,32 @@ async fn outbox_events(pool: &PgPool, incident: &Incident) -> Vec<String> {
         .expect("outbox")
 }
 
+/// Waits (up to 10 s) until a connection to this test's database has run `LISTEN channel`.
+async fn wait_until_listening(pool: &PgPool, channel: &str) {
+    for _ in 0..200 {
+        let listening: bool = sqlx::query_scalar(
+            "select exists (select 1 from pg_stat_activity
+                             where datname = current_database() and query ilike 'listen%' and query like '%' || $1 || '%')",
+        )
+        .bind(channel)
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_activity");
+        if listening {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing LISTENs on {channel} after 10 s");
+}
+
 fn worker(pool: &PgPool, label: &str) -> DeadlineWorker {
     DeadlineWorker { pool: pool.clone(), label: label.into() }
 }
 
-fn close(a: OffsetDateTime, b: OffsetDateTime) -> bool {
-    (a - b).abs() < time::Duration::milliseconds(1)
+/// Within a millisecond (the database keeps microseconds).
+fn close(a: impl Instant, b: impl Instant) -> bool {
+    crate::clock::between(a, b).abs() < SignedDuration::from_millis(1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,8 +130,8 @@ fn close(a: OffsetDateTime, b: OffsetDateTime) -> bool {
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn declaring_pages_the_primary_and_schedules_secondary_manager_and_sla_checks(pool: PgPool) {
     let t = team(&pool).await;
-    let before = OffsetDateTime::now_utc();
-    let incident = declare(&pool, Severity::P1, time::Duration::ZERO).await;
+    let before = Timestamp::now();
+    let incident = declared(&pool, Severity::P1).await;
 
     let notified = events_of(&pool, &incident, TimelineKind::Notified).await;
     assert_eq!(notified.len(), 1, "{notified:?}");
@@ -180,8 +143,8 @@ async fn declaring_pages_the_primary_and_schedules_secondary_manager_and_sla_che
     assert!(d.values().all(|(state, _)| state == "pending"));
     let secondary_at = d["page_secondary"].1;
     assert!(
-        secondary_at >= before + time::Duration::minutes(15)
-            && secondary_at <= OffsetDateTime::now_utc() + time::Duration::minutes(15)
+        secondary_at >= before + SignedDuration::from_mins(15)
+            && secondary_at <= Timestamp::now() + SignedDuration::from_mins(15)
     );
     assert!(close(d["escalate_manager"].1, incident.escalate_by));
     assert!(close(d["response_sla"].1, incident.respond_by));
@@ -191,7 +154,7 @@ async fn declaring_pages_the_primary_and_schedules_secondary_manager_and_sla_che
 async fn due_deadlines_fire_once_each_with_their_timeline_events_and_notifications(pool: PgPool) {
     let t = team(&pool).await;
     channel(&pool, ChannelKind::Webhook, "http://127.0.0.1:9/never", Some("0123456789abcdef")).await;
-    let incident = declare(&pool, Severity::P1, time::Duration::ZERO).await;
+    let incident = declared(&pool, Severity::P1).await;
     assert_eq!(outbox_events(&pool, &incident).await, ["declared"]);
     make_all_due(&pool).await;
 
@@ -230,7 +193,11 @@ async fn due_deadlines_fire_once_each_with_their_timeline_events_and_notificatio
 async fn a_backdated_incident_fires_its_past_deadlines_at_the_first_pass(pool: PgPool) {
     team(&pool).await;
     // P0 started 10 minutes ago: manager escalation (immediately) and response (5 min) are past.
-    let incident = declare(&pool, Severity::P0, time::Duration::minutes(10)).await;
+    let incident = incident("API database disconnected")
+        .severity(Severity::P0)
+        .started_ago(time::Duration::minutes(10))
+        .declare(&pool)
+        .await;
     assert_eq!(worker(&pool, "w").run_once().await.expect("pass"), 2);
     let d = deadline_states(&pool, &incident).await;
     assert_eq!(d["escalate_manager"].0, "done");
@@ -239,11 +206,54 @@ async fn a_backdated_incident_fires_its_past_deadlines_at_the_first_pass(pool: P
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_deadline_that_fails_to_fire_is_retried_later_not_cancelled(pool: PgPool) {
+    team(&pool).await;
+    let incident = incident("API database disconnected")
+        .severity(Severity::P0)
+        .started_ago(time::Duration::minutes(10))
+        .declare(&pool)
+        .await;
+    // The timeline refuses new events for a while: acting on a deadline fails and rolls back.
+    sqlx::raw_sql(
+        "create function refuse_events() returns trigger language plpgsql as
+           $$ begin raise exception 'the timeline is closed for this test'; end $$;
+         create trigger refuse_events before insert on timeline_events for each row execute function refuse_events();",
+    )
+    .execute(&pool)
+    .await
+    .expect("trigger");
+    let w = worker(&pool, "w");
+    let before = Timestamp::now();
+    let (deadline, outcome) = w.fire_one().await.expect("pass").expect("a due deadline");
+    match &outcome {
+        Outcome::Retrying { after, error } => {
+            assert_eq!(*after, deadlines::FAILED_RETRY);
+            assert!(error.contains("the timeline is closed for this test"), "{error}");
+        }
+        other => panic!("expected a retry, got {other:?}"),
+    }
+    let d = deadline_states(&pool, &incident).await;
+    let (state, due) = &d[deadline.kind.as_str()];
+    assert_eq!(state, "pending", "a failed deadline stays pending: it is not cancelled");
+    assert!(*due >= before + SignedDuration::from_secs(29), "due again about 30 s later, not now: {due}");
+    assert!(d.values().all(|(state, _)| state != "cancelled"), "{d:?}");
+    assert!(events_of(&pool, &incident, TimelineKind::Escalated).await.is_empty());
+
+    // Once acting works again, it fires.
+    sqlx::raw_sql("drop trigger refuse_events on timeline_events").execute(&pool).await.expect("drop");
+    make_all_due(&pool).await;
+    assert_eq!(w.run_once().await.expect("pass"), 3, "the retried deadline with the other two");
+    let d = deadline_states(&pool, &incident).await;
+    assert!(d.values().all(|(state, _)| state == "done"), "{d:?}");
+    assert_eq!(events_of(&pool, &incident, TimelineKind::Escalated).await.len(), 2);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn racing_workers_fire_each_deadline_exactly_once(pool: PgPool) {
     team(&pool).await;
     let mut incidents = vec![];
     for _ in 0..15 {
-        incidents.push(declare(&pool, Severity::P1, time::Duration::ZERO).await);
+        incidents.push(declared(&pool, Severity::P1).await);
     }
     make_all_due(&pool).await;
     let mut racers = tokio::task::JoinSet::new();
@@ -275,7 +285,7 @@ async fn racing_workers_fire_each_deadline_exactly_once(pool: PgPool) {
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn acknowledging_cancels_the_secondary_page_and_the_sla_check_in_the_same_transaction(pool: PgPool) {
     let t = team(&pool).await;
-    let incident = declare(&pool, Severity::P1, time::Duration::ZERO).await;
+    let incident = declared(&pool, Severity::P1).await;
     let actor = Actor {
         user_id: Some(t.alice.id),
         label: t.alice.email.clone(),
@@ -308,7 +318,7 @@ async fn acknowledging_cancels_the_secondary_page_and_the_sla_check_in_the_same_
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn moving_past_acknowledged_is_a_first_response_that_stops_the_chain_too(pool: PgPool) {
     team(&pool).await;
-    let incident = declare(&pool, Severity::P2, time::Duration::ZERO).await;
+    let incident = declared(&pool, Severity::P2).await;
     let mut tx = pool.begin().await.expect("begin");
     service::change_status(&mut tx, &Actor::system(), incident.number, IncidentStatus::Investigating, None)
         .await
@@ -322,7 +332,7 @@ async fn moving_past_acknowledged_is_a_first_response_that_stops_the_chain_too(p
 async fn resolving_cancels_everything_pending_and_reopening_brings_the_manager_escalation_back(pool: PgPool) {
     team(&pool).await;
     channel(&pool, ChannelKind::Slack, "http://127.0.0.1:9/slack", None).await;
-    let incident = declare(&pool, Severity::P2, time::Duration::ZERO).await;
+    let incident = declared(&pool, Severity::P2).await;
     let mut tx = pool.begin().await.expect("begin");
     service::resolve(&mut tx, &Actor::system(), incident.number, None).await.expect("resolve");
     tx.commit().await.expect("commit");
@@ -351,7 +361,11 @@ async fn resolving_cancels_everything_pending_and_reopening_brings_the_manager_e
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn changing_severity_moves_pending_deadlines_to_the_new_targets(pool: PgPool) {
     team(&pool).await;
-    let incident = declare(&pool, Severity::P3, time::Duration::minutes(20)).await;
+    let incident = incident("API database disconnected")
+        .severity(Severity::P3)
+        .started_ago(time::Duration::minutes(20))
+        .declare(&pool)
+        .await;
     let d = deadline_states(&pool, &incident).await;
     let secondary_before = d["page_secondary"].1;
 
@@ -368,9 +382,10 @@ async fn changing_severity_moves_pending_deadlines_to_the_new_targets(pool: PgPo
     .expect("P3 → P1");
     tx.commit().await.expect("commit");
     let d = deadline_states(&pool, &incident).await;
-    assert!(close(d["response_sla"].1, incident.started_at + time::Duration::minutes(15)));
+    let started = incident.started_at.timestamp();
+    assert!(close(d["response_sla"].1, started + SignedDuration::from_mins(15)));
     assert!(close(d["response_sla"].1, changed.respond_by));
-    assert!(close(d["escalate_manager"].1, incident.started_at + time::Duration::minutes(30)));
+    assert!(close(d["escalate_manager"].1, started + SignedDuration::from_mins(30)));
     assert!(close(d["page_secondary"].1, secondary_before), "the secondary page counts from the page");
 
     // P1 → P0 after 20 minutes: both targets are now past and fire at once.
@@ -401,9 +416,9 @@ async fn the_running_worker_is_woken_by_notify_for_a_nearer_deadline(pool: PgPoo
     };
     let row = crate::workers::row("escalation_deadlines", cadence, worker(&pool, "runner"));
     let running = crate::workers::spawn_one(row, &pool, stop_rx);
-    // Let it settle into its idle sleep (up to MAX_SLEEP, 5 s).
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let incident = declare(&pool, Severity::P0, time::Duration::ZERO).await;
+    // It listens after its first pass, then settles into its idle sleep (up to MAX_SLEEP, 5 s).
+    wait_until_listening(&pool, deadlines::NOTIFY_CHANNEL).await;
+    let incident = declared(&pool, Severity::P0).await;
     // P0 escalates to the manager immediately; without the wake-up it would wait up to 5 s.
     let mut fired = false;
     for _ in 0..80 {
@@ -558,7 +573,7 @@ async fn deliver_all(w: &DeliveryWorker) {
 
 /// A short life of an incident: declare, acknowledge, status change, public update, resolve.
 async fn incident_story(pool: &PgPool) -> Incident {
-    let incident = declare(pool, Severity::P1, time::Duration::ZERO).await;
+    let incident = declared(pool, Severity::P1).await;
     let actor = Actor::system();
     let mut tx = pool.begin().await.expect("begin");
     service::acknowledge(&mut tx, &actor, incident.number, None).await.expect("ack");
@@ -656,7 +671,7 @@ async fn a_notification_that_keeps_failing_goes_dead_and_an_admin_retry_delivers
     team(&pool).await;
     let receiver = Receiver::start(&[], Some(500)).await;
     channel(&pool, ChannelKind::Slack, &receiver.url("/services/T0/B0/s3cr3t"), None).await;
-    let incident = declare(&pool, Severity::P2, time::Duration::ZERO).await;
+    let incident = declared(&pool, Severity::P2).await;
     let w = DeliveryWorker::new(
         pool.clone(),
         &testing::config(),
@@ -701,11 +716,42 @@ async fn a_notification_that_keeps_failing_goes_dead_and_an_admin_retry_delivers
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_failed_delivery_reads_as_retrying_with_its_next_attempt(pool: PgPool) {
+    team(&pool).await;
+    let receiver = Receiver::start(&[Behaviour::Fail(503)], None).await;
+    channel(&pool, ChannelKind::Slack, &receiver.url("/services/T0/B0/x"), None).await;
+    declared(&pool, Severity::P2).await;
+    let w = DeliveryWorker::new(
+        pool.clone(),
+        &testing::config(),
+        DeliveryPolicy {
+            base_backoff: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(120),
+            ..quick_policy()
+        },
+    );
+    assert_eq!(w.run_once().await.expect("pass"), 1);
+    let (state, attempts): (String, i32) =
+        sqlx::query_as("select state, attempts from notifications").fetch_one(&pool).await.expect("row");
+    assert_eq!((state.as_str(), attempts), ("failed", 1), "kept for another attempt");
+
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let app = testing::app(&pool);
+    let (response, html) = send(&app, testing::get("/admin/notifications", Some(&admin))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(html.contains(">retrying</span>") && html.contains("next attempt"), "{html}");
+    assert!(html.contains("retrying (1)") && html.contains("HTTP 503"), "{html}");
+    assert!(!html.contains("cancelled"), "{html}");
+    let (_, html) = send(&app, testing::get("/admin/notifications?state=retrying", Some(&admin))).await;
+    assert!(html.contains("HTTP 503") && html.contains("Retry now"), "{html}");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn a_client_error_is_not_retried(pool: PgPool) {
     team(&pool).await;
     let receiver = Receiver::start(&[Behaviour::Fail(404)], None).await;
     channel(&pool, ChannelKind::Slack, &receiver.url("/gone"), None).await;
-    declare(&pool, Severity::P2, time::Duration::ZERO).await;
+    declared(&pool, Severity::P2).await;
     let w = DeliveryWorker::new(pool.clone(), &testing::config(), quick_policy());
     deliver_all(&w).await;
     let (state, attempts): (String, i32) =
@@ -778,12 +824,12 @@ async fn channels_from_the_configuration_send_to_the_configured_address(pool: Pg
             .await
             .expect("row");
     assert_eq!((key.as_deref(), stored_url), (Some("slack"), None), "the URL stays in the configuration");
-    declare(&pool, Severity::P0, time::Duration::ZERO).await;
+    declared(&pool, Severity::P0).await;
     deliver_all(&DeliveryWorker::new(pool.clone(), &config, quick_policy())).await;
     assert_eq!(receiver.accepted_keys().len(), 1);
 
     // A process without the variable cannot send for it: dead at once, saying why.
-    declare(&pool, Severity::P0, time::Duration::ZERO).await;
+    declared(&pool, Severity::P0).await;
     deliver_all(&DeliveryWorker::new(pool.clone(), &testing::config(), quick_policy())).await;
     let error: Option<String> =
         sqlx::query_scalar("select last_error from notifications where state = 'dead'")
@@ -801,7 +847,7 @@ async fn channels_from_the_configuration_send_to_the_configured_address(pool: Pg
 async fn only_channels_routed_for_the_event_and_severity_get_a_row(pool: PgPool) {
     team(&pool).await;
     let mut routing = Routing::default();
-    routing.set(Severity::P0, super::events::EventKind::Declared);
+    routing.set(Severity::P0, EventKind::Declared);
     let draft = ChannelDraft {
         kind: ChannelKind::Slack,
         name: "P0 declarations only",
@@ -810,9 +856,9 @@ async fn only_channels_routed_for_the_event_and_severity_get_a_row(pool: PgPool)
         secret: None,
         routing: &routing,
     };
-    channels::insert(&pool, &draft).await.expect("insert").expect("new");
-    let p2 = declare(&pool, Severity::P2, time::Duration::ZERO).await;
-    let p0 = declare(&pool, Severity::P0, time::Duration::ZERO).await;
+    channel_store::insert(&pool, &draft).await.expect("insert").expect("new");
+    let p2 = declared(&pool, Severity::P2).await;
+    let p0 = declared(&pool, Severity::P0).await;
     let mut tx = pool.begin().await.expect("begin");
     service::resolve(&mut tx, &Actor::system(), p0.number, None).await.expect("resolve");
     tx.commit().await.expect("commit");
@@ -901,13 +947,13 @@ async fn channel_secrets_never_reach_a_page_or_the_audit_log(pool: PgPool) {
     )
     .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let channel = channels::find(&pool, id).await.expect("find").expect("exists");
+    let channel = channel_store::find(&pool, id).await.expect("find").expect("exists");
     assert_eq!(channel.name, "Ops hook 2");
     assert!(!channel.enabled);
     assert_eq!(channel.url.as_deref(), Some("https://hooks.example.com/in/T0K3N?sig=Q5ERY"));
     assert_eq!(channel.secret.as_ref().map(|s| s.expose()), Some("s3cr3t-signing-key-123"));
-    assert!(channel.routing.allows(Severity::P2, super::events::EventKind::Resolved));
-    assert!(!channel.routing.allows(Severity::P0, super::events::EventKind::Declared));
+    assert!(channel.routing.allows(Severity::P2, EventKind::Resolved));
+    assert!(!channel.routing.allows(Severity::P0, EventKind::Declared));
     let rows: Vec<String> = sqlx::query_scalar("select coalesce(before::text, '') || coalesce(after::text, '') from audit_log where action like 'channel.%'")
         .fetch_all(&pool)
         .await
@@ -920,4 +966,44 @@ async fn channel_secrets_never_reach_a_page_or_the_audit_log(pool: PgPool) {
         send(&app, testing::post_form(&format!("/admin/channels/{id}/delete"), Some(&admin), &[])).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(testing::audit_actions(&pool, "channel.delete").await.len(), 1);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_taken_channel_name_is_a_field_error_on_create_and_on_edit(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let app = testing::app(&pool);
+    let create = |name: &'static str| {
+        testing::post_form(
+            "/admin/channels",
+            Some(&admin),
+            &[
+                ("kind", "slack"),
+                ("name", name),
+                ("enabled", "on"),
+                ("url", "https://hooks.slack.com/services/x"),
+            ],
+        )
+    };
+    let (response, _) = send(&app, create("Ops")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (response, html) = send(&app, create("Ops")).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains(r#"<p class="field-error" id="name-error">Another channel has this name.</p>"#),
+        "{html}"
+    );
+
+    let (response, _) = send(&app, create("Ops 2")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let id: Uuid = sqlx::query_scalar("select id from notification_channels where name = 'Ops 2'")
+        .fetch_one(&pool)
+        .await
+        .expect("id");
+    let (response, html) =
+        send(&app, testing::post_form(&format!("/admin/channels/{id}"), Some(&admin), &[("name", "Ops")]))
+            .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Another channel has this name.") && html.contains(r#"value="Ops""#), "{html}");
+    assert_eq!(testing::audit_actions(&pool, "channel.create").await.len(), 2);
+    assert!(testing::audit_actions(&pool, "channel.update").await.is_empty());
 }

@@ -1,8 +1,10 @@
-//! On call: the responders' and managers' rotations with their overrides (admin-edited,
-//! audited), the `/oncall` page with the next four weeks, and the worker that keeps the
-//! "who is on call now" cache (`crate::roster`, held in `AppState`) current.
+//! On call: the responders' and managers' rotations with their overrides (edited by admins
+//! through the use cases in `service`, audited), the `/oncall` page with the next four weeks,
+//! and the worker that keeps the "who is on call now" cache (`crate::roster`, held in
+//! `AppState`) current. The queries are in `db::oncall`.
 
-pub mod pages;
+pub(crate) mod pages;
+pub(crate) mod service;
 #[cfg(test)]
 mod tests;
 
@@ -16,13 +18,13 @@ use crate::auth::{Access, Routes};
 use crate::roster::OnCallCache;
 use crate::workers::{BoxFuture, NextPass, Worker};
 
-/// `NOTIFY` channel announcing a rotation or override change to every process.
-pub const NOTIFY_CHANNEL: &str = "twisterlab_oncall";
+pub(crate) use crate::db::oncall::NOTIFY_CHANNEL;
+
 /// How often the header cache is reloaded even without a notification.
-pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Every on-call route.
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     let admin = Access::Role(Role::Admin);
     Routes::new()
         .get("/oncall", Access::Role(Role::Viewer), pages::show_oncall)
@@ -34,13 +36,14 @@ pub fn routes() -> Routes {
 
 /// Keeps an [`OnCallCache`] current: a worker-table row run every [`REFRESH_INTERVAL`] and on
 /// `NOTIFY twisterlab_oncall`.
-pub struct OnCallRefresh {
-    pub pool: PgPool,
-    pub cache: Arc<OnCallCache>,
+pub(crate) struct OnCallRefresh {
+    pub(crate) pool: PgPool,
+    pub(crate) cache: Arc<OnCallCache>,
 }
 
 impl OnCallRefresh {
-    pub async fn run_once(&self) -> Result<(), sqlx::Error> {
+    /// Reloads the cache once.
+    pub(crate) async fn run_once(&self) -> Result<(), sqlx::Error> {
         self.cache.refresh(&self.pool).await
     }
 }

@@ -4,31 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use sqlx::PgPool;
-use time::OffsetDateTime;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
 
 use super::OnCallRefresh;
-use crate::db::oncall::{self as store, RotationKind, RotationSettings};
-use crate::db::users::{self, NewUser, User};
+use crate::db::oncall::{self as store, RotationKind};
 use crate::roster::OnCallCache;
 use crate::state::AppState;
-use crate::testing::{self, send};
-
-async fn person(pool: &PgPool, name: &str, role: Role) -> User {
-    let email = format!("{}-{}@twisterlab.test", name.to_lowercase(), Uuid::new_v4().simple());
-    let hash = testing::password_hash().await;
-    let new = NewUser {
-        email: &email,
-        display_name: name,
-        role,
-        password_hash: &hash,
-        must_change_password: false,
-    };
-    users::insert(pool, &new).await.expect("insert user").expect("unique e-mail")
-}
+use crate::testing::builders::team;
+use crate::testing::{self, person, send};
 
 fn rotation_form<'a>(participants: &'a str, zone: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -42,8 +28,8 @@ fn rotation_form<'a>(participants: &'a str, zone: &'a str) -> Vec<(&'a str, &'a 
 }
 
 /// `datetime-local` text for `t` in UTC.
-fn local(t: OffsetDateTime) -> String {
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
+fn local(t: Timestamp) -> String {
+    t.to_zoned_datetime(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%dT%H:%M").to_string()
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -85,7 +71,9 @@ async fn an_admin_sets_up_a_rotation_and_everyone_sees_the_next_four_weeks(pool:
     assert_eq!(response.status(), StatusCode::OK);
     assert!(html.contains("Weekly on Mondays at 09:00 (Europe/Berlin), counting from 2026-01-05"), "{html}");
     assert!(html.contains("The next 4 weeks"));
-    let rows = html.matches("<time datetime=").count();
+    let plan =
+        html.split("id=\"plan-responders\"").nth(1).and_then(|s| s.split("</table>").next()).unwrap_or("");
+    let rows = plan.split("<tbody>").nth(1).unwrap_or("").matches("<tr").count();
     assert!((4..=6).contains(&rows), "a weekly rotation of two has 4 or 5 stretches in 28 days, got {rows}");
     assert!(html.contains("Alice") && html.contains("Bob"));
     assert!(!html.contains("Edit the responders rotation"), "viewers cannot edit");
@@ -155,8 +143,9 @@ async fn overrides_are_added_shown_and_removed_with_audit_rows(pool: PgPool) {
     .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 
-    let now = OffsetDateTime::now_utc();
-    let (from, until) = (local(now - time::Duration::hours(1)), local(now + time::Duration::hours(2)));
+    let now = Timestamp::now();
+    let (from, until) =
+        (local(now - SignedDuration::from_hours(1)), local(now + SignedDuration::from_hours(2)));
     let backwards =
         [("user", carol.email.as_str()), ("starts_at", until.as_str()), ("ends_at", from.as_str())];
     let (response, html) =
@@ -201,40 +190,6 @@ async fn overrides_are_added_shown_and_removed_with_audit_rows(pool: PgPool) {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
-/// Alice and Bob rotate; Alice covers now (so she is primary and Bob secondary whatever the
-/// date); Mia manages.
-async fn team(pool: &PgPool) -> (User, User, User) {
-    let alice = person(pool, "Alice", Role::Responder).await;
-    let bob = person(pool, "Bob", Role::Responder).await;
-    let mia = person(pool, "Mia", Role::Manager).await;
-    let mut tx = pool.begin().await.expect("begin");
-    let weekly = |participants| RotationSettings {
-        time_zone: "UTC",
-        starts_on: time::macros::date!(2026 - 01 - 05),
-        handoff_weekday: 1,
-        handoff_time: time::macros::time!(09:00),
-        length_days: 7,
-        participants,
-    };
-    let (responders, managers) = ([alice.id, bob.id], [mia.id]);
-    store::save_rotation(&mut tx, RotationKind::Responders, &weekly(&responders)).await.expect("save");
-    store::save_rotation(&mut tx, RotationKind::Managers, &weekly(&managers)).await.expect("save");
-    let now = OffsetDateTime::now_utc();
-    store::insert_override(
-        &mut *tx,
-        RotationKind::Responders,
-        alice.id,
-        now - time::Duration::hours(1),
-        now + time::Duration::hours(3),
-        "",
-        None,
-    )
-    .await
-    .expect("override");
-    tx.commit().await.expect("commit");
-    (alice, bob, mia)
-}
-
 fn header(html: &str) -> &str {
     html.split("id=\"oncall-now\"").nth(1).and_then(|s| s.split("</span>").next()).unwrap_or("")
 }
@@ -255,7 +210,7 @@ async fn the_header_shows_who_is_on_call_from_the_process_cache(pool: PgPool) {
     let (_, html) = send(&app, testing::get("/oncall", Some(&viewer))).await;
     assert!(header(&html).contains("nobody: no rotation set up"), "{}", header(&html));
 
-    let (alice, bob, _) = team(&pool).await;
+    team(&pool).await;
     let (_, html) = send(&app, testing::get("/oncall", Some(&viewer))).await;
     assert!(header(&html).contains("nobody"), "the header reads the cache, not the database");
     refresh.run_once().await.expect("reload");
@@ -268,12 +223,11 @@ async fn the_header_shows_who_is_on_call_from_the_process_cache(pool: PgPool) {
     // Anonymous pages have no such line.
     let (_, html) = send(&app, testing::get("/login", None)).await;
     assert!(!html.contains("oncall-now"));
-    let _ = (alice, bob);
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn the_refresh_worker_reloads_when_a_rotation_changes(pool: PgPool) {
-    let (_, bob, _) = team(&pool).await;
+    let bob = team(&pool).await.bob;
     let cache = Arc::new(OnCallCache::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let refresh = OnCallRefresh { pool: pool.clone(), cache: cache.clone() };
@@ -295,13 +249,13 @@ async fn the_refresh_worker_reloads_when_a_rotation_changes(pool: PgPool) {
 
     // Bob covers from now on; the change notifies every process at commit.
     let mut tx = pool.begin().await.expect("begin");
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     store::insert_override(
         &mut *tx,
         RotationKind::Responders,
         bob.id,
-        now - time::Duration::minutes(1),
-        now + time::Duration::hours(1),
+        now - SignedDuration::from_mins(1),
+        now + SignedDuration::from_hours(1),
         "",
         None,
     )
@@ -320,4 +274,49 @@ async fn the_refresh_worker_reloads_when_a_rotation_changes(pool: PgPool) {
     let _ = stop_tx.send(true);
     running.await.expect("stops");
     assert_eq!(seen.as_deref(), Some("Bob"), "reloaded on NOTIFY, well before the 30 s interval");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_on_call_use_cases_work_without_a_page_and_refuse_overrides_before_set_up(pool: PgPool) {
+    use super::service::{self, OnCallError, OverrideInput, RotationInput};
+    let admin = testing::user(&pool, Role::Admin).await;
+    let actor = testing::actor(&admin);
+    let carol = person(&pool, "Carol", Role::Responder).await;
+    let now = Timestamp::now();
+    let cover = OverrideInput {
+        user: carol.email.clone(),
+        starts_at: local(now),
+        ends_at: local(now + SignedDuration::from_hours(2)),
+        note: "from the CLI".into(),
+    };
+
+    let mut tx = pool.begin().await.expect("begin");
+    let refused = service::add_override(&mut tx, &actor, RotationKind::Responders, &cover, now).await;
+    assert!(matches!(&refused, Err(OnCallError::Refused(m)) if m.contains("not set up yet")), "{refused:?}");
+    drop(tx);
+    assert!(testing::audit_actions(&pool, "oncall.override.create").await.is_empty());
+
+    let weekly = RotationInput {
+        participants: carol.email.clone(),
+        handoff_weekday: "1".into(),
+        handoff_time: "09:00".into(),
+        length_days: "7".into(),
+        time_zone: "UTC".into(),
+        starts_on: "2026-01-05".into(),
+    };
+    let mut tx = pool.begin().await.expect("begin");
+    service::save_rotation(&mut tx, &actor, RotationKind::Responders, &weekly).await.expect("saved");
+    let id =
+        service::add_override(&mut tx, &actor, RotationKind::Responders, &cover, now).await.expect("added");
+    tx.commit().await.expect("commit");
+    assert_eq!(testing::audit_actions(&pool, "oncall.rotation.save").await.len(), 1);
+    assert_eq!(testing::audit_actions(&pool, "oncall.override.create").await.len(), 1);
+
+    let mut tx = pool.begin().await.expect("begin");
+    let gone = service::delete_override(&mut tx, &actor, id).await.expect("deleted");
+    tx.commit().await.expect("commit");
+    assert_eq!((gone.who.email.as_str(), gone.note.as_str()), (carol.email.as_str(), "from the CLI"));
+    let mut tx = pool.begin().await.expect("begin");
+    let again = service::delete_override(&mut tx, &actor, id).await;
+    assert!(matches!(again, Err(OnCallError::NotFound { .. })), "{again:?}");
 }

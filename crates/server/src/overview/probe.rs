@@ -241,18 +241,9 @@ fn authority(url: &str) -> String {
 /// error: Connection refused`), since the useful part is usually deep in the chain. The URL is
 /// left out: it is shown beside the reason anyway.
 pub(crate) fn error_text(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    if let Some(url) = err.url() {
-        text = text.replace(&format!(" for url ({url})"), "");
+    let text = crate::telemetry::error_chain(err);
+    match err.url() {
+        Some(url) => text.replace(&format!(" for url ({url})"), ""),
+        None => text,
     }
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -100,22 +100,22 @@ pub async fn team(pool: &PgPool) -> Team {
     let mut tx = pool.begin().await.expect("begin");
     let weekly = |participants| RotationSettings {
         time_zone: "UTC",
-        starts_on: time::macros::date!(2026 - 01 - 05),
+        starts_on: jiff::civil::date(2026, 1, 5),
         handoff_weekday: 1,
-        handoff_time: time::macros::time!(09:00),
+        handoff_time: jiff::civil::time(9, 0, 0, 0),
         length_days: 7,
         participants,
     };
     let (responders, managers) = ([alice.id, bob.id], [mia.id]);
     oncall::save_rotation(&mut tx, RotationKind::Responders, &weekly(&responders)).await.expect("responders");
     oncall::save_rotation(&mut tx, RotationKind::Managers, &weekly(&managers)).await.expect("managers");
-    let now = OffsetDateTime::now_utc();
+    let now = jiff::Timestamp::now();
     oncall::insert_override(
         &mut *tx,
         RotationKind::Responders,
         alice.id,
-        now - time::Duration::hours(1),
-        now + time::Duration::hours(6),
+        now - jiff::SignedDuration::from_hours(1),
+        now + jiff::SignedDuration::from_hours(6),
         "test cover",
         None,
     )

@@ -1,0 +1,349 @@
+//! The notification outbox (`notifications`): rows written in their cause's transaction, claimed
+//! for one attempt with a lease (`FOR UPDATE SKIP LOCKED`), their outcomes, and what the admin
+//! page lists and retries.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+use sqlx::{PgConnection, PgExecutor};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use twisterlab_domain::notification::ChannelKind;
+
+use crate::clock::to_jiff;
+use crate::config::Secret;
+
+/// `NOTIFY` channel that wakes delivery workers when rows are written or retried.
+pub(crate) const NOTIFY_CHANNEL: &str = "twisterlab_outbox";
+
+/// A notification's delivery state, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum State {
+    /// Written, never tried.
+    Pending,
+    /// Claimed by a worker until its lease ends.
+    Delivering,
+    /// An attempt failed; it is tried again at `next_attempt_at` (a retry, not the end).
+    Failed,
+    Delivered,
+    /// Given up on: a permanent error or the last attempt failed. Only an admin retry revives it.
+    Dead,
+}
+
+impl State {
+    pub(crate) const ALL: [State; 5] =
+        [State::Pending, State::Delivering, State::Failed, State::Delivered, State::Dead];
+
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivering => "delivering",
+            Self::Failed => "failed",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+fn decode_state(s: &str) -> Result<State, sqlx::Error> {
+    State::parse(s).ok_or_else(|| sqlx::Error::Decode(format!("unknown notification state {s:?}").into()))
+}
+
+/// Writes one notification of `event` about the incident to each of `channels`, with the
+/// event's `payload`, and wakes the delivery workers at commit.
+pub(crate) async fn enqueue(
+    tx: &mut PgConnection,
+    channels: &[Uuid],
+    incident_id: Uuid,
+    event: &str,
+    payload: &Value,
+) -> Result<(), sqlx::Error> {
+    for channel in channels {
+        sqlx::query(
+            "insert into notifications (id, channel_id, incident_id, event, payload) values ($1, $2, $3, $4, $5)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(channel)
+        .bind(incident_id)
+        .bind(event)
+        .bind(payload)
+        .execute(&mut *tx)
+        .await?;
+    }
+    wake(&mut *tx).await
+}
+
+/// A row claimed for one attempt, with its channel.
+#[derive(Clone, Debug)]
+pub(crate) struct Claimed {
+    pub(crate) id: Uuid,
+    pub(crate) seq: i64,
+    pub(crate) event: String,
+    pub(crate) payload: Value,
+    /// Including this one.
+    pub(crate) attempts: i32,
+    pub(crate) channel_kind: ChannelKind,
+    pub(crate) channel_name: String,
+    pub(crate) config_key: Option<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) secret: Option<Secret>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    id: Uuid,
+    seq: i64,
+    event: String,
+    payload: Value,
+    attempts: i32,
+    kind: String,
+    name: String,
+    config_key: Option<String>,
+    url: Option<String>,
+    secret: Option<String>,
+}
+
+/// Claims up to `limit` rows that are due, whose channel is enabled and that are the head of
+/// their queue (no earlier undelivered row for the same incident and channel), for `lease`;
+/// in creation order.
+///
+/// The heads are found once per claim, in one ordered pass over the queued rows (`distinct
+/// on`, evaluated once as an array), whose cost does not depend on statistics; a per-row
+/// `not exists` degenerated into a scan of the queue per row when a burst arrived before
+/// `ANALYZE` had seen it. A head found in the snapshot is still the head when locked (new
+/// rows only join the end of a queue), and the locking `where` re-checks that nobody claimed
+/// it meanwhile.
+pub(crate) async fn claim(
+    db: impl PgExecutor<'_>,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let rows: Vec<ClaimRow> = sqlx::query_as(
+        "with next as (
+             select n.id from notifications n
+              where n.id = any(array(
+                      select h.id from (
+                          select distinct on (q.channel_id, q.incident_id) q.id, q.seq, q.next_attempt_at
+                            from notifications q
+                            join notification_channels c on c.id = q.channel_id and c.enabled
+                           where q.state in ('pending', 'failed', 'delivering')
+                           order by q.channel_id, q.incident_id, q.seq) h
+                       where h.next_attempt_at <= now()
+                       order by h.seq
+                       limit $1 * 4))
+                and n.state in ('pending', 'failed', 'delivering') and n.next_attempt_at <= now()
+              order by n.seq
+              limit $1
+              for update of n skip locked)
+         update notifications n
+            set state = 'delivering', attempts = n.attempts + 1, last_attempt_at = now(),
+                next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
+           from next, notification_channels c
+          where n.id = next.id and c.id = n.channel_id
+      returning n.id, n.seq, n.event, n.payload, n.attempts, c.kind, c.name, c.config_key, c.url, c.secret",
+    )
+    .bind(i64::try_from(limit).unwrap_or(1))
+    .bind(lease_ms)
+    .fetch_all(db)
+    .await?;
+    let mut claimed: Vec<Claimed> = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(Claimed {
+                id: r.id,
+                seq: r.seq,
+                event: r.event,
+                payload: r.payload,
+                attempts: r.attempts,
+                channel_kind: ChannelKind::parse(&r.kind)?,
+                channel_name: r.name,
+                config_key: r.config_key,
+                url: r.url,
+                secret: r.secret.map(Secret::new),
+            })
+        })
+        .collect();
+    claimed.sort_by_key(|c| c.seq);
+    Ok(claimed)
+}
+
+/// An attempt's result, as stored.
+#[derive(Clone, Debug)]
+pub(crate) struct AttemptRecord<'a> {
+    /// [`State::Delivered`], [`State::Failed`] (tried again after `wait`) or [`State::Dead`].
+    pub(crate) state: State,
+    pub(crate) status: Option<u16>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) wait: Duration,
+}
+
+/// Records the outcome of attempt number `attempts` of a claimed row, unless the claim was lost
+/// to an expired lease (another worker claimed it since); returns whether it was recorded.
+pub(crate) async fn record_attempt(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    attempts: i32,
+    r: &AttemptRecord<'_>,
+) -> Result<bool, sqlx::Error> {
+    let wait_ms = i64::try_from(r.wait.as_millis()).unwrap_or(i64::MAX);
+    Ok(sqlx::query(
+        "update notifications
+            set state = $3, last_status = $4, last_error = $5,
+                delivered_at = case when $3 = 'delivered' then now() else delivered_at end,
+                next_attempt_at = now() + make_interval(secs => $6::double precision / 1000)
+          where id = $1 and attempts = $2 and state = 'delivering'",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(r.state.as_str())
+    .bind(r.status.map(i32::from))
+    .bind(r.error)
+    .bind(wait_ms)
+    .execute(db)
+    .await?
+    .rows_affected()
+        > 0)
+}
+
+/// Time until the next queue head is due to be tried, by the database's clock (rows behind
+/// an undelivered one do not count: they wait for it).
+pub(crate) async fn next_due_in(db: impl PgExecutor<'_>) -> Result<Option<Duration>, sqlx::Error> {
+    let ms: Option<f64> = sqlx::query_scalar(
+        "select (extract(epoch from min(h.next_attempt_at) - clock_timestamp()) * 1000)::double precision
+           from (select distinct on (q.channel_id, q.incident_id) q.next_attempt_at
+                   from notifications q
+                   join notification_channels c on c.id = q.channel_id and c.enabled
+                  where q.state in ('pending', 'failed', 'delivering')
+                  order by q.channel_id, q.incident_id, q.seq) h",
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(ms.map(|ms| Duration::from_millis(ms.max(0.0) as u64)))
+}
+
+/// A notification as the admin page lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct Listed {
+    pub(crate) id: Uuid,
+    pub(crate) seq: i64,
+    pub(crate) channel_name: String,
+    pub(crate) incident_number: Option<i64>,
+    pub(crate) event: String,
+    pub(crate) state: State,
+    pub(crate) attempts: i32,
+    pub(crate) next_attempt_at: Timestamp,
+    pub(crate) last_attempt_at: Option<Timestamp>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) created_at: Timestamp,
+}
+
+#[derive(sqlx::FromRow)]
+struct ListedRow {
+    id: Uuid,
+    seq: i64,
+    channel_name: String,
+    incident_number: Option<i64>,
+    event: String,
+    state: String,
+    attempts: i32,
+    next_attempt_at: OffsetDateTime,
+    last_attempt_at: Option<OffsetDateTime>,
+    last_error: Option<String>,
+    created_at: OffsetDateTime,
+}
+
+/// Notifications in `states`, newest first, at most `limit`.
+pub(crate) async fn list(
+    db: impl PgExecutor<'_>,
+    states: &[State],
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    let rows: Vec<ListedRow> = sqlx::query_as(
+        "select n.id, n.seq, c.name as channel_name, i.number as incident_number, n.event, n.state, n.attempts,
+                n.next_attempt_at, n.last_attempt_at, n.last_error, n.created_at
+           from notifications n
+           join notification_channels c on c.id = n.channel_id
+           left join incidents i on i.id = n.incident_id
+          where n.state = any($1)
+          order by n.seq desc
+          limit $2",
+    )
+    .bind(&states)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Listed {
+                id: r.id,
+                seq: r.seq,
+                channel_name: r.channel_name,
+                incident_number: r.incident_number,
+                event: r.event,
+                state: decode_state(&r.state)?,
+                attempts: r.attempts,
+                next_attempt_at: to_jiff(r.next_attempt_at),
+                last_attempt_at: r.last_attempt_at.map(to_jiff),
+                last_error: r.last_error,
+                created_at: to_jiff(r.created_at),
+            })
+        })
+        .collect()
+}
+
+/// How many notifications are in each state.
+pub(crate) async fn counts(db: impl PgExecutor<'_>) -> Result<Vec<(State, i64)>, sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("select state, count(*) from notifications group by state order by state")
+            .fetch_all(db)
+            .await?;
+    rows.into_iter().map(|(s, n)| Ok((decode_state(&s)?, n))).collect()
+}
+
+/// A notification's delivery facts, locked for a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Locked {
+    pub(crate) state: State,
+    pub(crate) attempts: i32,
+    pub(crate) last_error: Option<String>,
+}
+
+/// Locks a notification; `None` when it does not exist.
+pub(crate) async fn find_for_update(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<Locked>, sqlx::Error> {
+    let row: Option<(String, i32, Option<String>)> =
+        sqlx::query_as("select state, attempts, last_error from notifications where id = $1 for update")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    row.map(|(state, attempts, last_error)| Ok(Locked { state: decode_state(&state)?, attempts, last_error }))
+        .transpose()
+}
+
+/// Puts a notification back in line for an immediate attempt with a fresh count, and wakes the
+/// delivery workers at commit.
+pub(crate) async fn requeue(tx: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update notifications set state = 'pending', attempts = 0, next_attempt_at = now() where id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    wake(&mut *tx).await
+}
+
+/// Wakes every process's delivery worker at commit (new or revived rows to send).
+pub(crate) async fn wake(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_notify($1, '')").bind(NOTIFY_CHANNEL).execute(db).await?;
+    Ok(())
+}
