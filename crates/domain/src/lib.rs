@@ -12,3 +12,4 @@ pub mod rotation;
 pub mod runbook;
 pub mod severity;
 pub mod sla;
+pub mod status;

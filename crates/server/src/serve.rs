@@ -71,9 +71,13 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
 }
 
 /// What the configuration file declares and the workers act on, written to the database before
-/// they start: the `[[services]]` to probe and the notification channels named by settings.
+/// they start: the `[[services]]` to probe and the notification channels named by settings; and
+/// the component status history, brought up to date with the current roll-up rules.
 /// A failure is logged and the portal runs with what is stored.
 async fn start_up(config: &Config, pool: &sqlx::PgPool) {
+    if let Err(e) = crate::status_page::history::reconcile(pool).await {
+        tracing::warn!(error = %e, "cannot bring the component status history up to date; the uptime bars show the last recorded statuses until each component's next change");
+    }
     if let Err(e) = crate::overview::service::reconcile_file_services(pool, &config.services).await {
         tracing::error!(error = %e, "cannot reconcile [[services]] from the configuration file; probing what is stored");
     }

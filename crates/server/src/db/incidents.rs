@@ -653,10 +653,3 @@ pub(crate) async fn read_snapshot(tx: &mut PgConnection) -> Result<(), sqlx::Err
     sqlx::query("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
     Ok(())
 }
-
-/// Tells every portal process that something the status page shows has changed (delivered at
-/// commit, so a rolled-back change never triggers a rebuild; `status_page::worker` listens).
-pub(crate) async fn notify_status_change(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_notify('twisterlab_status', '')").execute(&mut *tx).await?;
-    Ok(())
-}

@@ -14,6 +14,7 @@ mod private_cluster;
 pub mod probe_results;
 pub mod sessions;
 pub mod sla;
+pub mod status;
 pub mod throttle;
 pub mod users;
 

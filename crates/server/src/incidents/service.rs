@@ -15,9 +15,11 @@ use uuid::Uuid;
 
 use crate::clock::to_jiff;
 use crate::db::audit::{self, Actor, Entry};
-/// Status page changes are announced the same way from every area that makes them.
-pub(crate) use crate::db::incidents::notify_status_change;
 use crate::db::incidents::{self as store, Changes, Incident, NewEvent, NewIncident, TimelineEvent};
+/// Status page changes are announced the same way from every area that makes them.
+/// Tells every portal process that something the status page shows has changed (delivered at
+/// commit, so a rolled-back change never triggers a rebuild).
+pub(crate) use crate::db::status::notify as notify_status_change;
 use crate::db::{components, sla, users};
 use crate::validation::FieldError;
 use crate::web::error::AppError;
@@ -217,6 +219,11 @@ pub async fn declare(
         e.public = !private;
         e.data = json!({"component_id": component.id, "component": component.name, "from": null, "to": impact.as_str()});
         store::append(&mut *tx, &e).await?;
+    }
+    let affected_ids: Vec<Uuid> = affected.iter().map(|(c, _)| c.id).collect();
+    crate::status_page::history::record(tx, &affected_ids).await?;
+    if !private {
+        notify_status_change(&mut *tx).await?;
     }
     audit_incident(
         tx,
@@ -609,7 +616,7 @@ pub(crate) async fn post_public_update(
         json!({"event": event.id, "status": shown.as_str()}),
     )
     .await?;
-    notify_status_change(tx).await?;
+    notify_status_change(&mut *tx).await?;
     crate::escalation::on_public_update(&mut *tx, &incident, &event, actor).await?;
     Ok(event)
 }
@@ -638,6 +645,7 @@ pub(crate) async fn set_component_impact(
     event.public = !incident.private;
     event.data = json!({"component_id": component_id, "component": component.name, "from": before.map(Impact::as_str), "to": impact.map(Impact::as_str)});
     store::append(&mut *tx, &event).await?;
+    crate::status_page::history::record(tx, &[component_id]).await?;
     audit_incident(
         tx,
         actor,
@@ -647,7 +655,7 @@ pub(crate) async fn set_component_impact(
         json!({"component": component.name, "impact": impact.map(Impact::as_str)}),
     )
     .await?;
-    notify_status_change(tx).await?;
+    notify_status_change(&mut *tx).await?;
     load(tx, number).await
 }
 
@@ -735,7 +743,8 @@ async fn resolve_locked(
         json!({"status": "resolved"}),
     )
     .await?;
-    notify_status_change(tx).await?;
+    crate::status_page::history::record_incident(tx, incident.id).await?;
+    notify_status_change(&mut *tx).await?;
     let resolved = load(tx, incident.number).await?;
     crate::escalation::on_resolved(&mut *tx, &resolved, actor).await?;
     Ok(resolved)
@@ -799,7 +808,8 @@ async fn reopen_locked(
         json!({"status": to.as_str()}),
     )
     .await?;
-    notify_status_change(tx).await?;
+    crate::status_page::history::record_incident(tx, incident.id).await?;
+    notify_status_change(&mut *tx).await?;
     let reopened = load(tx, incident.number).await?;
     crate::escalation::on_reopened(&mut *tx, &reopened, actor).await?;
     Ok(reopened)
@@ -849,7 +859,7 @@ pub(crate) async fn correct(
     )
     .await?;
     if event.public {
-        notify_status_change(tx).await?;
+        notify_status_change(&mut *tx).await?;
     }
     Ok(event)
 }

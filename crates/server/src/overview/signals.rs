@@ -54,7 +54,7 @@ pub(crate) async fn on_step(
 ) -> Result<Signal, IncidentError> {
     if (step.went_down() || step.recovered()) && service.component_id.is_some() {
         // The status page rolls probe state into component status.
-        incidents::notify_status_change(tx).await?;
+        incidents::notify_status_change(&mut *tx).await?;
     }
     if step.went_down() {
         if let Some((incident_id, number)) = store::open_signal_incident(&mut *tx, service.id).await? {

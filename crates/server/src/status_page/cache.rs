@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::queries::{self, StatusData};
+use super::data::{self, StatusData};
 use super::render;
 use crate::config::Config;
 
@@ -321,11 +321,11 @@ impl Settings {
 
 /// Every document of one build.
 pub struct Snapshot {
-    pub data: Arc<StatusData>,
+    pub(crate) data: Arc<StatusData>,
     /// Set when the last rebuild failed: the data is from then.
-    pub stale_since: Option<OffsetDateTime>,
+    pub stale_since: Option<Timestamp>,
     /// When the documents were rendered (relative times are computed against it).
-    pub rendered_at: OffsetDateTime,
+    pub rendered_at: Timestamp,
     docs: HashMap<DocKey, Arc<Document>>,
     lazy: Mutex<HashMap<DocKey, LazyDoc>>,
 }
@@ -336,8 +336,8 @@ type LazyDoc = Arc<tokio::sync::OnceCell<Option<Arc<Document>>>>;
 impl Snapshot {
     fn new(
         data: Arc<StatusData>,
-        stale_since: Option<OffsetDateTime>,
-        rendered_at: OffsetDateTime,
+        stale_since: Option<Timestamp>,
+        rendered_at: Timestamp,
         docs: HashMap<DocKey, Arc<Document>>,
     ) -> Self {
         Self { data, stale_since, rendered_at, docs, lazy: Mutex::new(HashMap::new()) }
@@ -444,13 +444,15 @@ impl StatusCache {
         self.attempts.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
         // A database that hangs rather than refuses must still lead to the stale note.
-        let loaded =
-            match tokio::time::timeout(LOAD_TIMEOUT, queries::load(&self.pool, &self.settings.time_zone))
-                .await
-            {
-                Ok(result) => result.map_err(RebuildError::from),
-                Err(_) => Err(RebuildError::Timeout(LOAD_TIMEOUT)),
-            };
+        let loaded = match tokio::time::timeout(
+            LOAD_TIMEOUT,
+            data::load(&self.pool, &self.settings.time_zone),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(RebuildError::from),
+            Err(_) => Err(RebuildError::Timeout(LOAD_TIMEOUT)),
+        };
         let previous = self.snapshot();
         match loaded {
             Ok(data) => {
@@ -461,7 +463,7 @@ impl StatusCache {
                     tokio::task::spawn_blocking(move || render::eager(&settings, &for_render, None, None))
                         .await
                         .map_err(|e| RebuildError::Render(e.to_string()))?;
-                let rendered_at = OffsetDateTime::now_utc();
+                let rendered_at = Timestamp::now();
                 self.install(Snapshot::new(data, None, rendered_at, docs));
                 if state.failing {
                     tracing::info!("status page: the database answers again; the documents are current");
@@ -490,7 +492,7 @@ impl StatusCache {
                     self.install(Snapshot::new(
                         previous.data.clone(),
                         Some(stale_since),
-                        OffsetDateTime::now_utc(),
+                        Timestamp::now(),
                         docs,
                     ));
                 }

@@ -3,18 +3,18 @@
 
 use std::fmt::Write as _;
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 use time::format_description::well_known::Rfc2822;
 
 use super::cache::Settings;
-use super::queries::{Incident, StatusData};
+use super::data::{Incident, StatusData};
 use crate::clock::iso;
 
 /// Incidents in each feed, newest first.
-pub const FEED_LIMIT: usize = 50;
+pub(crate) const FEED_LIMIT: usize = 50;
 
 /// Escapes text for XML, dropping characters XML 1.0 does not allow at all.
-pub fn xml_escape(text: &str) -> String {
+pub(crate) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         match c {
@@ -66,7 +66,7 @@ fn feed_title(settings: &Settings) -> String {
 }
 
 /// The Atom feed.
-pub fn atom(settings: &Settings, data: &StatusData) -> String {
+pub(crate) fn atom(settings: &Settings, data: &StatusData) -> String {
     let base = &settings.base_url;
     let mut xml = String::with_capacity(8 * 1024);
     xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"en\">\n");
@@ -99,12 +99,13 @@ pub fn atom(settings: &Settings, data: &StatusData) -> String {
     xml
 }
 
-fn rfc2822(at: OffsetDateTime) -> String {
-    at.format(&Rfc2822).unwrap_or_default()
+/// RFC 2822 in UTC, as RSS wants it ("Sun, 29 Nov 2026 14:05:00 +0000").
+fn rfc2822(at: Timestamp) -> String {
+    crate::clock::from_jiff(at).format(&Rfc2822).unwrap_or_default()
 }
 
 /// The RSS 2.0 feed.
-pub fn rss(settings: &Settings, data: &StatusData) -> String {
+pub(crate) fn rss(settings: &Settings, data: &StatusData) -> String {
     let base = &settings.base_url;
     let mut xml = String::with_capacity(8 * 1024);
     xml.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\">\n<channel>\n");

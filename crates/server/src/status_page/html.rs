@@ -4,46 +4,28 @@
 use std::fmt::Write as _;
 
 use askama::Template;
-use jiff::SignedDuration;
-use time::OffsetDateTime;
+use jiff::{SignedDuration, Timestamp};
 use twisterlab_domain::incident::ComponentStatus;
+use twisterlab_domain::status::{self as rollup, DayFigure, Level};
 use uuid::Uuid;
 
 use super::cache::{Settings, Site};
-use super::queries::{Component, Incident, StatusData};
-use super::rollup::{self, DayFigure, Level};
+use super::data::{Component, Incident, StatusData};
 use crate::clock;
 use crate::web::assets;
+use crate::web::time::Moment;
 
 /// Months per history page.
-pub const MONTHS_PER_PAGE: u32 = 3;
+pub(crate) const MONTHS_PER_PAGE: u32 = 3;
 
 /// Resolved incidents listed under "Recent incidents" on the status page, in days.
-pub const RECENT_DAYS: i64 = 7;
+pub(crate) const RECENT_DAYS: i64 = 7;
 
 /// Meta refresh interval when the reader asks for it with `?refresh=1`, in seconds.
-pub const REFRESH_SECONDS: u32 = 60;
-
-/// A moment as the pages show it.
-#[derive(Clone, Debug)]
-pub struct Moment {
-    pub iso: String,
-    pub absolute: String,
-    pub relative: String,
-}
-
-impl Moment {
-    fn of(at: OffsetDateTime, settings: &Settings, now: OffsetDateTime) -> Self {
-        Self {
-            iso: clock::iso(at),
-            absolute: clock::absolute(at, &settings.time_zone),
-            relative: clock::relative(at, now),
-        }
-    }
-}
+pub(crate) const REFRESH_SECONDS: u32 = 60;
 
 /// What every status page shares: assets, links for the site, the refresh and stale notes.
-pub struct Chrome {
+pub(crate) struct Chrome {
     pub css: String,
     pub icon: String,
     pub prefix: &'static str,
@@ -79,6 +61,11 @@ impl Chrome {
         format!("{}/incidents/{id}", self.prefix)
     }
 
+    /// The stale note's words ([`STALE_NOTE`]).
+    pub fn stale_note(&self) -> &'static str {
+        STALE_NOTE
+    }
+
     pub fn refresh_seconds(&self) -> u32 {
         REFRESH_SECONDS
     }
@@ -108,7 +95,7 @@ fn impact_words(level: Level) -> (&'static str, &'static str) {
 }
 
 /// One public update as shown.
-pub struct UpdateView {
+pub(crate) struct UpdateView {
     pub status: String,
     pub at: Moment,
     /// Safe HTML from the Markdown renderer.
@@ -117,11 +104,10 @@ pub struct UpdateView {
 }
 
 /// An incident as shown on the status page and its own page.
-pub struct IncidentView {
+pub(crate) struct IncidentView {
     pub href: String,
     pub name: String,
     pub status: String,
-    pub open: bool,
     pub impact: &'static str,
     pub impact_class: &'static str,
     pub started: Moment,
@@ -138,7 +124,7 @@ impl IncidentView {
         data: &StatusData,
         chrome: &Chrome,
         settings: &Settings,
-        now: OffsetDateTime,
+        now: Timestamp,
     ) -> Self {
         let (impact, impact_class) = impact_words(incident.impact);
         let affected = incident
@@ -153,18 +139,17 @@ impl IncidentView {
             href: chrome.incident(&incident.id),
             name: incident.name.clone(),
             status: capitalise(incident.public_status()),
-            open: incident.is_open(),
             impact,
             impact_class,
-            started: Moment::of(incident.started_at, settings, now),
-            resolved: incident.resolved_at.map(|at| Moment::of(at, settings, now)),
+            started: Moment::new(incident.started_at, &settings.time_zone, now),
+            resolved: incident.resolved_at.map(|at| Moment::new(at, &settings.time_zone, now)),
             affected,
             updates: incident
                 .updates
                 .iter()
                 .map(|u| UpdateView {
                     status: capitalise(u.status),
-                    at: Moment::of(u.created_at, settings, now),
+                    at: Moment::new(u.created_at, &settings.time_zone, now),
                     html: crate::markdown::to_html(&u.body),
                     edited: u.updated_at != u.created_at,
                 })
@@ -174,7 +159,7 @@ impl IncidentView {
 }
 
 /// A component row.
-pub struct ComponentView {
+pub(crate) struct ComponentView {
     pub name: String,
     pub description: Option<String>,
     pub status: String,
@@ -188,7 +173,7 @@ pub struct ComponentView {
 }
 
 /// A group of components (`name` is `None` for components outside any group).
-pub struct GroupView {
+pub(crate) struct GroupView {
     pub name: Option<String>,
     pub status: String,
     pub status_class: &'static str,
@@ -253,7 +238,7 @@ fn uptime_bar(component: &Component) -> String {
 }
 
 /// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -326,7 +311,7 @@ fn group_views(data: &StatusData) -> Vec<GroupView> {
 }
 
 /// A line of a list of incidents (recent incidents, history).
-pub struct IncidentLine {
+pub(crate) struct IncidentLine {
     pub href: String,
     pub name: String,
     pub status: String,
@@ -375,7 +360,7 @@ fn shorten(text: &str, max: usize) -> String {
 
 #[derive(Template)]
 #[template(path = "status/page.html")]
-pub struct HomePage {
+pub(crate) struct HomePage {
     pub chrome: Chrome,
     pub banner: &'static str,
     pub banner_class: &'static str,
@@ -389,7 +374,7 @@ pub struct HomePage {
 
 #[derive(Template)]
 #[template(path = "status/history.html")]
-pub struct HistoryPage {
+pub(crate) struct HistoryPage {
     pub chrome: Chrome,
     pub months: Vec<MonthView>,
     pub newer: Option<String>,
@@ -399,38 +384,38 @@ pub struct HistoryPage {
 }
 
 /// One month of the history.
-pub struct MonthView {
+pub(crate) struct MonthView {
     pub label: String,
     pub incidents: Vec<IncidentLine>,
 }
 
 #[derive(Template)]
 #[template(path = "status/incident.html")]
-pub struct IncidentPage {
+pub(crate) struct IncidentPage {
     pub chrome: Chrome,
     pub incident: IncidentView,
 }
 
 /// The words of the stale note, also checked by tests.
-pub const STALE_NOTE: &str = "This page may be out of date since";
+pub(crate) const STALE_NOTE: &str = "This page may be out of date since";
 
-fn stale_moment(stale: Option<OffsetDateTime>, settings: &Settings, now: OffsetDateTime) -> Option<Moment> {
-    stale.map(|at| Moment::of(at, settings, now))
+fn stale_moment(stale: Option<Timestamp>, settings: &Settings, now: Timestamp) -> Option<Moment> {
+    stale.map(|at| Moment::new(at, &settings.time_zone, now))
 }
 
 /// The status page.
-pub fn home(
+pub(crate) fn home(
     settings: &Settings,
     data: &StatusData,
     site: Site,
     refresh: bool,
-    stale: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    stale: Option<Timestamp>,
+    now: Timestamp,
 ) -> Result<String, askama::Error> {
     let chrome = Chrome::new(settings, site, refresh, stale_moment(stale, settings, now));
     let incidents =
         data.open_incidents().map(|i| IncidentView::of(i, data, &chrome, settings, now)).collect();
-    let recent_from = now - time::Duration::days(RECENT_DAYS);
+    let recent_from = now - SignedDuration::from_hours(24 * RECENT_DAYS);
     let recent = data
         .incidents
         .iter()
@@ -445,15 +430,15 @@ pub fn home(
         recent,
         first_day: data.days.first().map(|d| d.date.strftime("%Y-%m-%d").to_string()).unwrap_or_default(),
         days: data.days.len(),
-        updated: Moment::of(data.loaded_at, settings, now),
+        updated: Moment::new(data.loaded_at, &settings.time_zone, now),
         chrome,
     };
     page.render()
 }
 
 /// `(year, month)` of a moment in the team's zone.
-fn month_of(at: OffsetDateTime, settings: &Settings) -> (i16, i8) {
-    let d = clock::to_jiff(at).to_zoned_datetime(settings.time_zone.clone()).date();
+fn month_of(at: Timestamp, settings: &Settings) -> (i16, i8) {
+    let d = at.to_zoned_datetime(settings.time_zone.clone()).date();
     (d.year(), d.month())
 }
 
@@ -462,7 +447,7 @@ fn month_index((y, m): (i16, i8)) -> i32 {
 }
 
 /// Number of history pages: from this month back to the oldest public incident's month.
-pub fn history_pages(data: &StatusData, settings: &Settings) -> u32 {
+pub(crate) fn history_pages(data: &StatusData, settings: &Settings) -> u32 {
     let current = month_index(month_of(data.loaded_at, settings));
     let oldest =
         data.incidents.iter().map(|i| month_index(month_of(i.started_at, settings))).min().unwrap_or(current);
@@ -471,13 +456,13 @@ pub fn history_pages(data: &StatusData, settings: &Settings) -> u32 {
 }
 
 /// One page of the history, `page` from 1 (the current month and the two before it).
-pub fn history(
+pub(crate) fn history(
     settings: &Settings,
     data: &StatusData,
     site: Site,
     page: u32,
-    stale: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    stale: Option<Timestamp>,
+    now: Timestamp,
 ) -> Result<String, askama::Error> {
     let chrome = Chrome::new(settings, site, false, stale_moment(stale, settings, now));
     let pages = history_pages(data, settings);
@@ -512,13 +497,13 @@ pub fn history(
 }
 
 /// The page of one public incident.
-pub fn incident(
+pub(crate) fn incident(
     settings: &Settings,
     data: &StatusData,
     site: Site,
     id: Uuid,
-    stale: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    stale: Option<Timestamp>,
+    now: Timestamp,
 ) -> Option<Result<String, askama::Error>> {
     let incident = data.incident(id)?;
     let chrome = Chrome::new(settings, site, false, stale_moment(stale, settings, now));
@@ -527,7 +512,7 @@ pub fn incident(
 }
 
 /// The 404 page of the status host.
-pub fn not_found_page() -> String {
+pub(crate) fn not_found_page() -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>Not found · TwisterLab status</title><link rel=\"stylesheet\" href=\"{}\"></head>\

@@ -1,20 +1,23 @@
 //! The public status page: its own host (`TWISTERLAB_STATUS_HOST`), the same pages under
 //! `/status` on the internal host, the Statuspage-compatible JSON API, Atom and RSS feeds,
-//! all served from an in-memory cache rebuilt on `NOTIFY twisterlab_status`; plus the
-//! admin pages for components and groups.
+//! all served from an in-memory cache rebuilt on `NOTIFY twisterlab_status`; the admin pages
+//! and use cases for components and groups (`admin`, `service`); and the component status
+//! history the uptime bars come from, written where a status changes (`history`), never by a
+//! rebuild.
 //!
 //! Requests for the status host never reach the internal router: [`StatusSite::dispatch`]
 //! sends them to a small router of their own with nothing but public documents, so no
 //! session is looked up and no internal page can answer there.
 
-pub mod admin;
+mod admin;
 pub mod cache;
-pub mod feeds;
-pub mod html;
-pub mod queries;
+pub(crate) mod data;
+mod feeds;
+pub(crate) mod history;
+mod html;
 mod render;
-pub mod rollup;
-pub mod statuspage_api;
+pub(crate) mod service;
+mod statuspage_api;
 #[cfg(test)]
 mod tests;
 pub mod worker;
@@ -39,7 +42,7 @@ use cache::{ApiDoc, Doc, DocKey, Site, StatusCache};
 
 /// Routes of the internal host: the status pages under `/status`, the JSON API, the feeds and
 /// the admin pages. The public ones never touch the session tables (`Access::Public`).
-pub fn routes() -> Routes {
+pub(crate) fn routes() -> Routes {
     let mut routes = Routes::new()
         .get("/status", Access::Public, internal_home)
         .get("/status/history", Access::Public, internal_history)
@@ -74,7 +77,7 @@ pub fn bare_host(value: &str) -> &str {
 }
 
 /// Whether the request is for the status host (port ignored, case-insensitive).
-pub fn is_status_host(request: &Request, status_host: &str) -> bool {
+pub(crate) fn is_status_host(request: &Request, status_host: &str) -> bool {
     let host = request
         .headers()
         .get(header::HOST)
@@ -85,7 +88,7 @@ pub fn is_status_host(request: &Request, status_host: &str) -> bool {
 
 /// The public status site and the host it answers for.
 #[derive(Clone)]
-pub struct StatusSite {
+pub(crate) struct StatusSite {
     router: Router,
     host: String,
 }
@@ -173,7 +176,7 @@ fn history_page(uri: &Uri) -> u32 {
 }
 
 /// Answers with the cached document, 503 before the first build, 404 when it does not exist.
-pub async fn serve(cache: &StatusCache, site: Site, doc: Doc, headers: &HeaderMap) -> Response {
+async fn serve(cache: &StatusCache, site: Site, doc: Doc, headers: &HeaderMap) -> Response {
     let Some(snapshot) = cache.snapshot_or_build().await else {
         return cache::unavailable();
     };

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use time::OffsetDateTime;
+use jiff::Timestamp;
 
 use super::cache::{ApiDoc, Doc, DocKey, Document, Settings, Site};
-use super::queries::StatusData;
+use super::data::StatusData;
 use super::{feeds, html, statuspage_api};
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -15,7 +15,7 @@ const ATOM: &str = "application/atom+xml; charset=utf-8";
 const RSS: &str = "application/rss+xml; charset=utf-8";
 
 /// Whether `doc` names something that exists in `data` (an incident, a history page).
-pub fn exists(settings: &Settings, data: &StatusData, doc: Doc) -> bool {
+pub(crate) fn exists(settings: &Settings, data: &StatusData, doc: Doc) -> bool {
     match doc {
         Doc::Incident(id) => data.incident(id).is_some(),
         Doc::History { page } => page >= 1 && page <= html::history_pages(data, settings),
@@ -24,12 +24,12 @@ pub fn exists(settings: &Settings, data: &StatusData, doc: Doc) -> bool {
 }
 
 /// Renders one document; `None` when it does not exist or failed to render (logged).
-pub fn one(
+pub(crate) fn one(
     settings: &Settings,
     data: &StatusData,
     key: DocKey,
-    stale: Option<OffsetDateTime>,
-    now: OffsetDateTime,
+    stale: Option<Timestamp>,
+    now: Timestamp,
 ) -> Option<Document> {
     let html_doc = |r: Result<String, askama::Error>| match r {
         Ok(body) => Some(Document::new(HTML, body.into_bytes(), false)),
@@ -62,13 +62,13 @@ pub fn one(
 /// The documents rendered on every rebuild: the status host's pages and the JSON most readers
 /// open. With `keep` (a re-render after a failed rebuild) the JSON is taken from there, since
 /// only the HTML carries the stale note.
-pub fn eager(
+pub(crate) fn eager(
     settings: &Settings,
     data: &StatusData,
-    stale: Option<OffsetDateTime>,
+    stale: Option<Timestamp>,
     keep: Option<&HashMap<DocKey, Arc<Document>>>,
 ) -> HashMap<DocKey, Arc<Document>> {
-    let now = OffsetDateTime::now_utc();
+    let now = Timestamp::now();
     let mut keys = vec![];
     // The status host's pages; the internal host's copies (`/status`) and the `?refresh=1`
     // variants are rendered on first use: few readers ask for them.

@@ -1,7 +1,7 @@
 //! The Statuspage-compatible JSON documents (`/api/v2/*.json`), with Atlassian Statuspage's
 //! field names and value sets, so tools that read a Statuspage page read ours unchanged.
 //!
-//! Mapping (see `rollup` for the rules):
+//! Mapping (see `twisterlab_domain::status` for the rules):
 //! - component `status`: ours are Statuspage's (`operational`, `degraded_performance`,
 //!   `partial_outage`, `major_outage`, `under_maintenance`); groups are components with
 //!   `group: true`, the worst status of their members, and `components` listing member ids.
@@ -20,14 +20,14 @@ use twisterlab_domain::incident::ComponentStatus;
 use uuid::Uuid;
 
 use super::cache::{ApiDoc, Settings};
-use super::queries::{Component, Group, Incident, StatusData};
+use super::data::{Component, Group, Incident, StatusData};
 use crate::clock::iso;
 
 /// Incidents in `incidents.json`, newest first (Statuspage's limit).
-pub const INCIDENT_LIMIT: usize = 50;
+pub(crate) const INCIDENT_LIMIT: usize = 50;
 
 #[derive(Serialize)]
-pub struct PageJson {
+pub(crate) struct PageJson {
     pub id: String,
     pub name: String,
     pub url: String,
@@ -36,13 +36,13 @@ pub struct PageJson {
 }
 
 #[derive(Serialize)]
-pub struct StatusJson {
+pub(crate) struct StatusJson {
     pub indicator: &'static str,
     pub description: &'static str,
 }
 
 #[derive(Serialize)]
-pub struct ComponentJson {
+pub(crate) struct ComponentJson {
     pub id: String,
     pub name: String,
     pub status: &'static str,
@@ -61,7 +61,7 @@ pub struct ComponentJson {
 }
 
 #[derive(Serialize)]
-pub struct UpdateJson {
+pub(crate) struct UpdateJson {
     pub id: String,
     pub status: &'static str,
     pub body: String,
@@ -76,7 +76,7 @@ pub struct UpdateJson {
 }
 
 #[derive(Serialize)]
-pub struct IncidentJson {
+pub(crate) struct IncidentJson {
     pub id: String,
     pub name: String,
     pub status: &'static str,
@@ -94,7 +94,7 @@ pub struct IncidentJson {
 
 /// A scheduled maintenance (none exist yet; the type keeps the documents' shape explicit).
 #[derive(Serialize)]
-pub struct MaintenanceJson {}
+pub(crate) struct MaintenanceJson {}
 
 #[derive(Serialize)]
 struct SummaryJson {
@@ -244,7 +244,11 @@ fn incident(settings: &Settings, data: &StatusData, i: &Incident) -> IncidentJso
 }
 
 /// The JSON bytes of `doc`.
-pub fn render(settings: &Settings, data: &StatusData, doc: ApiDoc) -> Result<Vec<u8>, serde_json::Error> {
+pub(crate) fn render(
+    settings: &Settings,
+    data: &StatusData,
+    doc: ApiDoc,
+) -> Result<Vec<u8>, serde_json::Error> {
     let page = page(settings, data);
     let unresolved = || data.open_incidents().map(|i| incident(settings, data, i)).collect::<Vec<_>>();
     match doc {

@@ -18,15 +18,16 @@ use uuid::Uuid;
 use super::cache::ApiDoc;
 use super::html::STALE_NOTE;
 use super::worker::StatusPageWorker;
-use crate::db::audit::Actor;
-use crate::db::users::{self, NewUser, User};
-use crate::incidents::service::{self, Declaration};
+use crate::db::users::User;
+use crate::incidents::service;
 use crate::state::AppState;
+use crate::testing::builders::incident;
 use crate::testing::{self, send};
 
 const STATUS_HOST: &str = "status.twisterlab.local";
 const API: &str = "0193a000-0000-7000-8000-000000000011";
 const DATABASE: &str = "0193a000-0000-7000-8000-000000000015";
+const CACHE: &str = "0193a000-0000-7000-8000-000000000016";
 
 fn id(s: &str) -> Uuid {
     s.parse().expect("uuid")
@@ -34,10 +35,12 @@ fn id(s: &str) -> Uuid {
 
 /// A GET to the status host with extra headers.
 fn status_get(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
-    request(Method::GET, STATUS_HOST, path, headers)
+    host_request(Method::GET, STATUS_HOST, path, headers)
 }
 
-fn request(method: Method, host: &str, path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+/// A request to `host` with any method and headers (the harness's `get` and `post_form` are
+/// browser requests to the internal host).
+fn host_request(method: Method, host: &str, path: &str, headers: &[(&str, &str)]) -> Request<Body> {
     let mut builder = Request::builder().method(method).uri(path).header(header::HOST, host);
     for (k, v) in headers {
         builder = builder.header(*k, *v);
@@ -66,40 +69,6 @@ async fn built(pool: &PgPool) -> (axum::Router, StatusPageWorker) {
     (test_app.router, worker)
 }
 
-async fn person(pool: &PgPool, role: Role, name: &str, email: &str) -> User {
-    let hash = testing::password_hash().await;
-    let new = NewUser { email, display_name: name, role, password_hash: &hash, must_change_password: false };
-    users::insert(pool, &new).await.expect("insert user").expect("unique e-mail")
-}
-
-fn actor(user: &User) -> Actor {
-    Actor { user_id: Some(user.id), label: user.email.clone(), client_addr: None, request_id: None }
-}
-
-/// Declares a public incident affecting `components` and returns its number.
-async fn declare(
-    pool: &PgPool,
-    by: &User,
-    title: &str,
-    severity: Severity,
-    components: Vec<(Uuid, Impact)>,
-    private: bool,
-) -> IncidentNumber {
-    let mut tx = pool.begin().await.expect("begin");
-    let d = Declaration {
-        title: title.into(),
-        summary: String::new(),
-        severity: Some(severity),
-        private: Some(private),
-        components,
-        ..Declaration::default()
-    };
-    let incident =
-        service::declare(&mut tx, &actor(by), &jiff::tz::TimeZone::UTC, &d).await.expect("declare");
-    tx.commit().await.expect("commit");
-    incident.number
-}
-
 async fn public_update(
     pool: &PgPool,
     by: &User,
@@ -108,18 +77,10 @@ async fn public_update(
     status: Option<IncidentStatus>,
 ) {
     let mut tx = pool.begin().await.expect("begin");
-    service::post_public_update(&mut tx, &actor(by), number, body, status, None)
+    service::post_public_update(&mut tx, &testing::actor(by), number, body, status, None)
         .await
         .expect("public update");
     tx.commit().await.expect("commit");
-}
-
-async fn incident_id(pool: &PgPool, number: IncidentNumber) -> Uuid {
-    sqlx::query_scalar("select id from incidents where number = $1")
-        .bind(number.get())
-        .fetch_one(pool)
-        .await
-        .expect("incident id")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,7 +97,8 @@ async fn the_status_host_serves_the_status_page_and_nothing_internal(pool: PgPoo
     }
     assert!(!body.contains("Sign in") && !body.contains("/login"), "an internal link leaked: {body}");
     // The port and the case of the host do not matter.
-    let (status, body) = text(&app, request(Method::GET, "STATUS.TwisterLab.local:8080", "/", &[])).await;
+    let (status, body) =
+        text(&app, host_request(Method::GET, "STATUS.TwisterLab.local:8080", "/", &[])).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("All systems operational"));
     for path in [
@@ -154,10 +116,11 @@ async fn the_status_host_serves_the_status_page_and_nothing_internal(pool: PgPoo
         assert!(!body.contains("Sign in"), "{path}: {body}");
     }
     // The internal host keeps its own pages and serves the status page under /status.
-    let (status, body) = text(&app, request(Method::GET, "localhost", "/status", &[])).await;
+    let (status, body) = text(&app, host_request(Method::GET, "localhost", "/status", &[])).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("All systems operational") && body.contains("href=\"/status/history\""), "{body}");
-    let (status, body) = text(&app, request(Method::GET, "localhost", "/", &[("accept", "text/html")])).await;
+    let (status, body) =
+        text(&app, host_request(Method::GET, "localhost", "/", &[("accept", "text/html")])).await;
     assert!(
         !body.contains("All systems operational"),
         "{status}: the internal / is the overview, not the status page"
@@ -169,14 +132,15 @@ async fn the_status_documents_are_get_only(pool: PgPool) {
     let (app, _worker) = built(&pool).await;
     for path in ["/", "/history", "/api/v2/summary.json", "/history.atom"] {
         for method in [Method::POST, Method::PUT, Method::DELETE] {
-            let (status, _, _) = fetch(&app, request(method.clone(), STATUS_HOST, path, &[])).await;
+            let (status, _, _) = fetch(&app, host_request(method.clone(), STATUS_HOST, path, &[])).await;
             assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         }
-        let (status, _, body) = fetch(&app, request(Method::HEAD, STATUS_HOST, path, &[])).await;
+        let (status, _, body) = fetch(&app, host_request(Method::HEAD, STATUS_HOST, path, &[])).await;
         assert_eq!(status, StatusCode::OK, "HEAD {path}");
         assert!(body.is_empty());
     }
-    let (status, _, _) = fetch(&app, request(Method::POST, "localhost", "/api/v2/status.json", &[])).await;
+    let (status, _, _) =
+        fetch(&app, host_request(Method::POST, "localhost", "/api/v2/status.json", &[])).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -195,7 +159,8 @@ async fn before_the_first_build_the_status_site_answers_503(_pool: PgPool) {
         Some("text/plain; charset=utf-8")
     );
     assert!(String::from_utf8_lossy(&body).contains("no data yet"));
-    let (status, _, _) = fetch(&app, request(Method::GET, "localhost", "/api/v2/status.json", &[])).await;
+    let (status, _, _) =
+        fetch(&app, host_request(Method::GET, "localhost", "/api/v2/status.json", &[])).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -205,15 +170,13 @@ async fn before_the_first_build_the_status_site_answers_503(_pool: PgPool) {
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn an_open_public_incident_turns_its_components_and_the_banner(pool: PgPool) {
     let commander = testing::user(&pool, Role::Commander).await;
-    let number = declare(
-        &pool,
-        &commander,
-        "Elevated API errors",
-        Severity::P2,
-        vec![(id(API), Impact::PartialOutage)],
-        false,
-    )
-    .await;
+    let number = incident("Elevated API errors")
+        .severity(Severity::P2)
+        .affecting(id(API), Impact::PartialOutage)
+        .by(&commander)
+        .declare(&pool)
+        .await
+        .number;
     public_update(&pool, &commander, number, "We are **investigating** elevated error rates.", None).await;
     public_update(
         &pool,
@@ -232,10 +195,15 @@ async fn an_open_public_incident_turns_its_components_and_the_banner(pool: PgPoo
     let oldest = body.find("elevated error rates").expect("oldest update");
     assert!(newest < oldest, "updates are newest first");
     assert!(body.contains("state-partial_outage\">Partial outage"), "the state is spelled out: {body}");
+    assert!(
+        body.contains(" · began <time datetime=\"")
+            && body.contains(" UTC</time> <span class=\"muted\">(just now)</span>"),
+        "times read as on every portal page: {body}"
+    );
 
     // Resolving clears the component and the banner after the next rebuild.
     let mut tx = pool.begin().await.expect("begin");
-    service::resolve(&mut tx, &actor(&commander), number, None).await.expect("resolve");
+    service::resolve(&mut tx, &testing::actor(&commander), number, None).await.expect("resolve");
     tx.commit().await.expect("commit");
     worker.run_once().await.expect("rebuild");
     let (_, body) = text(&app, status_get("/", &[])).await;
@@ -243,33 +211,145 @@ async fn an_open_public_incident_turns_its_components_and_the_banner(pool: PgPoo
     assert!(body.contains("Resolved in the last 7 days") && body.contains("Elevated API errors"));
 }
 
+async fn history_rows(pool: &PgPool, component: &str) -> Vec<String> {
+    sqlx::query_scalar("select status from component_status_history where component_id = $1 order by at, id")
+        .bind(id(component))
+        .fetch_all(pool)
+        .await
+        .expect("history")
+}
+
+async fn all_history_rows(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from component_status_history").fetch_one(pool).await.expect("count")
+}
+
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
-async fn status_changes_are_recorded_once_and_feed_the_uptime_bars(pool: PgPool) {
+async fn a_rebuild_reads_the_history_and_never_writes_it(pool: PgPool) {
+    // Every component's history starts at its creation: the seeded ones from the migrations.
+    assert_eq!(all_history_rows(&pool).await, 6, "one row per component before any rebuild");
     let (app, worker) = built(&pool).await;
     worker.run_once().await.expect("rebuild");
-    let rows: i64 = sqlx::query_scalar("select count(*) from component_status_history")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
-    assert_eq!(rows, 6, "one row per component, however often it rebuilds");
-    // Concurrent readers (several processes) record a change once.
+    assert_eq!(all_history_rows(&pool).await, 6, "building the page wrote nothing");
+    // A status changed behind the portal's back (by hand in SQL): the page computes and shows
+    // it, and still records nothing; only a use case (or the next start) records.
     sqlx::query("update components set manual_status = 'major_outage', manual_reason = 'test' where id = $1")
         .bind(id(DATABASE))
         .execute(&pool)
         .await
-        .expect("pin");
-    let tz = jiff::tz::TimeZone::UTC;
-    let (a, b) = tokio::join!(super::queries::load(&pool, &tz), super::queries::load(&pool, &tz));
-    a.expect("load a");
-    b.expect("load b");
-    let rows: i64 =
-        sqlx::query_scalar("select count(*) from component_status_history where component_id = $1")
-            .bind(id(DATABASE))
-            .fetch_one(&pool)
-            .await
-            .expect("count");
-    assert_eq!(rows, 2);
+        .expect("pin by hand");
+    worker.run_once().await.expect("rebuild");
+    worker.run_once().await.expect("rebuild");
+    let (_, body) = text(&app, status_get("/", &[])).await;
+    assert!(body.contains("Major service outage"), "the page computes the status: {body:.2000}");
+    assert_eq!(all_history_rows(&pool).await, 6, "rebuilding wrote nothing");
+    assert_eq!(history_rows(&pool, DATABASE).await, vec!["operational"]);
+}
 
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_status_change_records_history_in_its_own_transaction(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let number = incident("API errors")
+        .severity(Severity::P2)
+        .affecting(id(API), Impact::PartialOutage)
+        .by(&commander)
+        .declare(&pool)
+        .await
+        .number;
+    // No rebuild has run: the declaration itself recorded the change.
+    assert_eq!(history_rows(&pool, API).await, vec!["operational", "partial_outage"]);
+    // A private incident does not reach the page, so it changes no public status.
+    incident("Private DB issue")
+        .severity(Severity::P1)
+        .affecting(id(DATABASE), Impact::MajorOutage)
+        .private(true)
+        .by(&commander)
+        .declare(&pool)
+        .await;
+    assert_eq!(history_rows(&pool, DATABASE).await, vec!["operational"]);
+
+    // A change that is rolled back records nothing.
+    let mut tx = pool.begin().await.expect("begin");
+    service::set_component_impact(
+        &mut tx,
+        &testing::actor(&commander),
+        number,
+        id(API),
+        Some(Impact::MajorOutage),
+    )
+    .await
+    .expect("impact");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(history_rows(&pool, API).await, vec!["operational", "partial_outage"]);
+
+    let mut tx = pool.begin().await.expect("begin");
+    service::set_component_impact(
+        &mut tx,
+        &testing::actor(&commander),
+        number,
+        id(API),
+        Some(Impact::MajorOutage),
+    )
+    .await
+    .expect("impact");
+    tx.commit().await.expect("commit");
+    assert_eq!(history_rows(&pool, API).await, vec!["operational", "partial_outage", "major_outage"]);
+
+    let mut tx = pool.begin().await.expect("begin");
+    service::resolve(&mut tx, &testing::actor(&commander), number, None).await.expect("resolve");
+    tx.commit().await.expect("commit");
+    let mut tx = pool.begin().await.expect("begin");
+    service::reopen(&mut tx, &testing::actor(&commander), number, None).await.expect("reopen");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        history_rows(&pool, API).await,
+        vec!["operational", "partial_outage", "major_outage", "operational", "major_outage"],
+        "resolve and reopen each record the status they lead to"
+    );
+    // An action that changes no status records nothing.
+    public_update(&pool, &commander, number, "Still looking.", None).await;
+    assert_eq!(history_rows(&pool, API).await.len(), 5);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn start_up_records_a_status_that_changed_while_the_portal_was_stopped(pool: PgPool) {
+    sqlx::query(
+        "update components set manual_status = 'degraded_performance', manual_reason = 'test' where id = $1",
+    )
+    .bind(id(DATABASE))
+    .execute(&pool)
+    .await
+    .expect("pin by hand");
+    let changed = super::history::reconcile(&pool).await.expect("reconcile");
+    assert_eq!(
+        changed,
+        vec![(id(DATABASE), twisterlab_domain::incident::ComponentStatus::DegradedPerformance)]
+    );
+    assert_eq!(history_rows(&pool, DATABASE).await, vec!["operational", "degraded_performance"]);
+    assert!(super::history::reconcile(&pool).await.expect("again").is_empty(), "nothing left to record");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn concurrent_recordings_record_a_change_once(pool: PgPool) {
+    sqlx::query(
+        "update components set manual_status = 'partial_outage', manual_reason = 'test' where id = $1",
+    )
+    .bind(id(DATABASE))
+    .execute(&pool)
+    .await
+    .expect("pin by hand");
+    let record = || async {
+        let mut tx = pool.begin().await.expect("begin");
+        let changed = super::history::record(&mut tx, &[id(DATABASE)]).await.expect("record");
+        tx.commit().await.expect("commit");
+        changed.len()
+    };
+    let (a, b) = tokio::join!(record(), record());
+    assert_eq!(a + b, 1, "one of the two recorded the change, the other found it recorded");
+    assert_eq!(history_rows(&pool, DATABASE).await, vec!["operational", "partial_outage"]);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_uptime_bars_follow_the_recorded_history(pool: PgPool) {
     // Yesterday: two hours of major outage for the API, recorded in the history.
     sqlx::query(
         "insert into component_status_history (component_id, status, at) values
@@ -281,7 +361,7 @@ async fn status_changes_are_recorded_once_and_feed_the_uptime_bars(pool: PgPool)
     .execute(&pool)
     .await
     .expect("history");
-    worker.run_once().await.expect("rebuild");
+    let (app, _worker) = built(&pool).await;
     let (_, body) = text(&app, status_get("/", &[])).await;
     assert!(
         body.contains("91.66 % uptime; major outage 2 h</title>"),
@@ -294,8 +374,8 @@ async fn status_changes_are_recorded_once_and_feed_the_uptime_bars(pool: PgPool)
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn history_is_by_month_and_paginated_and_incident_pages_exist(pool: PgPool) {
     let commander = testing::user(&pool, Role::Commander).await;
-    let recent = declare(&pool, &commander, "Recent cache hiccup", Severity::P3, vec![], false).await;
-    let recent_id = incident_id(&pool, recent).await;
+    let recent = incident("Recent cache hiccup").severity(Severity::P3).by(&commander).declare(&pool).await;
+    let recent_id = recent.id;
     // An old incident, 200 days ago: the store allows it, the service would refuse to backdate that far.
     let old_id = Uuid::now_v7();
     sqlx::query(
@@ -307,8 +387,9 @@ async fn history_is_by_month_and_paginated_and_incident_pages_exist(pool: PgPool
     .execute(&pool)
     .await
     .expect("old incident");
-    let private = declare(&pool, &commander, "Private thing", Severity::P1, vec![], true).await;
-    let private_id = incident_id(&pool, private).await;
+    let private =
+        incident("Private thing").severity(Severity::P1).private(true).by(&commander).declare(&pool).await;
+    let private_id = private.id;
     let (app, _worker) = built(&pool).await;
 
     let (status, page1) = text(&app, status_get("/history", &[])).await;
@@ -332,7 +413,8 @@ async fn history_is_by_month_and_paginated_and_incident_pages_exist(pool: PgPool
         assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
     }
     let (status, page) =
-        text(&app, request(Method::GET, "localhost", &format!("/status/incidents/{recent_id}"), &[])).await;
+        text(&app, host_request(Method::GET, "localhost", &format!("/status/incidents/{recent_id}"), &[]))
+            .await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("href=\"/status/history\""));
 }
@@ -475,27 +557,23 @@ fn check_status(s: &Value) {
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn every_json_document_has_statuspages_shape(pool: PgPool) {
     let commander = testing::user(&pool, Role::Commander).await;
-    let open = declare(
-        &pool,
-        &commander,
-        "API latency",
-        Severity::P2,
-        vec![(id(API), Impact::DegradedPerformance)],
-        false,
-    )
-    .await;
+    let open = incident("API latency")
+        .severity(Severity::P2)
+        .affecting(id(API), Impact::DegradedPerformance)
+        .by(&commander)
+        .declare(&pool)
+        .await
+        .number;
     public_update(&pool, &commander, open, "Looking into it.", None).await;
     public_update(&pool, &commander, open, "A fix is deployed; watching.", Some(IncidentStatus::Monitoring))
         .await;
-    let done = declare(
-        &pool,
-        &commander,
-        "Database failover",
-        Severity::P0,
-        vec![(id(DATABASE), Impact::MajorOutage)],
-        false,
-    )
-    .await;
+    let done = incident("Database failover")
+        .severity(Severity::P0)
+        .affecting(id(DATABASE), Impact::MajorOutage)
+        .by(&commander)
+        .declare(&pool)
+        .await
+        .number;
     public_update(&pool, &commander, done, "Fixed.", Some(IncidentStatus::Resolved)).await;
     let (app, _worker) = built(&pool).await;
 
@@ -567,7 +645,8 @@ async fn every_json_document_has_statuspages_shape(pool: PgPool) {
     }
     // The internal host serves the same bytes.
     let (_, _, public) = fetch(&app, status_get("/api/v2/summary.json", &[])).await;
-    let (_, _, internal) = fetch(&app, request(Method::GET, "localhost", "/api/v2/summary.json", &[])).await;
+    let (_, _, internal) =
+        fetch(&app, host_request(Method::GET, "localhost", "/api/v2/summary.json", &[])).await;
     assert_eq!(public, internal);
 }
 
@@ -576,31 +655,27 @@ async fn every_json_document_has_statuspages_shape(pool: PgPool) {
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn nothing_private_reaches_any_public_document(pool: PgPool) {
-    let commander =
-        person(&pool, Role::Commander, "Zelda Commanderson", "zelda.leakcheck@twisterlab.test").await;
-    let oncall =
-        person(&pool, Role::Responder, "Oscar Oncallperson", "oscar.leakcheck@twisterlab.test").await;
-    // A public incident with an internal note, a summary, a second role and a public update.
+    // Their e-mail addresses are `zelda.commanderson-…@` and `oscar.oncallperson-…@`.
+    let commander = testing::person(&pool, "Zelda Commanderson", Role::Commander).await;
+    let oncall = testing::person(&pool, "Oscar Oncallperson", Role::Responder).await;
+    // A public incident with an internal note, a summary, a label, a second role and a public update.
+    let declared = incident("Public API trouble")
+        .summary("SUMMARY-MARKER-4c1d internal summary")
+        .severity(Severity::P1)
+        .private(false)
+        .affecting(id(API), Impact::PartialOutage)
+        .label("LABEL-MARKER-77aa")
+        .by(&commander)
+        .declare(&pool)
+        .await;
+    let public = declared.number;
     let mut tx = pool.begin().await.expect("begin");
-    let d = Declaration {
-        title: "Public API trouble".into(),
-        summary: "SUMMARY-MARKER-4c1d internal summary".into(),
-        severity: Some(Severity::P1),
-        private: Some(false),
-        components: vec![(id(API), Impact::PartialOutage)],
-        labels: vec!["LABEL-MARKER-77aa".into()],
-        ..Declaration::default()
-    };
-    let public = service::declare(&mut tx, &actor(&commander), &jiff::tz::TimeZone::UTC, &d)
-        .await
-        .expect("declare")
-        .number;
-    service::add_note(&mut tx, &actor(&oncall), public, "NOTE-MARKER-9f3e the primary is Oscar")
+    service::add_note(&mut tx, &testing::actor(&oncall), public, "NOTE-MARKER-9f3e the primary is Oscar")
         .await
         .expect("note");
     service::assign_role(
         &mut tx,
-        &actor(&commander),
+        &testing::actor(&commander),
         public,
         service::IncidentRole::Scribe,
         Some(oncall.id),
@@ -610,7 +685,7 @@ async fn nothing_private_reaches_any_public_document(pool: PgPool) {
     .expect("role");
     service::add_link(
         &mut tx,
-        &actor(&commander),
+        &testing::actor(&commander),
         public,
         "slack",
         "https://slack.example/LINK-MARKER-5b5b",
@@ -620,7 +695,7 @@ async fn nothing_private_reaches_any_public_document(pool: PgPool) {
     .expect("link");
     service::post_public_update(
         &mut tx,
-        &actor(&commander),
+        &testing::actor(&commander),
         public,
         "We are looking into API errors.",
         None,
@@ -630,16 +705,14 @@ async fn nothing_private_reaches_any_public_document(pool: PgPool) {
     .expect("update");
     tx.commit().await.expect("commit");
     // A private incident, with a public-flagged event forced in by SQL: the worst case.
-    let private = declare(
-        &pool,
-        &commander,
-        "PRIVATE-MARKER-1a2b security breach",
-        Severity::P0,
-        vec![(id(DATABASE), Impact::MajorOutage)],
-        true,
-    )
-    .await;
-    let private_id = incident_id(&pool, private).await;
+    let private = incident("PRIVATE-MARKER-1a2b security breach")
+        .severity(Severity::P0)
+        .affecting(id(DATABASE), Impact::MajorOutage)
+        .private(true)
+        .by(&commander)
+        .declare(&pool)
+        .await;
+    let private_id = private.id;
     sqlx::query(
         "insert into timeline_events (id, incident_id, kind, actor_label, body, public, public_status)
          values ($1, $2, 'public_update', 'x', 'PRIVATE-UPDATE-MARKER-3c4d', true, 'investigating')",
@@ -662,7 +735,7 @@ async fn nothing_private_reaches_any_public_document(pool: PgPool) {
         .expect("desc");
     let (app, _worker) = built(&pool).await;
 
-    let public_id = incident_id(&pool, public).await;
+    let public_id = declared.id;
     let mut paths: Vec<String> = vec![
         "/".into(),
         "/?refresh=1".into(),
@@ -685,7 +758,8 @@ async fn nothing_private_reaches_any_public_document(pool: PgPool) {
         "Commanderson",
         "Oscar",
         "Oncallperson",
-        "leakcheck",
+        "zelda.commanderson",
+        "oscar.oncallperson",
         "P0",
         "P1",
         "INC-",
@@ -702,7 +776,7 @@ async fn nothing_private_reaches_any_public_document(pool: PgPool) {
             } else {
                 format!("{prefix}{path}")
             };
-            let (status, body) = text(&app, request(Method::GET, host, &path, &[])).await;
+            let (status, body) = text(&app, host_request(Method::GET, host, &path, &[])).await;
             assert_eq!(status, StatusCode::OK, "{host}{path}");
             for marker in markers {
                 assert!(!body.contains(marker), "{marker} leaked on {host}{path}:\n{body}");
@@ -785,7 +859,7 @@ async fn gzip_and_brotli_variants_decode_to_the_same_document_compressed_once(po
         ("localhost", "/status"),
         ("localhost", "/history.atom"),
     ] {
-        let (_, plain_headers, plain) = fetch(&app, request(Method::GET, host, path, &[])).await;
+        let (_, plain_headers, plain) = fetch(&app, host_request(Method::GET, host, path, &[])).await;
         assert!(plain_headers.get(header::CONTENT_ENCODING).is_none());
         let mut tags = vec![plain_headers[header::ETAG].clone()];
         for (accept, expected) in [
@@ -795,7 +869,7 @@ async fn gzip_and_brotli_variants_decode_to_the_same_document_compressed_once(po
             ("gzip;q=1, br;q=0.1", "gzip"),
         ] {
             let (status, headers, body) =
-                fetch(&app, request(Method::GET, host, path, &[("accept-encoding", accept)])).await;
+                fetch(&app, host_request(Method::GET, host, path, &[("accept-encoding", accept)])).await;
             assert_eq!(status, StatusCode::OK);
             let encodings: Vec<&str> =
                 headers.get_all(header::CONTENT_ENCODING).iter().filter_map(|v| v.to_str().ok()).collect();
@@ -839,9 +913,36 @@ async fn waiting_requests_share_one_first_build(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn declaring_a_public_incident_tells_every_status_page_and_a_private_one_does_not(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let mut listener = PgListener::connect_with(&pool).await.expect("listener");
+    listener.listen(super::worker::CHANNEL).await.expect("listen");
+    let next = async |listener: &mut PgListener| {
+        tokio::time::timeout(Duration::from_secs(5), listener.recv())
+            .await
+            .expect("NOTIFY within 5 s")
+            .expect("notification")
+            .payload()
+            .to_owned()
+    };
+    incident("Private trouble").severity(Severity::P2).private(true).by(&commander).declare(&pool).await;
+    // Notifications arrive in commit order: had the private declaration notified, its empty
+    // payload would come before this marker.
+    sqlx::query("select pg_notify($1, 'marker')")
+        .bind(super::worker::CHANNEL)
+        .execute(&pool)
+        .await
+        .expect("marker");
+    assert_eq!(next(&mut listener).await, "marker", "the private declaration notified nobody");
+    incident("Public trouble").severity(Severity::P2).by(&commander).declare(&pool).await;
+    assert_eq!(next(&mut listener).await, "", "the public declaration notified the status pages");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn a_public_update_appears_after_the_notify(pool: PgPool) {
     let commander = testing::user(&pool, Role::Commander).await;
-    let number = declare(&pool, &commander, "Agents are slow", Severity::P2, vec![], false).await;
+    let number =
+        incident("Agents are slow").severity(Severity::P2).by(&commander).declare(&pool).await.number;
     let (app, worker) = built(&pool).await;
     let (_, before) = text(&app, status_get("/", &[])).await;
     assert!(!before.contains("FRESH-UPDATE-0b1c"));
@@ -885,7 +986,7 @@ async fn a_failed_rebuild_keeps_the_last_page_with_a_stale_note(pool: PgPool) {
     own.close().await;
     assert!(worker.run_once().await.is_err(), "the rebuild fails without a database");
     for (host, path) in [(STATUS_HOST, "/"), (STATUS_HOST, "/history"), ("localhost", "/status")] {
-        let (status, body) = text(&app, request(Method::GET, host, path, &[])).await;
+        let (status, body) = text(&app, host_request(Method::GET, host, path, &[])).await;
         assert_eq!(status, StatusCode::OK, "{host}{path}");
         assert!(body.contains(STALE_NOTE), "{host}{path}: {body}");
         assert!(
@@ -904,15 +1005,13 @@ async fn a_failed_rebuild_keeps_the_last_page_with_a_stale_note(pool: PgPool) {
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn the_feeds_are_valid_atom_and_rss(pool: PgPool) {
     let commander = testing::user(&pool, Role::Commander).await;
-    let number = declare(
-        &pool,
-        &commander,
-        "Feed <test> & \"quotes\"",
-        Severity::P2,
-        vec![(id(API), Impact::PartialOutage)],
-        false,
-    )
-    .await;
+    let declared = incident("Feed <test> & \"quotes\"")
+        .severity(Severity::P2)
+        .affecting(id(API), Impact::PartialOutage)
+        .by(&commander)
+        .declare(&pool)
+        .await;
+    let number = declared.number;
     public_update(
         &pool,
         &commander,
@@ -922,7 +1021,7 @@ async fn the_feeds_are_valid_atom_and_rss(pool: PgPool) {
     )
     .await;
     let (app, _worker) = built(&pool).await;
-    let incident = incident_id(&pool, number).await;
+    let incident = declared.id;
 
     let (status, headers, atom) = fetch(&app, status_get("/history.atom", &[])).await;
     assert_eq!(status, StatusCode::OK);
@@ -1095,4 +1194,174 @@ async fn admins_manage_components_with_audit_and_the_page_follows(pool: PgPool) 
     let viewer = testing::signed_in(&pool, Role::Viewer).await;
     let (response, _) = send(&app, testing::get("/admin/components", Some(&viewer))).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_pinned_status_overrides_the_incidents_on_the_page_and_in_the_json(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let commander = testing::user(&pool, Role::Commander).await;
+    incident("API down")
+        .severity(Severity::P1)
+        .affecting(id(API), Impact::MajorOutage)
+        .by(&commander)
+        .declare(&pool)
+        .await;
+    let (app, worker) = built(&pool).await;
+    let component_status = async |name: &str| {
+        let (_, json) = text(&app, status_get("/api/v2/components.json", &[])).await;
+        let json: Value = serde_json::from_str(&json).expect("JSON");
+        let components = json["components"].as_array().expect("components").clone();
+        let c = components.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("{name} listed"));
+        c["status"].as_str().expect("status").to_owned()
+    };
+    assert_eq!(component_status("API").await, "major_outage");
+
+    // The incident's impact turned out wrong for the API: an admin pins it operational. And the
+    // cache is failing although no incident says so: pinned as a major outage.
+    for (component, status) in [(API, "operational"), (CACHE, "major_outage")] {
+        let (response, body) = send(
+            &app,
+            testing::post_form(
+                &format!("/admin/components/{component}/pin"),
+                Some(&admin),
+                &[("status", status), ("reason", "checked by hand")],
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{body}");
+    }
+    worker.run_once().await.expect("rebuild");
+
+    let (_, page) = text(&app, status_get("/", &[])).await;
+    assert!(
+        page.contains(
+            r#"<span class="name">API</span> <span class="state state-operational">Operational</span>"#
+        ),
+        "the pin wins over the incident's major outage: {page}"
+    );
+    assert!(
+        page.contains(
+            r#"<span class="name">Cache</span> <span class="state state-major_outage">Major outage</span>"#
+        ),
+        "the pin wins over a quiet component: {page}"
+    );
+    assert!(page.contains("API down"), "the incident itself is still shown");
+    assert_eq!(component_status("API").await, "operational");
+    assert_eq!(component_status("Cache").await, "major_outage");
+    // The history follows the pins, recorded by the pin itself.
+    assert_eq!(history_rows(&pool, API).await, vec!["operational", "major_outage", "operational"]);
+    assert_eq!(history_rows(&pool, CACHE).await, vec!["operational", "major_outage"]);
+
+    // Unpinned, the incident counts again.
+    let (response, _) =
+        send(&app, testing::post_form(&format!("/admin/components/{API}/unpin"), Some(&admin), &[])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    worker.run_once().await.expect("rebuild");
+    assert_eq!(component_status("API").await, "major_outage");
+    assert_eq!(history_rows(&pool, API).await.last().map(String::as_str), Some("major_outage"));
+}
+
+const DATA_GROUP: &str = "0193a000-0000-7000-8000-000000000002";
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_refused_admin_form_comes_back_with_each_error_next_to_its_field(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let app = testing::app(&pool);
+    let post = async |path: &str, fields: &[(&str, &str)]| {
+        let (response, body) = send(&app, testing::post_form(path, Some(&admin), fields)).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        body
+    };
+
+    let body = post("/admin/components", &[("name", " "), ("position", "x"), ("description", "kept")]).await;
+    assert!(body.contains("Nothing was saved: correct the fields marked below."), "{body}");
+    assert!(body.contains(r#"<p class="field-error" id="name-error">Enter a name.</p>"#), "{body}");
+    assert!(body.contains(r#"id="position-error">Enter a whole number from -1000 to 100000.</p>"#), "{body}");
+    assert!(body.contains(">kept</textarea>"), "what was typed is kept: {body}");
+
+    // Unique names are mapped from the constraint that refused them.
+    let body = post("/admin/components", &[("name", "API")]).await;
+    assert!(body.contains(r#"id="name-error">A component with this name exists already.</p>"#), "{body}");
+    let body = post("/admin/component-groups", &[("name", "Platform")]).await;
+    assert!(body.contains(r#"id="group_name-error">A group with this name exists already.</p>"#), "{body}");
+    // A group's own form shows its error beside it, with what was typed.
+    let body =
+        post(&format!("/admin/component-groups/{DATA_GROUP}"), &[("name", "Platform"), ("position", "2")])
+            .await;
+    assert!(
+        body.contains(&format!(r#"id="g-{DATA_GROUP}-name-error">Another group has this name.</p>"#)),
+        "{body}"
+    );
+    assert!(body.contains(&format!(r#"id="g-{DATA_GROUP}-name" name="name" type="text" required maxlength="100" value="Platform" aria-describedby="g-{DATA_GROUP}-name-error" aria-invalid="true""#)), "{body}");
+
+    let body =
+        post(&format!("/admin/components/{API}/pin"), &[("status", "on_fire"), ("reason", "REASON-KEPT")])
+            .await;
+    assert!(body.contains(r#"id="status-error">Choose one of the listed states.</p>"#), "{body}");
+    assert!(body.contains(">REASON-KEPT</textarea>"), "{body}");
+    let body = post(&format!("/admin/components/{API}"), &[("name", "x".repeat(101).as_str())]).await;
+    assert!(body.contains("Nothing was changed: correct the fields marked below."), "{body}");
+    assert!(body.contains(r#"id="name-error">Use at most 100 characters.</p>"#), "{body}");
+    assert!(testing::audit_actions(&pool, "component.create").await.is_empty(), "nothing was written");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn components_no_incident_names_can_be_deleted_and_a_deleted_group_keeps_its_components(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    incident("API errors").affecting(id(API), Impact::DegradedPerformance).declare(&pool).await;
+    let (app, worker) = built(&pool).await;
+    let (response, _) =
+        send(&app, testing::post_form("/admin/components", Some(&admin), &[("name", "Edge CDN")])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cdn: Uuid = sqlx::query_scalar("select id from components where name = 'Edge CDN'")
+        .fetch_one(&pool)
+        .await
+        .expect("component");
+    assert_eq!(
+        sqlx::query_scalar::<_, String>(
+            "select status from component_status_history where component_id = $1"
+        )
+        .bind(cdn)
+        .fetch_all(&pool)
+        .await
+        .expect("history"),
+        vec!["operational"],
+        "a new component's history starts when it is created"
+    );
+
+    let (response, _) =
+        send(&app, testing::post_form(&format!("/admin/components/{cdn}/delete"), Some(&admin), &[])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()),
+        Some("/admin/components?notice=deleted")
+    );
+    worker.run_once().await.expect("rebuild");
+    let (_, page) = text(&app, status_get("/", &[])).await;
+    assert!(page.contains("API") && !page.contains("Edge CDN"), "{page}");
+
+    // An incident names the API: its record keeps it.
+    let (response, body) =
+        send(&app, testing::post_form(&format!("/admin/components/{API}/delete"), Some(&admin), &[])).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("API is named by 1 incident") && body.contains("Rename it instead"), "{body}");
+
+    let (response, _) = send(
+        &app,
+        testing::post_form(&format!("/admin/component-groups/{DATA_GROUP}/delete"), Some(&admin), &[]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    worker.run_once().await.expect("rebuild");
+    let (_, json) = text(&app, status_get("/api/v2/components.json", &[])).await;
+    let json: Value = serde_json::from_str(&json).expect("JSON");
+    let components = json["components"].as_array().expect("components");
+    assert!(components.iter().all(|c| c["name"] != "Data"), "the group is gone: {json}");
+    let database = components.iter().find(|c| c["name"] == "Database").expect("Database stays");
+    assert_eq!(database["group_id"], Value::Null);
+
+    for action in ["component.create", "component.delete", "component_group.delete"] {
+        assert_eq!(testing::audit_actions(&pool, action).await.len(), 1, "{action}");
+    }
+    assert!(testing::audit_actions(&pool, "component.delete").await[0].target.contains("Edge CDN"));
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::cache::{RebuildError, StatusCache};
 use crate::workers::{BoxFuture, NextPass, Worker};
 
-/// The channel `incidents::service::notify_status_change` notifies.
-pub const CHANNEL: &str = "twisterlab_status";
+/// The channel status-relevant changes notify (`db::status::notify`).
+pub(crate) use crate::db::status::CHANNEL;
 
 /// How long after a notification the rebuild starts, collecting the rest of a burst.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);

@@ -198,3 +198,11 @@ impl ServiceBuilder {
         id
     }
 }
+
+impl IncidentBuilder {
+    /// With the label `label` (labels are internal: they never reach the status page).
+    pub fn label(mut self, label: &str) -> Self {
+        self.declaration.labels.push(label.into());
+        self
+    }
+}

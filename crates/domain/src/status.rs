@@ -1,17 +1,19 @@
-//! Status roll-up rules, pure: a component's public status, the page indicator, an incident's
-//! Statuspage impact, and per-day uptime from the recorded status history.
+//! Status page roll-up rules: a component's public status (a pin overrides the signals), the
+//! page indicator, an incident's Statuspage impact, and per-day uptime from the recorded status
+//! history.
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan as _};
-use twisterlab_domain::incident::{ComponentStatus, Impact, IncidentStatus};
-use twisterlab_domain::severity::Severity;
+
+use crate::incident::{ComponentStatus, Impact, IncidentStatus};
+use crate::severity::Severity;
 
 /// Everything a component's public status is computed from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Signals {
     /// Impacts of the OPEN, PUBLIC incidents on this component (private ones never count).
     pub incident_impacts: Vec<Impact>,
-    /// The status an admin pinned, if any.
+    /// The status an admin pinned, if any: it replaces everything else until it is removed.
     pub manual: Option<ComponentStatus>,
     /// Seam for maintenance windows: whether an active window covers the component. Nothing
     /// sets it yet; the maintenance area will.
@@ -20,22 +22,31 @@ pub struct Signals {
     pub probe: Option<ComponentStatus>,
 }
 
-/// A component's public status: the worst of its signals by [`ComponentStatus::badness`],
-/// operational when nothing is wrong. Maintenance ranks below any outage, so an incident
-/// during a maintenance window still shows.
+/// A component's public status. A pinned status is what an admin says the public should read,
+/// so it wins over every signal (in either direction: an admin may pin `operational` while an
+/// incident's impact on the component turned out to be wrong). Without a pin, the worst of the
+/// signals by [`ComponentStatus::badness`], operational when nothing is wrong; maintenance ranks
+/// below any outage, so an incident during a maintenance window still shows.
 pub fn component_status(signals: &Signals) -> ComponentStatus {
+    if let Some(pinned) = signals.manual {
+        return pinned;
+    }
     let impacts = signals.incident_impacts.iter().map(|i| ComponentStatus::from_impact(*i));
     let maintenance = signals.in_maintenance.then_some(ComponentStatus::UnderMaintenance);
-    ComponentStatus::worst(impacts.chain(signals.manual).chain(maintenance).chain(signals.probe))
+    ComponentStatus::worst(impacts.chain(maintenance).chain(signals.probe))
 }
 
 /// Statuspage's four-step scale, used both for the page's `status.indicator` and for an
 /// incident's `impact` (the API uses the same value set for both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
+    /// Nothing is wrong (or only planned maintenance).
     None,
+    /// Degraded performance, or a P2/P3 incident.
     Minor,
+    /// A partial outage, or a P1 incident.
     Major,
+    /// A major outage, or a P0 incident.
     Critical,
 }
 
@@ -86,6 +97,7 @@ pub fn incident_impact(severity: Severity, impacts: &[Impact]) -> Level {
 /// The page's overall state: Statuspage's `status` object and our banner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageStatus {
+    /// Statuspage's `status.indicator`.
     pub indicator: Level,
     /// Whether some component is under maintenance (changes the words, not the indicator).
     pub maintenance: bool,
@@ -153,15 +165,20 @@ pub const fn public_incident_status(status: IncidentStatus) -> &'static str {
 /// A recorded status change: from `at` on, the component had `status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Change {
+    /// When the status began.
     pub at: Timestamp,
+    /// The status from then on.
     pub status: ComponentStatus,
 }
 
 /// One calendar day in the team's time zone: `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Day {
+    /// The calendar date in the team's zone.
     pub date: jiff::civil::Date,
+    /// Its first instant.
     pub start: Timestamp,
+    /// The first instant of the next day.
     pub end: Timestamp,
 }
 
@@ -187,6 +204,7 @@ pub const PARTIAL_OUTAGE_WEIGHT: f64 = 0.3;
 /// What one day looked like for one component.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DayFigure {
+    /// The calendar date in the team's zone.
     pub date: jiff::civil::Date,
     /// Seconds of the day covered by recorded history (0: no data, e.g. before the component existed).
     pub covered_seconds: i64,
@@ -195,6 +213,7 @@ pub struct DayFigure {
 }
 
 impl DayFigure {
+    /// Whether any of the day is covered by recorded history.
     pub fn has_data(&self) -> bool {
         self.covered_seconds > 0
     }
@@ -286,21 +305,28 @@ mod tests {
     }
 
     #[test]
-    fn a_pinned_status_counts_like_any_other_signal() {
+    fn a_pinned_status_overrides_every_signal() {
         let pinned = Signals { manual: Some(ComponentStatus::PartialOutage), ..Signals::default() };
         assert_eq!(component_status(&pinned), ComponentStatus::PartialOutage);
-        let pinned_but_worse_incident = Signals {
+        let pinned_better_than_the_incident = Signals {
             manual: Some(ComponentStatus::DegradedPerformance),
             incident_impacts: vec![Impact::MajorOutage],
             ..Signals::default()
         };
-        assert_eq!(component_status(&pinned_but_worse_incident), ComponentStatus::MajorOutage);
+        assert_eq!(component_status(&pinned_better_than_the_incident), ComponentStatus::DegradedPerformance);
         let pinned_operational = Signals {
             manual: Some(ComponentStatus::Operational),
             incident_impacts: vec![Impact::DegradedPerformance],
+            in_maintenance: true,
+            probe: Some(ComponentStatus::MajorOutage),
+        };
+        assert_eq!(component_status(&pinned_operational), ComponentStatus::Operational);
+        let pinned_worse_than_the_signals = Signals {
+            manual: Some(ComponentStatus::MajorOutage),
+            incident_impacts: vec![Impact::DegradedPerformance],
             ..Signals::default()
         };
-        assert_eq!(component_status(&pinned_operational), ComponentStatus::DegradedPerformance);
+        assert_eq!(component_status(&pinned_worse_than_the_signals), ComponentStatus::MajorOutage);
     }
 
     #[test]
@@ -390,7 +416,7 @@ mod tests {
         ];
         let figures = day_figures(&changes, &days, ts("2026-06-02T12:00:00Z"));
         assert_eq!(figures[0].covered_seconds, 12 * 3600, "only the recorded half of the first day counts");
-        assert_eq!(figures[0].uptime(), Some(1.0));
+        assert!(figures[0].uptime().is_some_and(|u| (u - 1.0).abs() < 1e-9), "{:?}", figures[0]);
         assert_eq!(figures[0].worst(), Some(ComponentStatus::Operational));
         // 1 h major + 10 h partial at 30 % = 4 h of downtime in 24 h.
         let expected = 1.0 - 4.0 / 24.0;
@@ -419,5 +445,48 @@ mod tests {
         assert_eq!(percent(0.99999), "99.99 %");
         assert_eq!(percent(0.5), "50.00 %");
         assert_eq!(percent(0.0), "0.00 %");
+    }
+
+    mod invariants {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn status() -> impl Strategy<Value = ComponentStatus> {
+            prop::sample::select(ComponentStatus::ALL.to_vec())
+        }
+
+        proptest! {
+            #[test]
+            fn a_pin_always_wins(
+                pinned in status(),
+                probe in prop::option::of(status()),
+                in_maintenance in any::<bool>(),
+                impacts in prop::collection::vec(prop::sample::select(vec![Impact::DegradedPerformance, Impact::PartialOutage, Impact::MajorOutage]), 0..4),
+            ) {
+                let signals = Signals { incident_impacts: impacts, manual: Some(pinned), in_maintenance, probe };
+                prop_assert_eq!(component_status(&signals), pinned);
+            }
+
+            #[test]
+            fn a_day_is_never_covered_longer_than_it_lasts_and_uptime_stays_a_fraction(
+                offsets in prop::collection::vec((0i64..5 * 86_400, status()), 1..12),
+            ) {
+                let now = ts("2026-06-05T12:00:00Z");
+                let mut changes: Vec<Change> = offsets
+                    .into_iter()
+                    .map(|(back, status)| Change { at: now - jiff::SignedDuration::from_secs(back), status })
+                    .collect();
+                changes.sort_by_key(|c| c.at);
+                let days = last_days(now, &TimeZone::UTC, 4);
+                for (figure, day) in day_figures(&changes, &days, now).iter().zip(&days) {
+                    prop_assert!(figure.covered_seconds <= day.end.as_second() - day.start.as_second());
+                    prop_assert_eq!(figure.covered_seconds, figure.seconds.iter().sum::<i64>());
+                    if let Some(uptime) = figure.uptime() {
+                        prop_assert!((0.0..=1.0).contains(&uptime), "{uptime}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,292 @@
+//! Everything the public status documents are rendered from, read in one read-only snapshot
+//! (`db::status`) and rolled up with `twisterlab_domain::status`: each component's status and
+//! uptime, the public incidents with their public updates, the page status.
+//!
+//! Only public facts reach this module (the reads in `db::status` filter them); it never writes.
+
+use std::collections::HashMap;
+
+use jiff::{SignedDuration, Timestamp};
+use sqlx::PgPool;
+use twisterlab_domain::incident::{ComponentStatus, Impact, IncidentStatus, TimelineKind};
+use twisterlab_domain::status::{self as rollup, DayFigure, Level, PageStatus};
+use uuid::Uuid;
+
+use super::history;
+use crate::db::status as store;
+
+/// Days of uptime history on the page.
+pub(crate) const UPTIME_DAYS: usize = 90;
+
+/// A component group as the public sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct Group {
+    pub id: Uuid,
+    pub name: String,
+    pub position: i32,
+    pub created_at: Timestamp,
+}
+
+/// A component with its computed status and uptime.
+#[derive(Clone, Debug)]
+pub(crate) struct Component {
+    pub id: Uuid,
+    pub name: String,
+    /// Only descriptions an admin marked public.
+    pub description: Option<String>,
+    pub group_id: Option<Uuid>,
+    pub position: i32,
+    pub status: ComponentStatus,
+    pub created_at: Timestamp,
+    /// When the status last changed (from the recorded history), else the creation time.
+    pub updated_at: Timestamp,
+    /// The last [`UPTIME_DAYS`] days, oldest first.
+    pub days: Vec<DayFigure>,
+    pub uptime: Option<f64>,
+}
+
+/// One public update of an incident (or the fact that it was resolved or reopened).
+#[derive(Clone, Debug)]
+pub(crate) struct Update {
+    pub id: Uuid,
+    /// investigating, identified, monitoring or resolved.
+    pub status: &'static str,
+    /// Markdown.
+    pub body: String,
+    pub created_at: Timestamp,
+    /// Later than `created_at` when the update was corrected.
+    pub updated_at: Timestamp,
+    /// Written by the portal (resolved, reopened) rather than by a person.
+    pub generated: bool,
+}
+
+/// A public incident.
+#[derive(Clone, Debug)]
+pub(crate) struct Incident {
+    pub id: Uuid,
+    pub name: String,
+    pub status: IncidentStatus,
+    pub impact: Level,
+    pub started_at: Timestamp,
+    pub created_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    /// The latest public change (update, resolve, reopen), else the start.
+    pub updated_at: Timestamp,
+    /// When a public update first said "monitoring".
+    pub monitoring_at: Option<Timestamp>,
+    /// Newest first.
+    pub updates: Vec<Update>,
+    /// Affected components and how.
+    pub components: Vec<(Uuid, Impact)>,
+}
+
+impl Incident {
+    pub fn is_open(&self) -> bool {
+        self.status.is_open()
+    }
+
+    /// Statuspage's status value.
+    pub fn public_status(&self) -> &'static str {
+        rollup::public_incident_status(self.status)
+    }
+}
+
+/// Everything the public documents are rendered from.
+#[derive(Clone, Debug)]
+pub(crate) struct StatusData {
+    /// When this was read.
+    pub loaded_at: Timestamp,
+    /// The latest public change anywhere (Statuspage's `page.updated_at`).
+    pub updated_at: Timestamp,
+    pub groups: Vec<Group>,
+    /// By group position, then position and name.
+    pub components: Vec<Component>,
+    /// Every public incident, newest start first.
+    pub incidents: Vec<Incident>,
+    pub page: PageStatus,
+    /// The uptime days, oldest first (dates and bounds in the team's zone).
+    pub days: Vec<rollup::Day>,
+}
+
+impl StatusData {
+    pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents.iter().filter(|i| i.is_open())
+    }
+
+    pub fn incident(&self, id: Uuid) -> Option<&Incident> {
+        self.incidents.iter().find(|i| i.id == id)
+    }
+
+    pub fn component(&self, id: Uuid) -> Option<&Component> {
+        self.components.iter().find(|c| c.id == id)
+    }
+}
+
+/// Reads the public state in one read-only snapshot and rolls it up.
+pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<StatusData, sqlx::Error> {
+    let mut tx = store::begin_snapshot(pool).await?;
+    let now = store::now(&mut *tx).await?;
+    let groups = store::groups(&mut *tx).await?;
+    let rows = store::components(&mut *tx).await?;
+    let mut impacts = store::open_impacts(&mut *tx, None).await?;
+    // Back a day further than the days shown, so the first one (25 hours long across DST) lies
+    // inside; the change before the window gives the status it began with.
+    let window_start = now - SignedDuration::from_hours(24 * (UPTIME_DAYS as i64 + 1));
+    let mut changes = store::history(&mut *tx, window_start).await?;
+    let incident_rows = store::incidents(&mut *tx).await?;
+    let events = store::events(&mut *tx).await?;
+    let affected = store::affected(&mut *tx).await?;
+    tx.commit().await?;
+
+    let days = rollup::last_days(now, tz, UPTIME_DAYS);
+    let mut components = Vec::with_capacity(rows.len());
+    for row in rows {
+        let signals = history::signals(impacts.remove(&row.id).unwrap_or_default(), row.pinned);
+        let component_changes = changes.remove(&row.id).unwrap_or_default();
+        let figures = rollup::day_figures(&component_changes, &days, now);
+        components.push(Component {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            group_id: row.group_id,
+            position: row.position,
+            status: rollup::component_status(&signals),
+            created_at: row.created_at,
+            updated_at: component_changes.last().map(|c| c.at).unwrap_or(row.created_at),
+            uptime: rollup::overall_uptime(&figures),
+            days: figures,
+        });
+    }
+
+    let incidents = assemble_incidents(incident_rows, events, affected);
+    let open_levels: Vec<Level> = incidents.iter().filter(|i| i.is_open()).map(|i| i.impact).collect();
+    let component_statuses: Vec<ComponentStatus> = components.iter().map(|c| c.status).collect();
+    let page = rollup::page_status(&component_statuses, &open_levels);
+    let updated_at = incidents
+        .iter()
+        .map(|i| i.updated_at)
+        .chain(components.iter().map(|c| c.updated_at))
+        .max()
+        .unwrap_or(now);
+    let mut created: HashMap<Uuid, Timestamp> = HashMap::new();
+    for c in &components {
+        if let Some(g) = c.group_id {
+            let first = created.entry(g).or_insert(c.created_at);
+            *first = (*first).min(c.created_at);
+        }
+    }
+    let groups = groups
+        .into_iter()
+        .map(|g| Group {
+            created_at: created.get(&g.id).copied().unwrap_or(now),
+            id: g.id,
+            name: g.name,
+            position: g.position,
+        })
+        .collect();
+
+    Ok(StatusData { loaded_at: now, updated_at, groups, components, incidents, page, days })
+}
+
+/// Public incidents with their public updates (newest first) and affected components.
+fn assemble_incidents(
+    rows: Vec<store::PublicIncident>,
+    events: Vec<store::PublicEvent>,
+    mut affected: HashMap<Uuid, Vec<(Uuid, Impact)>>,
+) -> Vec<Incident> {
+    let mut updates: HashMap<Uuid, Vec<Update>> = HashMap::new();
+    for event in events {
+        let list = updates.entry(event.incident_id).or_default();
+        match event.kind {
+            TimelineKind::PublicUpdate => {
+                let body = event.body.unwrap_or_default();
+                // A correction replaces the text of the update it points at, in place.
+                if let Some(original) = event.corrects_id.and_then(|id| list.iter_mut().find(|u| u.id == id))
+                {
+                    original.body = body;
+                    original.updated_at = event.at;
+                    continue;
+                }
+                let status = match event.public_status.as_deref() {
+                    Some("identified") => "identified",
+                    Some("monitoring") => "monitoring",
+                    Some("resolved") => "resolved",
+                    _ => "investigating",
+                };
+                list.push(Update {
+                    id: event.id,
+                    status,
+                    body,
+                    created_at: event.at,
+                    updated_at: event.at,
+                    generated: false,
+                });
+            }
+            TimelineKind::Resolved => list.push(Update {
+                id: event.id,
+                status: "resolved",
+                body: "This incident has been resolved.".into(),
+                created_at: event.at,
+                updated_at: event.at,
+                generated: true,
+            }),
+            TimelineKind::Reopened => list.push(Update {
+                id: event.id,
+                status: "investigating",
+                body: "This incident has been reopened and we are investigating.".into(),
+                created_at: event.at,
+                updated_at: event.at,
+                generated: true,
+            }),
+            _ => {}
+        }
+    }
+
+    let mut incidents = Vec::with_capacity(rows.len());
+    for row in rows {
+        let components = affected.remove(&row.id).unwrap_or_default();
+        let mut list = updates.remove(&row.id).unwrap_or_default();
+        dedupe_generated(&mut list);
+        let monitoring_at = list.iter().find(|u| u.status == "monitoring").map(|u| u.created_at);
+        let updated_at = list
+            .iter()
+            .map(|u| u.updated_at)
+            .chain([row.started_at])
+            .chain(row.resolved_at)
+            .max()
+            .unwrap_or(row.started_at);
+        list.reverse();
+        let impacts: Vec<Impact> = components.iter().map(|(_, i)| *i).collect();
+        incidents.push(Incident {
+            id: row.id,
+            name: row.title,
+            status: row.status,
+            impact: rollup::incident_impact(row.severity, &impacts),
+            started_at: row.started_at,
+            created_at: row.created_at,
+            resolved_at: if row.status.is_open() { None } else { row.resolved_at },
+            updated_at,
+            monitoring_at,
+            updates: list,
+            components,
+        });
+    }
+    incidents
+}
+
+/// How close a person's public update must be to a resolve or reopen to stand for it.
+const SAME_MOMENT: SignedDuration = SignedDuration::from_secs(60);
+
+/// Drops the portal's own "resolved"/"reopened" entry when a person's public update was
+/// posted with it (the update says the same in the commander's words). Oldest first.
+fn dedupe_generated(list: &mut Vec<Update>) {
+    let written: Vec<(Timestamp, bool)> =
+        list.iter().filter(|u| !u.generated).map(|u| (u.created_at, u.status == "resolved")).collect();
+    list.retain(|u| {
+        let resolves = u.status == "resolved";
+        !u.generated
+            || !written.iter().any(|(at, w_resolves)| {
+                *w_resolves == resolves && at.duration_since(u.created_at).abs() <= SAME_MOMENT
+            })
+    });
+}
