@@ -109,6 +109,9 @@ pub(crate) enum WriteError {
     /// `incident_components_component_id_fkey`: an incident names the component.
     #[error("an incident names this component")]
     NamedByIncident,
+    /// `maintenance_window_components_component_id_fkey`: a maintenance window names it.
+    #[error("a maintenance window names this component")]
+    NamedByMaintenance,
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -118,6 +121,7 @@ fn write_error(e: sqlx::Error) -> WriteError {
         Some("components_name_key" | "component_groups_name_key") => WriteError::NameTaken,
         Some("components_group_id_fkey") => WriteError::GroupGone,
         Some("incident_components_component_id_fkey") => WriteError::NamedByIncident,
+        Some("maintenance_window_components_component_id_fkey") => WriteError::NamedByMaintenance,
         _ => WriteError::Sql(e),
     }
 }

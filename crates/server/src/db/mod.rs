@@ -8,6 +8,8 @@ pub mod deadlines;
 pub mod health;
 pub mod health_snapshots;
 pub mod incidents;
+pub mod maintenance;
+pub mod maintenance_tasks;
 pub mod notifications;
 pub mod oncall;
 mod private_cluster;

@@ -194,6 +194,10 @@ fn refused(e: WriteError, taken: &str) -> ComponentError {
             "An incident names this component, and its record keeps it, so it cannot be deleted. Rename it instead."
                 .into(),
         ),
+        WriteError::NamedByMaintenance => ComponentError::Refused(
+            "A maintenance window names this component, and its record keeps it, so it cannot be deleted. Rename it instead."
+                .into(),
+        ),
         WriteError::Sql(e) => ComponentError::Database(e),
     }
 }
