@@ -327,6 +327,13 @@ settings! {
         help: "Grafana Database Metrics dashboard (empty: no link)",
         parse: dashboard_url,
     }
+    /// Longest maintenance window allowed, in hours.
+    maintenance_max_hours: u32 {
+        env: "TWISTERLAB_MAINTENANCE_MAX_HOURS",
+        default: Some("12"),
+        help: "longest maintenance window allowed, in hours",
+        parse: |v| v.number_in(1..=168, "expected 1 to 168 hours"),
+    }
     /// Most health probes in flight at once in this process.
     probe_concurrency: usize {
         env: "TWISTERLAB_PROBE_CONCURRENCY",

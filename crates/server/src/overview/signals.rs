@@ -37,6 +37,9 @@ pub(crate) enum Signal {
     Appended(i64),
     /// Down, but this service opens no incidents.
     NoIncident,
+    /// Down while a maintenance window covers its component: held back on that window (its
+    /// id) until the window ends.
+    Suppressed(Uuid),
 }
 
 /// Acts on one probe's state change, inside the transaction that holds the service's state row
@@ -57,6 +60,9 @@ pub(crate) async fn on_step(
         incidents::notify_status_change(&mut *tx).await?;
     }
     if step.went_down() {
+        if let Some(window) = crate::maintenance::suppression::hold_back(&mut *tx, service, evidence).await? {
+            return Ok(Signal::Suppressed(window));
+        }
         if let Some((incident_id, number)) = store::open_signal_incident(&mut *tx, service.id).await? {
             append(tx, incident_id, &down_event(service, step, evidence)).await?;
             return Ok(Signal::Appended(number));
@@ -107,6 +113,54 @@ pub(crate) async fn on_step(
         return Ok(Signal::Appended(number));
     }
     Ok(Signal::None)
+}
+
+/// Declares the incident a down service did not open while a maintenance window held its
+/// signal back, now that the window has ended with the service still down. Call it under the
+/// service's state row lock ([`store::lock_state`]), after checking that no incident of the
+/// service is open; `None` when the service opens no incidents.
+pub(crate) async fn declare_after_maintenance(
+    tx: &mut PgConnection,
+    zone: &jiff::tz::TimeZone,
+    service: &Service,
+    window_title: &str,
+) -> Result<Option<Incident>, IncidentError> {
+    let Some(severity) = service.open_incident else {
+        return Ok(None);
+    };
+    let evidence = crate::db::probe_results::recent(&mut *tx, service.id, 5).await?;
+    let declaration = Declaration {
+        title: title(service, &evidence),
+        summary: format!(
+            "Declared by the portal's health probe: {} went down during the maintenance window \u{201c}{window_title}\u{201d} and was still down when it ended. The probe evidence is on the timeline.",
+            service.name
+        ),
+        severity: Some(severity),
+        components: service.component_id.map(|c| vec![(c, service.impact)]).unwrap_or_default(),
+        labels: vec![INCIDENT_LABEL.to_owned()],
+        ..Declaration::default()
+    };
+    let incident = declare(tx, zone, &declaration).await?;
+    store::link_signal_incident(&mut *tx, service.id, incident.id).await?;
+    let shown = &evidence[..evidence.len().min(3)];
+    let event = SignalEvent {
+        body: format!(
+            "**{}** is still down after the maintenance window \u{201c}{window_title}\u{201d}, which held its signal back while it ran. Latest reason: {}.",
+            service.name,
+            service.last_reason.as_deref().unwrap_or("health check failing")
+        ),
+        data: json!({
+            "service": service.name, "url": service.url, "state": ServiceState::Down.as_str(),
+            "after_maintenance": window_title, "checks": checks_json(shown),
+        }),
+    };
+    append(tx, incident.id, &event).await?;
+    tracing::warn!(
+        service.name = %service.name,
+        incident.number = incident.number.get(),
+        "service still down after a maintenance window: incident declared"
+    );
+    Ok(Some(incident))
 }
 
 /// What a signal writes on an incident's timeline: words for people (Markdown) and the

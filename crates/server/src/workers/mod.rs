@@ -149,6 +149,11 @@ pub fn table(state: &AppState) -> anyhow::Result<Vec<WorkerRow>> {
         ),
         row("probe_rollup", Cadence::Every(jobs::ROLLUP_INTERVAL), jobs::RollupJob { pool: pool.clone() }),
         row(
+            "maintenance_tasks",
+            Cadence::Every(crate::maintenance::tasks::INTERVAL),
+            crate::maintenance::tasks::TaskWorker { pool: pool.clone(), zone: config.timezone.clone() },
+        ),
+        row(
             "housekeeping",
             Cadence::Every(housekeeping::INTERVAL),
             housekeeping::Housekeeping { pool: pool.clone(), idle_timeout: config.session_idle_timeout },
