@@ -104,6 +104,8 @@ pub enum Doc {
     Api(ApiDoc),
     Atom,
     Rss,
+    /// `/maintenance.ics`: the maintenance windows as an iCalendar feed.
+    Calendar,
 }
 
 impl Doc {
@@ -114,7 +116,7 @@ impl Doc {
 
     /// Whether other sites may read it (the JSON API and the feeds).
     pub const fn is_cors(self) -> bool {
-        matches!(self, Doc::Api(_) | Doc::Atom | Doc::Rss)
+        matches!(self, Doc::Api(_) | Doc::Atom | Doc::Rss | Doc::Calendar)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Everything the public status documents are rendered from, read in one read-only snapshot
 //! (`db::status`) and rolled up with `twisterlab_domain::status`: each component's status and
-//! uptime, the public incidents with their public updates, the page status.
+//! uptime, the public incidents with their public updates, the announced maintenance windows,
+//! the page status.
 //!
 //! Only public facts reach this module (the reads in `db::status` filter them); it never writes.
 
@@ -9,6 +10,7 @@ use std::collections::HashMap;
 use jiff::{SignedDuration, Timestamp};
 use sqlx::PgPool;
 use twisterlab_domain::incident::{ComponentStatus, Impact, IncidentStatus, TimelineKind};
+use twisterlab_domain::maintenance::{PublicStatus, WindowState};
 use twisterlab_domain::status::{self as rollup, DayFigure, Level, PageStatus};
 use uuid::Uuid;
 
@@ -91,6 +93,55 @@ impl Incident {
     }
 }
 
+/// A public update of a maintenance window.
+#[derive(Clone, Debug)]
+pub(crate) struct MaintenanceUpdate {
+    pub id: Uuid,
+    pub status: PublicStatus,
+    /// Markdown.
+    pub body: String,
+    pub created_at: Timestamp,
+}
+
+/// An announced maintenance window.
+#[derive(Clone, Debug)]
+pub(crate) struct Maintenance {
+    pub id: Uuid,
+    pub name: String,
+    /// Markdown.
+    pub description: String,
+    /// Statuspage's status; `None` for a cancelled window, which only the calendar feed lists
+    /// (to withdraw it).
+    pub status: Option<PublicStatus>,
+    pub state: WindowState,
+    pub scheduled_for: Timestamp,
+    pub scheduled_until: Timestamp,
+    /// When it was announced.
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub verifying_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    /// Bumped by every change (the calendar's `SEQUENCE`).
+    pub version: i32,
+    /// Affected component ids.
+    pub components: Vec<Uuid>,
+    /// Newest first.
+    pub updates: Vec<MaintenanceUpdate>,
+}
+
+impl Maintenance {
+    /// Whether `upcoming.json` lists it.
+    pub fn is_upcoming(&self) -> bool {
+        self.status.is_some_and(PublicStatus::is_upcoming)
+    }
+
+    /// Whether `active.json` lists it.
+    pub fn is_active(&self) -> bool {
+        self.status.is_some_and(PublicStatus::is_active)
+    }
+}
+
 /// Everything the public documents are rendered from.
 #[derive(Clone, Debug)]
 pub(crate) struct StatusData {
@@ -103,6 +154,8 @@ pub(crate) struct StatusData {
     pub components: Vec<Component>,
     /// Every public incident, newest start first.
     pub incidents: Vec<Incident>,
+    /// Every announced maintenance window (cancelled ones too), latest planned start first.
+    pub maintenances: Vec<Maintenance>,
     pub page: PageStatus,
     /// The uptime days, oldest first (dates and bounds in the team's zone).
     pub days: Vec<rollup::Day>,
@@ -120,6 +173,17 @@ impl StatusData {
     pub fn component(&self, id: Uuid) -> Option<&Component> {
         self.components.iter().find(|c| c.id == id)
     }
+
+    /// The public maintenance `id` (not a cancelled one).
+    pub fn maintenance(&self, id: Uuid) -> Option<&Maintenance> {
+        self.maintenances.iter().find(|m| m.id == id && m.status.is_some())
+    }
+
+    /// Maintenances on the status page: in progress first, then upcoming, soonest first.
+    pub fn current_maintenances(&self) -> impl Iterator<Item = &Maintenance> {
+        let active = self.maintenances.iter().rev().filter(|m| m.is_active());
+        active.chain(self.maintenances.iter().rev().filter(|m| m.is_upcoming()))
+    }
 }
 
 /// Reads the public state in one read-only snapshot and rolls it up.
@@ -136,12 +200,16 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
     let incident_rows = store::incidents(&mut *tx).await?;
     let events = store::events(&mut *tx).await?;
     let affected = store::affected(&mut *tx).await?;
+    let in_maintenance = crate::db::maintenance::components_in_maintenance(&mut *tx, None).await?;
+    let windows = crate::db::maintenance::public_windows(&mut *tx).await?;
+    let window_updates = crate::db::maintenance::public_updates(&mut *tx).await?;
     tx.commit().await?;
 
     let days = rollup::last_days(now, tz, UPTIME_DAYS);
     let mut components = Vec::with_capacity(rows.len());
     for row in rows {
-        let signals = history::signals(impacts.remove(&row.id).unwrap_or_default(), row.pinned);
+        let signals =
+            history::signals(impacts.remove(&row.id).unwrap_or_default(), row.pinned, in_maintenance.contains(&row.id));
         let component_changes = changes.remove(&row.id).unwrap_or_default();
         let figures = rollup::day_figures(&component_changes, &days, now);
         components.push(Component {
@@ -162,9 +230,11 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
     let open_levels: Vec<Level> = incidents.iter().filter(|i| i.is_open()).map(|i| i.impact).collect();
     let component_statuses: Vec<ComponentStatus> = components.iter().map(|c| c.status).collect();
     let page = rollup::page_status(&component_statuses, &open_levels);
+    let maintenances = assemble_maintenances(windows, window_updates);
     let updated_at = incidents
         .iter()
         .map(|i| i.updated_at)
+        .chain(maintenances.iter().filter(|m| m.status.is_some()).map(|m| m.updated_at))
         .chain(components.iter().map(|c| c.updated_at))
         .max()
         .unwrap_or(now);
@@ -185,7 +255,49 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
         })
         .collect();
 
-    Ok(StatusData { loaded_at: now, updated_at, groups, components, incidents, page, days })
+    Ok(StatusData { loaded_at: now, updated_at, groups, components, incidents, maintenances, page, days })
+}
+
+/// Announced windows with their public updates (newest first).
+fn assemble_maintenances(
+    windows: Vec<crate::db::maintenance::PublicWindow>,
+    updates: Vec<crate::db::maintenance::Update>,
+) -> Vec<Maintenance> {
+    let mut by_window: HashMap<Uuid, Vec<MaintenanceUpdate>> = HashMap::new();
+    for u in updates {
+        by_window.entry(u.window_id).or_default().push(MaintenanceUpdate {
+            id: u.id,
+            status: u.status,
+            body: u.body,
+            created_at: u.at,
+        });
+    }
+    windows
+        .into_iter()
+        .map(|w| {
+            let mut updates = by_window.remove(&w.id).unwrap_or_default();
+            updates.reverse();
+            let updated_at =
+                updates.iter().map(|u| u.created_at).chain([w.updated_at]).max().unwrap_or(w.updated_at);
+            Maintenance {
+                id: w.id,
+                name: w.title.clone(),
+                description: w.description.clone(),
+                status: w.public_status(),
+                state: w.state,
+                scheduled_for: w.starts_at,
+                scheduled_until: w.ends_at,
+                created_at: w.announced_at,
+                started_at: w.started_at,
+                verifying_at: w.verifying_at,
+                ended_at: w.ended_at,
+                updated_at,
+                version: w.version,
+                components: w.components,
+                updates,
+            }
+        })
+        .collect()
 }
 
 /// Public incidents with their public updates (newest first) and affected components.

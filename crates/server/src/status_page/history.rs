@@ -1,7 +1,8 @@
 //! The recorded history of each component's public status, which the 90-day uptime bars are
 //! computed from. It is written where a status changes, in the transaction of the change:
 //! incident impacts, resolve and reopen (`incidents::service`), an admin's pin and a new
-//! component (`status_page::service`). The status page only reads it.
+//! component (`status_page::service`), a maintenance window's start and end
+//! (`maintenance::service`). The status page only reads it.
 //!
 //! [`record`] recomputes the status with the roll-up rules and appends a row when it differs
 //! from the last one. Recording is serialised by a transaction-scoped lock, so concurrent
@@ -63,9 +64,14 @@ async fn record_some(
     store::lock_history(&mut *tx).await?;
     let recorded = store::recorded(&mut *tx, ids).await?;
     let mut impacts = store::open_impacts(&mut *tx, ids).await?;
+    let maintenance = crate::db::maintenance::components_in_maintenance(&mut *tx, ids).await?;
     let mut changed = vec![];
     for (id, known) in recorded {
-        let status = component_status(&signals(impacts.remove(&id).unwrap_or_default(), known.pinned));
+        let status = component_status(&signals(
+            impacts.remove(&id).unwrap_or_default(),
+            known.pinned,
+            maintenance.contains(&id),
+        ));
         if known.last != Some(status) {
             changed.push((id, status));
         }
@@ -74,9 +80,15 @@ async fn record_some(
     Ok(changed)
 }
 
-/// What a component's status is computed from, the same for the page and for the history.
-pub(crate) fn signals(incident_impacts: Vec<Impact>, pinned: Option<ComponentStatus>) -> Signals {
-    // Seams: active maintenance windows and health probe verdicts set `in_maintenance` and
-    // `probe` here once those areas feed the roll-up; they then record history where they change.
-    Signals { incident_impacts, manual: pinned, ..Signals::default() }
+/// What a component's status is computed from, the same for the page and for the history:
+/// open public incidents' impacts, an admin's pin, and whether an in-progress maintenance window
+/// covers it (recorded where windows start and end, `maintenance::service`).
+pub(crate) fn signals(
+    incident_impacts: Vec<Impact>,
+    pinned: Option<ComponentStatus>,
+    in_maintenance: bool,
+) -> Signals {
+    // Seam: health probe verdicts set `probe` here once that area feeds the roll-up; it then
+    // records history where they change.
+    Signals { incident_impacts, manual: pinned, in_maintenance, ..Signals::default() }
 }

@@ -10,7 +10,9 @@ use twisterlab_domain::status::{self as rollup, DayFigure, Level};
 use uuid::Uuid;
 
 use super::cache::{Settings, Site};
-use super::data::{Component, Incident, StatusData};
+use twisterlab_domain::maintenance::PublicStatus;
+
+use super::data::{Component, Incident, Maintenance, StatusData};
 use crate::clock;
 use crate::web::assets;
 use crate::web::time::Moment;
@@ -155,6 +157,69 @@ impl IncidentView {
                 })
                 .collect(),
         }
+    }
+}
+
+/// A maintenance window as the status page and its own page show it.
+pub(crate) struct MaintenanceView {
+    pub href: String,
+    pub name: String,
+    /// "Scheduled", "In progress", "Verifying", "Completed".
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub starts: Moment,
+    pub ends: Moment,
+    /// "API, Database".
+    pub affected: String,
+    /// Safe HTML of the description.
+    pub description: String,
+    /// Newest first.
+    pub updates: Vec<UpdateView>,
+}
+
+impl MaintenanceView {
+    fn of(m: &Maintenance, data: &StatusData, chrome: &Chrome, settings: &Settings, now: Timestamp) -> Self {
+        let status = m.status.unwrap_or(PublicStatus::Completed);
+        Self {
+            href: chrome.incident(&m.id),
+            name: m.name.clone(),
+            status: status.label(),
+            status_class: if status.is_active() { "under_maintenance" } else { "operational" },
+            starts: Moment::new(m.scheduled_for, &settings.time_zone, now),
+            ends: Moment::new(m.scheduled_until, &settings.time_zone, now),
+            affected: m
+                .components
+                .iter()
+                .filter_map(|id| data.component(*id).map(|c| c.name.clone()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            description: crate::markdown::to_html(&m.description),
+            updates: m
+                .updates
+                .iter()
+                .map(|u| UpdateView {
+                    status: u.status.label().to_owned(),
+                    at: Moment::new(u.created_at, &settings.time_zone, now),
+                    html: crate::markdown::to_html(&u.body),
+                    edited: false,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A past maintenance as a line of the history.
+fn maintenance_line(m: &Maintenance, chrome: &Chrome, settings: &Settings) -> IncidentLine {
+    let tz = &settings.time_zone;
+    let (start, end) = (m.started_at.unwrap_or(m.scheduled_for), m.ended_at.unwrap_or(m.scheduled_until));
+    IncidentLine {
+        href: chrome.incident(&m.id),
+        name: m.name.clone(),
+        status: "Completed".into(),
+        impact: "Maintenance",
+        impact_class: "under_maintenance",
+        period: format!("{} – {}", clock::absolute(start, tz), clock::time_of_day(end, tz)),
+        latest: m.updates.first().map(|u| shorten(&crate::markdown::to_text(&u.body), 240)).unwrap_or_default(),
     }
 }
 
@@ -365,6 +430,8 @@ pub(crate) struct HomePage {
     pub banner: &'static str,
     pub banner_class: &'static str,
     pub incidents: Vec<IncidentView>,
+    /// In progress first, then upcoming.
+    pub maintenances: Vec<MaintenanceView>,
     pub groups: Vec<GroupView>,
     pub recent: Vec<IncidentLine>,
     pub first_day: String,
@@ -394,6 +461,13 @@ pub(crate) struct MonthView {
 pub(crate) struct IncidentPage {
     pub chrome: Chrome,
     pub incident: IncidentView,
+}
+
+#[derive(Template)]
+#[template(path = "status/maintenance.html")]
+pub(crate) struct MaintenancePage {
+    pub chrome: Chrome,
+    pub maintenance: MaintenanceView,
 }
 
 /// The words of the stale note, also checked by tests.
@@ -426,6 +500,10 @@ pub(crate) fn home(
         banner: data.page.banner(),
         banner_class: data.page.class(),
         incidents,
+        maintenances: data
+            .current_maintenances()
+            .map(|m| MaintenanceView::of(m, data, &chrome, settings, now))
+            .collect(),
         groups: group_views(data),
         recent,
         first_day: data.days.first().map(|d| d.date.strftime("%Y-%m-%d").to_string()).unwrap_or_default(),
@@ -449,10 +527,20 @@ fn month_index((y, m): (i16, i8)) -> i32 {
 /// Number of history pages: from this month back to the oldest public incident's month.
 pub(crate) fn history_pages(data: &StatusData, settings: &Settings) -> u32 {
     let current = month_index(month_of(data.loaded_at, settings));
-    let oldest =
-        data.incidents.iter().map(|i| month_index(month_of(i.started_at, settings))).min().unwrap_or(current);
+    let oldest = data
+        .incidents
+        .iter()
+        .map(|i| month_index(month_of(i.started_at, settings)))
+        .chain(past_maintenances(data).map(|m| month_index(month_of(m.scheduled_for, settings))))
+        .min()
+        .unwrap_or(current);
     let months = u32::try_from(current - oldest + 1).unwrap_or(1).max(1);
     months.div_ceil(MONTHS_PER_PAGE)
+}
+
+/// Maintenances over: history only.
+fn past_maintenances(data: &StatusData) -> impl Iterator<Item = &Maintenance> {
+    data.maintenances.iter().filter(|m| m.status == Some(PublicStatus::Completed))
 }
 
 /// One page of the history, `page` from 1 (the current month and the two before it).
@@ -475,12 +563,19 @@ pub(crate) fn history(
             jiff::civil::date(i16::try_from(year).unwrap_or(2000), i8::try_from(month).unwrap_or(1), 1)
                 .strftime("%B %Y")
                 .to_string();
-        let incidents = data
+        let mut dated: Vec<(Timestamp, IncidentLine)> = data
             .incidents
             .iter()
             .filter(|i| month_index(month_of(i.started_at, settings)) == index)
-            .map(|i| incident_line(i, &chrome, settings))
+            .map(|i| (i.started_at, incident_line(i, &chrome, settings)))
+            .chain(
+                past_maintenances(data)
+                    .filter(|m| month_index(month_of(m.scheduled_for, settings)) == index)
+                    .map(|m| (m.scheduled_for, maintenance_line(m, &chrome, settings))),
+            )
             .collect();
+        dated.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        let incidents = dated.into_iter().map(|(_, line)| line).collect();
         months.push(MonthView { label, incidents });
     }
     let base = chrome.history();
@@ -505,8 +600,13 @@ pub(crate) fn incident(
     stale: Option<Timestamp>,
     now: Timestamp,
 ) -> Option<Result<String, askama::Error>> {
-    let incident = data.incident(id)?;
     let chrome = Chrome::new(settings, site, false, stale_moment(stale, settings, now));
+    let Some(incident) = data.incident(id) else {
+        // Statuspage links a maintenance like an incident (`/incidents/{id}`).
+        let m = data.maintenance(id)?;
+        let maintenance = MaintenanceView::of(m, data, &chrome, settings, now);
+        return Some(MaintenancePage { chrome, maintenance }.render());
+    };
     let view = IncidentView::of(incident, data, &chrome, settings, now);
     Some(IncidentPage { chrome, incident: view }.render())
 }

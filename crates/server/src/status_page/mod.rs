@@ -1,5 +1,6 @@
 //! The public status page: its own host (`TWISTERLAB_STATUS_HOST`), the same pages under
-//! `/status` on the internal host, the Statuspage-compatible JSON API, Atom and RSS feeds,
+//! `/status` on the internal host, the Statuspage-compatible JSON API, Atom and RSS feeds, the
+//! maintenance calendar (`/maintenance.ics`),
 //! all served from an in-memory cache rebuilt on `NOTIFY twisterlab_status`; the admin pages
 //! and use cases for components and groups (`admin`, `service`); and the component status
 //! history the uptime bars come from, written where a status changes (`history`), never by a
@@ -11,6 +12,7 @@
 
 mod admin;
 pub mod cache;
+mod calendar;
 pub(crate) mod data;
 mod feeds;
 pub(crate) mod history;
@@ -52,6 +54,9 @@ pub(crate) fn routes() -> Routes {
         })
         .get("/history.rss", Access::Public, |State(app): State<AppState>, request: Request| async move {
             serve(&app.status, Site::Internal, Doc::Rss, request.headers()).await
+        })
+        .get("/maintenance.ics", Access::Public, |State(app): State<AppState>, request: Request| async move {
+            serve(&app.status, Site::Internal, Doc::Calendar, request.headers()).await
         });
     for api in ApiDoc::ALL {
         routes = routes.get(
@@ -130,6 +135,12 @@ fn site_router(cache: Arc<StatusCache>, https: bool) -> Router {
             "/history.rss",
             get(|State(c): State<Arc<StatusCache>>, r: Request| async move {
                 serve(&c, Site::Public, Doc::Rss, r.headers()).await
+            }),
+        )
+        .route(
+            "/maintenance.ics",
+            get(|State(c): State<Arc<StatusCache>>, r: Request| async move {
+                serve(&c, Site::Public, Doc::Calendar, r.headers()).await
             }),
         )
         .route("/static/{file}", get(assets::serve_asset));

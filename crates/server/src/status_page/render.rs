@@ -7,17 +7,18 @@ use jiff::Timestamp;
 
 use super::cache::{ApiDoc, Doc, DocKey, Document, Settings, Site};
 use super::data::StatusData;
-use super::{feeds, html, statuspage_api};
+use super::{calendar, feeds, html, statuspage_api};
 
 const HTML: &str = "text/html; charset=utf-8";
 const JSON: &str = "application/json";
 const ATOM: &str = "application/atom+xml; charset=utf-8";
 const RSS: &str = "application/rss+xml; charset=utf-8";
+const CALENDAR: &str = "text/calendar; charset=utf-8";
 
 /// Whether `doc` names something that exists in `data` (an incident, a history page).
 pub(crate) fn exists(settings: &Settings, data: &StatusData, doc: Doc) -> bool {
     match doc {
-        Doc::Incident(id) => data.incident(id).is_some(),
+        Doc::Incident(id) => data.incident(id).is_some() || data.maintenance(id).is_some(),
         Doc::History { page } => page >= 1 && page <= html::history_pages(data, settings),
         _ => true,
     }
@@ -56,6 +57,7 @@ pub(crate) fn one(
         },
         Doc::Atom => Some(Document::new(ATOM, feeds::atom(settings, data).into_bytes(), true)),
         Doc::Rss => Some(Document::new(RSS, feeds::rss(settings, data).into_bytes(), true)),
+        Doc::Calendar => Some(Document::new(CALENDAR, calendar::ics(settings, data, now).into_bytes(), true)),
     }
 }
 

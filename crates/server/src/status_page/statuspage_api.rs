@@ -13,14 +13,21 @@
 //! - `incident_updates`: public updates (corrected text in place), plus "resolved" and
 //!   "reopened" entries the portal writes when no public update said so; newest first.
 //! - `shortlink`: the incident's page on the status site. Timestamps: RFC 3339 (ISO 8601), UTC.
-//! - Scheduled maintenances: always empty until the maintenance area exists.
+//! - Scheduled maintenances: announced windows (not drafts, not cancelled ones), with
+//!   `scheduled_for`/`scheduled_until` (planned), `status` `scheduled` / `in_progress` /
+//!   `verifying` / `completed` (a rolled-back window is `completed`; its last update says so),
+//!   `impact` `maintenance`, their updates as `incident_updates` and affected `components`.
+//!   `summary.json` lists the upcoming and active ones; `scheduled-maintenances.json` the 50 with
+//!   the latest planned start.
 
 use serde::Serialize;
 use twisterlab_domain::incident::ComponentStatus;
 use uuid::Uuid;
 
 use super::cache::{ApiDoc, Settings};
-use super::data::{Component, Group, Incident, StatusData};
+use twisterlab_domain::maintenance::PublicStatus;
+
+use super::data::{Component, Group, Incident, Maintenance, StatusData};
 use crate::clock::iso;
 
 /// Incidents in `incidents.json`, newest first (Statuspage's limit).
@@ -92,9 +99,76 @@ pub(crate) struct IncidentJson {
     pub components: Vec<ComponentJson>,
 }
 
-/// A scheduled maintenance (none exist yet; the type keeps the documents' shape explicit).
+/// A scheduled maintenance, as Statuspage writes one (an incident with `scheduled_for`).
 #[derive(Serialize)]
-pub(crate) struct MaintenanceJson {}
+pub(crate) struct MaintenanceJson {
+    pub id: String,
+    pub name: String,
+    pub status: &'static str,
+    pub created_at: String,
+    pub updated_at: String,
+    pub monitoring_at: Option<String>,
+    pub resolved_at: Option<String>,
+    pub impact: &'static str,
+    pub shortlink: String,
+    pub started_at: String,
+    pub page_id: String,
+    pub incident_updates: Vec<UpdateJson>,
+    pub components: Vec<ComponentJson>,
+    pub scheduled_for: String,
+    pub scheduled_until: String,
+}
+
+/// Maintenances in `scheduled-maintenances.json`, latest planned start first (Statuspage's limit).
+pub(crate) const MAINTENANCE_LIMIT: usize = 50;
+
+fn maintenance(settings: &Settings, data: &StatusData, m: &Maintenance) -> Option<MaintenanceJson> {
+    let status = m.status?;
+    let id = m.id.to_string();
+    Some(MaintenanceJson {
+        name: m.name.clone(),
+        status: status.as_str(),
+        created_at: iso(m.created_at),
+        updated_at: iso(m.updated_at),
+        monitoring_at: m.verifying_at.map(iso),
+        resolved_at: m.ended_at.filter(|_| status == PublicStatus::Completed).map(iso),
+        impact: "maintenance",
+        shortlink: format!("{}/incidents/{id}", settings.base_url),
+        started_at: iso(m.started_at.unwrap_or(m.scheduled_for)),
+        page_id: settings.page_id.clone(),
+        incident_updates: m
+            .updates
+            .iter()
+            .map(|u| UpdateJson {
+                id: u.id.to_string(),
+                status: u.status.as_str(),
+                body: u.body.clone(),
+                incident_id: id.clone(),
+                created_at: iso(u.created_at),
+                updated_at: iso(u.created_at),
+                display_at: iso(u.created_at),
+                affected_components: None,
+                deliver_notifications: true,
+                custom_tweet: None,
+                tweet_id: None,
+            })
+            .collect(),
+        components: m.components.iter().filter_map(|c| data.component(*c)).map(|c| component(settings, c)).collect(),
+        scheduled_for: iso(m.scheduled_for),
+        scheduled_until: iso(m.scheduled_until),
+        id,
+    })
+}
+
+/// The maintenances `keep` selects, in Statuspage's order: by planned start, latest first.
+fn maintenances(
+    settings: &Settings,
+    data: &StatusData,
+    keep: impl Fn(&Maintenance) -> bool,
+    limit: usize,
+) -> Vec<MaintenanceJson> {
+    data.maintenances.iter().filter(|m| keep(m)).filter_map(|m| maintenance(settings, data, m)).take(limit).collect()
+}
 
 #[derive(Serialize)]
 struct SummaryJson {
@@ -256,7 +330,12 @@ pub(crate) fn render(
             page,
             components: components(settings, data),
             incidents: unresolved(),
-            scheduled_maintenances: vec![],
+            scheduled_maintenances: maintenances(
+                settings,
+                data,
+                |m| m.is_upcoming() || m.is_active(),
+                usize::MAX,
+            ),
             status: status(data),
         }),
         ApiDoc::Status => serde_json::to_vec(&StatusDocJson { page, status: status(data) }),
@@ -273,8 +352,17 @@ pub(crate) fn render(
                 .collect(),
         }),
         ApiDoc::UnresolvedIncidents => serde_json::to_vec(&IncidentsJson { page, incidents: unresolved() }),
-        ApiDoc::ScheduledMaintenances | ApiDoc::UpcomingMaintenances | ApiDoc::ActiveMaintenances => {
-            serde_json::to_vec(&MaintenancesJson { page, scheduled_maintenances: vec![] })
-        }
+        ApiDoc::ScheduledMaintenances => serde_json::to_vec(&MaintenancesJson {
+            page,
+            scheduled_maintenances: maintenances(settings, data, |_| true, MAINTENANCE_LIMIT),
+        }),
+        ApiDoc::UpcomingMaintenances => serde_json::to_vec(&MaintenancesJson {
+            page,
+            scheduled_maintenances: maintenances(settings, data, Maintenance::is_upcoming, usize::MAX),
+        }),
+        ApiDoc::ActiveMaintenances => serde_json::to_vec(&MaintenancesJson {
+            page,
+            scheduled_maintenances: maintenances(settings, data, Maintenance::is_active, usize::MAX),
+        }),
     }
 }
