@@ -27,6 +27,7 @@ pub fn routes() -> Routes {
         .merge(crate::incidents::routes())
         .merge(crate::oncall::routes().merge(crate::escalation::routes()))
         .merge(crate::status_page::routes())
+        .merge(crate::maintenance::routes())
         .get("/static/{file}", Access::Public, assets::serve_asset)
 }
 

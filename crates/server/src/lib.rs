@@ -13,6 +13,7 @@ pub mod escalation;
 pub mod health;
 pub mod identity;
 pub mod incidents;
+pub mod maintenance;
 pub mod markdown;
 pub mod oncall;
 pub mod overview;

@@ -2,6 +2,7 @@
 
 pub(crate) mod error;
 pub(crate) mod incidents;
+pub(crate) mod maintenance;
 pub(crate) mod openapi;
 pub(crate) mod request;
 #[cfg(test)]
@@ -18,6 +19,7 @@ pub fn routes() -> Routes {
         .get("/api/v1/me", Access::Role(Role::Viewer), show_me)
         .get("/api/v1/openapi.json", Access::Public, openapi::serve_openapi)
         .merge(incidents::routes())
+        .merge(maintenance::routes())
 }
 
 /// Who the caller of the API is.

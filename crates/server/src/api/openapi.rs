@@ -631,6 +631,12 @@ pub(crate) fn document() -> Value {
         }),
     );
 
+    let maintenance = super::maintenance::openapi::fragment();
+    paths.extend(maintenance.paths);
+    parameters.extend(maintenance.parameters);
+    responses.extend(maintenance.responses);
+    schemas.extend(maintenance.schemas);
+
     json!({
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
@@ -646,7 +652,8 @@ pub(crate) fn document() -> Value {
             {"name": "incidents", "description": "Incidents, their SLA clocks and their timeline."},
             {"name": "account", "description": "The caller."},
             {"name": "meta", "description": "This description."},
-            {"name": "status page", "description": "The public, Statuspage-compatible status API (no token)."}
+            {"name": "status page", "description": "The public, Statuspage-compatible status API (no token)."},
+            maintenance.tag
         ],
         "paths": Value::Object(paths),
         "components": {

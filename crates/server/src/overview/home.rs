@@ -155,6 +155,8 @@ pub(crate) struct OverviewPage {
     pub now: Moment,
     /// The portal itself: its database and schema, and how long it has run.
     pub portal: PortalFacts,
+    /// Maintenance in progress and overdue recurring tasks (`maintenance/overview.html`).
+    pub maintenance: crate::maintenance::view::OverviewSection,
 }
 
 impl OverviewPage {
@@ -270,7 +272,9 @@ pub(crate) async fn show_overview(
         uptime: format!("{} h {} min", up / 3600, (up % 3600) / 60),
     };
 
+    let maintenance = crate::maintenance::view::overview_section(&app.pool, zone, now).await?;
     Ok(Page(OverviewPage {
+        maintenance,
         portal,
         is_admin: role.allows(Role::Admin),
         headline,

@@ -29,6 +29,7 @@ pub const NAVIGATION: &[NavItem] = &[
     NavItem { label: "Overview", href: "/", prefix: "/", min_role: Role::Viewer },
     NavItem { label: "Incidents", href: "/incidents", prefix: "/incidents", min_role: Role::Viewer },
     NavItem { label: "On call", href: "/oncall", prefix: "/oncall", min_role: Role::Viewer },
+    NavItem { label: "Maintenance", href: "/maintenance", prefix: "/maintenance", min_role: Role::Viewer },
     NavItem { label: "Users", href: "/admin/users", prefix: "/admin/users", min_role: Role::Admin },
     NavItem { label: "Audit log", href: "/admin/audit", prefix: "/admin/audit", min_role: Role::Admin },
 ];

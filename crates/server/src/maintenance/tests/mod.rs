@@ -1,0 +1,1 @@
+//! Tests of maintenance windows and recurring tasks against real Postgres.
