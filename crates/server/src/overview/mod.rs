@@ -23,7 +23,7 @@ pub(crate) mod sparkline;
 pub(crate) mod view;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use sqlx::PgExecutor;
 use twisterlab_domain::incident::Impact;

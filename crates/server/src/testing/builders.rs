@@ -206,3 +206,72 @@ impl IncidentBuilder {
         self
     }
 }
+
+/// A maintenance window to create through `maintenance::service::create`, as a draft.
+#[derive(Clone, Debug)]
+pub struct WindowBuilder {
+    title: String,
+    components: Vec<String>,
+    starts_in: jiff::SignedDuration,
+    length: jiff::SignedDuration,
+}
+
+/// A window titled `title` on the component "API", starting in 72 hours, lasting 3 hours.
+pub fn window(title: &str) -> WindowBuilder {
+    WindowBuilder {
+        title: title.into(),
+        components: vec!["API".into()],
+        starts_in: jiff::SignedDuration::from_hours(72),
+        length: jiff::SignedDuration::from_hours(3),
+    }
+}
+
+impl WindowBuilder {
+    /// On the components called `names` (seeded: "API", "Database"…).
+    pub fn on(mut self, names: &[&str]) -> Self {
+        self.components = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+
+    /// Starting `d` from now.
+    pub fn starting_in(mut self, d: jiff::SignedDuration) -> Self {
+        self.starts_in = d;
+        self
+    }
+
+    /// Lasting `d`.
+    pub fn lasting(mut self, d: jiff::SignedDuration) -> Self {
+        self.length = d;
+        self
+    }
+
+    /// Creates the draft as `by`, committed; returns its id.
+    pub async fn create(self, pool: &PgPool, by: &User) -> Uuid {
+        let mut components = vec![];
+        for name in &self.components {
+            let id = crate::db::components::id_by_name(pool, name).await.expect("component lookup");
+            components.push(id.unwrap_or_else(|| panic!("no component called {name}")));
+        }
+        let now = jiff::Timestamp::now();
+        let input = crate::maintenance::service::WindowInput {
+            title: self.title,
+            description: String::new(),
+            starts_at: now + self.starts_in,
+            ends_at: now + self.starts_in + self.length,
+            components,
+            owner_id: None,
+        };
+        let mut tx = pool.begin().await.expect("begin");
+        let window = crate::maintenance::service::create(
+            &mut tx,
+            &actor(by),
+            &input,
+            jiff::SignedDuration::from_hours(12),
+            now,
+        )
+        .await
+        .expect("the test window is valid");
+        tx.commit().await.expect("commit");
+        window.id
+    }
+}
