@@ -408,14 +408,21 @@ pub(crate) async fn checklist(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<(Checklist, Vec<ShownItem>), sqlx::Error> {
-    let rows: Vec<(String, String, bool, Option<Uuid>, Option<String>, Option<OffsetDateTime>, Option<String>)> =
-        sqlx::query_as(
-            "select key, label, evidence_required, ticked_by, ticked_by_label, ticked_at, evidence
+    let rows: Vec<(
+        String,
+        String,
+        bool,
+        Option<Uuid>,
+        Option<String>,
+        Option<OffsetDateTime>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "select key, label, evidence_required, ticked_by, ticked_by_label, ticked_at, evidence
                from maintenance_checklist_items where window_id = $1 order by position, key",
-        )
-        .bind(id)
-        .fetch_all(db)
-        .await?;
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
     let mut shown = Vec::with_capacity(rows.len());
     for (key, label, evidence_required, ticked_by, label_by, ticked_at, evidence) in rows {
         let row = ItemRow { key, label, evidence_required, ticked_by, ticked_at, evidence };
@@ -676,19 +683,31 @@ pub(crate) async fn suppressed(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, service_id, service_name, component_name, fired_at, reason, outcome, checked_at, number)| {
-            Suppressed {
+        .map(
+            |(
                 id,
                 service_id,
                 service_name,
                 component_name,
-                fired_at: to_jiff(fired_at),
+                fired_at,
                 reason,
                 outcome,
-                checked_at: checked_at.map(to_jiff),
-                incident_number: number,
-            }
-        })
+                checked_at,
+                number,
+            )| {
+                Suppressed {
+                    id,
+                    service_id,
+                    service_name,
+                    component_name,
+                    fired_at: to_jiff(fired_at),
+                    reason,
+                    outcome,
+                    checked_at: checked_at.map(to_jiff),
+                    incident_number: number,
+                }
+            },
+        )
         .collect())
 }
 

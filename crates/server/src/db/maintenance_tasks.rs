@@ -28,8 +28,20 @@ pub(crate) struct Schedule {
     pub created_at: Timestamp,
 }
 
-type ScheduleRow =
-    (Uuid, String, String, String, Option<i16>, Option<i16>, time::Time, i32, Vec<String>, Option<String>, bool, OffsetDateTime);
+type ScheduleRow = (
+    Uuid,
+    String,
+    String,
+    String,
+    Option<i16>,
+    Option<i16>,
+    time::Time,
+    i32,
+    Vec<String>,
+    Option<String>,
+    bool,
+    OffsetDateTime,
+);
 
 fn decode_err(what: &str, value: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("unexpected {what} {value:?} in maintenance_schedules").into())

@@ -38,7 +38,10 @@ const NOTICES: Notices = &[
     ("item-added", "Item added to the checklist."),
     ("ticked", "Item ticked."),
     ("unticked", "Tick withdrawn."),
-    ("started", "Started: the affected components are under maintenance and their probe signals are held back."),
+    (
+        "started",
+        "Started: the affected components are under maintenance and their probe signals are held back.",
+    ),
     ("update-posted", "Update posted on the status page."),
     ("verifying", "The status page now says the maintenance is being verified."),
     ("completed", "Completed: the outcome is on the status page."),
@@ -77,8 +80,11 @@ pub(crate) async fn list_windows(
     let now = Timestamp::now();
     let zone = &app.config.timezone;
     let windows = store::list(&app.pool, PAST_SHOWN).await?;
-    let components = store::components_of(&app.pool, &windows.iter().map(|w| w.id).collect::<Vec<_>>()).await?;
-    let view = |w: &store::Window| WindowView::of(w, components.get(&w.id).map_or(&[][..], Vec::as_slice), zone, now);
+    let components =
+        store::components_of(&app.pool, &windows.iter().map(|w| w.id).collect::<Vec<_>>()).await?;
+    let view = |w: &store::Window| {
+        WindowView::of(w, components.get(&w.id).map_or(&[][..], Vec::as_slice), zone, now)
+    };
     let mut upcoming: Vec<WindowView> = windows
         .iter()
         .filter(|w| matches!(w.state, WindowState::Draft | WindowState::Scheduled))
@@ -135,11 +141,20 @@ pub(crate) struct NewForm {
     pub components: Vec<String>,
 }
 
-async fn new_page(app: &AppState, layout: Layout, form: NewForm, errors: FieldErrors) -> Result<Response, AppError> {
+async fn new_page(
+    app: &AppState,
+    layout: Layout,
+    form: NewForm,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
     let components = crate::db::components::list(&app.pool)
         .await?
         .into_iter()
-        .map(|c| ComponentChoice { checked: form.components.contains(&c.id.to_string()), id: c.id, name: c.name })
+        .map(|c| ComponentChoice {
+            checked: form.components.contains(&c.id.to_string()),
+            id: c.id,
+            name: c.name,
+        })
         .collect();
     Ok(render_page(&NewPage {
         layout,
@@ -156,14 +171,22 @@ pub(crate) async fn new_window(State(app): State<AppState>, layout: Layout) -> R
 }
 
 /// A wall-clock time typed in the team's zone; field errors name gaps and folds.
-fn local_time(field: &str, raw: &str, zone: &jiff::tz::TimeZone, errors: &mut Vec<FieldError>) -> Option<Timestamp> {
+fn local_time(
+    field: &str,
+    raw: &str,
+    zone: &jiff::tz::TimeZone,
+    errors: &mut Vec<FieldError>,
+) -> Option<Timestamp> {
     let raw = raw.trim();
     if raw.is_empty() {
         errors.push(FieldError::new(field, "Enter a date and time."));
         return None;
     }
     let Ok(datetime) = raw.parse::<jiff::civil::DateTime>() else {
-        errors.push(FieldError::new(field, format!("Enter a date and time such as 2026-12-05T06:00 (got {raw:?}).")));
+        errors.push(FieldError::new(
+            field,
+            format!("Enter a date and time such as 2026-12-05T06:00 (got {raw:?})."),
+        ));
         return None;
     };
     rules::local_to_timestamp(datetime, zone)
@@ -217,7 +240,8 @@ pub(crate) async fn create_window(
             owner_id: None,
         };
         let mut tx = app.pool.begin().await?;
-        let window = service::create(&mut tx, &user.actor, &input, max_duration(&app), Timestamp::now()).await?;
+        let window =
+            service::create(&mut tx, &user.actor, &input, max_duration(&app), Timestamp::now()).await?;
         tx.commit().await?;
         Ok(see_other_with_notice(&format!("/maintenance/{}", window.id), "created"))
     }
@@ -364,9 +388,11 @@ async fn show_page(
             label: s.item.label.clone(),
             evidence_required: s.item.evidence_required,
             default: s.item.is_default(),
-            ticked: s.item.tick.as_ref().map(|t| {
-                (s.ticked_by_label.clone().unwrap_or_default(), Moment::new(t.at, zone, now))
-            }),
+            ticked: s
+                .item
+                .tick
+                .as_ref()
+                .map(|t| (s.ticked_by_label.clone().unwrap_or_default(), Moment::new(t.at, zone, now))),
             evidence: s.item.tick.as_ref().and_then(|t| t.evidence.clone()),
         })
         .collect();
@@ -432,7 +458,8 @@ async fn act(
     notice: &str,
     result: Result<(), MaintenanceError>,
 ) -> Response {
-    let result = result.map(|()| see_other_with_notice(&format!("/maintenance/{id}"), notice)).map_err(AppError::from);
+    let result =
+        result.map(|()| see_other_with_notice(&format!("/maintenance/{id}"), notice)).map_err(AppError::from);
     let errors = match result {
         Err(AppError::Validation(errors)) => errors,
         other => return form_outcome(other, |_| Response::default()),
@@ -472,13 +499,26 @@ pub(crate) async fn schedule_window(
     };
     let result = async {
         let mut tx = app.pool.begin().await?;
-        service::schedule(&mut tx, &user.actor, user.role, &app.config.timezone, id, &input, version(&form.version), Timestamp::now())
-            .await?;
+        service::schedule(
+            &mut tx,
+            &user.actor,
+            user.role,
+            &app.config.timezone,
+            id,
+            &input,
+            version(&form.version),
+            Timestamp::now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
     .await;
-    let values = Values { short_notice_reason: form.short_notice_reason, overlap_reason: form.overlap_reason, ..Values::default() };
+    let values = Values {
+        short_notice_reason: form.short_notice_reason,
+        overlap_reason: form.overlap_reason,
+        ..Values::default()
+    };
     Ok(act(&app, &user, layout, id, values, "scheduled", result).await)
 }
 
@@ -570,7 +610,8 @@ pub(crate) async fn start_window(
     let input = StartInput { override_reason: form.override_reason.clone(), message: form.message.clone() };
     let result = async {
         let mut tx = app.pool.begin().await?;
-        service::start(&mut tx, &user.actor, user.role, id, &input, version(&form.version), Timestamp::now()).await?;
+        service::start(&mut tx, &user.actor, user.role, id, &input, version(&form.version), Timestamp::now())
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -652,8 +693,17 @@ async fn end_window(
 ) -> Result<Response, AppError> {
     let result = async {
         let mut tx = app.pool.begin().await?;
-        service::end(&mut tx, &user.actor, &app.config.timezone, id, ending, &form.outcome, version(&form.version), Timestamp::now())
-            .await?;
+        service::end(
+            &mut tx,
+            &user.actor,
+            &app.config.timezone,
+            id,
+            ending,
+            &form.outcome,
+            version(&form.version),
+            Timestamp::now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -700,7 +750,8 @@ pub(crate) async fn cancel_window(
 ) -> Result<Response, AppError> {
     let result = async {
         let mut tx = app.pool.begin().await?;
-        service::cancel(&mut tx, &user.actor, id, &form.reason, version(&form.version), Timestamp::now()).await?;
+        service::cancel(&mut tx, &user.actor, id, &form.reason, version(&form.version), Timestamp::now())
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -800,8 +851,17 @@ pub(crate) async fn list_tasks(
     layout: Layout,
     Query(notice): Query<NoticeQuery>,
 ) -> Result<Response, AppError> {
-    tasks_page(&app, &user, layout, None, FieldErrors::new(), tasks::ScheduleInput::default(), String::new(), notice.text(NOTICES))
-        .await
+    tasks_page(
+        &app,
+        &user,
+        layout,
+        None,
+        FieldErrors::new(),
+        tasks::ScheduleInput::default(),
+        String::new(),
+        notice.text(NOTICES),
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -829,8 +889,20 @@ pub(crate) async fn complete_task(
     match result.map_err(AppError::from) {
         Ok(()) => Ok(see_other_with_notice("/maintenance/tasks", "task-completed")),
         Err(AppError::Validation(errors)) => {
-            let page = tasks_page(&app, &user, layout, Some(id), errors.clone().into(), Default::default(), form.note, None).await;
-            Ok(form_outcome(Err(AppError::Validation(errors)), |_| page.unwrap_or_else(axum::response::IntoResponse::into_response)))
+            let page = tasks_page(
+                &app,
+                &user,
+                layout,
+                Some(id),
+                errors.clone().into(),
+                Default::default(),
+                form.note,
+                None,
+            )
+            .await;
+            Ok(form_outcome(Err(AppError::Validation(errors)), |_| {
+                page.unwrap_or_else(axum::response::IntoResponse::into_response)
+            }))
         }
         Err(e) => Err(e),
     }
@@ -854,8 +926,11 @@ pub(crate) async fn add_schedule(
     match result.map_err(AppError::from) {
         Ok(()) => Ok(see_other_with_notice("/maintenance/tasks", "schedule-added")),
         Err(AppError::Validation(errors)) => {
-            let page = tasks_page(&app, &user, layout, None, errors.clone().into(), form, String::new(), None).await;
-            Ok(form_outcome(Err(AppError::Validation(errors)), |_| page.unwrap_or_else(axum::response::IntoResponse::into_response)))
+            let page =
+                tasks_page(&app, &user, layout, None, errors.clone().into(), form, String::new(), None).await;
+            Ok(form_outcome(Err(AppError::Validation(errors)), |_| {
+                page.unwrap_or_else(axum::response::IntoResponse::into_response)
+            }))
         }
         Err(e) => Err(e),
     }

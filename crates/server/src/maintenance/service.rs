@@ -57,7 +57,9 @@ impl From<MaintenanceError> for AppError {
     fn from(e: MaintenanceError) -> Self {
         match e {
             MaintenanceError::NotFound { what } => AppError::NotFoundThing { what },
-            MaintenanceError::Refused(_) | MaintenanceError::Stale { .. } => AppError::Conflict(e.to_string()),
+            MaintenanceError::Refused(_) | MaintenanceError::Stale { .. } => {
+                AppError::Conflict(e.to_string())
+            }
             MaintenanceError::Invalid(errors) => AppError::Validation(errors),
             MaintenanceError::Database(e) => e.into(),
             MaintenanceError::Incident(e) => e.into(),
@@ -193,7 +195,8 @@ pub(crate) async fn create(
         created_by: actor.user_id,
     };
     let id = store::insert(&mut *tx, &new, &valid.components, &Checklist::standard()).await?;
-    log(tx, id, "created", actor, &format!("{} created the window as a draft", actor.label), json!({})).await?;
+    log(tx, id, "created", actor, &format!("{} created the window as a draft", actor.label), json!({}))
+        .await?;
     audit_window(
         tx,
         actor,
@@ -279,12 +282,14 @@ pub(crate) async fn schedule(
         ends_at: window.ends_at,
         components: component_ids.clone(),
     };
-    let others = store::overlap_candidates(&mut *tx, &component_ids, window.starts_at, window.ends_at).await?;
+    let others =
+        store::overlap_candidates(&mut *tx, &component_ids, window.starts_at, window.ends_at).await?;
     let overlaps = rules::overlaps(&valid, Some(id), &others);
     let overlap_reason = match rules::accept_overlaps(&overlaps, &input.overlap_reason) {
         Ok(reason) => reason,
         Err(e) => {
-            let titles = store::titles(&mut *tx, &overlaps.iter().map(|o| o.window).collect::<Vec<_>>()).await?;
+            let titles =
+                store::titles(&mut *tx, &overlaps.iter().map(|o| o.window).collect::<Vec<_>>()).await?;
             let names: Vec<String> = overlaps
                 .iter()
                 .map(|o| format!("\u{201c}{}\u{201d}", titles.get(&o.window).cloned().unwrap_or_default()))
@@ -414,13 +419,29 @@ pub(crate) async fn add_item(
 ) -> Result<Window, MaintenanceError> {
     let window = lock_current(tx, id, None).await?;
     let (mut checklist, _) = store::checklist(&mut *tx, id).await?;
-    let item = checklist.add_custom(window.state, label, evidence_required).map_err(checklist_refusal)?.clone();
+    let item =
+        checklist.add_custom(window.state, label, evidence_required).map_err(checklist_refusal)?.clone();
     let position = i32::try_from(checklist.items().len()).unwrap_or(i32::MAX);
     store::insert_item(&mut *tx, id, &item, position).await?;
     store::update(&mut *tx, id, &Changes::default(), Timestamp::now()).await?;
-    log(tx, id, "item_added", actor, &format!("{} added \u{201c}{}\u{201d} to the checklist", actor.label, item.label), json!({"key": item.key.as_str()})).await?;
-    audit_window(tx, actor, "maintenance.checklist_add", id, json!(null), json!({"key": item.key.as_str(), "label": item.label}))
-        .await?;
+    log(
+        tx,
+        id,
+        "item_added",
+        actor,
+        &format!("{} added \u{201c}{}\u{201d} to the checklist", actor.label, item.label),
+        json!({"key": item.key.as_str()}),
+    )
+    .await?;
+    audit_window(
+        tx,
+        actor,
+        "maintenance.checklist_add",
+        id,
+        json!(null),
+        json!({"key": item.key.as_str(), "label": item.label}),
+    )
+    .await?;
     load(tx, id).await
 }
 
@@ -435,7 +456,9 @@ pub(crate) async fn tick(
     now: Timestamp,
 ) -> Result<Window, MaintenanceError> {
     let Some(user_id) = actor.user_id else {
-        return Err(MaintenanceError::Refused("Only a person can tick a checklist item: sign in or use a personal API token.".into()));
+        return Err(MaintenanceError::Refused(
+            "Only a person can tick a checklist item: sign in or use a personal API token.".into(),
+        ));
     };
     let window = lock_current(tx, id, None).await?;
     let (mut checklist, _) = store::checklist(&mut *tx, id).await?;
@@ -452,8 +475,15 @@ pub(crate) async fn tick(
         json!({"key": key, "evidence": evidence}),
     )
     .await?;
-    audit_window(tx, actor, "maintenance.checklist_tick", id, json!({"key": key, "ticked": false}), json!({"key": key, "ticked": true, "evidence": evidence}))
-        .await?;
+    audit_window(
+        tx,
+        actor,
+        "maintenance.checklist_tick",
+        id,
+        json!({"key": key, "ticked": false}),
+        json!({"key": key, "ticked": true, "evidence": evidence}),
+    )
+    .await?;
     load(tx, id).await
 }
 
@@ -470,10 +500,24 @@ pub(crate) async fn untick(
     let label = checklist.item(key).map(|i| i.label.clone()).unwrap_or_default();
     store::set_tick(&mut *tx, id, key, None, None).await?;
     store::update(&mut *tx, id, &Changes::default(), Timestamp::now()).await?;
-    log(tx, id, "item_unticked", actor, &format!("{} unticked \u{201c}{label}\u{201d}", actor.label), json!({"key": key}))
-        .await?;
-    audit_window(tx, actor, "maintenance.checklist_untick", id, json!({"key": key, "ticked": true}), json!({"key": key, "ticked": false}))
-        .await?;
+    log(
+        tx,
+        id,
+        "item_unticked",
+        actor,
+        &format!("{} unticked \u{201c}{label}\u{201d}", actor.label),
+        json!({"key": key}),
+    )
+    .await?;
+    audit_window(
+        tx,
+        actor,
+        "maintenance.checklist_untick",
+        id,
+        json!({"key": key, "ticked": true}),
+        json!({"key": key, "ticked": false}),
+    )
+    .await?;
     load(tx, id).await
 }
 
@@ -509,12 +553,13 @@ pub(crate) async fn start(
         return Err(MaintenanceError::Invalid(errors));
     }
     let (checklist, _) = store::checklist(&mut *tx, id).await?;
-    let request =
-        (!input.override_reason.trim().is_empty()).then_some(OverrideRequest { role, reason: &input.override_reason });
+    let request = (!input.override_reason.trim().is_empty())
+        .then_some(OverrideRequest { role, reason: &input.override_reason });
     let clearance = match rules::start_gate(&checklist, request) {
         Ok(clearance) => clearance,
         Err(StartRefused::Unticked { .. }) => {
-            let refusal = rules::start_gate(&checklist, None).err().map(|e| e.to_string()).unwrap_or_default();
+            let refusal =
+                rules::start_gate(&checklist, None).err().map(|e| e.to_string()).unwrap_or_default();
             return Err(MaintenanceError::Refused(format!("The window cannot start: {refusal}.")));
         }
         Err(StartRefused::Override(e @ (OverrideError::RoleTooLow { .. } | OverrideError::Reason(_)))) => {
@@ -545,14 +590,30 @@ pub(crate) async fn start(
     let component_ids: Vec<Uuid> = store::components(&mut *tx, id).await?.iter().map(|c| c.id).collect();
     crate::status_page::history::record(tx, &component_ids).await?;
     let message = if input.message.trim().is_empty() { STARTED_TEXT } else { input.message.trim() };
-    store::insert_update(&mut *tx, id, PublicStatus::InProgress, message, actor.user_id, &actor.label).await?;
+    store::insert_update(&mut *tx, id, PublicStatus::InProgress, message, actor.user_id, &actor.label)
+        .await?;
     let mut summary = format!("{} started the window", actor.label);
     if let Some(reason) = &override_reason {
         summary.push_str(&format!(" with {} checklist item(s) unticked: {reason}", unticked.len()));
     }
-    log(tx, id, "started", actor, &summary, json!({"override_reason": override_reason, "unticked": unticked})).await?;
-    audit_window(tx, actor, "maintenance.start", id, json!({"state": window.state.as_str()}), json!({"state": "in_progress"}))
-        .await?;
+    log(
+        tx,
+        id,
+        "started",
+        actor,
+        &summary,
+        json!({"override_reason": override_reason, "unticked": unticked}),
+    )
+    .await?;
+    audit_window(
+        tx,
+        actor,
+        "maintenance.start",
+        id,
+        json!({"state": window.state.as_str()}),
+        json!({"state": "in_progress"}),
+    )
+    .await?;
     if let Some(reason) = &override_reason {
         audit_window(
             tx,
@@ -596,10 +657,24 @@ pub(crate) async fn post_update(
     };
     let update = store::insert_update(&mut *tx, id, status, body.trim(), actor.user_id, &actor.label).await?;
     store::update(&mut *tx, id, &Changes::default(), Timestamp::now()).await?;
-    log(tx, id, "update_posted", actor, &format!("{} posted a public update ({})", actor.label, status.as_str()), json!({"update": update.id}))
-        .await?;
-    audit_window(tx, actor, "maintenance.update", id, json!(null), json!({"update": update.id, "status": status.as_str()}))
-        .await?;
+    log(
+        tx,
+        id,
+        "update_posted",
+        actor,
+        &format!("{} posted a public update ({})", actor.label, status.as_str()),
+        json!({"update": update.id}),
+    )
+    .await?;
+    audit_window(
+        tx,
+        actor,
+        "maintenance.update",
+        id,
+        json!(null),
+        json!({"update": update.id, "status": status.as_str()}),
+    )
+    .await?;
     crate::db::status::notify(&mut *tx).await?;
     Ok(update)
 }
@@ -632,8 +707,17 @@ pub(crate) async fn mark_verifying(
     store::update(&mut *tx, id, &Changes { verifying_at: Some(now), ..Changes::default() }, now).await?;
     let body = if message.trim().is_empty() { VERIFYING_TEXT } else { message.trim() };
     store::insert_update(&mut *tx, id, PublicStatus::Verifying, body, actor.user_id, &actor.label).await?;
-    log(tx, id, "verifying", actor, &format!("{} marked the steps done; verifying", actor.label), json!({})).await?;
-    audit_window(tx, actor, "maintenance.verify", id, json!({"verifying": false}), json!({"verifying": true})).await?;
+    log(tx, id, "verifying", actor, &format!("{} marked the steps done; verifying", actor.label), json!({}))
+        .await?;
+    audit_window(
+        tx,
+        actor,
+        "maintenance.verify",
+        id,
+        json!({"verifying": false}),
+        json!({"verifying": true}),
+    )
+    .await?;
     crate::db::status::notify(&mut *tx).await?;
     load(tx, id).await
 }
@@ -678,8 +762,13 @@ pub(crate) async fn end(
     if !errors.is_empty() {
         return Err(MaintenanceError::Invalid(errors));
     }
-    store::update(&mut *tx, id, &Changes { state: Some(ending.state()), ended_at: Some(now), ..Changes::default() }, now)
-        .await?;
+    store::update(
+        &mut *tx,
+        id,
+        &Changes { state: Some(ending.state()), ended_at: Some(now), ..Changes::default() },
+        now,
+    )
+    .await?;
     let component_ids: Vec<Uuid> = store::components(&mut *tx, id).await?.iter().map(|c| c.id).collect();
     crate::status_page::history::record(tx, &component_ids).await?;
     let body = match (ending, outcome.trim()) {
@@ -692,8 +781,15 @@ pub(crate) async fn end(
         Ending::RolledBack => ("rolled_back", "rolled the window back", "maintenance.roll_back"),
     };
     log(tx, id, kind, actor, &format!("{} {verb}", actor.label), json!({"outcome": body})).await?;
-    audit_window(tx, actor, action, id, json!({"state": window.state.as_str()}), json!({"state": ending.state().as_str()}))
-        .await?;
+    audit_window(
+        tx,
+        actor,
+        action,
+        id,
+        json!({"state": window.state.as_str()}),
+        json!({"state": ending.state().as_str()}),
+    )
+    .await?;
     super::suppression::release(tx, zone, &window).await?;
     crate::db::status::notify(&mut *tx).await?;
     load(tx, id).await
@@ -713,10 +809,22 @@ pub(crate) async fn cancel(
     rules::transition(window.state, WindowState::Cancelled)
         .map_err(|e| MaintenanceError::Refused(capitalise(&e.to_string())))?;
     let reason = rules::Reason::parse(reason).map_err(|e| invalid("reason", capitalise(&e.to_string())))?;
-    store::update(&mut *tx, id, &Changes { state: Some(WindowState::Cancelled), ended_at: Some(now), ..Changes::default() }, now)
-        .await?;
-    log(tx, id, "cancelled", actor, &format!("{} cancelled the window: {reason}", actor.label), json!({"reason": reason.as_str()}))
-        .await?;
+    store::update(
+        &mut *tx,
+        id,
+        &Changes { state: Some(WindowState::Cancelled), ended_at: Some(now), ..Changes::default() },
+        now,
+    )
+    .await?;
+    log(
+        tx,
+        id,
+        "cancelled",
+        actor,
+        &format!("{} cancelled the window: {reason}", actor.label),
+        json!({"reason": reason.as_str()}),
+    )
+    .await?;
     audit_window(
         tx,
         actor,

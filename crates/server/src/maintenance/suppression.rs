@@ -34,7 +34,8 @@ pub(crate) async fn hold_back(
     let Some((window_id, title)) = store::active_window_for(&mut *tx, component_id).await? else {
         return Ok(None);
     };
-    let reason = evidence.first().and_then(|r| r.reason.clone()).unwrap_or_else(|| "health check failing".into());
+    let reason =
+        evidence.first().and_then(|r| r.reason.clone()).unwrap_or_else(|| "health check failing".into());
     store::insert_suppressed(&mut *tx, window_id, service.id, &service.name, component_id, &reason).await?;
     store::append_event(
         &mut *tx,
@@ -63,7 +64,8 @@ pub(crate) async fn release(
     window: &Window,
 ) -> Result<(), IncidentError> {
     let held = store::suppressed(&mut *tx, window.id).await?;
-    let mut services: Vec<Uuid> = held.iter().filter(|s| s.checked_at.is_none()).filter_map(|s| s.service_id).collect();
+    let mut services: Vec<Uuid> =
+        held.iter().filter(|s| s.checked_at.is_none()).filter_map(|s| s.service_id).collect();
     services.sort_unstable();
     services.dedup();
     let orphaned: Vec<Uuid> =
@@ -72,8 +74,11 @@ pub(crate) async fn release(
         store::mark_checked(&mut *tx, &orphaned, "no_incident", None).await?;
     }
     for service_id in services {
-        let ids: Vec<Uuid> =
-            held.iter().filter(|s| s.checked_at.is_none() && s.service_id == Some(service_id)).map(|s| s.id).collect();
+        let ids: Vec<Uuid> = held
+            .iter()
+            .filter(|s| s.checked_at.is_none() && s.service_id == Some(service_id))
+            .map(|s| s.id)
+            .collect();
         let locked = health_store::lock_state(&mut *tx, service_id).await?;
         let service = health_store::find(&mut *tx, service_id).await?;
         let (outcome, incident, words) = match (locked, service) {
@@ -84,8 +89,16 @@ pub(crate) async fn release(
             _ => ("no_incident", None, "the service was deleted: no incident".to_owned()),
         };
         store::mark_checked(&mut *tx, &ids, outcome, incident).await?;
-        store::append_event(&mut *tx, window.id, "signal_checked", None, ACTOR_LABEL, &words, json!({"outcome": outcome}))
-            .await?;
+        store::append_event(
+            &mut *tx,
+            window.id,
+            "signal_checked",
+            None,
+            ACTOR_LABEL,
+            &words,
+            json!({"outcome": outcome}),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -112,7 +125,10 @@ async fn check_down(
         return Ok((
             "held_over",
             None,
-            format!("{} is still down; the window \u{201c}{title}\u{201d} still covers it and holds the signal", service.name),
+            format!(
+                "{} is still down; the window \u{201c}{title}\u{201d} still covers it and holds the signal",
+                service.name
+            ),
         ));
     }
     if let Some((incident_id, number)) = health_store::open_signal_incident(&mut *tx, service.id).await? {

@@ -189,7 +189,12 @@ pub(crate) async fn add_schedule(
     if key.is_empty() && !title.is_empty() {
         errors.push(FieldError::new("title", "Use some letters or digits in the name."));
     }
-    let at = match input.at.trim().split_once(':').and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?))) {
+    let at = match input
+        .at
+        .trim()
+        .split_once(':')
+        .and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)))
+    {
         Some((h, m)) => Time::new(h, m, 0, 0).ok(),
         None => None,
     };
@@ -205,13 +210,15 @@ pub(crate) async fn add_schedule(
                 None
             }
         },
-        "monthly" => match input.day_of_month.trim().parse::<i8>().ok().and_then(|d| DayOfMonth::new(d).ok()) {
-            Some(day) => Some(Cadence::Monthly(day)),
-            None => {
-                errors.push(FieldError::new("day_of_month", "Enter a day of the month from 1 to 31 (29 to 31 mean the last day in shorter months)."));
-                None
+        "monthly" => {
+            match input.day_of_month.trim().parse::<i8>().ok().and_then(|d| DayOfMonth::new(d).ok()) {
+                Some(day) => Some(Cadence::Monthly(day)),
+                None => {
+                    errors.push(FieldError::new("day_of_month", "Enter a day of the month from 1 to 31 (29 to 31 mean the last day in shorter months)."));
+                    None
+                }
             }
-        },
+        }
         _ => {
             errors.push(FieldError::new("cadence", "Choose daily, weekly or monthly."));
             None
@@ -231,7 +238,10 @@ pub(crate) async fn add_schedule(
     }
     let runbook = input.runbook.trim();
     if !runbook.is_empty() && twisterlab_domain::runbook::Slug::parse(runbook).is_err() {
-        errors.push(FieldError::new("runbook", "Enter a runbook's slug, such as database-vacuum-analyze, or leave it empty."));
+        errors.push(FieldError::new(
+            "runbook",
+            "Enter a runbook's slug, such as database-vacuum-analyze, or leave it empty.",
+        ));
     }
     let (Some(at), Some(cadence), Some(grace), true) = (at, cadence, grace, errors.is_empty()) else {
         return Err(MaintenanceError::Invalid(errors));

@@ -71,7 +71,9 @@ impl WindowView {
     pub(crate) fn of(w: &Window, components: &[WindowComponent], zone: &TimeZone, now: Timestamp) -> Self {
         let public = match w.public_status() {
             Some(status) => status.label().to_owned(),
-            None if w.state == WindowState::Draft => "Not on the status page until it is scheduled".to_owned(),
+            None if w.state == WindowState::Draft => {
+                "Not on the status page until it is scheduled".to_owned()
+            }
             None => "Withdrawn from the status page".to_owned(),
         };
         Self {
@@ -120,7 +122,9 @@ impl TaskView {
         let (status, class) = match super::tasks::status(t, now) {
             TaskStatus::Upcoming => ("upcoming".to_owned(), "state-unknown"),
             TaskStatus::Due { .. } => ("due".to_owned(), "state-degraded_performance"),
-            TaskStatus::Overdue { by } => (format!("overdue by {}", compact_duration(by)), "state-major_outage"),
+            TaskStatus::Overdue { by } => {
+                (format!("overdue by {}", compact_duration(by)), "state-major_outage")
+            }
             TaskStatus::Done { late: false } => ("done".to_owned(), "state-operational"),
             TaskStatus::Done { late: true } => ("done late".to_owned(), "state-operational"),
         };

@@ -98,8 +98,12 @@ impl ApiDoc {
 /// One cacheable document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Doc {
-    Home { refresh: bool },
-    History { page: u32 },
+    Home {
+        refresh: bool,
+    },
+    History {
+        page: u32,
+    },
     Incident(Uuid),
     Api(ApiDoc),
     Atom,

@@ -208,8 +208,11 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
     let days = rollup::last_days(now, tz, UPTIME_DAYS);
     let mut components = Vec::with_capacity(rows.len());
     for row in rows {
-        let signals =
-            history::signals(impacts.remove(&row.id).unwrap_or_default(), row.pinned, in_maintenance.contains(&row.id));
+        let signals = history::signals(
+            impacts.remove(&row.id).unwrap_or_default(),
+            row.pinned,
+            in_maintenance.contains(&row.id),
+        );
         let component_changes = changes.remove(&row.id).unwrap_or_default();
         let figures = rollup::day_figures(&component_changes, &days, now);
         components.push(Component {

@@ -219,7 +219,11 @@ fn maintenance_line(m: &Maintenance, chrome: &Chrome, settings: &Settings) -> In
         impact: "Maintenance",
         impact_class: "under_maintenance",
         period: format!("{} – {}", clock::absolute(start, tz), clock::time_of_day(end, tz)),
-        latest: m.updates.first().map(|u| shorten(&crate::markdown::to_text(&u.body), 240)).unwrap_or_default(),
+        latest: m
+            .updates
+            .first()
+            .map(|u| shorten(&crate::markdown::to_text(&u.body), 240))
+            .unwrap_or_default(),
     }
 }
 

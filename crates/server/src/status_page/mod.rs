@@ -55,9 +55,13 @@ pub(crate) fn routes() -> Routes {
         .get("/history.rss", Access::Public, |State(app): State<AppState>, request: Request| async move {
             serve(&app.status, Site::Internal, Doc::Rss, request.headers()).await
         })
-        .get("/maintenance.ics", Access::Public, |State(app): State<AppState>, request: Request| async move {
-            serve(&app.status, Site::Internal, Doc::Calendar, request.headers()).await
-        });
+        .get(
+            "/maintenance.ics",
+            Access::Public,
+            |State(app): State<AppState>, request: Request| async move {
+                serve(&app.status, Site::Internal, Doc::Calendar, request.headers()).await
+            },
+        );
     for api in ApiDoc::ALL {
         routes = routes.get(
             api.path(),

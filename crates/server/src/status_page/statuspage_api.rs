@@ -153,7 +153,12 @@ fn maintenance(settings: &Settings, data: &StatusData, m: &Maintenance) -> Optio
                 tweet_id: None,
             })
             .collect(),
-        components: m.components.iter().filter_map(|c| data.component(*c)).map(|c| component(settings, c)).collect(),
+        components: m
+            .components
+            .iter()
+            .filter_map(|c| data.component(*c))
+            .map(|c| component(settings, c))
+            .collect(),
         scheduled_for: iso(m.scheduled_for),
         scheduled_until: iso(m.scheduled_until),
         id,
@@ -167,7 +172,12 @@ fn maintenances(
     keep: impl Fn(&Maintenance) -> bool,
     limit: usize,
 ) -> Vec<MaintenanceJson> {
-    data.maintenances.iter().filter(|m| keep(m)).filter_map(|m| maintenance(settings, data, m)).take(limit).collect()
+    data.maintenances
+        .iter()
+        .filter(|m| keep(m))
+        .filter_map(|m| maintenance(settings, data, m))
+        .take(limit)
+        .collect()
 }
 
 #[derive(Serialize)]

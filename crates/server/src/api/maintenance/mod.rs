@@ -194,7 +194,13 @@ pub(crate) struct UpdateJson {
 }
 
 fn update_json(u: &Update) -> UpdateJson {
-    UpdateJson { id: u.id, status: u.status.as_str(), body: u.body.clone(), at: iso(u.at), actor: u.actor_label.clone() }
+    UpdateJson {
+        id: u.id,
+        status: u.status.as_str(),
+        body: u.body.clone(),
+        at: iso(u.at),
+        actor: u.actor_label.clone(),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -360,9 +366,13 @@ fn parse_time(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>) ->
 /// `GET /api/v1/maintenance`: windows not finished and the latest finished ones.
 async fn list_windows(State(app): State<AppState>) -> Result<Json<WindowListJson>, ApiError> {
     let windows = store::list(&app.pool, FINISHED_LISTED).await?;
-    let mut components = store::components_of(&app.pool, &windows.iter().map(|w| w.id).collect::<Vec<_>>()).await?;
+    let mut components =
+        store::components_of(&app.pool, &windows.iter().map(|w| w.id).collect::<Vec<_>>()).await?;
     Ok(Json(WindowListJson {
-        windows: windows.iter().map(|w| WindowJson::of(w, components.remove(&w.id).unwrap_or_default())).collect(),
+        windows: windows
+            .iter()
+            .map(|w| WindowJson::of(w, components.remove(&w.id).unwrap_or_default()))
+            .collect(),
     }))
 }
 
@@ -393,7 +403,10 @@ async fn create_window(
         Some(email) => match users::find_by_email(&mut *tx, email.trim()).await?.filter(|u| u.active) {
             Some(u) => Some(u.id),
             None => {
-                errors.push(FieldError::new("owner", format!("No active user has the e-mail address {email:?}.")));
+                errors.push(FieldError::new(
+                    "owner",
+                    format!("No active user has the e-mail address {email:?}."),
+                ));
                 None
             }
         },
@@ -401,7 +414,14 @@ async fn create_window(
     let (Some(starts_at), Some(ends_at), true) = (starts_at, ends_at, errors.is_empty()) else {
         return Err(AppError::Validation(errors).into());
     };
-    let input = WindowInput { title: request.title, description: request.description, starts_at, ends_at, components, owner_id };
+    let input = WindowInput {
+        title: request.title,
+        description: request.description,
+        starts_at,
+        ends_at,
+        components,
+        owner_id,
+    };
     let max = SignedDuration::from_hours(i64::from(app.config.maintenance_max_hours));
     let window = service::create(&mut tx, &user.actor, &input, max, Timestamp::now()).await?;
     let json = detail(&mut tx, &window).await?;
@@ -422,7 +442,9 @@ async fn show_window(State(app): State<AppState>, Path(raw): Path<String>) -> Re
 /// Runs one window action in a transaction and answers with the window.
 async fn window_action<F>(app: &AppState, action: F) -> Result<Response, ApiError>
 where
-    F: for<'c> FnOnce(&'c mut PgConnection) -> crate::workers::BoxFuture<'c, Result<Window, MaintenanceError>>,
+    F: for<'c> FnOnce(
+        &'c mut PgConnection,
+    ) -> crate::workers::BoxFuture<'c, Result<Window, MaintenanceError>>,
 {
     let mut tx = app.pool.begin().await?;
     let window = action(&mut tx).await?;
@@ -440,11 +462,24 @@ async fn schedule_window(
 ) -> Result<Response, ApiError> {
     let id = window_id(&raw)?;
     let request: ScheduleRequest = parse_json(&headers, &body, true)?;
-    let input = ScheduleInput { short_notice_reason: request.short_notice_reason, overlap_reason: request.overlap_reason };
+    let input = ScheduleInput {
+        short_notice_reason: request.short_notice_reason,
+        overlap_reason: request.overlap_reason,
+    };
     let zone = app.config.timezone.clone();
     window_action(&app, |tx| {
         Box::pin(async move {
-            service::schedule(tx, &user.actor, user.role, &zone, id, &input, request.version, Timestamp::now()).await
+            service::schedule(
+                tx,
+                &user.actor,
+                user.role,
+                &zone,
+                id,
+                &input,
+                request.version,
+                Timestamp::now(),
+            )
+            .await
         })
     })
     .await
@@ -461,7 +496,9 @@ async fn start_window(
     let request: StartRequest = parse_json(&headers, &body, true)?;
     let input = StartInput { override_reason: request.override_reason, message: request.message };
     window_action(&app, |tx| {
-        Box::pin(async move { service::start(tx, &user.actor, user.role, id, &input, request.version, Timestamp::now()).await })
+        Box::pin(async move {
+            service::start(tx, &user.actor, user.role, id, &input, request.version, Timestamp::now()).await
+        })
     })
     .await
 }
@@ -492,18 +529,37 @@ async fn verify_window(
     let id = window_id(&raw)?;
     let request: VerifyRequest = parse_json(&headers, &body, true)?;
     window_action(&app, |tx| {
-        Box::pin(async move { service::mark_verifying(tx, &user.actor, id, &request.message, Timestamp::now()).await })
+        Box::pin(async move {
+            service::mark_verifying(tx, &user.actor, id, &request.message, Timestamp::now()).await
+        })
     })
     .await
 }
 
-async fn end_window(app: AppState, user: CurrentUser, raw: String, headers: HeaderMap, body: Bytes, ending: Ending) -> Result<Response, ApiError> {
+async fn end_window(
+    app: AppState,
+    user: CurrentUser,
+    raw: String,
+    headers: HeaderMap,
+    body: Bytes,
+    ending: Ending,
+) -> Result<Response, ApiError> {
     let id = window_id(&raw)?;
     let request: EndRequest = parse_json(&headers, &body, ending == Ending::Completed)?;
     let zone = app.config.timezone.clone();
     window_action(&app, |tx| {
         Box::pin(async move {
-            service::end(tx, &user.actor, &zone, id, ending, &request.outcome, request.version, Timestamp::now()).await
+            service::end(
+                tx,
+                &user.actor,
+                &zone,
+                id,
+                ending,
+                &request.outcome,
+                request.version,
+                Timestamp::now(),
+            )
+            .await
         })
     })
     .await
@@ -539,13 +595,19 @@ async fn cancel_window(
     let id = window_id(&raw)?;
     let request: CancelRequest = parse_json(&headers, &body, false)?;
     window_action(&app, |tx| {
-        Box::pin(async move { service::cancel(tx, &user.actor, id, &request.reason, request.version, Timestamp::now()).await })
+        Box::pin(async move {
+            service::cancel(tx, &user.actor, id, &request.reason, request.version, Timestamp::now()).await
+        })
     })
     .await
 }
 
 /// Answers with the window's checklist (`status` 200 or 201).
-async fn checklist_response(conn: &mut PgConnection, id: Uuid, status: StatusCode) -> Result<Response, ApiError> {
+async fn checklist_response(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
     let json = checklist_json(conn, id).await?;
     Ok((status, Json(json)).into_response())
 }

@@ -150,25 +150,69 @@ pub(crate) fn fragment() -> Fragment {
         }),
     );
     let actions: [(&str, &str, &str, &str, &str, &str, bool); 7] = [
-        ("schedule", "scheduleMaintenanceWindow", "Schedule (announce) a draft",
-         "Announces the window on the status page now. The planned start must be at least 48 hours away (exact elapsed time, whatever DST does); less needs `short_notice_reason` from a manager or admin (422 otherwise, naming the notice). A window sharing components and time with another scheduled or in-progress one needs `overlap_reason`. Ticks the checklist's announcement and status-page items.",
-         "ScheduleMaintenanceWindow", "commander", false),
-        ("start", "startMaintenanceWindow", "Start the window",
-         "Refused (409) until every checklist item is ticked, unless a manager or admin gives `override_reason` (recorded on the window and in the audit log). The affected components go under maintenance and their probe signals are held back.",
-         "StartMaintenanceWindow", "commander", false),
-        ("verify", "verifyMaintenanceWindow", "Every step is done: the status page says verifying",
-         "Only for an in-progress window, once.", "VerifyMaintenanceWindow", "commander", false),
-        ("complete", "completeMaintenanceWindow", "Complete the window",
-         "Posts `outcome` (or a standard sentence) publicly; the components leave maintenance, and every held-back signal still failing opens its incident now.",
-         "EndMaintenanceWindow", "commander", false),
-        ("rollback", "rollBackMaintenanceWindow", "Roll the window back",
-         "Like complete, but `outcome` is required: it tells the public what was undone.",
-         "EndMaintenanceWindow", "commander", true),
-        ("cancel", "cancelMaintenanceWindow", "Cancel a draft or scheduled window",
-         "The window leaves the status page and is withdrawn from the calendar feed. A window in progress cannot be cancelled: roll it back.",
-         "CancelMaintenanceWindow", "commander", true),
-        ("checklist/{key}/untick", "untickMaintenanceChecklistItem", "Withdraw the tick of a checklist item",
-         "Only before the window starts.", "EmptyRequest", "responder", false),
+        (
+            "schedule",
+            "scheduleMaintenanceWindow",
+            "Schedule (announce) a draft",
+            "Announces the window on the status page now. The planned start must be at least 48 hours away (exact elapsed time, whatever DST does); less needs `short_notice_reason` from a manager or admin (422 otherwise, naming the notice). A window sharing components and time with another scheduled or in-progress one needs `overlap_reason`. Ticks the checklist's announcement and status-page items.",
+            "ScheduleMaintenanceWindow",
+            "commander",
+            false,
+        ),
+        (
+            "start",
+            "startMaintenanceWindow",
+            "Start the window",
+            "Refused (409) until every checklist item is ticked, unless a manager or admin gives `override_reason` (recorded on the window and in the audit log). The affected components go under maintenance and their probe signals are held back.",
+            "StartMaintenanceWindow",
+            "commander",
+            false,
+        ),
+        (
+            "verify",
+            "verifyMaintenanceWindow",
+            "Every step is done: the status page says verifying",
+            "Only for an in-progress window, once.",
+            "VerifyMaintenanceWindow",
+            "commander",
+            false,
+        ),
+        (
+            "complete",
+            "completeMaintenanceWindow",
+            "Complete the window",
+            "Posts `outcome` (or a standard sentence) publicly; the components leave maintenance, and every held-back signal still failing opens its incident now.",
+            "EndMaintenanceWindow",
+            "commander",
+            false,
+        ),
+        (
+            "rollback",
+            "rollBackMaintenanceWindow",
+            "Roll the window back",
+            "Like complete, but `outcome` is required: it tells the public what was undone.",
+            "EndMaintenanceWindow",
+            "commander",
+            true,
+        ),
+        (
+            "cancel",
+            "cancelMaintenanceWindow",
+            "Cancel a draft or scheduled window",
+            "The window leaves the status page and is withdrawn from the calendar feed. A window in progress cannot be cancelled: roll it back.",
+            "CancelMaintenanceWindow",
+            "commander",
+            true,
+        ),
+        (
+            "checklist/{key}/untick",
+            "untickMaintenanceChecklistItem",
+            "Withdraw the tick of a checklist item",
+            "Only before the window starts.",
+            "EmptyRequest",
+            "responder",
+            false,
+        ),
     ];
     for (suffix, id, summary, description, request, role, required) in actions {
         let success = if suffix.starts_with("checklist") {
@@ -400,7 +444,10 @@ pub(crate) fn fragment() -> Fragment {
         json!({"type": "object", "additionalProperties": false, "properties": {
             "evidence": {"type": "string", "maxLength": Checklist::MAX_EVIDENCE_CHARS}}}),
     );
-    schemas.insert("EmptyRequest".into(), json!({"type": "object", "additionalProperties": false, "maxProperties": 0}));
+    schemas.insert(
+        "EmptyRequest".into(),
+        json!({"type": "object", "additionalProperties": false, "maxProperties": 0}),
+    );
 
     Fragment {
         paths,

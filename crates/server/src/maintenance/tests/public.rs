@@ -9,7 +9,6 @@ use serde_json::Value;
 use sqlx::PgPool;
 use twisterlab_domain::role::Role;
 
-
 use super::{post_expect, started_window, tick_all};
 use crate::config::{Config, Sources};
 use crate::testing::{TestApp, builders::window};
@@ -24,8 +23,7 @@ fn berlin() -> Config {
 /// The status host's `path`, after a rebuild of the cache.
 async fn public(app: &TestApp, path: &str) -> String {
     app.status_worker().run_once().await.expect("rebuild");
-    let request =
-        Request::get(path).header(header::HOST, STATUS_HOST).body(Body::empty()).expect("request");
+    let request = Request::get(path).header(header::HOST, STATUS_HOST).body(Body::empty()).expect("request");
     let (response, body) = app.send(request).await;
     assert_eq!(response.status(), StatusCode::OK, "{path}: {body:.500}");
     body
@@ -93,19 +91,22 @@ async fn the_status_page_and_each_statuspage_document_follow_a_window_through_ev
     assert_eq!(listed(&app, "/api/v2/scheduled-maintenances/upcoming.json").await, scheduled);
     assert!(listed(&app, "/api/v2/scheduled-maintenances/active.json").await.is_empty());
     let stored = crate::db::maintenance::find(&pool, id).await.expect("find").expect("window");
-    let m = json(&app, "/api/v2/scheduled-maintenances/upcoming.json").await["scheduled_maintenances"][0].clone();
+    let m =
+        json(&app, "/api/v2/scheduled-maintenances/upcoming.json").await["scheduled_maintenances"][0].clone();
     assert_eq!(m["name"], "Database upgrade");
     assert_eq!(m["impact"], "maintenance");
     assert_eq!(m["scheduled_for"], crate::clock::iso(stored.starts_at));
     assert_eq!(m["scheduled_until"], crate::clock::iso(stored.ends_at));
     assert_eq!(m["resolved_at"], Value::Null);
     assert_eq!(m["shortlink"], format!("http://{STATUS_HOST}/incidents/{sid}"));
-    let names: Vec<&str> = m["components"].as_array().expect("components").iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> =
+        m["components"].as_array().expect("components").iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(names, ["API", "Database"]);
     assert_eq!(m["incident_updates"][0]["status"], "scheduled");
     assert_eq!(m["incident_updates"][0]["incident_id"], sid.as_str());
     let page = public(&app, "/").await;
-    let berlin_start = crate::clock::absolute(stored.starts_at, &jiff::tz::TimeZone::get("Europe/Berlin").expect("zone"));
+    let berlin_start =
+        crate::clock::absolute(stored.starts_at, &jiff::tz::TimeZone::get("Europe/Berlin").expect("zone"));
     let utc_start = crate::clock::absolute(stored.starts_at, &jiff::tz::TimeZone::UTC);
     assert!(page.contains("Database upgrade") && page.contains("affects API, Database"), "{page:.4000}");
     assert!(page.contains(&berlin_start) && page.contains(&utc_start), "team zone and UTC: {page:.4000}");
@@ -125,52 +126,94 @@ async fn the_status_page_and_each_statuspage_document_follow_a_window_through_ev
     assert_eq!(summary["status"]["indicator"], "none");
     assert_eq!(summary["status"]["description"], "Service Under Maintenance");
     let page = public(&app, "/").await;
-    assert!(page.contains("Some systems are under maintenance") && page.contains("Under maintenance"), "{page:.4000}");
+    assert!(
+        page.contains("Some systems are under maintenance") && page.contains("Under maintenance"),
+        "{page:.4000}"
+    );
     assert_eq!(history_of_api(&pool).await.last().map(String::as_str), Some("under_maintenance"));
 
     // Verifying: still active.
     post_expect(&app, &commander, &format!("/maintenance/{id}/verify"), &[], StatusCode::SEE_OTHER).await;
     let verifying = vec![(sid.clone(), "verifying".to_owned())];
     assert_eq!(listed(&app, "/api/v2/scheduled-maintenances/active.json").await, verifying);
-    let m = json(&app, "/api/v2/scheduled-maintenances/active.json").await["scheduled_maintenances"][0].clone();
+    let m =
+        json(&app, "/api/v2/scheduled-maintenances/active.json").await["scheduled_maintenances"][0].clone();
     assert!(m["monitoring_at"].is_string(), "{m}");
 
     // Completed: history only; the components are operational again.
-    post_expect(&app, &commander, &format!("/maintenance/{id}/complete"), &[("outcome", "PostgreSQL 16 is live.")], StatusCode::SEE_OTHER).await;
+    post_expect(
+        &app,
+        &commander,
+        &format!("/maintenance/{id}/complete"),
+        &[("outcome", "PostgreSQL 16 is live.")],
+        StatusCode::SEE_OTHER,
+    )
+    .await;
     assert!(listed(&app, "/api/v2/summary.json").await.is_empty());
     assert!(listed(&app, "/api/v2/scheduled-maintenances/active.json").await.is_empty());
-    assert_eq!(listed(&app, "/api/v2/scheduled-maintenances.json").await, vec![(sid.clone(), "completed".to_owned())]);
+    assert_eq!(
+        listed(&app, "/api/v2/scheduled-maintenances.json").await,
+        vec![(sid.clone(), "completed".to_owned())]
+    );
     let m = json(&app, "/api/v2/scheduled-maintenances.json").await["scheduled_maintenances"][0].clone();
     assert!(m["resolved_at"].is_string());
     assert_eq!(m["incident_updates"][0]["body"], "PostgreSQL 16 is live.");
-    let statuses: Vec<&str> =
-        m["incident_updates"].as_array().expect("updates").iter().filter_map(|u| u["status"].as_str()).collect();
+    let statuses: Vec<&str> = m["incident_updates"]
+        .as_array()
+        .expect("updates")
+        .iter()
+        .filter_map(|u| u["status"].as_str())
+        .collect();
     assert_eq!(statuses, ["completed", "verifying", "in_progress", "scheduled"]);
     assert_eq!(api_status(&app).await, "operational");
     assert_eq!(history_of_api(&pool).await.last().map(String::as_str), Some("operational"));
     let page = public(&app, "/").await;
     assert!(!page.contains("Database upgrade"), "off the front page once over: {page:.3000}");
     let history = public(&app, "/history").await;
-    assert!(history.contains("Database upgrade") && history.contains("PostgreSQL 16 is live."), "{history:.4000}");
+    assert!(
+        history.contains("Database upgrade") && history.contains("PostgreSQL 16 is live."),
+        "{history:.4000}"
+    );
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn a_rolled_back_window_is_completed_publicly_and_a_cancelled_one_leaves_the_page(pool: PgPool) {
     let app = TestApp::new(&pool);
     let (rolled, commander) = started_window(&app, "Deploy v2.1", &["API"]).await;
-    post_expect(&app, &commander, &format!("/maintenance/{rolled}/rollback"), &[("outcome", "Rolled back to v2.0.")], StatusCode::SEE_OTHER).await;
+    post_expect(
+        &app,
+        &commander,
+        &format!("/maintenance/{rolled}/rollback"),
+        &[("outcome", "Rolled back to v2.0.")],
+        StatusCode::SEE_OTHER,
+    )
+    .await;
     let m = json(&app, "/api/v2/scheduled-maintenances.json").await["scheduled_maintenances"][0].clone();
-    assert_eq!((m["status"].as_str(), m["incident_updates"][0]["body"].as_str()), (Some("completed"), Some("Rolled back to v2.0.")));
+    assert_eq!(
+        (m["status"].as_str(), m["incident_updates"][0]["body"].as_str()),
+        (Some("completed"), Some("Rolled back to v2.0."))
+    );
 
     let cancelled = window("Cache resize").on(&["Cache"]).create(&pool, &commander.user).await;
-    post_expect(&app, &commander, &format!("/maintenance/{cancelled}/schedule"), &[], StatusCode::SEE_OTHER).await;
+    post_expect(&app, &commander, &format!("/maintenance/{cancelled}/schedule"), &[], StatusCode::SEE_OTHER)
+        .await;
     assert_eq!(listed(&app, "/api/v2/scheduled-maintenances/upcoming.json").await.len(), 1);
-    post_expect(&app, &commander, &format!("/maintenance/{cancelled}/cancel"), &[("reason", "vendor postponed")], StatusCode::SEE_OTHER).await;
+    post_expect(
+        &app,
+        &commander,
+        &format!("/maintenance/{cancelled}/cancel"),
+        &[("reason", "vendor postponed")],
+        StatusCode::SEE_OTHER,
+    )
+    .await;
     assert!(listed(&app, "/api/v2/scheduled-maintenances/upcoming.json").await.is_empty());
     let all = listed(&app, "/api/v2/scheduled-maintenances.json").await;
     assert_eq!(all, vec![(rolled.to_string(), "completed".to_owned())]);
     assert!(!public(&app, "/").await.contains("Cache resize"));
-    let request = Request::get(format!("/incidents/{cancelled}")).header(header::HOST, STATUS_HOST).body(Body::empty()).expect("request");
+    let request = Request::get(format!("/incidents/{cancelled}"))
+        .header(header::HOST, STATUS_HOST)
+        .body(Body::empty())
+        .expect("request");
     assert_eq!(app.send(request).await.0.status(), StatusCode::NOT_FOUND);
 }
 
@@ -215,7 +258,14 @@ async fn the_maintenance_calendar_lists_announced_windows_and_withdraws_cancelle
     assert!(description.contains("Status: Scheduled."), "{description}");
     assert!(description.contains("API") && description.contains("Database"), "{description}");
 
-    post_expect(&app, &commander, &format!("/maintenance/{id}/cancel"), &[("reason", "postponed")], StatusCode::SEE_OTHER).await;
+    post_expect(
+        &app,
+        &commander,
+        &format!("/maintenance/{id}/cancel"),
+        &[("reason", "postponed")],
+        StatusCode::SEE_OTHER,
+    )
+    .await;
     let cal = calendar(&app).await;
     let event = cal.events().next().expect("still listed, to be withdrawn");
     assert_eq!(event.get_status(), Some(icalendar::EventStatus::Cancelled));

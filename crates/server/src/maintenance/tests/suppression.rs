@@ -60,7 +60,11 @@ async fn a_probe_failing_during_a_window_opens_no_incident_until_the_window_ends
     round(&s).await;
     assert!(probe_incidents(&pool).await.is_empty(), "no incident during the window");
     assert_eq!(escalations(&pool).await, 0, "nobody paged");
-    assert_eq!(held_back(&pool).await, [("api-under-test".to_owned(), None)], "recorded once, when it went down");
+    assert_eq!(
+        held_back(&pool).await,
+        [("api-under-test".to_owned(), None)],
+        "recorded once, when it went down"
+    );
     let (_, html) = app.send(get(&format!("/maintenance/{id}"), Some(&commander))).await;
     assert!(html.contains("Held-back health signals") && html.contains("api-under-test"), "{html:.6000}");
     assert!(html.contains("checked when the window ends"), "{html:.6000}");
@@ -102,7 +106,11 @@ async fn a_probe_that_recovers_before_the_window_ends_opens_nothing(pool: PgPool
 async fn a_probe_on_a_component_outside_the_window_still_declares_its_incident(pool: PgPool) {
     without_seeded_services(&pool).await;
     let demo = Demo::start(Duration::from_millis(100)).await;
-    probing("cache-under-test", &demo.health_url(), 1).opens(Severity::P2).component("Cache").create(&pool).await;
+    probing("cache-under-test", &demo.health_url(), 1)
+        .opens(Severity::P2)
+        .component("Cache")
+        .create(&pool)
+        .await;
     let s = scheduler(&pool);
     round(&s).await;
     let app = TestApp::new(&pool);

@@ -36,7 +36,12 @@ async fn due(pool: &PgPool, key: &str, zone: &TimeZone) -> Vec<String> {
     .await
     .expect("tasks");
     rows.into_iter()
-        .map(|t| crate::clock::to_jiff(t).to_zoned_datetime(zone.clone()).strftime("%a %Y-%m-%d %H:%M %Z").to_string())
+        .map(|t| {
+            crate::clock::to_jiff(t)
+                .to_zoned_datetime(zone.clone())
+                .strftime("%a %Y-%m-%d %H:%M %Z")
+                .to_string()
+        })
         .collect()
 }
 
@@ -44,7 +49,8 @@ async fn due(pool: &PgPool, key: &str, zone: &TimeZone) -> Vec<String> {
 async fn the_seeded_schedules_are_the_runbooks_weekly_vacuum_and_log_cleanup(pool: PgPool) {
     let schedules = crate::db::maintenance_tasks::schedules(&pool).await.expect("schedules");
     for task in DEFAULT_TASKS {
-        let s = schedules.iter().find(|s| s.key == task.key).unwrap_or_else(|| panic!("{} is seeded", task.key));
+        let s =
+            schedules.iter().find(|s| s.key == task.key).unwrap_or_else(|| panic!("{} is seeded", task.key));
         assert_eq!((s.title.as_str(), s.recurrence, s.grace), (task.title, task.recurrence, task.grace));
         assert!(!s.checklist.is_empty() && s.runbook_slug.is_some());
     }
@@ -64,7 +70,10 @@ async fn the_weekly_vacuum_stays_at_three_oclock_in_berlin_across_the_spring_cha
         due(&pool, "vacuum_analyze", &berlin).await,
         ["Sun 2027-03-14 03:00 CET", "Sun 2027-03-21 03:00 CET", "Sun 2027-03-28 03:00 CEST"]
     );
-    assert_eq!(due(&pool, "log_cleanup", &berlin).await.last().map(String::as_str), Some("Sun 2027-03-28 04:00 CEST"));
+    assert_eq!(
+        due(&pool, "log_cleanup", &berlin).await.last().map(String::as_str),
+        Some("Sun 2027-03-28 04:00 CEST")
+    );
     // Autumn: 03:00 CET again, 169 hours after the week before.
     generate(&mut conn, &berlin, utc("2027-10-30T12:00:00Z")).await.expect("generate");
     let autumn = due(&pool, "vacuum_analyze", &berlin).await;
@@ -103,18 +112,32 @@ async fn an_overdue_task_stands_out_on_the_overview_until_someone_completes_it(p
     let path = format!("/maintenance/tasks/{}/complete", task.id);
     post_expect(&app, &viewer, &path, &[("item", "0"), ("item", "1")], StatusCode::FORBIDDEN).await;
     let body = post_expect(&app, &responder, &path, &[("item", "0")], StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert!(body.contains("Confirm every item before completing the task; not confirmed: Check table bloat"), "{body:.3000}");
-    post_expect(&app, &responder, &path, &[("item", "0"), ("item", "1"), ("note", "users table 40 GB")], StatusCode::SEE_OTHER)
-        .await;
-    let again = post_expect(&app, &responder, &path, &[("item", "0"), ("item", "1")], StatusCode::CONFLICT).await;
+    assert!(
+        body.contains("Confirm every item before completing the task; not confirmed: Check table bloat"),
+        "{body:.3000}"
+    );
+    post_expect(
+        &app,
+        &responder,
+        &path,
+        &[("item", "0"), ("item", "1"), ("note", "users table 40 GB")],
+        StatusCode::SEE_OTHER,
+    )
+    .await;
+    let again =
+        post_expect(&app, &responder, &path, &[("item", "0"), ("item", "1")], StatusCode::CONFLICT).await;
     assert!(again.contains("already completed this task"), "{again:.2000}");
 
     let done = crate::db::maintenance_tasks::find_task(&pool, task.id).await.expect("find").expect("task");
     assert_eq!(done.completed_by.as_deref(), Some(responder.user.email.as_str()));
     assert!(done.completed_at.is_some_and(|at| at >= now));
     assert_eq!(audit_actions(&pool, "maintenance.task_complete").await.len(), 1);
-    let still_overdue: Vec<Uuid> =
-        crate::db::maintenance_tasks::overdue(&pool, Timestamp::now()).await.expect("overdue").iter().map(|t| t.id).collect();
+    let still_overdue: Vec<Uuid> = crate::db::maintenance_tasks::overdue(&pool, Timestamp::now())
+        .await
+        .expect("overdue")
+        .iter()
+        .map(|t| t.id)
+        .collect();
     assert!(!still_overdue.contains(&task.id));
     let (_, tasks) = app.send(get("/maintenance/tasks", Some(&viewer))).await;
     assert!(tasks.contains("done late") && tasks.contains("users table 40 GB"), "{tasks:.6000}");
@@ -147,10 +170,8 @@ async fn an_admin_adds_a_recurring_task_and_bad_schedules_are_field_errors(pool:
     }
     post_expect(&app, &admin, "/maintenance/schedules", &fields, StatusCode::SEE_OTHER).await;
     let (_, page) = app.send(get("/maintenance/tasks", Some(&admin))).await;
-    assert!(
-        page.contains("every month on day 31 (the last day in shorter months) at 02:30"),
-        "{page:.6000}"
-    );
-    let dup = post_expect(&app, &admin, "/maintenance/schedules", &fields, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(page.contains("every month on day 31 (the last day in shorter months) at 02:30"), "{page:.6000}");
+    let dup =
+        post_expect(&app, &admin, "/maintenance/schedules", &fields, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert!(dup.contains("A recurring task with this name exists already"), "{dup:.3000}");
 }
