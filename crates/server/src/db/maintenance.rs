@@ -392,6 +392,7 @@ struct ItemRow {
     label: String,
     evidence_required: bool,
     ticked_by: Option<Uuid>,
+    ticked_by_label: Option<String>,
     ticked_at: Option<OffsetDateTime>,
     evidence: Option<String>,
 }
@@ -408,24 +409,15 @@ pub(crate) async fn checklist(
     db: impl PgExecutor<'_>,
     id: Uuid,
 ) -> Result<(Checklist, Vec<ShownItem>), sqlx::Error> {
-    let rows: Vec<(
-        String,
-        String,
-        bool,
-        Option<Uuid>,
-        Option<String>,
-        Option<OffsetDateTime>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<ItemRow> = sqlx::query_as(
         "select key, label, evidence_required, ticked_by, ticked_by_label, ticked_at, evidence
-               from maintenance_checklist_items where window_id = $1 order by position, key",
+           from maintenance_checklist_items where window_id = $1 order by position, key",
     )
     .bind(id)
     .fetch_all(db)
     .await?;
     let mut shown = Vec::with_capacity(rows.len());
-    for (key, label, evidence_required, ticked_by, label_by, ticked_at, evidence) in rows {
-        let row = ItemRow { key, label, evidence_required, ticked_by, ticked_at, evidence };
+    for row in rows {
         let tick = match (row.ticked_by, row.ticked_at) {
             (Some(by), Some(at)) => Some(Tick { by, at: to_jiff(at), evidence: row.evidence }),
             _ => None,
@@ -433,7 +425,7 @@ pub(crate) async fn checklist(
         let key = ItemKey::parse(&row.key).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
         shown.push(ShownItem {
             item: ChecklistItem { key, label: row.label, evidence_required: row.evidence_required, tick },
-            ticked_by_label: label_by,
+            ticked_by_label: row.ticked_by_label,
         });
     }
     let checklist = Checklist::from_items(shown.iter().map(|s| s.item.clone()).collect())

@@ -14,7 +14,7 @@ use twisterlab_domain::role::Role;
 use uuid::Uuid;
 
 use super::run::{self, StepView};
-use super::service::{self, Ending, MaintenanceError, ScheduleInput, StartInput, WindowInput};
+use super::service::{self, EndInput, Ending, MaintenanceError, ScheduleInput, StartInput, WindowInput};
 use super::tasks;
 use super::view::{TaskView, WindowView};
 use crate::auth::CurrentUser;
@@ -496,6 +496,7 @@ pub(crate) async fn schedule_window(
     let input = ScheduleInput {
         short_notice_reason: form.short_notice_reason.clone(),
         overlap_reason: form.overlap_reason.clone(),
+        expected: version(&form.version),
     };
     let result = async {
         let mut tx = app.pool.begin().await?;
@@ -506,7 +507,6 @@ pub(crate) async fn schedule_window(
             &app.config.timezone,
             id,
             &input,
-            version(&form.version),
             Timestamp::now(),
         )
         .await?;
@@ -691,19 +691,10 @@ async fn end_window(
     form: EndForm,
     ending: Ending,
 ) -> Result<Response, AppError> {
+    let input = EndInput { ending, outcome: form.outcome.clone(), expected: version(&form.version) };
     let result = async {
         let mut tx = app.pool.begin().await?;
-        service::end(
-            &mut tx,
-            &user.actor,
-            &app.config.timezone,
-            id,
-            ending,
-            &form.outcome,
-            version(&form.version),
-            Timestamp::now(),
-        )
-        .await?;
+        service::end(&mut tx, &user.actor, &app.config.timezone, id, &input, Timestamp::now()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -801,16 +792,24 @@ impl TasksPage {
     }
 }
 
+/// What the tasks page shows again after a refused form.
+#[derive(Default)]
+pub(crate) struct TasksRetry {
+    /// The task whose completion was refused; `None`: the schedule form (or nothing).
+    pub failed_task: Option<Uuid>,
+    pub errors: FieldErrors,
+    pub form: tasks::ScheduleInput,
+    pub note: String,
+}
+
 async fn tasks_page(
     app: &AppState,
     user: &CurrentUser,
     layout: Layout,
-    failed_task: Option<Uuid>,
-    errors: FieldErrors,
-    form: tasks::ScheduleInput,
-    note: String,
+    retry: TasksRetry,
     notice: Option<&'static str>,
 ) -> Result<Response, AppError> {
+    let TasksRetry { failed_task, errors, form, note } = retry;
     let now = Timestamp::now();
     let zone = &app.config.timezone;
     let all = task_store::tasks(&app.pool, DONE_SHOWN).await?;
@@ -851,17 +850,7 @@ pub(crate) async fn list_tasks(
     layout: Layout,
     Query(notice): Query<NoticeQuery>,
 ) -> Result<Response, AppError> {
-    tasks_page(
-        &app,
-        &user,
-        layout,
-        None,
-        FieldErrors::new(),
-        tasks::ScheduleInput::default(),
-        String::new(),
-        notice.text(NOTICES),
-    )
-    .await
+    tasks_page(&app, &user, layout, TasksRetry::default(), notice.text(NOTICES)).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -889,17 +878,13 @@ pub(crate) async fn complete_task(
     match result.map_err(AppError::from) {
         Ok(()) => Ok(see_other_with_notice("/maintenance/tasks", "task-completed")),
         Err(AppError::Validation(errors)) => {
-            let page = tasks_page(
-                &app,
-                &user,
-                layout,
-                Some(id),
-                errors.clone().into(),
-                Default::default(),
-                form.note,
-                None,
-            )
-            .await;
+            let retry = TasksRetry {
+                failed_task: Some(id),
+                errors: errors.clone().into(),
+                note: form.note,
+                ..TasksRetry::default()
+            };
+            let page = tasks_page(&app, &user, layout, retry, None).await;
             Ok(form_outcome(Err(AppError::Validation(errors)), |_| {
                 page.unwrap_or_else(axum::response::IntoResponse::into_response)
             }))
@@ -926,8 +911,14 @@ pub(crate) async fn add_schedule(
     match result.map_err(AppError::from) {
         Ok(()) => Ok(see_other_with_notice("/maintenance/tasks", "schedule-added")),
         Err(AppError::Validation(errors)) => {
-            let page =
-                tasks_page(&app, &user, layout, None, errors.clone().into(), form, String::new(), None).await;
+            let page = tasks_page(
+                &app,
+                &user,
+                layout,
+                TasksRetry { errors: errors.clone().into(), form, ..TasksRetry::default() },
+                None,
+            )
+            .await;
             Ok(form_outcome(Err(AppError::Validation(errors)), |_| {
                 page.unwrap_or_else(axum::response::IntoResponse::into_response)
             }))

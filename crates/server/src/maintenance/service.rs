@@ -215,6 +215,8 @@ pub(crate) async fn create(
 pub(crate) struct ScheduleInput {
     pub short_notice_reason: String,
     pub overlap_reason: String,
+    /// The version the caller saw, if it sent one.
+    pub expected: Option<i32>,
 }
 
 /// Schedules (announces) a draft at `now`: it appears on the status page, and the 48 hours
@@ -229,10 +231,9 @@ pub(crate) async fn schedule(
     zone: &jiff::tz::TimeZone,
     id: Uuid,
     input: &ScheduleInput,
-    expected: Option<i32>,
     now: Timestamp,
 ) -> Result<Window, MaintenanceError> {
-    let window = lock_current(tx, id, expected).await?;
+    let window = lock_current(tx, id, input.expected).await?;
     rules::transition(window.state, WindowState::Scheduled)
         .map_err(|e| MaintenanceError::Refused(capitalise(&e.to_string())))?;
     if window.starts_at < now {
@@ -722,6 +723,16 @@ pub(crate) async fn mark_verifying(
     load(tx, id).await
 }
 
+/// How an in-progress window ends, with the outcome the public reads.
+#[derive(Clone, Debug)]
+pub(crate) struct EndInput {
+    pub ending: Ending,
+    /// Markdown; required to roll back, [`COMPLETED_TEXT`] when a completion leaves it empty.
+    pub outcome: String,
+    /// The version the caller saw, if it sent one.
+    pub expected: Option<i32>,
+}
+
 /// How an in-progress window ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ending {
@@ -749,12 +760,11 @@ pub(crate) async fn end(
     actor: &Actor,
     zone: &jiff::tz::TimeZone,
     id: Uuid,
-    ending: Ending,
-    outcome: &str,
-    expected: Option<i32>,
+    input: &EndInput,
     now: Timestamp,
 ) -> Result<Window, MaintenanceError> {
-    let window = lock_current(tx, id, expected).await?;
+    let (ending, outcome) = (input.ending, input.outcome.as_str());
+    let window = lock_current(tx, id, input.expected).await?;
     rules::transition(window.state, ending.state())
         .map_err(|e| MaintenanceError::Refused(capitalise(&e.to_string())))?;
     let mut errors = vec![];

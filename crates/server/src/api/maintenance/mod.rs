@@ -19,7 +19,9 @@ use crate::api::request::parse_json;
 use crate::auth::{Access, CurrentUser, Routes};
 use crate::db::maintenance::{self as store, Approval, ShownItem, Suppressed, Update, Window};
 use crate::db::users;
-use crate::maintenance::service::{self, Ending, MaintenanceError, ScheduleInput, StartInput, WindowInput};
+use crate::maintenance::service::{
+    self, EndInput, Ending, MaintenanceError, ScheduleInput, StartInput, WindowInput,
+};
 use crate::state::AppState;
 use crate::validation::FieldError;
 use crate::web::error::AppError;
@@ -465,21 +467,12 @@ async fn schedule_window(
     let input = ScheduleInput {
         short_notice_reason: request.short_notice_reason,
         overlap_reason: request.overlap_reason,
+        expected: request.version,
     };
     let zone = app.config.timezone.clone();
     window_action(&app, |tx| {
         Box::pin(async move {
-            service::schedule(
-                tx,
-                &user.actor,
-                user.role,
-                &zone,
-                id,
-                &input,
-                request.version,
-                Timestamp::now(),
-            )
-            .await
+            service::schedule(tx, &user.actor, user.role, &zone, id, &input, Timestamp::now()).await
         })
     })
     .await
@@ -546,21 +539,10 @@ async fn end_window(
 ) -> Result<Response, ApiError> {
     let id = window_id(&raw)?;
     let request: EndRequest = parse_json(&headers, &body, ending == Ending::Completed)?;
+    let input = EndInput { ending, outcome: request.outcome, expected: request.version };
     let zone = app.config.timezone.clone();
     window_action(&app, |tx| {
-        Box::pin(async move {
-            service::end(
-                tx,
-                &user.actor,
-                &zone,
-                id,
-                ending,
-                &request.outcome,
-                request.version,
-                Timestamp::now(),
-            )
-            .await
-        })
+        Box::pin(async move { service::end(tx, &user.actor, &zone, id, &input, Timestamp::now()).await })
     })
     .await
 }
