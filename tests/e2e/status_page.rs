@@ -218,6 +218,8 @@ fn free_port() -> u16 {
 struct Driver {
     child: Child,
     url: String,
+    /// Chromium's profile and temporary files (it leaves them behind otherwise); removed on drop.
+    scratch: tempfile::TempDir,
 }
 
 impl Drop for Driver {
@@ -235,13 +237,15 @@ async fn start_chromedriver() -> Driver {
         );
     }
     let port = free_port();
+    let scratch = tempfile::Builder::new().prefix("tl-chromium-").tempdir().expect("tempdir");
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .env("TMPDIR", scratch.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}"), scratch };
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -267,7 +271,8 @@ async fn the_status_page_works_in_chromium_with_javascript_disabled() {
         "goog:chromeOptions".into(),
         serde_json::json!({
             "binary": CHROMIUM,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "args": [format!("--user-data-dir={}", driver.scratch.path().join("profile").display()),
+                     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
                      "--no-first-run", "--disable-quic"],
             "prefs": {"profile.managed_default_content_settings.javascript": 2}

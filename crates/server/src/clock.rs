@@ -61,11 +61,6 @@ pub fn relative(t: impl Instant, now: impl Instant) -> String {
     if secs > 0 { format!("{text} ago") } else { format!("in {text}") }
 }
 
-/// "2026-11-29 14:05 UTC (4 min ago)".
-pub fn describe(t: impl Instant, zone: &TimeZone, now: impl Instant) -> String {
-    format!("{} ({})", absolute(t, zone), relative(t, now))
-}
-
 /// How long between two instants, for durations shown or compared.
 pub fn between(from: impl Instant, to: impl Instant) -> SignedDuration {
     to.timestamp().duration_since(from.timestamp())

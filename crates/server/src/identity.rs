@@ -11,7 +11,7 @@ use crate::db::users::User;
 #[derive(Clone, Debug)]
 pub enum Via {
     Session { id: Uuid, csrf_token: String },
-    Token { id: Uuid, name: String },
+    Token { name: String },
 }
 
 /// The signed-in caller of a guarded route.

@@ -1,34 +1,34 @@
 //! The TwisterLab Ops Portal server: HTTP routes and pages per product area, the store, workers.
 
-pub mod accounts;
-pub mod api;
-pub mod app;
-pub mod auth;
+pub(crate) mod accounts;
+pub(crate) mod api;
+pub(crate) mod app;
+pub(crate) mod auth;
 pub mod cli;
-pub mod clock;
-pub mod cluster;
-pub mod config;
+pub(crate) mod clock;
+pub(crate) mod cluster;
+pub(crate) mod config;
 pub mod db;
-pub mod escalation;
-pub mod health;
-pub mod identity;
+pub(crate) mod escalation;
+pub(crate) mod health;
+pub(crate) mod identity;
 pub mod incidents;
-pub mod maintenance;
-pub mod markdown;
-pub mod oncall;
-pub mod overview;
-pub mod roster;
+pub(crate) mod maintenance;
+pub(crate) mod markdown;
+pub(crate) mod oncall;
+pub(crate) mod overview;
+pub(crate) mod roster;
 #[cfg(test)]
 mod route_matrix_tests;
-pub mod serve;
-pub mod state;
-pub mod status_page;
-pub mod telemetry;
+pub(crate) mod serve;
+pub(crate) mod state;
+pub(crate) mod status_page;
+pub(crate) mod telemetry;
 #[cfg(test)]
 pub mod testing;
-pub mod validation;
-pub mod web;
-pub mod workers;
+pub(crate) mod validation;
+pub(crate) mod web;
+pub(crate) mod workers;
 
 use std::process::ExitCode;
 

@@ -48,23 +48,6 @@ pub(crate) async fn now(db: impl PgExecutor<'_>) -> Result<Timestamp, sqlx::Erro
     Ok(to_jiff(now))
 }
 
-/// A component group as the public sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Group {
-    pub id: Uuid,
-    pub name: String,
-    pub position: i32,
-}
-
-/// Every group, by position then name.
-pub(crate) async fn groups(db: impl PgExecutor<'_>) -> Result<Vec<Group>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, i32)> =
-        sqlx::query_as("select id, name, position from component_groups order by position, name")
-            .fetch_all(db)
-            .await?;
-    Ok(rows.into_iter().map(|(id, name, position)| Group { id, name, position }).collect())
-}
-
 /// A component as the status page reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PublicComponent {

@@ -138,7 +138,10 @@ impl TaskView {
             checklist: t.checklist.iter().cloned().enumerate().collect(),
             runbook: t.runbook_slug.clone(),
             completed: match (t.completed_at, &t.completed_by) {
-                (Some(at), Some(by)) => Some(format!("{by}, {}", Moment::new(at, zone, now).text())),
+                (Some(at), Some(by)) => {
+                    let m = Moment::new(at, zone, now);
+                    Some(format!("{by}, {} ({})", m.absolute, m.relative))
+                }
                 _ => None,
             },
             note: t.note.clone(),

@@ -25,10 +25,7 @@ pub(crate) mod view;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use sqlx::PgExecutor;
-use twisterlab_domain::incident::Impact;
 use twisterlab_domain::role::Role;
-use uuid::Uuid;
 
 use crate::auth::{Access, Routes};
 
@@ -40,12 +37,4 @@ pub(crate) fn routes() -> Routes {
         // Logs can carry tokens and customer data: responders and up.
         .get("/kubernetes/logs/{deployment}", Access::Role(Role::Responder), pages::show_logs)
         .merge(admin::routes())
-}
-
-/// Health probe state for the status page's roll-up: for every enabled service that is down
-/// and mapped to a component, that component with the impact the service declares. A
-/// component appears once per down service; take the worst impact. Public for the status
-/// page's roll-up, which does not read it yet.
-pub async fn component_health(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, Option<Impact>)>, sqlx::Error> {
-    crate::db::health::component_health(db).await
 }

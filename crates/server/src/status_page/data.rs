@@ -190,7 +190,7 @@ impl StatusData {
 pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<StatusData, sqlx::Error> {
     let mut tx = store::begin_snapshot(pool).await?;
     let now = store::now(&mut *tx).await?;
-    let groups = store::groups(&mut *tx).await?;
+    let groups = crate::db::components::groups(&mut *tx).await?;
     let rows = store::components(&mut *tx).await?;
     let mut impacts = store::open_impacts(&mut *tx, None).await?;
     // Back a day further than the days shown, so the first one (25 hours long across DST) lies

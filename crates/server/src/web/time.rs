@@ -29,11 +29,6 @@ impl Moment {
             relative: clock::relative(t, now),
         }
     }
-
-    /// "2026-11-29 14:05 UTC (4 min ago)", for text outside HTML (exports, titles).
-    pub fn text(&self) -> String {
-        format!("{} ({})", self.absolute, self.relative)
-    }
 }
 
 #[cfg(test)]

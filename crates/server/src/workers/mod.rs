@@ -239,7 +239,8 @@ pub fn spawn_all(rows: Vec<WorkerRow>, pool: &PgPool, stop: Stop) -> Workers {
     Workers { supervisor: tokio::spawn(supervise(rows, listen, stop)) }
 }
 
-/// Runs one worker by its cadence until `stop` turns true, unsupervised (tests, tools).
+/// Runs one worker by its cadence until `stop` turns true, unsupervised (tests).
+#[cfg(test)]
 pub fn spawn_one(row: WorkerRow, pool: &PgPool, stop: Stop) -> tokio::task::JoinHandle<()> {
     let WorkerRow { name, cadence, worker } = row;
     tokio::spawn(worker.run(name, cadence, listen_pool(pool, 1), stop))

@@ -93,7 +93,7 @@ async fn a_down_service_declares_one_incident_with_evidence_and_recovery_only_ad
     );
     let api = components::id_by_name(&pool, "API").await.expect("lookup").expect("API component");
     assert_eq!(
-        crate::overview::component_health(&pool).await.expect("health"),
+        crate::db::health::component_health(&pool).await.expect("health"),
         [(api, Some(Impact::PartialOutage))]
     );
 
@@ -112,7 +112,7 @@ async fn a_down_service_declares_one_incident_with_evidence_and_recovery_only_ad
     assert_eq!(evidence[1].1["state"], "up");
     let incidents = probe_incidents(&pool).await;
     assert_eq!(incidents[0].4, "triggered", "recovery does not resolve");
-    assert!(crate::overview::component_health(&pool).await.expect("health").is_empty());
+    assert!(crate::db::health::component_health(&pool).await.expect("health").is_empty());
 
     // Down again while the incident is still open: its timeline, not a second incident.
     demo.mode("down").await;
@@ -153,7 +153,7 @@ async fn a_service_without_auto_open_goes_down_without_an_incident(pool: PgPool)
     assert_eq!(quiet.state, ServiceState::Down);
     assert!(quiet.last_reason.as_deref().is_some_and(|r| r.starts_with("the body is not JSON")));
     assert!(probe_incidents(&pool).await.is_empty());
-    assert_eq!(crate::overview::component_health(&pool).await.expect("health").len(), 1);
+    assert_eq!(crate::db::health::component_health(&pool).await.expect("health").len(), 1);
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
