@@ -33,11 +33,23 @@ async fn health_turns_unhealthy_when_postgres_is_gone_and_recovers() {
     // Cut the portal off: refuse new connections and end the ones it holds.
     let cut = format!("alter database {name} allow_connections false");
     sqlx::query(sqlx::AssertSqlSafe(cut)).execute(&mut admin).await.expect("refuse connections");
-    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1")
+    // pg_terminate_backend only signals: wait until the backends are really gone, or a health
+    // check racing the signal still gets its answer from a dying connection.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (left,): (i64,) = sqlx::query_as(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = $1",
+        )
         .bind(&name)
-        .execute(&mut admin)
+        .fetch_one(&mut admin)
         .await
         .expect("terminate connections");
+        if left == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} connections still open after 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let response = client().get(portal.url("/health")).send().await.expect("GET /health");
     assert_eq!(response.status(), 503);
