@@ -654,7 +654,8 @@ pub(crate) fn document() -> Value {
         json!({
             "type": "object",
             "additionalProperties": false,
-            "minProperties": 1,
+            "description": "At least one of severity, status and commander (400 otherwise).",
+            "anyOf": [{"required": ["severity"]}, {"required": ["status"]}, {"required": ["commander"]}],
             "properties": {
                 "severity": {"$ref": "#/components/schemas/Severity"},
                 "status": {"$ref": "#/components/schemas/IncidentStatus"},

@@ -174,10 +174,10 @@ where
         .ok_or_else(|| D::Error::custom(format!("expected a version from 1 to {} (got {number})", i32::MAX)))
 }
 
-/// What `If-Match` may hold, as the OpenAPI document states it: `*`, or one (optionally weak)
+/// What `If-Match` may hold, as the OpenAPI document states it: nothing, `*`, or one (optionally weak)
 /// entity tag holding a version from 1 to 2147483647 without leading zeros.
 pub(crate) const IF_MATCH_PATTERN: &str = concat!(
-    r#"^(\*|(W/)?"(?:[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}"#,
+    r#"^(|\*|(W/)?"(?:[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}"#,
     r#"|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}"#,
     r#"|21474836[0-3][0-9]|214748364[0-7])")$"#,
 );
@@ -197,7 +197,8 @@ pub(crate) fn expected_version(headers: &HeaderMap, body: Option<i32>) -> Result
         None => None,
         Some(value) => {
             let text = value.to_str().unwrap_or("").trim();
-            if text == "*" {
+            // An empty list of entity tags (RFC 9110's `#entity-tag`) asks for nothing.
+            if text == "*" || text.is_empty() {
                 None
             } else {
                 match entity_tag_version(text) {

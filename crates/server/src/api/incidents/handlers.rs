@@ -178,6 +178,10 @@ pub(super) async fn list_incidents(
             continue;
         }
         let value = value.as_str();
+        if value.contains('\0') {
+            errors.push(FieldError::new(key, "Remove the NUL character (U+0000): no text in the portal may contain it."));
+            continue;
+        }
         match key.as_str() {
             "status" => match value {
                 "open" => filter.open = Some(true),

@@ -656,7 +656,16 @@ async fn tick_item(
     let id = window_id(&raw)?;
     let request: TickRequest = parse_json(&headers, &body, true)?;
     let mut tx = app.pool.begin().await?;
-    service::tick(&mut tx, &user.actor, id, &key, &request.evidence, Timestamp::now()).await?;
+    match service::tick(&mut tx, &user.actor, id, &key, &request.evidence, Timestamp::now()).await {
+        // The item asks for evidence and the request has none: the same body ticks other items,
+        // so this is the item's state refusing it (409), not a malformed request.
+        Err(MaintenanceError::Invalid(errors))
+            if request.evidence.trim().is_empty() && errors.iter().all(|e| e.field == "evidence") =>
+        {
+            return Err(problem(StatusCode::CONFLICT, "This item needs an evidence note to be ticked; see `errors`.", errors));
+        }
+        other => other?,
+    };
     let response = checklist_response(&mut tx, id, StatusCode::OK).await?;
     tx.commit().await?;
     Ok(response)
