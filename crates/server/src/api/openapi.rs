@@ -758,7 +758,7 @@ pub(crate) fn document() -> Value {
     responses.extend(maintenance.responses);
     schemas.extend(maintenance.schemas);
 
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
         "info": {
@@ -794,7 +794,76 @@ pub(crate) fn document() -> Value {
             "responses": Value::Object(responses),
             "schemas": Value::Object(schemas)
         }
-    })
+    });
+    forbid_nul_in_requests(&mut document);
+    document
+}
+
+/// No text the API reads may contain U+0000 (`request::parse_json` refuses it, and PostgreSQL
+/// could not store it): every string schema a request body uses gets a pattern saying so,
+/// unless it already has a pattern, a format, an enum or a constant that excludes it.
+fn forbid_nul_in_requests(document: &mut Value) {
+    fn names_referenced(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref")
+                    && let Some(name) = r.strip_prefix("#/components/schemas/")
+                {
+                    out.insert(name.to_owned());
+                }
+                map.values().for_each(|v| names_referenced(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| names_referenced(v, out)),
+            _ => {}
+        }
+    }
+    fn forbid(schema: &mut Value) {
+        let Value::Object(map) = schema else { return };
+        let is_string = map.get("type") == Some(&json!("string"));
+        let constrained = ["pattern", "format", "enum", "const"].iter().any(|k| map.contains_key(*k));
+        if is_string && !constrained {
+            map.insert("pattern".into(), json!("^[^\\u0000]*$"));
+        }
+        for key in ["properties"] {
+            if let Some(Value::Object(props)) = map.get_mut(key) {
+                props.values_mut().for_each(forbid);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(v) = map.get_mut(key) {
+                forbid(v);
+            }
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            if let Some(Value::Array(items)) = map.get_mut(key) {
+                items.iter_mut().for_each(forbid);
+            }
+        }
+    }
+    // The schemas request bodies reach, following references to the end.
+    let mut reached = std::collections::BTreeSet::new();
+    if let Some(paths) = document.get("paths") {
+        for item in paths.as_object().into_iter().flat_map(|m| m.values()) {
+            for op in item.as_object().into_iter().flat_map(|m| m.values()) {
+                if let Some(body) = op.get("requestBody") {
+                    names_referenced(body, &mut reached);
+                }
+            }
+        }
+    }
+    loop {
+        let mut next = reached.clone();
+        for name in &reached {
+            names_referenced(&document["components"]["schemas"][name], &mut next);
+        }
+        if next.len() == reached.len() {
+            break;
+        }
+        reached = next;
+    }
+    for name in &reached {
+        forbid(&mut document["components"]["schemas"][name]);
+    }
 }
 
 #[cfg(test)]
