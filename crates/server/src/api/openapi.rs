@@ -26,8 +26,7 @@ pub(crate) async fn serve_openapi() -> Response {
 }
 
 /// Unicode `White_Space`, which `str::trim` removes, as the inside of a regular-expression class.
-pub(crate) const WHITESPACE: &str =
-    r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+pub(crate) const WHITESPACE: &str = r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 /// The C0 and C1 control characters (`char::is_control`), as the inside of a class.
 pub(crate) const CONTROLS: &str = r"\u0000-\u001f\u007f-\u009f";
 /// Bidirectional overrides and isolates, which titles refuse with the controls.
@@ -65,7 +64,10 @@ pub(crate) fn trimmed_text(required: bool, max: usize, forbidden: &str) -> Value
 pub(crate) fn title_schema() -> Value {
     with_description(
         trimmed_text(true, Title::MAX_CHARS, &format!("{CONTROLS}{BIDI}")),
-        &format!("1 to {} characters once surrounding whitespace is trimmed; no control characters or bidirectional overrides.", Title::MAX_CHARS),
+        &format!(
+            "1 to {} characters once surrounding whitespace is trimmed; no control characters or bidirectional overrides.",
+            Title::MAX_CHARS
+        ),
     )
 }
 
@@ -178,8 +180,22 @@ fn incident_links() -> Vec<Link> {
     for (name, op) in [("AddIncidentEvent", "addIncidentEvent"), ("ResolveIncident", "resolveIncident")] {
         links.push(("/api/v1/incidents/{number}/acknowledge", "post", "200", name, op, same.clone()));
     }
-    links.push(("/api/v1/incidents/{number}/events", "post", "201", "ResolveIncident", "resolveIncident", same.clone()));
-    links.push(("/api/v1/incidents/{number}/resolve", "post", "200", "ShowIncident", "showIncident", same.clone()));
+    links.push((
+        "/api/v1/incidents/{number}/events",
+        "post",
+        "201",
+        "ResolveIncident",
+        "resolveIncident",
+        same.clone(),
+    ));
+    links.push((
+        "/api/v1/incidents/{number}/resolve",
+        "post",
+        "200",
+        "ShowIncident",
+        "showIncident",
+        same.clone(),
+    ));
     links.push(("/api/v1/incidents/{number}", "patch", "200", "AddIncidentEvent", "addIncidentEvent", same));
     links
 }
@@ -433,7 +449,7 @@ pub(crate) fn document() -> Value {
     );
     parameters.insert(
         "SeverityFilter".into(),
-        json!({"name": "severity", "in": "query", "schema": {"$ref": "#/components/schemas/Severity"}}),
+        json!({"name": "severity", "in": "query", "schema": {"$ref": "#/components/schemas/SeverityInput"}}),
     );
     parameters.insert(
         "Commander".into(),
@@ -490,6 +506,12 @@ pub(crate) fn document() -> Value {
     schemas.insert(
         "Severity".into(),
         json!({"type": "string", "enum": severities, "description": "P0 system down, P1 critical feature, P2 major, P3 minor."}),
+    );
+    let mut severity_input: Vec<String> = severities.iter().map(|s| (*s).to_owned()).collect();
+    severity_input.extend(severities.iter().map(|s| s.to_ascii_lowercase()));
+    schemas.insert(
+        "SeverityInput".into(),
+        json!({"type": "string", "enum": severity_input, "description": "A severity as `P1` or `p1`."}),
     );
     schemas.insert("IncidentStatus".into(), json!({"type": "string", "enum": statuses}));
     schemas.insert("Impact".into(), json!({"type": "string", "enum": impacts}));
@@ -626,7 +648,7 @@ pub(crate) fn document() -> Value {
             "required": ["title", "severity"],
             "properties": {
                 "title": title_schema(),
-                "severity": {"$ref": "#/components/schemas/Severity"},
+                "severity": {"$ref": "#/components/schemas/SeverityInput"},
                 "summary": with_description(text(MAX_BODY), "Markdown."),
                 "components": {"type": "array", "items": {"$ref": "#/components/schemas/ComponentImpact"}},
                 "private": {"type": "boolean", "description": "Defaults to `security`."},
@@ -657,7 +679,7 @@ pub(crate) fn document() -> Value {
             "description": "At least one of severity, status and commander (400 otherwise).",
             "anyOf": [{"required": ["severity"]}, {"required": ["status"]}, {"required": ["commander"]}],
             "properties": {
-                "severity": {"$ref": "#/components/schemas/Severity"},
+                "severity": {"$ref": "#/components/schemas/SeverityInput"},
                 "status": {"$ref": "#/components/schemas/IncidentStatus"},
                 "commander": {"type": "string", "format": "email"},
                 "version": version
@@ -672,7 +694,8 @@ pub(crate) fn document() -> Value {
             "properties": {"version": version}
         }),
     );
-    let event_body = with_description(required_text(MAX_BODY), "Markdown; raw HTML is shown as text on pages.");
+    let event_body =
+        with_description(required_text(MAX_BODY), "Markdown; raw HTML is shown as text on pages.");
     schemas.insert(
         "NewEvent".into(),
         json!({
@@ -983,6 +1006,94 @@ mod tests {
                 assert!(used.contains(r.as_str()), "{r} is never used");
             }
         }
+    }
+
+    #[test]
+    fn every_link_leads_to_an_operation_and_fills_exactly_its_path_parameters() {
+        let doc = document();
+        let ids: BTreeSet<(String, String)> = operations(&doc)
+            .into_iter()
+            .map(|(method, path)| {
+                let id =
+                    doc["paths"][&path][&method]["operationId"].as_str().expect("operationId").to_owned();
+                (id, path)
+            })
+            .collect();
+        let mut count = 0;
+        for (method, path) in operations(&doc) {
+            let responses = doc["paths"][&path][&method]["responses"].as_object().expect("responses");
+            for response in responses.values() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    count += 1;
+                    let target = link["operationId"].as_str().expect("operationId");
+                    let (_, target_path) = ids
+                        .iter()
+                        .find(|(id, _)| id == target)
+                        .unwrap_or_else(|| panic!("{method} {path}: link {name} leads to unknown {target}"));
+                    let wanted: BTreeSet<&str> =
+                        target_path.split('{').skip(1).filter_map(|s| s.split('}').next()).collect();
+                    let given: BTreeSet<&str> = link["parameters"]
+                        .as_object()
+                        .expect("parameters")
+                        .keys()
+                        .map(String::as_str)
+                        .collect();
+                    assert_eq!(given, wanted, "{method} {path}: link {name}");
+                }
+            }
+        }
+        assert!(count >= 20, "the stateful run needs the links ({count})");
+    }
+
+    /// Every string a request body can hold refuses U+0000, as `request::parse_json` does, and
+    /// every version is an `int32` from 1, as the handlers read it.
+    #[test]
+    fn request_strings_refuse_nul_and_versions_are_int32() {
+        fn walk(schema: &Value, at: &str) {
+            let Value::Object(map) = schema else { return };
+            if map.get("type") == Some(&json!("string")) {
+                let excluded =
+                    map.get("pattern").and_then(Value::as_str).is_some_and(|p| p.contains("\\u0000"))
+                        || ["format", "enum", "const"].iter().any(|k| map.contains_key(*k));
+                assert!(excluded, "{at}: a request string that lets U+0000 through");
+            }
+            if let Some(Value::Object(props)) = map.get("properties") {
+                for (name, prop) in props {
+                    if name == "version" {
+                        assert_eq!(prop["format"], "int32", "{at}.version");
+                        assert_eq!(prop["minimum"], 1, "{at}.version");
+                        assert_eq!(prop["maximum"], i32::MAX, "{at}.version");
+                    }
+                    walk(prop, &format!("{at}.{name}"));
+                }
+            }
+            if let Some(items) = map.get("items") {
+                walk(items, &format!("{at}[]"));
+            }
+        }
+        let doc = document();
+        let mut checked = 0;
+        for (method, path) in operations(&doc) {
+            let Some(body) = doc["paths"][&path][&method].get("requestBody") else { continue };
+            let reference = body["content"]["application/json"]["schema"]["$ref"].as_str().expect("a $ref");
+            let schema = doc.pointer(reference.trim_start_matches('#')).expect("resolves");
+            let variants: Vec<&Value> = match schema.get("oneOf").and_then(Value::as_array) {
+                Some(list) => list
+                    .iter()
+                    .map(|v| {
+                        doc.pointer(v["$ref"].as_str().expect("$ref").trim_start_matches('#'))
+                            .expect("resolves")
+                    })
+                    .collect(),
+                None => vec![schema],
+            };
+            for variant in variants {
+                assert_eq!(variant["additionalProperties"], false, "{method} {path}: additionalProperties");
+                walk(variant, &format!("{method} {path}"));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "{checked}");
     }
 
     #[test]

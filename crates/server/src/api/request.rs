@@ -41,15 +41,17 @@ pub(crate) fn parse_json<T: DeserializeOwned + Default>(
         ));
     }
     match Json::<T>::from_bytes(body) {
-        Ok(Json(value)) => match serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| nul_field(&v, "")) {
-            // PostgreSQL text cannot hold U+0000; no field of the API takes it.
-            Some(field) => Err(AppError::Validation(vec![FieldError::new(
-                field,
-                "Remove the NUL character (U+0000): no text in the portal may contain it.",
-            )])
-            .into()),
-            None => Ok(value),
-        },
+        Ok(Json(value)) => {
+            match serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| nul_field(&v, "")) {
+                // PostgreSQL text cannot hold U+0000; no field of the API takes it.
+                Some(field) => Err(AppError::Validation(vec![FieldError::new(
+                    field,
+                    "Remove the NUL character (U+0000): no text in the portal may contain it.",
+                )])
+                .into()),
+                None => Ok(value),
+            }
+        }
         Err(rejection) => Err(json_problem(&rejection)),
     }
 }
@@ -60,7 +62,9 @@ fn nul_field(value: &serde_json::Value, path: &str) -> Option<String> {
     let name = |path: &str| if path.is_empty() { "body".to_owned() } else { path.to_owned() };
     match value {
         Value::String(s) if s.contains('\0') => Some(name(path)),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_field(v, &format!("{path}[{i}]"))),
+        Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| nul_field(v, &format!("{path}[{i}]")))
+        }
         Value::Object(map) => map.iter().find_map(|(k, v)| {
             let field = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
             if k.contains('\0') { Some(name(path)) } else { nul_field(v, &field) }

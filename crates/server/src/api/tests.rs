@@ -422,7 +422,7 @@ async fn bad_list_parameters_are_400_problems_naming_the_parameter(pool: PgPool)
     let app = testing::app(&pool);
     let viewer = bearer(&pool, Role::Viewer).await;
     let long = format!("q={}", "q".repeat(201));
-    let cases: [(&str, &str); 13] = [
+    let cases: [(&str, &str); 17] = [
         ("limit=0", "limit"),
         ("limit=201", "limit"),
         ("limit=ten", "limit"),
@@ -430,7 +430,11 @@ async fn bad_list_parameters_are_400_problems_naming_the_parameter(pool: PgPool)
         ("severity=P7", "severity"),
         ("from=yesterday", "from"),
         ("until=2026-13-01T00:00:00Z", "until"),
-        ("from=2026-03-02T00:00:00Z&until=2026-03-01T00:00:00Z", "until"),
+        ("from=%202026-03-02T00:00:00Z", "from"),
+        ("status=OPEN", "status"),
+        ("severity=P1%20", "severity"),
+        ("cursor=%2B0.1.1", "cursor"),
+        ("q=a%00b", "q"),
         ("cursor=not-a-cursor", "cursor"),
         ("commander=nobody%40twisterlab.test", "commander"),
         ("sort=title", "sort"),
@@ -444,6 +448,19 @@ async fn bad_list_parameters_are_400_problems_naming_the_parameter(pool: PgPool)
         assert_problem(&response, &problem, StatusCode::BAD_REQUEST);
         assert_eq!(error_fields(&problem), [field], "{query}: {problem:#}");
     }
+    // `until` at or before `from` is an empty range, not a mistake.
+    let (response, page) = call(
+        &app,
+        api_request(
+            Method::GET,
+            "/api/v1/incidents?from=2026-03-02T00:00:00Z&until=2026-03-01T00:00:00Z",
+            Some(&viewer),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK, "{page:#}");
+    assert_eq!(page["incidents"], json!([]));
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -804,7 +821,8 @@ async fn a_stale_version_is_a_409_that_names_what_changed(pool: PgPool) {
     );
     req.headers_mut().insert(header::IF_MATCH, "\"2\"".parse().expect("header"));
     let (response, problem) = call(&app, req).await;
-    assert_problem(&response, &problem, StatusCode::BAD_REQUEST);
+    // At most one of two different versions is current: a conflict, whichever it is.
+    assert_problem(&response, &problem, StatusCode::CONFLICT);
     let mut req = api_request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": "P2"})));
     req.headers_mut().insert(header::IF_MATCH, "three".parse().expect("header"));
     let (response, problem) = call(&app, req).await;
@@ -894,4 +912,120 @@ async fn the_openapi_document_is_public_json(pool: PgPool) {
     assert_eq!(content_type(&response), "application/json");
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/incidents/{number}"]["patch"].is_object());
+}
+
+// The contract: the server refuses what the OpenAPI document calls invalid and takes what it
+// calls valid (scripts/api-contract checks it at large; these are the rules it found).
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_version_is_an_int32_from_one_and_an_integral_number_like_1_0_counts(pool: PgPool) {
+    let app = testing::app(&pool);
+    let commander = bearer(&pool, Role::Commander).await;
+    let incident = declare(&app, &commander, p1()).await;
+    let address = path(&incident, "/acknowledge");
+    for (version, status) in [
+        (json!(2147483648_i64), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!(0), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!(1.5), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!(null), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!(2147483647), StatusCode::CONFLICT),
+    ] {
+        let body = json!({"version": version});
+        let (response, problem) =
+            call(&app, api_request(Method::POST, &address, Some(&commander), Some(&body))).await;
+        assert_problem(&response, &problem, status);
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            assert_eq!(error_fields(&problem), ["version"], "{body}: {problem:#}");
+        }
+    }
+    let body = json!({"version": 1.0});
+    let (response, acknowledged) =
+        call(&app, api_request(Method::POST, &address, Some(&commander), Some(&body))).await;
+    assert_eq!(response.status(), StatusCode::OK, "{acknowledged:#}");
+    assert_eq!(acknowledged["status"], "acknowledged");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn null_is_not_a_way_to_leave_a_field_out_and_nul_characters_are_refused(pool: PgPool) {
+    let app = testing::app(&pool);
+    let commander = bearer(&pool, Role::Commander).await;
+    let mut cases = vec![];
+    for field in ["commander", "started_at", "private", "severity"] {
+        let mut body = p1();
+        body[field] = Value::Null;
+        cases.push((body, field.to_owned()));
+    }
+    let mut body = p1();
+    body["summary"] = json!("before\u{0}after");
+    cases.push((body, "summary".to_owned()));
+    let mut body = p1();
+    body["labels"] = json!(["ok", "bad\u{0}"]);
+    cases.push((body, "labels[1]".to_owned()));
+    for (body, field) in cases {
+        let (response, problem) =
+            call(&app, api_request(Method::POST, "/api/v1/incidents", Some(&commander), Some(&body))).await;
+        assert_problem(&response, &problem, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error_fields(&problem), [field.clone()], "{body}: {problem:#}");
+    }
+    assert_eq!(incident_count(&pool).await, 0);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn names_times_and_ids_are_taken_exactly_as_the_document_writes_them(pool: PgPool) {
+    let app = testing::app(&pool);
+    let commander = bearer(&pool, Role::Commander).await;
+    let with = |field: &str, value: Value| {
+        let mut body = p1();
+        body[field] = value;
+        body
+    };
+    let braced = format!("{{{API_COMPONENT}}}");
+    for (body, field) in [
+        (with("severity", json!(" P1")), "severity"),
+        (
+            with("components", json!([{"id": API_COMPONENT, "impact": "Partial_Outage"}])),
+            "components[0].impact",
+        ),
+        (with("components", json!([{"id": braced, "impact": "partial_outage"}])), "components[0].id"),
+        (with("started_at", json!(" 2026-03-01T00:00:00Z")), "started_at"),
+    ] {
+        let (response, problem) =
+            call(&app, api_request(Method::POST, "/api/v1/incidents", Some(&commander), Some(&body))).await;
+        assert_problem(&response, &problem, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(error_fields(&problem).contains(&field.to_owned()), "{body}: {problem:#}");
+    }
+    // Lowercase severities are documented (`SeverityInput`) and taken.
+    let incident = declare(&app, &commander, with("severity", json!("p2"))).await;
+    assert_eq!(incident["severity"], "P2");
+    // A note that announces a status is not a note the document describes.
+    let body = json!({"kind": "note", "body": "Looking.", "status": "identified"});
+    let (response, problem) =
+        call(&app, api_request(Method::POST, &path(&incident, "/events"), Some(&commander), Some(&body)))
+            .await;
+    assert_problem(&response, &problem, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_fields(&problem), ["status"]);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn if_match_is_nothing_a_star_or_one_canonical_version_tag(pool: PgPool) {
+    let app = testing::app(&pool);
+    let commander = bearer(&pool, Role::Commander).await;
+    let incident = declare(&app, &commander, p1()).await;
+    let address = path(&incident, "");
+    let patch = |tag: &'static str, severity: &str| {
+        let mut req =
+            api_request(Method::PATCH, &address, Some(&commander), Some(&json!({"severity": severity})));
+        req.headers_mut().insert(header::IF_MATCH, tag.parse().expect("header"));
+        req
+    };
+    for tag in ["\"01\"", "\"2147483648\"", "\"-1\"", "1", "\"1\", \"2\""] {
+        let (response, problem) = call(&app, patch(tag, "P2")).await;
+        assert_problem(&response, &problem, StatusCode::BAD_REQUEST);
+        assert_eq!(error_fields(&problem), ["If-Match"], "{tag}: {problem:#}");
+    }
+    let (response, changed) = call(&app, patch("", "P2")).await;
+    assert_eq!(response.status(), StatusCode::OK, "an empty If-Match asks for nothing: {changed:#}");
+    let (response, changed) = call(&app, patch("W/\"2\"", "P3")).await;
+    assert_eq!(response.status(), StatusCode::OK, "{changed:#}");
+    assert_eq!(changed["severity"], "P3");
 }

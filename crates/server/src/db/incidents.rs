@@ -292,7 +292,8 @@ impl Cursor {
     /// Reads what [`Cursor::encode`] wrote; the API documents the shape as [`Cursor::PATTERN`],
     /// and every text of that shape decodes.
     pub(crate) fn decode(text: &str) -> Option<Self> {
-        let digits = |t: &str, max: usize| !t.is_empty() && t.len() <= max && t.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |t: &str, max: usize| !t.is_empty() && t.len() <= max && t.bytes().all(|b| b.is_ascii_digit());
         let mut parts = text.split('.');
         let resolved = match parts.next()? {
             "0" => false,

@@ -50,8 +50,11 @@ fn exact<T: Copy>(all: &[T], name: fn(T) -> &'static str, text: &str) -> Option<
     all.iter().copied().find(|v| name(*v) == text)
 }
 
+/// `P1` or `p1` (the document's `SeverityInput`).
 fn parse_severity(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<Severity> {
-    exact(&Severity::ALL, Severity::as_str, value)
+    Severity::ALL
+        .into_iter()
+        .find(|s| s.as_str() == value || s.as_str().to_ascii_lowercase() == value)
         .ok_or(())
         .map_err(|_| {
             errors.push(FieldError::new(field, format!("Unknown severity {value:?}: use P0, P1, P2 or P3.")))
@@ -179,7 +182,10 @@ pub(super) async fn list_incidents(
         }
         let value = value.as_str();
         if value.contains('\0') {
-            errors.push(FieldError::new(key, "Remove the NUL character (U+0000): no text in the portal may contain it."));
+            errors.push(FieldError::new(
+                key,
+                "Remove the NUL character (U+0000): no text in the portal may contain it.",
+            ));
             continue;
         }
         match key.as_str() {

@@ -477,10 +477,8 @@ async fn schedule_window(
         "overlap_reason" => request.overlap_reason.trim().is_empty(),
         _ => false,
     };
-    let state_asks: Vec<&'static str> = ["short_notice_reason", "overlap_reason"]
-        .into_iter()
-        .filter(|f| left_out(f))
-        .collect();
+    let state_asks: Vec<&'static str> =
+        ["short_notice_reason", "overlap_reason"].into_iter().filter(|f| left_out(f)).collect();
     let input = ScheduleInput {
         short_notice_reason: request.short_notice_reason.clone(),
         overlap_reason: request.overlap_reason.clone(),
@@ -662,7 +660,11 @@ async fn tick_item(
         Err(MaintenanceError::Invalid(errors))
             if request.evidence.trim().is_empty() && errors.iter().all(|e| e.field == "evidence") =>
         {
-            return Err(problem(StatusCode::CONFLICT, "This item needs an evidence note to be ticked; see `errors`.", errors));
+            return Err(problem(
+                StatusCode::CONFLICT,
+                "This item needs an evidence note to be ticked; see `errors`.",
+                errors,
+            ));
         }
         other => other?,
     };

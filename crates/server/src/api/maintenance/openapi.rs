@@ -6,7 +6,9 @@ use serde_json::{Map, Value, json};
 use twisterlab_domain::incident::Title;
 use twisterlab_domain::maintenance::{Checklist, ItemKey, PublicStatus, Reason, WindowState};
 
-use crate::api::openapi::{Link, required_text, text, title_schema, trimmed_text, version_schema, with_description};
+use crate::api::openapi::{
+    Link, required_text, text, title_schema, trimmed_text, version_schema, with_description,
+};
 use crate::maintenance::service::MAX_BODY;
 
 /// The maintenance area's part of the document.
@@ -499,12 +501,42 @@ pub(crate) fn links() -> Vec<Link> {
     ] {
         links.push(("/api/v1/maintenance/{id}/start", "post", "200", name, op, same.clone()));
     }
-    links.push(("/api/v1/maintenance/{id}/verify", "post", "200", "CompleteMaintenanceWindow", "completeMaintenanceWindow", same.clone()));
-    for (path, status) in [("/api/v1/maintenance/{id}/checklist", "get"), ("/api/v1/maintenance/{id}/checklist", "post")] {
+    links.push((
+        "/api/v1/maintenance/{id}/verify",
+        "post",
+        "200",
+        "CompleteMaintenanceWindow",
+        "completeMaintenanceWindow",
+        same.clone(),
+    ));
+    for (path, status) in
+        [("/api/v1/maintenance/{id}/checklist", "get"), ("/api/v1/maintenance/{id}/checklist", "post")]
+    {
         let code = if status == "get" { "200" } else { "201" };
-        links.push((path, status, code, "TickMaintenanceChecklistItem", "tickMaintenanceChecklistItem", first_item.clone()));
-        links.push((path, status, code, "UntickMaintenanceChecklistItem", "untickMaintenanceChecklistItem", first_item.clone()));
+        links.push((
+            path,
+            status,
+            code,
+            "TickMaintenanceChecklistItem",
+            "tickMaintenanceChecklistItem",
+            first_item.clone(),
+        ));
+        links.push((
+            path,
+            status,
+            code,
+            "UntickMaintenanceChecklistItem",
+            "untickMaintenanceChecklistItem",
+            first_item.clone(),
+        ));
     }
-    links.push(("/api/v1/maintenance/{id}/checklist/{key}/tick", "post", "200", "StartMaintenanceWindow", "startMaintenanceWindow", same));
+    links.push((
+        "/api/v1/maintenance/{id}/checklist/{key}/tick",
+        "post",
+        "200",
+        "StartMaintenanceWindow",
+        "startMaintenanceWindow",
+        same,
+    ));
     links
 }
