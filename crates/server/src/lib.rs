@@ -18,6 +18,7 @@ pub(crate) mod markdown;
 pub(crate) mod oncall;
 pub(crate) mod overview;
 pub(crate) mod roster;
+pub(crate) mod runbooks;
 #[cfg(test)]
 mod route_matrix_tests;
 pub(crate) mod serve;

@@ -14,6 +14,8 @@ pub mod notifications;
 pub mod oncall;
 mod private_cluster;
 pub mod probe_results;
+pub mod runbook_runs;
+pub mod runbooks;
 pub mod sessions;
 pub mod sla;
 pub mod status;
