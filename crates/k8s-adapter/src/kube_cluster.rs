@@ -22,6 +22,7 @@ use crate::model::{
     RestartChange, RolloutStatus, RolloutWait, ScaleChange, SecretKeyCheck, ServiceEndpoints, SetEnv,
     SetResources,
 };
+use crate::model::{AnnotationChange, ImageChange, SetImage};
 use crate::quantity::{parse_cpu_millicores, parse_memory_bytes};
 use crate::requests::{
     GET_DEPLOYMENT, GET_POD, GET_POD_LOG, LIST_DEPLOYMENTS, LIST_EVENTS, LIST_POD_METRICS, LIST_PODS,
@@ -376,6 +377,20 @@ impl Cluster for KubeCluster {
 
     fn set_env<'a>(&'a self, change: &'a SetEnv, dry_run: bool) -> BoxFuture<'a, EnvChange> {
         self.call("set_env", self.patch_env(change, dry_run))
+    }
+
+    fn set_image<'a>(&'a self, change: &'a SetImage, dry_run: bool) -> BoxFuture<'a, ImageChange> {
+        self.call("set_image", self.patch_image(change, dry_run))
+    }
+
+    fn annotate<'a>(
+        &'a self,
+        deployment: &'a str,
+        key: &'a str,
+        value: &'a str,
+        dry_run: bool,
+    ) -> BoxFuture<'a, AnnotationChange> {
+        self.call("annotate", self.patch_annotation(deployment, key, value, dry_run))
     }
 
     fn rollout_status<'a>(&'a self, deployment: &'a str) -> BoxFuture<'a, RolloutStatus> {

@@ -10,6 +10,7 @@ pub use changes::{
     ChangeSummary, EnvChange, EnvValue, FieldChange, IngressRoute, IsolationChange, ResourceChange,
     ResourceField, ResourcesChange, RestartChange, ScaleChange, SetEnv, SetResources,
 };
+pub use changes::{AnnotationChange, ImageChange, SetImage};
 pub use diagnosis::{
     ConfigMapData, ContainerDescription, ContainerResources, ContainerState, DeploymentPods, EndpointAddress,
     LogTail, NetworkPolicySummary, PodCondition, PodDescription, PodDiagnosis, RolloutCondition,

@@ -636,6 +636,11 @@ pub(crate) fn document() -> Value {
     parameters.extend(maintenance.parameters);
     responses.extend(maintenance.responses);
     schemas.extend(maintenance.schemas);
+    let runbooks = super::runbooks::openapi::fragment();
+    paths.extend(runbooks.paths);
+    parameters.extend(runbooks.parameters);
+    responses.extend(runbooks.responses);
+    schemas.extend(runbooks.schemas);
 
     json!({
         "openapi": "3.1.0",
@@ -653,7 +658,8 @@ pub(crate) fn document() -> Value {
             {"name": "account", "description": "The caller."},
             {"name": "meta", "description": "This description."},
             {"name": "status page", "description": "The public, Statuspage-compatible status API (no token)."},
-            maintenance.tag
+            maintenance.tag,
+            runbooks.tag
         ],
         "paths": Value::Object(paths),
         "components": {

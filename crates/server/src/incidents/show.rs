@@ -113,6 +113,8 @@ pub(crate) struct ShowPage {
     pub actors: Vec<Choice>,
     pub filtered: bool,
     pub time_zone: String,
+    /// Guided runs on the incident, with their progress.
+    pub runs: Vec<crate::runbooks::view::RunSummary>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +164,8 @@ pub(crate) async fn show_incident(
     let events = store::timeline(&mut *conn, incident.id, &filter).await?;
     let affected = store::components(&mut *conn, incident.id).await?;
     let links = store::links(&mut *conn, incident.id).await?;
+    let runs = crate::db::runbook_runs::of_incident(&mut *conn, incident.id).await?;
+    let runs = crate::runbooks::view::summaries(&mut conn, runs).await?;
     let all_components = components::list(&mut *conn).await?;
     let people = users::list(&mut *conn).await?;
     // Corrections of events the filter hides still mark their originals.
@@ -187,6 +191,7 @@ pub(crate) async fn show_incident(
         affected.iter().map(|a| (a.component_id, a.impact)).collect();
     let page =
         ShowPage {
+            runs,
             number: number.to_string(),
             path: incident_path(number),
             title: incident.title.clone(),

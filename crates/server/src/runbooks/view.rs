@@ -113,3 +113,35 @@ impl OutputView {
         Some(Self::of(&output))
     }
 }
+
+/// A run as the incident's and the window's pages show it: its progress and a link.
+pub(crate) struct RunSummary {
+    pub href: String,
+    pub title: String,
+    pub status: &'static str,
+    pub progress: String,
+    pub percent: usize,
+}
+
+/// The runs on an incident or a window, newest first, with their progress.
+pub(crate) async fn summaries(
+    conn: &mut sqlx::PgConnection,
+    runs: Vec<crate::db::runbook_runs::Run>,
+) -> Result<Vec<RunSummary>, sqlx::Error> {
+    let mut out = Vec::with_capacity(runs.len());
+    for run in runs {
+        let steps = crate::db::runbook_runs::steps(&mut *conn, run.id).await?;
+        let progress = twisterlab_domain::runbook::Progress::of(steps.iter().map(|s| s.state.status()));
+        let title = crate::db::runbooks::find(&mut *conn, &run.slug, run.revision)
+            .await?
+            .map_or_else(|| run.slug.clone(), |v| v.runbook.title.to_string());
+        out.push(RunSummary {
+            href: format!("/runs/{}", run.id),
+            title,
+            status: run.status.label(),
+            progress: progress.to_string(),
+            percent: progress.percent_finished(),
+        });
+    }
+    Ok(out)
+}

@@ -2,6 +2,7 @@
 //! edits, runs with manual steps, the permission matrix, concurrency, Kubernetes actions
 //! through the adapter against a fake API server (previews and confirmations), secrets.
 
+mod api;
 mod fake_kube;
 mod loader;
 mod pages;
