@@ -5,12 +5,12 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::error::ClusterError;
+use crate::model::{AnnotationChange, ImageChange, SetImage};
 use crate::model::{
     ConfigMapData, DeploymentPods, DeploymentSummary, EnvChange, EventSummary, IsolationChange, LogTail,
     NetworkPolicySummary, PodDescription, PodLogs, PodSummary, PodUsage, ResourcesChange, RestartChange,
     RolloutStatus, RolloutWait, ScaleChange, SecretKeyCheck, ServiceEndpoints, SetEnv, SetResources,
 };
-use crate::model::{AnnotationChange, ImageChange, SetImage};
 
 /// The future every [`Cluster`] method returns: boxed so the trait stays object-safe
 /// (`Arc<dyn Cluster>`), `Send` so handlers and workers can await it.
@@ -131,7 +131,7 @@ pub trait Cluster: Send + Sync + 'static {
     fn set_image<'a>(&'a self, change: &'a SetImage, dry_run: bool) -> BoxFuture<'a, ImageChange>;
 
     /// Sets an annotation on a Deployment's metadata like `kubectl annotate --overwrite` (a
-    /// merge patch). With `dry_run` the API server validates the change and nothing changes.
+    /// strategic-merge patch of its metadata). With `dry_run` the API server validates the change and nothing changes.
     fn annotate<'a>(
         &'a self,
         deployment: &'a str,
@@ -340,9 +340,18 @@ mod tests {
         assert!(cluster.network_policies().await.is_err_and(not_configured));
         assert!(cluster.config_map("twisterlab-config").await.is_err_and(not_configured));
         assert!(cluster.isolate_deployment("twisterlab-api", true).await.is_err_and(not_configured));
-        let image = SetImage { deployment: "twisterlab-api".into(), container: None, image: "twisterlab-api:v2.0".into() };
+        let image = SetImage {
+            deployment: "twisterlab-api".into(),
+            container: None,
+            image: "twisterlab-api:v2.0".into(),
+        };
         assert!(cluster.set_image(&image, true).await.is_err_and(not_configured));
-        assert!(cluster.annotate("twisterlab-api", "maintenance", "complete", true).await.is_err_and(not_configured));
+        assert!(
+            cluster
+                .annotate("twisterlab-api", "maintenance", "complete", true)
+                .await
+                .is_err_and(not_configured)
+        );
     }
 
     #[tokio::test]

@@ -16,13 +16,13 @@ use serde::Deserialize;
 use crate::cluster::{BoxFuture, Cluster, RolloutProgressFn};
 use crate::error::ClusterError;
 use crate::mappers::{deployment_summary, event_summary, pod_problem, pod_summary};
+use crate::model::{AnnotationChange, ImageChange, SetImage};
 use crate::model::{
     ConfigMapData, DeploymentPods, DeploymentSummary, EnvChange, EventSummary, IsolationChange, LogTail,
     NetworkPolicySummary, PodDescription, PodLogs, PodPhase, PodSummary, PodUsage, ResourcesChange,
     RestartChange, RolloutStatus, RolloutWait, ScaleChange, SecretKeyCheck, ServiceEndpoints, SetEnv,
     SetResources,
 };
-use crate::model::{AnnotationChange, ImageChange, SetImage};
 use crate::quantity::{parse_cpu_millicores, parse_memory_bytes};
 use crate::requests::{
     GET_DEPLOYMENT, GET_POD, GET_POD_LOG, LIST_DEPLOYMENTS, LIST_EVENTS, LIST_POD_METRICS, LIST_PODS,

@@ -53,8 +53,8 @@ pub use model::{
 pub use quantity::{parse_cpu_millicores, parse_memory_bytes};
 pub use requests::{API_REQUESTS, ApiRequest, CHECKABLE_SECRETS};
 pub use validate::{
-    FieldError, MAX_LOG_LINES, MAX_REPLICAS, MAX_ROLLOUT_WAIT, parse_replicas, validate_container_name,
-    validate_cpu_quantity, validate_data_key, validate_env_name, validate_env_value, validate_log_filter,
-    validate_log_lines, validate_memory_quantity, validate_object_name, validate_replicas,
-    validate_rollout_wait, validate_annotation, validate_image,
+    FieldError, MAX_LOG_LINES, MAX_REPLICAS, MAX_ROLLOUT_WAIT, parse_replicas, validate_annotation,
+    validate_container_name, validate_cpu_quantity, validate_data_key, validate_env_name, validate_env_value,
+    validate_image, validate_log_filter, validate_log_lines, validate_memory_quantity, validate_object_name,
+    validate_replicas, validate_rollout_wait,
 };

@@ -6,11 +6,11 @@
 mod changes;
 mod diagnosis;
 
+pub use changes::{AnnotationChange, ImageChange, SetImage};
 pub use changes::{
     ChangeSummary, EnvChange, EnvValue, FieldChange, IngressRoute, IsolationChange, ResourceChange,
     ResourceField, ResourcesChange, RestartChange, ScaleChange, SetEnv, SetResources,
 };
-pub use changes::{AnnotationChange, ImageChange, SetImage};
 pub use diagnosis::{
     ConfigMapData, ContainerDescription, ContainerResources, ContainerState, DeploymentPods, EndpointAddress,
     LogTail, NetworkPolicySummary, PodCondition, PodDescription, PodDiagnosis, RolloutCondition,

@@ -395,7 +395,8 @@ mod tests {
 /// Field `image`, saying what is allowed.
 pub fn validate_image(image: &str) -> Result<(), FieldError> {
     let first_ok = image.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let chars_ok = image.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'));
+    let chars_ok =
+        image.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'));
     if image.len() <= 512 && first_ok && chars_ok {
         Ok(())
     } else {
@@ -434,7 +435,10 @@ pub fn validate_annotation(key: &str, value: &str) -> Result<(), FieldError> {
     if !prefix_ok || !name_ok {
         return Err(FieldError::new(
             "annotation.key",
-            format!("{} is not an annotation key (such as maintenance or example.com/maintenance)", quoted(key)),
+            format!(
+                "{} is not an annotation key (such as maintenance or example.com/maintenance)",
+                quoted(key)
+            ),
         ));
     }
     if value.is_empty() || value.len() > 1000 || value.contains('\0') {

@@ -18,9 +18,9 @@ pub(crate) mod markdown;
 pub(crate) mod oncall;
 pub(crate) mod overview;
 pub(crate) mod roster;
-pub(crate) mod runbooks;
 #[cfg(test)]
 mod route_matrix_tests;
+pub(crate) mod runbooks;
 pub(crate) mod serve;
 pub(crate) mod state;
 pub(crate) mod status_page;

@@ -20,9 +20,9 @@ use super::{KubeCluster, RESTARTED_AT_ANNOTATION, patch_params};
 use crate::error::ClusterError;
 use crate::mappers::{container_resources, ingress_route, service_selects};
 use crate::model::{
-    ContainerResources, EnvChange, EnvValue, IngressRoute, IsolationChange, ResourceChange, ResourceField,
-    ResourcesChange, RestartChange, ScaleChange, SetEnv, SetResources,
-    AnnotationChange, ImageChange, SetImage,
+    AnnotationChange, ContainerResources, EnvChange, EnvValue, ImageChange, IngressRoute, IsolationChange,
+    ResourceChange, ResourceField, ResourcesChange, RestartChange, ScaleChange, SetEnv, SetImage,
+    SetResources,
 };
 use crate::quantity::{parse_cpu_millicores, parse_memory_bytes};
 use crate::requests::{
@@ -179,7 +179,11 @@ impl KubeCluster {
         })
     }
 
-    pub(super) async fn patch_image(&self, change: &SetImage, dry_run: bool) -> Result<ImageChange, ClusterError> {
+    pub(super) async fn patch_image(
+        &self,
+        change: &SetImage,
+        dry_run: bool,
+    ) -> Result<ImageChange, ClusterError> {
         change.validate()?;
         let name = change.deployment.as_str();
         let deployment = self.get_deployment(name).await?;
@@ -195,7 +199,13 @@ impl KubeCluster {
             .map(|c| c.image.clone().unwrap_or_default())
             .map_err(|_| answer_lacks_container(name, &container.name))?;
         tracing::debug!(k8s.deployment = name, k8s.container = %container.name, dry_run, "set image");
-        Ok(ImageChange { deployment: name.to_owned(), container: container.name.clone(), before, after, dry_run })
+        Ok(ImageChange {
+            deployment: name.to_owned(),
+            container: container.name.clone(),
+            before,
+            after,
+            dry_run,
+        })
     }
 
     pub(super) async fn patch_annotation(
@@ -209,7 +219,7 @@ impl KubeCluster {
         crate::validate::validate_annotation(key, value)?;
         let deployment = self.get_deployment(name).await?;
         let before = deployment.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned();
-        let patch = Patch::Merge(json!({ "metadata": { "annotations": { key: value } } }));
+        let patch = Patch::Strategic(json!({ "metadata": { "annotations": { key: value } } }));
         let patched = self.patch_deployment(name, &patch, dry_run).await?;
         let after = patched.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned();
         tracing::debug!(k8s.deployment = name, annotation = key, dry_run, "annotated deployment");

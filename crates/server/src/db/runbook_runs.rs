@@ -76,7 +76,8 @@ impl TryFrom<RunRow> for Run {
     }
 }
 
-const RUN_COLUMNS: &str = "r.id, r.slug, r.revision, r.incident_id, i.number as incident_number, r.window_id, r.status,
+const RUN_COLUMNS: &str =
+    "r.id, r.slug, r.revision, r.incident_id, i.number as incident_number, r.window_id, r.status,
      r.closed_reason, r.started_by_label, r.started_at, r.closed_by_label, r.closed_at, r.version";
 const RUN_FROM: &str = "runbook_runs r left join incidents i on i.id = r.incident_id";
 
@@ -121,7 +122,9 @@ impl TryFrom<StepRow> for RunStep {
         let state = match decode(r.status.parse::<StepStatus>())? {
             StepStatus::Pending => StepState::Pending,
             StepStatus::Done => StepState::Done,
-            StepStatus::Skipped => StepState::Skipped { reason: decode(Reason::parse(r.reason.as_deref().unwrap_or("")))? },
+            StepStatus::Skipped => {
+                StepState::Skipped { reason: decode(Reason::parse(r.reason.as_deref().unwrap_or("")))? }
+            }
             StepStatus::Failed => StepState::Failed { message: r.message.unwrap_or_default() },
         };
         Ok(RunStep {
@@ -141,7 +144,8 @@ impl TryFrom<StepRow> for RunStep {
     }
 }
 
-const STEP_COLUMNS: &str = "step_key, position, status, reason, message, note, actor_label, changed_at, action_input,
+const STEP_COLUMNS: &str =
+    "step_key, position, status, reason, message, note, actor_label, changed_at, action_input,
      preview, preview_token, preview_at, output, version";
 
 /// What a run is about.
@@ -193,10 +197,11 @@ pub(crate) async fn insert(
 
 /// The run `id`.
 pub(crate) async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Run>, sqlx::Error> {
-    let row: Option<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("select {RUN_COLUMNS} from {RUN_FROM} where r.id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row: Option<RunRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("select {RUN_COLUMNS} from {RUN_FROM} where r.id = $1")))
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
     row.map(Run::try_from).transpose()
 }
 
@@ -342,7 +347,11 @@ pub(crate) async fn set_preview(
 }
 
 /// Uses up a step's preview (its token no longer confirms anything); bumps its version.
-pub(crate) async fn clear_preview(tx: &mut PgConnection, run_id: Uuid, key: &str) -> Result<i32, sqlx::Error> {
+pub(crate) async fn clear_preview(
+    tx: &mut PgConnection,
+    run_id: Uuid,
+    key: &str,
+) -> Result<i32, sqlx::Error> {
     let (version,): (i32,) = sqlx::query_as(
         "update runbook_run_steps set preview_token = null, preview_at = null, version = version + 1
          where run_id = $1 and step_key = $2 returning version",
@@ -356,7 +365,10 @@ pub(crate) async fn clear_preview(tx: &mut PgConnection, run_id: Uuid, key: &str
 
 /// Bumps the run's version (any change of it or of a step).
 pub(crate) async fn bump_run(tx: &mut PgConnection, run_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("update runbook_runs set version = version + 1 where id = $1").bind(run_id).execute(&mut *tx).await?;
+    sqlx::query("update runbook_runs set version = version + 1 where id = $1")
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

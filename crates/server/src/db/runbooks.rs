@@ -59,7 +59,8 @@ struct VersionRow {
 impl TryFrom<VersionRow> for Version {
     type Error = sqlx::Error;
     fn try_from(r: VersionRow) -> Result<Self, Self::Error> {
-        let runbook: Runbook = serde_json::from_value(r.content).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        let runbook: Runbook =
+            serde_json::from_value(r.content).map_err(|e| sqlx::Error::Decode(e.into()))?;
         let digest = ContentDigest::parse(&r.digest).map_err(|e| sqlx::Error::Decode(e.into()))?;
         Ok(Version {
             runbook,
@@ -102,12 +103,13 @@ pub(crate) async fn find(
     slug: &str,
     revision: Revision,
 ) -> Result<Option<Version>, sqlx::Error> {
-    let row: Option<VersionRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("select {COLUMNS} from runbook_versions where slug = $1 and revision = $2")))
-            .bind(slug)
-            .bind(revision.get() as i32)
-            .fetch_optional(db)
-            .await?;
+    let row: Option<VersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from runbook_versions where slug = $1 and revision = $2"
+    )))
+    .bind(slug)
+    .bind(revision.get() as i32)
+    .fetch_optional(db)
+    .await?;
     row.map(Version::try_from).transpose()
 }
 
@@ -134,7 +136,10 @@ pub(crate) async fn versions(db: impl PgExecutor<'_>, slug: &str) -> Result<Vec<
 
 /// Serialises version changes of `slug` in the caller's transaction (loader and edits).
 pub(crate) async fn lock_slug(tx: &mut PgConnection, slug: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_advisory_xact_lock(hashtext('runbook:' || $1))").bind(slug).execute(&mut *tx).await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtext('runbook:' || $1))")
+        .bind(slug)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

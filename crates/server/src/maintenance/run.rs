@@ -14,9 +14,9 @@ use uuid::Uuid;
 use twisterlab_domain::runbook::run::START_ROLE;
 
 use crate::db::audit::Actor;
+use crate::db::maintenance::{self as store, Window};
 use crate::db::runbook_runs::Subject;
 use crate::runbooks::service::RunbookError;
-use crate::db::maintenance::{self as store, Window};
 
 /// The runbook a window's work follows.
 pub(crate) const RUNBOOK: &str = "planned-maintenance";
@@ -70,7 +70,14 @@ pub(crate) async fn start_for_window(
     {
         crate::db::runbooks::lock_slug(tx, RUNBOOK).await?;
         if crate::db::runbooks::latest(&mut *tx, RUNBOOK).await?.is_none() {
-            crate::db::runbooks::insert(&mut *tx, &shipped, crate::db::runbooks::Source::File, None, "system").await?;
+            crate::db::runbooks::insert(
+                &mut *tx,
+                &shipped,
+                crate::db::runbooks::Source::File,
+                None,
+                "system",
+            )
+            .await?;
         }
     }
     let started =

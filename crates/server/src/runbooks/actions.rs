@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use twisterlab_domain::runbook::Action;
-use twisterlab_k8s::{ChangeSummary, Cluster, ClusterError, RolloutStatus, SetEnv, SetResources};
+use twisterlab_k8s::{ChangeSummary, Cluster, ClusterError, RolloutStatus, SetEnv, SetImage, SetResources};
 
 fn err(e: ClusterError) -> String {
     e.to_string()
@@ -57,11 +57,14 @@ async fn health_check(app: &AppState, service: &str) -> Result<ActionOutput, Str
         .await
         .map_err(|e| format!("cannot read the probed services: {e}"))?
         .ok_or_else(|| format!("no probed service is called {service}: add it on the services page first"))?;
-    let client = crate::overview::probe::client().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let client =
+        crate::overview::probe::client().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let timeout = Duration::from_millis(u64::try_from(found.timeout_ms).unwrap_or(5000));
     let outcome = crate::overview::probe::probe(&client, &found.url, timeout, &found.expect).await;
     match outcome.failure() {
-        None => Ok(ActionOutput::text(format!("{service} answered correctly in {} ms", outcome.latency_ms()))),
+        None => {
+            Ok(ActionOutput::text(format!("{service} answered correctly in {} ms", outcome.latency_ms())))
+        }
         Some(failure) => Err(format!("{service} failed its health check: {}", failure.reason)),
     }
 }
@@ -77,7 +80,10 @@ fn changes_table(change: &dyn ChangeSummary) -> Table {
 fn change_output(change: &dyn ChangeSummary) -> ActionOutput {
     let verb = if change.is_dry_run() { "would change (dry run, nothing changed)" } else { "changed" };
     let lines: Vec<String> = change.changes().iter().map(ToString::to_string).collect();
-    ActionOutput::with_table(format!("{} {verb}: {}", change.target(), lines.join("; ")), changes_table(change))
+    ActionOutput::with_table(
+        format!("{} {verb}: {}", change.target(), lines.join("; ")),
+        changes_table(change),
+    )
 }
 
 fn rollout_row(table: &mut Table, s: &RolloutStatus) {
@@ -91,7 +97,11 @@ fn rollout_row(table: &mut Table, s: &RolloutStatus) {
 }
 
 /// One Kubernetes action through `cluster`.
-pub(crate) async fn kubernetes(cluster: &dyn Cluster, action: &Action, dry_run: bool) -> Result<ActionOutput, String> {
+pub(crate) async fn kubernetes(
+    cluster: &dyn Cluster,
+    action: &Action,
+    dry_run: bool,
+) -> Result<ActionOutput, String> {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
     Ok(match action {
         Action::ListPods { deployment } => {
@@ -123,11 +133,15 @@ pub(crate) async fn kubernetes(cluster: &dyn Cluster, action: &Action, dry_run: 
                 Some(f) => format!(" containing \u{201c}{f}\u{201d} (of {} scanned)", tail.scanned_lines),
                 None => String::new(),
             };
-            ActionOutput::with_table(format!("{} log line(s) of pod {}{filtered}", tail.lines.len(), tail.pod), table)
+            ActionOutput::with_table(
+                format!("{} log line(s) of pod {}{filtered}", tail.lines.len(), tail.pod),
+                table,
+            )
         }
         Action::DescribePod { deployment } => {
             let pods = cluster.deployment_pods(deployment).await.map_err(err)?;
-            let Some(pick) = pods.pods.iter().find(|p| p.problem.is_some()).or_else(|| pods.pods.first()) else {
+            let Some(pick) = pods.pods.iter().find(|p| p.problem.is_some()).or_else(|| pods.pods.first())
+            else {
                 return Ok(ActionOutput::text(format!("deployment {deployment} has no pods to describe")));
             };
             let d = cluster.describe_pod(&pick.pod.name).await.map_err(err)?;
@@ -137,11 +151,19 @@ pub(crate) async fn kubernetes(cluster: &dyn Cluster, action: &Action, dry_run: 
                 table.row(["problem".to_owned(), problem.to_string()]);
             }
             for c in &d.containers {
-                table.row([format!("container {}", c.name), format!("{} · {} restart(s) · image {}", c.state, c.restart_count, c.image)]);
+                table.row([
+                    format!("container {}", c.name),
+                    format!("{} · {} restart(s) · image {}", c.state, c.restart_count, c.image),
+                ]);
                 if let Some(t) = &c.last_termination {
                     table.row([
                         format!("container {} last termination", c.name),
-                        format!("{} (exit code {}) {}", t.reason.clone().unwrap_or_default(), t.exit_code, opt(&t.message)),
+                        format!(
+                            "{} (exit code {}) {}",
+                            t.reason.clone().unwrap_or_default(),
+                            t.exit_code,
+                            opt(&t.message)
+                        ),
                     ]);
                 }
                 table.row([
@@ -156,17 +178,30 @@ pub(crate) async fn kubernetes(cluster: &dyn Cluster, action: &Action, dry_run: 
                 ]);
             }
             for e in &d.events {
-                table.row([format!("event {} {}", e.type_, e.reason), format!("{} (×{})", e.message, e.count)]);
+                table.row([
+                    format!("event {} {}", e.type_, e.reason),
+                    format!("{} (×{})", e.message, e.count),
+                ]);
             }
-            let problem = d.problem.as_ref().map_or_else(|| "no problem found".to_owned(), ToString::to_string);
+            let problem =
+                d.problem.as_ref().map_or_else(|| "no problem found".to_owned(), ToString::to_string);
             ActionOutput::with_table(format!("pod {}: {problem}", d.pod.name), table)
         }
-        Action::RolloutRestart { deployment } => change_output(&cluster.restart_deployment(deployment, dry_run).await.map_err(err)?),
+        Action::RolloutRestart { deployment } => {
+            change_output(&cluster.restart_deployment(deployment, dry_run).await.map_err(err)?)
+        }
         Action::Scale { deployment, replicas } => {
             let replicas = i32::try_from(*replicas).unwrap_or(i32::MAX);
             change_output(&cluster.scale_deployment(deployment, replicas, dry_run).await.map_err(err)?)
         }
-        Action::SetResources { deployment, container, cpu_request, cpu_limit, memory_request, memory_limit } => {
+        Action::SetResources {
+            deployment,
+            container,
+            cpu_request,
+            cpu_limit,
+            memory_request,
+            memory_limit,
+        } => {
             let change = SetResources {
                 deployment: deployment.clone(),
                 container: container.clone(),
@@ -178,12 +213,24 @@ pub(crate) async fn kubernetes(cluster: &dyn Cluster, action: &Action, dry_run: 
             change_output(&cluster.set_resources(&change, dry_run).await.map_err(err)?)
         }
         Action::SetEnv { deployment, container, name, value } => {
-            let change =
-                SetEnv { deployment: deployment.clone(), container: container.clone(), name: name.clone(), value: value.clone() };
+            let change = SetEnv {
+                deployment: deployment.clone(),
+                container: container.clone(),
+                name: name.clone(),
+                value: value.clone(),
+            };
             change_output(&cluster.set_env(&change, dry_run).await.map_err(err)?)
         }
-        Action::SetImage { .. } | Action::Annotate { .. } => {
-            return Err(format!("the portal's Kubernetes adapter cannot {action} yet: run the command shown in the step"));
+        Action::SetImage { deployment, container, image } => {
+            let change = SetImage {
+                deployment: deployment.clone(),
+                container: container.clone(),
+                image: image.clone(),
+            };
+            change_output(&cluster.set_image(&change, dry_run).await.map_err(err)?)
+        }
+        Action::Annotate { deployment, key, value } => {
+            change_output(&cluster.annotate(deployment, key, value, dry_run).await.map_err(err)?)
         }
         Action::WaitRollout { deployment, timeout_seconds } => {
             let seen: Mutex<Vec<RolloutStatus>> = Mutex::new(Vec::new());
@@ -213,7 +260,10 @@ pub(crate) async fn kubernetes(cluster: &dyn Cluster, action: &Action, dry_run: 
                 table.row([a.address.clone(), if a.ready { "yes" } else { "no" }.to_owned(), opt(&a.pod)]);
             }
             ActionOutput::with_table(
-                format!("service {} ({}) exists: {} ready and {} not-ready endpoint(s)", s.service, s.type_, s.ready, s.not_ready),
+                format!(
+                    "service {} ({}) exists: {} ready and {} not-ready endpoint(s)",
+                    s.service, s.type_, s.ready, s.not_ready
+                ),
                 table,
             )
         }
@@ -224,7 +274,10 @@ pub(crate) async fn kubernetes(cluster: &dyn Cluster, action: &Action, dry_run: 
                 table.row([k.clone()]);
             }
             let words = if check.present { "has" } else { "does NOT have" };
-            ActionOutput::with_table(format!("secret {} {words} the key {} (values are never read)", check.secret, check.key), table)
+            ActionOutput::with_table(
+                format!("secret {} {words} the key {} (values are never read)", check.secret, check.key),
+                table,
+            )
         }
         Action::ListNetworkPolicies => {
             let policies = cluster.network_policies().await.map_err(err)?;
@@ -249,16 +302,28 @@ pub(crate) async fn kubernetes(cluster: &dyn Cluster, action: &Action, dry_run: 
             for k in &data.binary_keys {
                 table.row([k.clone(), "(binary)".to_owned()]);
             }
-            ActionOutput::with_table(format!("config map {} has {} key(s)", data.name, table.rows.len()), table)
+            ActionOutput::with_table(
+                format!("config map {} has {} key(s)", data.name, table.rows.len()),
+                table,
+            )
         }
-        Action::Isolate { deployment } => change_output(&cluster.isolate_deployment(deployment, dry_run).await.map_err(err)?),
+        Action::Isolate { deployment } => {
+            change_output(&cluster.isolate_deployment(deployment, dry_run).await.map_err(err)?)
+        }
         Action::PodUsage { deployment } => {
             let Some(usage) = cluster.pod_usage().await.map_err(err)? else {
                 return Ok(ActionOutput::text("the metrics API is not served (no metrics-server installed)"));
             };
             let mut table = Table::new(["pod", "cpu (millicores)", "memory (MiB)"]);
-            for u in usage.iter().filter(|u| deployment.as_ref().is_none_or(|d| u.pod.starts_with(&format!("{d}-")))) {
-                table.row([u.pod.clone(), u.cpu_millicores.to_string(), (u.memory_bytes / (1024 * 1024)).to_string()]);
+            for u in usage
+                .iter()
+                .filter(|u| deployment.as_ref().is_none_or(|d| u.pod.starts_with(&format!("{d}-"))))
+            {
+                table.row([
+                    u.pod.clone(),
+                    u.cpu_millicores.to_string(),
+                    (u.memory_bytes / (1024 * 1024)).to_string(),
+                ]);
             }
             ActionOutput::with_table(format!("CPU and memory of {} pod(s)", table.rows.len()), table)
         }

@@ -34,13 +34,11 @@ pub(crate) async fn load_files<'a, I>(pool: &PgPool, files: I) -> anyhow::Result
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let named: Vec<(String, &str)> = files.into_iter().map(|(name, text)| (format!("runbooks/{name}"), text)).collect();
+    let named: Vec<(String, &str)> =
+        files.into_iter().map(|(name, text)| (format!("runbooks/{name}"), text)).collect();
     let runbooks = parse_runbooks(named.iter().map(|(n, t)| (n.as_str(), *t))).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!(
-            "the runbook files do not load; fix them and start again:\n{}",
-            lines.join("\n")
-        )
+        anyhow::anyhow!("the runbook files do not load; fix them and start again:\n{}", lines.join("\n"))
     })?;
     let mut loaded = Loaded::default();
     for runbook in &runbooks {

@@ -12,12 +12,12 @@
 //! - `suggest`: runbooks suggested by an incident's signals and the cluster's state.
 
 pub(crate) mod actions;
+pub(crate) mod loader;
 pub(crate) mod output;
 pub(crate) mod pages;
 pub(crate) mod runs;
 pub(crate) mod service;
 pub(crate) mod suggest;
-pub(crate) mod loader;
 pub(crate) mod view;
 
 #[cfg(test)]

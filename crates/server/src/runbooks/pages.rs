@@ -21,7 +21,8 @@ use crate::web::form::{NoticeQuery, Notices, form_outcome, see_other_with_notice
 use crate::web::page::{Layout, render_page};
 use crate::web::time::Moment;
 
-const NOTICES: Notices = &[("saved", "Saved as a new revision. Runs already started keep the revision they started with.")];
+const NOTICES: Notices =
+    &[("saved", "Saved as a new revision. Runs already started keep the revision they started with.")];
 
 /// A runbook in the list.
 pub(crate) struct RunbookItem {
@@ -157,8 +158,9 @@ pub(crate) async fn edit(
     layout: Layout,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
-    let latest =
-        store::latest(&app.pool, &slug).await?.ok_or_else(|| AppError::NotFoundThing { what: format!("The runbook {slug}") })?;
+    let latest = store::latest(&app.pool, &slug)
+        .await?
+        .ok_or_else(|| AppError::NotFoundThing { what: format!("The runbook {slug}") })?;
     Ok(render_page(&EditPage {
         slug: slug.clone(),
         title: latest.runbook.title.to_string(),

@@ -74,7 +74,12 @@ pub(crate) struct NewPage {
     pub errors: FieldErrors,
 }
 
-async fn new_page(app: &AppState, layout: Layout, number: PathNumber, errors: FieldErrors) -> Result<Response, AppError> {
+async fn new_page(
+    app: &AppState,
+    layout: Layout,
+    number: PathNumber,
+    errors: FieldErrors,
+) -> Result<Response, AppError> {
     let incident = incident_store::find(&app.pool, number.0)
         .await?
         .ok_or_else(|| AppError::NotFoundThing { what: format!("INC-{}", number.0.get()) })?;
@@ -90,7 +95,9 @@ async fn new_page(app: &AppState, layout: Layout, number: PathNumber, errors: Fi
     };
     let suggested = suggestions
         .iter()
-        .filter_map(|s| runbooks.iter().find(|r| r.slug == s.slug).map(|rb| choice(rb, Some(s.reason.clone()))))
+        .filter_map(|s| {
+            runbooks.iter().find(|r| r.slug == s.slug).map(|rb| choice(rb, Some(s.reason.clone())))
+        })
         .collect();
     let others = runbooks
         .iter()
@@ -127,8 +134,14 @@ pub(crate) async fn start(
         let incident_id = incident_store::lock(&mut *tx, number.0)
             .await?
             .ok_or_else(|| AppError::NotFoundThing { what: format!("INC-{}", number.0.get()) })?;
-        let id = service::start_run(&mut tx, &user.actor, user.role, field(&fields, "runbook"), Subject::Incident(incident_id))
-            .await?;
+        let id = service::start_run(
+            &mut tx,
+            &user.actor,
+            user.role,
+            field(&fields, "runbook"),
+            Subject::Incident(incident_id),
+        )
+        .await?;
         tx.commit().await?;
         Ok::<_, AppError>(see_other_with_notice(&format!("/runs/{id}"), "started"))
     }
@@ -136,7 +149,9 @@ pub(crate) async fn start(
     match result {
         Err(AppError::Validation(errors)) => {
             let page = new_page(&app, layout, number, errors.clone().into()).await;
-            Ok(form_outcome(Err(AppError::Validation(errors)), |_| page.unwrap_or_else(axum::response::IntoResponse::into_response)))
+            Ok(form_outcome(Err(AppError::Validation(errors)), |_| {
+                page.unwrap_or_else(axum::response::IntoResponse::into_response)
+            }))
         }
         other => other,
     }
@@ -205,7 +220,8 @@ async fn subject_of(app: &AppState, loaded: &LoadedRun) -> Result<(String, Strin
         return Ok((format!("INC-{number}"), format!("/incidents/{number}")));
     }
     if let Some(window) = loaded.run.window_id {
-        let title = crate::db::maintenance::find(&app.pool, window).await?.map(|w| w.title).unwrap_or_default();
+        let title =
+            crate::db::maintenance::find(&app.pool, window).await?.map(|w| w.title).unwrap_or_default();
         return Ok((format!("Maintenance: {title}"), format!("/maintenance/{window}")));
     }
     Ok((String::new(), String::new()))
@@ -308,14 +324,15 @@ async fn finish(
     match result {
         Ok(notice) => see_other_with_notice(&format!("/runs/{id}#steps"), notice),
         Err(AppError::Validation(errors)) => {
-            let page =
-                run_page(app, user, layout, id, errors.clone().into(), values, None, None).await;
+            let page = run_page(app, user, layout, id, errors.clone().into(), values, None, None).await;
             form_outcome(Err(AppError::Validation(errors)), |_| {
                 page.unwrap_or_else(axum::response::IntoResponse::into_response)
             })
         }
         Err(AppError::Conflict(message)) => {
-            let page = run_page(app, user, layout, id, FieldErrors::new(), BTreeMap::new(), Some(message), None).await;
+            let page =
+                run_page(app, user, layout, id, FieldErrors::new(), BTreeMap::new(), Some(message), None)
+                    .await;
             match page {
                 Ok(mut page) => {
                     *page.status_mut() = axum::http::StatusCode::CONFLICT;
@@ -344,8 +361,15 @@ async fn manual(
     let mut tx = app.pool.begin().await?;
     let locked = service::lock_step_for(&mut tx, user.role, id, key, version_of(fields), &change).await?;
     let note = field(fields, &step_field(key, "note"));
-    service::apply_step_change(&mut tx, &user.actor, user.role, &locked, change, StepRecord { note: Some(note), ..StepRecord::default() })
-        .await?;
+    service::apply_step_change(
+        &mut tx,
+        &user.actor,
+        user.role,
+        &locked,
+        change,
+        StepRecord { note: Some(note), ..StepRecord::default() },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -391,7 +415,10 @@ pub(crate) async fn fail(
     let message_field = step_field(&key, "message");
     let message = field(&fields, &message_field).trim().to_owned();
     let result = if message.is_empty() {
-        Err(AppError::Validation(vec![FieldError::new(&message_field, "Say what went wrong, for the timeline.")]))
+        Err(AppError::Validation(vec![FieldError::new(
+            &message_field,
+            "Say what went wrong, for the timeline.",
+        )]))
     } else {
         manual(&app, &user, id, &key, &fields, StepChange::Fail { message }).await.map(|()| "step-failed")
     };
@@ -421,12 +448,20 @@ pub(crate) async fn abandon(
 // Actions
 
 /// The step's action with the person's parameters, checked: field errors name the form fields.
-async fn resolve(app: &AppState, id: Uuid, key: &str, fields: &Fields) -> Result<twisterlab_domain::runbook::Action, AppError> {
+async fn resolve(
+    app: &AppState,
+    id: Uuid,
+    key: &str,
+    fields: &Fields,
+) -> Result<twisterlab_domain::runbook::Action, AppError> {
     let mut conn = app.pool.acquire().await?;
     let loaded = service::load_run(&mut conn, id).await?;
-    let (step, _) = loaded.step(key).ok_or_else(|| AppError::NotFoundThing { what: format!("The step {key}") })?;
+    let (step, _) =
+        loaded.step(key).ok_or_else(|| AppError::NotFoundThing { what: format!("The step {key}") })?;
     let Some(step_action) = &step.action else {
-        return Err(AppError::Conflict("This step has no action to run: mark it done, skip it or mark it failed.".into()));
+        return Err(AppError::Conflict(
+            "This step has no action to run: mark it done, skip it or mark it failed.".into(),
+        ));
     };
     let prefix = param_field(key, "");
     let input: BTreeMap<String, String> = fields
@@ -434,7 +469,9 @@ async fn resolve(app: &AppState, id: Uuid, key: &str, fields: &Fields) -> Result
         .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|name| (name.to_owned(), v.clone())))
         .collect();
     step_action.resolve(&input).map_err(|errors| {
-        AppError::Validation(errors.into_iter().map(|e| FieldError::new(param_field(key, &e.field), e.message)).collect())
+        AppError::Validation(
+            errors.into_iter().map(|e| FieldError::new(param_field(key, &e.field), e.message)).collect(),
+        )
     })
 }
 
@@ -458,7 +495,8 @@ pub(crate) async fn run_action(
         {
             // Refuse before running anything when the step cannot change (role, final, version).
             let mut tx = app.pool.begin().await?;
-            service::lock_step_for(&mut tx, user.role, id, &key, version_of(&fields), &StepChange::Complete).await?;
+            service::lock_step_for(&mut tx, user.role, id, &key, version_of(&fields), &StepChange::Complete)
+                .await?;
             tx.rollback().await?;
         }
         let outcome = actions::execute(&app, &action, false).await;
@@ -487,7 +525,9 @@ async fn record_outcome(
         service::record_kubernetes_action(&mut tx, &user.actor, &run, key, action, dry_run, &outcome).await?;
     }
     let (change, output, notice) = match &outcome {
-        Ok(output) => (StepChange::Complete, Some(output), if action.changes() { "applied" } else { "action-done" }),
+        Ok(output) => {
+            (StepChange::Complete, Some(output), if action.changes() { "applied" } else { "action-done" })
+        }
         Err(message) => (StepChange::Fail { message: message.clone() }, None, "action-failed"),
     };
     let locked = match service::lock_step_for(&mut tx, user.role, id, key, version, &change).await {
@@ -541,7 +581,8 @@ pub(crate) async fn preview(
         }
         {
             let mut tx = app.pool.begin().await?;
-            service::lock_step_for(&mut tx, user.role, id, &key, version_of(&fields), &StepChange::Complete).await?;
+            service::lock_step_for(&mut tx, user.role, id, &key, version_of(&fields), &StepChange::Complete)
+                .await?;
             tx.rollback().await?;
         }
         let outcome = actions::execute(&app, &action, false).await;
@@ -555,9 +596,19 @@ pub(crate) async fn preview(
         };
         let mut tx = app.pool.begin().await?;
         let locked =
-            service::lock_step_for(&mut tx, user.role, id, &key, version_of(&fields), &StepChange::Complete).await?;
+            service::lock_step_for(&mut tx, user.role, id, &key, version_of(&fields), &StepChange::Complete)
+                .await?;
         let run = locked.run.clone();
-        service::record_kubernetes_action(&mut tx, &user.actor, &run, &key, &action, true, &Ok(output.clone())).await?;
+        service::record_kubernetes_action(
+            &mut tx,
+            &user.actor,
+            &run,
+            &key,
+            &action,
+            true,
+            &Ok(output.clone()),
+        )
+        .await?;
         let mut bytes = [0u8; 24];
         rand::fill(&mut bytes);
         let token = hex::encode(bytes);
@@ -594,7 +645,8 @@ pub(crate) async fn apply(
     let result = async {
         let mut tx = app.pool.begin().await?;
         let locked =
-            service::lock_step_for(&mut tx, user.role, id, &key, version_of(&fields), &StepChange::Complete).await?;
+            service::lock_step_for(&mut tx, user.role, id, &key, version_of(&fields), &StepChange::Complete)
+                .await?;
         let (action, version) = service::take_preview(&mut tx, &locked, field(&fields, "token")).await?;
         tx.commit().await?;
         let outcome = actions::execute(&app, &action, true).await;
@@ -603,4 +655,3 @@ pub(crate) async fn apply(
     .await;
     Ok(finish(&app, &user, layout, id, &fields, result).await)
 }
-

@@ -101,7 +101,9 @@ pub(crate) async fn save_edit(
     text: &str,
 ) -> Result<Runbook, RunbookError> {
     store::lock_slug(tx, slug).await?;
-    let latest = store::latest(&mut *tx, slug).await?.ok_or_else(|| RunbookError::NotFound(format!("runbook {slug}")))?;
+    let latest = store::latest(&mut *tx, slug)
+        .await?
+        .ok_or_else(|| RunbookError::NotFound(format!("runbook {slug}")))?;
     let mut runbook = parse_runbook(&format!("{slug}.toml"), text).map_err(|error| {
         let lines: Vec<String> = error
             .problems
@@ -152,7 +154,8 @@ pub(crate) async fn start_run(
     if !role.allows(rules::START_ROLE) {
         return Err(forbidden(role, rules::START_ROLE));
     }
-    let unknown = || RunbookError::Invalid(vec![FieldError::new("runbook", "Choose one of the runbooks listed.")]);
+    let unknown =
+        || RunbookError::Invalid(vec![FieldError::new("runbook", "Choose one of the runbooks listed.")]);
     Slug::parse(slug).map_err(|_| unknown())?;
     let version = store::latest(&mut *tx, slug).await?.ok_or_else(unknown)?;
     let runbook = &version.runbook;
@@ -230,7 +233,11 @@ pub(crate) async fn close_run(
         &mut *tx,
         actor,
         Entry {
-            action: if status == RunStatus::Abandoned { "runbook_run.abandon" } else { "runbook_run.complete" },
+            action: if status == RunStatus::Abandoned {
+                "runbook_run.abandon"
+            } else {
+                "runbook_run.complete"
+            },
             target: format!("run:{run_id}"),
             before: Some(json!({"status": run.status.as_str()})),
             after: Some(json!({"status": status.as_str(), "reason": reason})),
@@ -267,7 +274,9 @@ pub(crate) async fn lock_step_for(
         .ok()
         .and_then(|k| version.runbook.step(&k).cloned())
         .ok_or_else(|| RunbookError::NotFound(format!("step {key}")))?;
-    let state = runs::lock_step(tx, run_id, key).await?.ok_or_else(|| RunbookError::NotFound(format!("step {key}")))?;
+    let state = runs::lock_step(tx, run_id, key)
+        .await?
+        .ok_or_else(|| RunbookError::NotFound(format!("step {key}")))?;
     rules::change_step(run.status, role, step.required_role(), &state.state, change.clone())
         .map_err(|e| step_error(e, &state))?;
     if let Some(expected) = expected_version
@@ -331,10 +340,13 @@ pub(crate) async fn apply_step_change(
 ) -> Result<StepState, RunbookError> {
     let run = &locked.run;
     let key = locked.step.key.as_str();
-    let new_state = rules::change_step(run.status, role, locked.step.required_role(), &locked.state.state, change)
-        .map_err(|e| step_error(e, &locked.state))?;
-    let action_json = record.action.map(serde_json::to_value).transpose().map_err(|e| sqlx::Error::Encode(e.into()))?;
-    let output_json = record.output.map(serde_json::to_value).transpose().map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let new_state =
+        rules::change_step(run.status, role, locked.step.required_role(), &locked.state.state, change)
+            .map_err(|e| step_error(e, &locked.state))?;
+    let action_json =
+        record.action.map(serde_json::to_value).transpose().map_err(|e| sqlx::Error::Encode(e.into()))?;
+    let output_json =
+        record.output.map(serde_json::to_value).transpose().map_err(|e| sqlx::Error::Encode(e.into()))?;
     let note = record.note.map(str::trim).filter(|n| !n.is_empty());
     runs::update_step(
         tx,
@@ -430,11 +442,10 @@ pub(crate) async fn take_preview(
                 .into(),
         ));
     }
-    let action: Action = state
-        .action_input
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .ok_or_else(|| RunbookError::Conflict("The preview no longer names an action: run the dry run again.".into()))?;
+    let action: Action =
+        state.action_input.clone().and_then(|v| serde_json::from_value(v).ok()).ok_or_else(|| {
+            RunbookError::Conflict("The preview no longer names an action: run the dry run again.".into())
+        })?;
     let version = runs::clear_preview(tx, locked.run.id, locked.step.key.as_str()).await?;
     Ok((action, version))
 }
@@ -525,5 +536,6 @@ async fn append_event(
 
 /// A reason from a form or the API, as a field error on `field` when refused.
 pub(crate) fn reason(field: &str, input: &str) -> Result<Reason, RunbookError> {
-    Reason::parse(input).map_err(|e| RunbookError::Invalid(vec![FieldError::new(field, capitalize(&e.to_string()))]))
+    Reason::parse(input)
+        .map_err(|e| RunbookError::Invalid(vec![FieldError::new(field, capitalize(&e.to_string()))]))
 }

@@ -65,7 +65,9 @@ fn basis_points(share: f64) -> u32 {
 }
 
 async fn metric_signals(pool: &PgPool) -> Result<Vec<Signal>, sqlx::Error> {
-    let Some((snapshot, _)) = health_snapshots::load::<MetricsSnapshot>(pool, SnapshotKind::KeyMetrics).await? else {
+    let Some((snapshot, _)) =
+        health_snapshots::load::<MetricsSnapshot>(pool, SnapshotKind::KeyMetrics).await?
+    else {
         return Ok(Vec::new());
     };
     let mut signals = Vec::new();

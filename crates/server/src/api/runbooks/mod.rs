@@ -23,8 +23,8 @@ use crate::auth::{Access, CurrentUser, Routes};
 use crate::db::incidents as incident_store;
 use crate::db::runbook_runs::{self as runs, Subject};
 use crate::db::runbooks as store;
-use crate::runbooks::service::{self, RunbookError, StepRecord};
 use crate::runbooks::output::ActionOutput;
+use crate::runbooks::service::{self, RunbookError, StepRecord};
 use crate::state::AppState;
 use crate::validation::FieldError;
 use crate::web::error::AppError;
@@ -51,7 +51,11 @@ impl From<RunbookError> for ApiError {
 
 fn run_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse().map_err(|_| {
-        problem(StatusCode::NOT_FOUND, format!("{raw:?} is not a run id: address runs by the UUID in their `id`."), vec![])
+        problem(
+            StatusCode::NOT_FOUND,
+            format!("{raw:?} is not a run id: address runs by the UUID in their `id`."),
+            vec![],
+        )
     })
 }
 
@@ -169,7 +173,10 @@ async fn show_runbook(State(app): State<AppState>, Path(slug): Path<String>) -> 
     let not_found = || problem(StatusCode::NOT_FOUND, format!("No runbook is called {slug:?}."), vec![]);
     Slug::parse(&slug).map_err(|_| not_found())?;
     let version = store::latest(&app.pool, &slug).await?.ok_or_else(not_found)?;
-    Ok(json_response(StatusCode::OK, &RunbookJson { url: format!("/api/v1/runbooks/{slug}"), runbook: version.runbook }))
+    Ok(json_response(
+        StatusCode::OK,
+        &RunbookJson { url: format!("/api/v1/runbooks/{slug}"), runbook: version.runbook },
+    ))
 }
 
 async fn incident_id(conn: &mut PgConnection, raw: &str) -> Result<Uuid, ApiError> {
@@ -209,7 +216,9 @@ async fn start_run(
     let request: StartRequest = parse_json(&headers, &body, false)?;
     let mut tx = app.pool.begin().await?;
     let incident = incident_id(&mut tx, &raw).await?;
-    let id = service::start_run(&mut tx, &user.actor, user.role, &request.runbook, Subject::Incident(incident)).await?;
+    let id =
+        service::start_run(&mut tx, &user.actor, user.role, &request.runbook, Subject::Incident(incident))
+            .await?;
     let json = run_json(&mut tx, id).await?;
     tx.commit().await?;
     let mut response = json_response(StatusCode::CREATED, &json);
@@ -249,10 +258,14 @@ async fn change_step(
 ) -> Result<Response, ApiError> {
     let id = run_id(&raw)?;
     let request: StepRequest = parse_json(&headers, &body, false)?;
-    let invalid = |field: &str, message: &str| ApiError::App(AppError::Validation(vec![FieldError::new(field, message)]));
+    let invalid = |field: &str, message: &str| {
+        ApiError::App(AppError::Validation(vec![FieldError::new(field, message)]))
+    };
     let change = match request.change.as_str() {
         "complete" => StepChange::Complete,
-        "skip" => StepChange::Skip { reason: service::reason("reason", request.reason.as_deref().unwrap_or(""))? },
+        "skip" => {
+            StepChange::Skip { reason: service::reason("reason", request.reason.as_deref().unwrap_or(""))? }
+        }
         "fail" => {
             let message = request.message.as_deref().unwrap_or("").trim();
             if message.is_empty() {

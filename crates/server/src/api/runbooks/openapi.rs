@@ -135,7 +135,10 @@ pub(crate) fn fragment() -> Fragment {
     );
 
     let mut responses = Map::new();
-    responses.insert("RunbookNotFound".into(), problem("No runbook, run, step or incident has this name, id or number."));
+    responses.insert(
+        "RunbookNotFound".into(),
+        problem("No runbook, run, step or incident has this name, id or number."),
+    );
     responses.insert(
         "RunConflict".into(),
         problem("The step changed since the version you sent, is already done or skipped, or the run is closed; the detail gives the step's current state."),

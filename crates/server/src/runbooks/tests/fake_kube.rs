@@ -74,14 +74,17 @@ fn pods() -> Vec<Value> {
 }
 
 fn list(kind: &str, items: Vec<Value>) -> Response {
-    axum::Json(json!({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}))
-        .into_response()
+    axum::Json(
+        json!({"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}),
+    )
+    .into_response()
 }
 
 fn status(code: u16, reason: &str, message: &str) -> Response {
     let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                       "message": message, "reason": reason, "code": code});
-    (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), axum::Json(body)).into_response()
+    (StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), axum::Json(body))
+        .into_response()
 }
 
 async fn deployment_route(
@@ -100,20 +103,36 @@ async fn deployment_route(
             method: method.to_string(),
             path: uri.path().to_owned(),
             query: uri.query().unwrap_or("").to_owned(),
-            content_type: headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
+            content_type: headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         });
         let patching = *fake.patching.lock().expect("lock");
         match patching {
             Patching::Accept => {}
             Patching::Forbidden => {
-                return status(403, "Forbidden", "deployments.apps \"twisterlab-api\" is forbidden: cannot patch");
+                return status(
+                    403,
+                    "Forbidden",
+                    "deployments.apps \"twisterlab-api\" is forbidden: cannot patch",
+                );
             }
             Patching::Conflict => {
-                return status(409, "Conflict", "Operation cannot be fulfilled: the object has been modified");
+                return status(
+                    409,
+                    "Conflict",
+                    "Operation cannot be fulfilled: the object has been modified",
+                );
             }
             Patching::Invalid => {
-                return status(422, "Invalid", "Deployment.apps \"twisterlab-api\" is invalid: spec.template: Invalid value");
+                return status(
+                    422,
+                    "Invalid",
+                    "Deployment.apps \"twisterlab-api\" is invalid: spec.template: Invalid value",
+                );
             }
             Patching::Hang => std::future::pending::<()>().await,
         }
@@ -125,7 +144,10 @@ type Params = Query<HashMap<String, String>>;
 
 /// Starts the fake; returns it and a cluster client with a 1 s timeout.
 pub(crate) async fn start() -> (FakeKube, Arc<dyn Cluster>) {
-    let fake = FakeKube { patching: Arc::new(Mutex::new(Patching::Accept)), recorded: Arc::new(Mutex::new(Vec::new())) };
+    let fake = FakeKube {
+        patching: Arc::new(Mutex::new(Patching::Accept)),
+        recorded: Arc::new(Mutex::new(Vec::new())),
+    };
     let app = Router::new()
         .route("/apis/apps/v1/namespaces/{ns}/deployments/{name}", get(deployment_route).patch(deployment_route))
         .route(

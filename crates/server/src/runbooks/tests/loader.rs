@@ -32,7 +32,10 @@ async fn a_broken_runbook_file_stops_loading_naming_file_line_and_field(pool: Pg
     assert!(text.contains(&format!("runbooks/{}:", good.name)), "{text}");
     assert!(text.contains(": revision: "), "names the field: {text}");
     let unknown = good.text.replacen("kind = \"list_pods\"", "kind = \"reboot_cluster\"", 1);
-    let text = format!("{:#}", load_files(&pool, [(good.name, unknown.as_str())]).await.expect_err("unknown action"));
+    let text = format!(
+        "{:#}",
+        load_files(&pool, [(good.name, unknown.as_str())]).await.expect_err("unknown action")
+    );
     assert!(text.contains("reboot_cluster"), "{text}");
     let syntax = format!("{}\n[[sections\n", good.text);
     let text = format!("{:#}", load_files(&pool, [(good.name, syntax.as_str())]).await.expect_err("syntax"));

@@ -25,7 +25,13 @@ async fn timeline(pool: &PgPool, number: i64) -> Vec<(String, String, serde_json
     .expect("timeline")
 }
 
-async fn post(app: &TestApp, who: &Browser, path: &str, fields: &[(&str, &str)], status: StatusCode) -> String {
+async fn post(
+    app: &TestApp,
+    who: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+    status: StatusCode,
+) -> String {
     let (response, body) = app.send(post_form(path, Some(who), fields)).await;
     assert_eq!(response.status(), status, "POST {path} as {}: {body:.2000}", who.user.role);
     if status == StatusCode::SEE_OTHER { location(&response) } else { body }
@@ -46,10 +52,20 @@ async fn a_commander_starts_a_suggested_runbook_and_each_manual_step_is_on_the_t
     assert!(suggested < crash && crash < others, "a crash-looping pod suggests api-pods-crashing: {html}");
     assert!(html.contains("CrashLoopBackOff"), "{html}");
 
-    let to = post(&app, &commander, &format!("/incidents/{n}/runs"), &[("runbook", "api-pods-crashing")], StatusCode::SEE_OTHER).await;
+    let to = post(
+        &app,
+        &commander,
+        &format!("/incidents/{n}/runs"),
+        &[("runbook", "api-pods-crashing")],
+        StatusCode::SEE_OTHER,
+    )
+    .await;
     assert!(to.starts_with("/runs/"), "{to}");
     let (_, html) = app.send(get(&format!("/incidents/{n}"), Some(&commander))).await;
-    assert!(html.contains("0 of ") && html.contains("API pods crashing"), "progress on the incident page: {html}");
+    assert!(
+        html.contains("0 of ") && html.contains("API pods crashing"),
+        "progress on the incident page: {html}"
+    );
     let run_path = to.split('?').next().expect("path").to_owned();
 
     let responder = app.signed_in(Role::Responder).await;
@@ -97,14 +113,9 @@ async fn a_commander_starts_a_suggested_runbook_and_each_manual_step_is_on_the_t
     post(&app, &responder, &commander_run, &[("reason", "x")], StatusCode::FORBIDDEN).await;
     post(&app, &commander, &commander_run, &[("reason", "")], StatusCode::UNPROCESSABLE_ENTITY).await;
     post(&app, &commander, &commander_run, &[("reason", "a rollback fixed it")], StatusCode::SEE_OTHER).await;
-    let body = post(
-        &app,
-        &responder,
-        &format!("{run_path}/steps/check-events/complete"),
-        &[],
-        StatusCode::CONFLICT,
-    )
-    .await;
+    let body =
+        post(&app, &responder, &format!("{run_path}/steps/check-events/complete"), &[], StatusCode::CONFLICT)
+            .await;
     assert!(body.contains("abandoned"), "{body}");
 }
 
@@ -122,12 +133,33 @@ async fn roles_decide_who_reads_runs_starts_them_completes_changing_steps_and_is
     let (response, _) = app.send(get("/runbooks/api-pods-crashing", Some(&viewer))).await;
     assert_eq!(response.status(), 200, "viewers read runbooks");
     post(&app, &viewer, &format!("/runs/{id}/steps/check-events/complete"), &[], StatusCode::FORBIDDEN).await;
-    post(&app, &responder, &format!("/incidents/{n}/runs"), &[("runbook", "api-pods-crashing")], StatusCode::FORBIDDEN).await;
+    post(
+        &app,
+        &responder,
+        &format!("/incidents/{n}/runs"),
+        &[("runbook", "api-pods-crashing")],
+        StatusCode::FORBIDDEN,
+    )
+    .await;
 
     // A changing step needs a commander, to complete as to run; a responder may skip it.
-    let body = post(&app, &responder, &format!("/runs/{id}/steps/restart-api-after-secret/complete"), &[], StatusCode::FORBIDDEN).await;
+    let body = post(
+        &app,
+        &responder,
+        &format!("/runs/{id}/steps/restart-api-after-secret/complete"),
+        &[],
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     assert!(body.contains("commander"), "{body}");
-    post(&app, &responder, &format!("/runs/{id}/steps/restart-api-after-secret/preview"), &[], StatusCode::FORBIDDEN).await;
+    post(
+        &app,
+        &responder,
+        &format!("/runs/{id}/steps/restart-api-after-secret/preview"),
+        &[],
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     post(
         &app,
         &responder,
@@ -139,17 +171,31 @@ async fn roles_decide_who_reads_runs_starts_them_completes_changing_steps_and_is
 
     // Isolating a deployment (security procedure) needs a manager.
     let (_, security) = start_on_incident(&pool, &commander, "security-breach").await;
-    let run = crate::runbooks::service::load_run(&mut pool.acquire().await.expect("conn"), security).await.expect("run");
+    let run = crate::runbooks::service::load_run(&mut pool.acquire().await.expect("conn"), security)
+        .await
+        .expect("run");
     let isolate = run
         .runbook
         .steps()
-        .find(|(_, s)| s.action.as_ref().is_some_and(|a| a.action.kind() == twisterlab_domain::runbook::ActionKind::Isolate))
+        .find(|(_, s)| {
+            s.action
+                .as_ref()
+                .is_some_and(|a| a.action.kind() == twisterlab_domain::runbook::ActionKind::Isolate)
+        })
         .map(|(_, s)| s.key.to_string())
         .expect("the security runbook isolates");
-    let body = post(&app, &commander, &format!("/runs/{security}/steps/{isolate}/complete"), &[], StatusCode::FORBIDDEN).await;
+    let body = post(
+        &app,
+        &commander,
+        &format!("/runs/{security}/steps/{isolate}/complete"),
+        &[],
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     assert!(body.contains("manager"), "{body}");
     let manager = app.signed_in(Role::Manager).await;
-    post(&app, &manager, &format!("/runs/{security}/steps/{isolate}/complete"), &[], StatusCode::SEE_OTHER).await;
+    post(&app, &manager, &format!("/runs/{security}/steps/{isolate}/complete"), &[], StatusCode::SEE_OTHER)
+        .await;
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -167,7 +213,10 @@ async fn of_two_people_completing_one_step_only_the_first_wins_and_the_second_se
         app.send(post_form(&path, Some(&bob), &[("version", &v)])),
     );
     let statuses = [first.0.status(), second.0.status()];
-    assert!(statuses.contains(&StatusCode::SEE_OTHER) && statuses.contains(&StatusCode::CONFLICT), "{statuses:?}");
+    assert!(
+        statuses.contains(&StatusCode::SEE_OTHER) && statuses.contains(&StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
     let loser = if first.0.status() == StatusCode::CONFLICT { &first.1 } else { &second.1 };
     assert!(loser.contains("already finished by someone else") && loser.contains("done by"), "{loser}");
 
@@ -212,14 +261,41 @@ async fn a_changing_action_applies_only_with_its_previews_confirmation(pool: PgP
     assert_eq!(patches[0].path, "/apis/apps/v1/namespaces/twisterlab/deployments/twisterlab-api");
     assert!(patches[0].query.contains("dryRun=All"), "{:?}", patches[0]);
     assert_eq!(patches[0].content_type, "application/strategic-merge-patch+json");
-    assert!(patches[0].body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string());
-    let token = html.split("name=\"token\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("token").to_owned();
-    let version = html.split("name=\"version\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("version").to_owned();
+    assert!(
+        patches[0].body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    let token = html
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("token")
+        .to_owned();
+    let version = html
+        .split("name=\"version\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("version")
+        .to_owned();
 
-    let body = post(&app, &commander, &format!("{step}/apply"), &[("token", "forged"), ("version", &version)], StatusCode::CONFLICT).await;
+    let body = post(
+        &app,
+        &commander,
+        &format!("{step}/apply"),
+        &[("token", "forged"), ("version", &version)],
+        StatusCode::CONFLICT,
+    )
+    .await;
     assert!(body.contains("Nothing to confirm"), "{body}");
     assert_eq!(fake.patches().len(), 1);
-    post(&app, &commander, &format!("{step}/apply"), &[("token", &token), ("version", &version)], StatusCode::SEE_OTHER).await;
+    post(
+        &app,
+        &commander,
+        &format!("{step}/apply"),
+        &[("token", &token), ("version", &version)],
+        StatusCode::SEE_OTHER,
+    )
+    .await;
     let patches = fake.patches();
     assert_eq!(patches.len(), 2);
     assert!(!patches[1].query.contains("dryRun"), "{:?}", patches[1]);
@@ -229,8 +305,14 @@ async fn a_changing_action_applies_only_with_its_previews_confirmation(pool: PgP
     let events = timeline(&pool, n).await;
     let kube: Vec<_> = events.iter().filter(|(k, _, _)| k == "kubernetes_action").collect();
     assert_eq!(kube.len(), 2, "{events:?}");
-    assert_eq!((kube[0].2["dry_run"].as_bool(), kube[0].2["outcome"].as_str()), (Some(true), Some("success")));
-    assert_eq!((kube[1].2["dry_run"].as_bool(), kube[1].2["outcome"].as_str()), (Some(false), Some("success")));
+    assert_eq!(
+        (kube[0].2["dry_run"].as_bool(), kube[0].2["outcome"].as_str()),
+        (Some(true), Some("success"))
+    );
+    assert_eq!(
+        (kube[1].2["dry_run"].as_bool(), kube[1].2["outcome"].as_str()),
+        (Some(false), Some("success"))
+    );
     assert_eq!(testing::audit_actions(&pool, "kubernetes.apply").await.len(), 1);
     let (_, html) = app.send(get(&format!("/runs/{id}"), Some(&commander))).await;
     assert!(html.contains("step-done") && html.contains("Deployment/twisterlab-api changed"), "{html}");
@@ -248,7 +330,14 @@ async fn an_api_server_refusal_or_hang_fails_the_step_with_the_servers_message(p
         (Patching::Hang, "did not answer"),
     ] {
         fake.set(patching);
-        post(&app, &commander, &format!("/runs/{id}/steps/restart-api-after-config/preview"), &[], StatusCode::SEE_OTHER).await;
+        post(
+            &app,
+            &commander,
+            &format!("/runs/{id}/steps/restart-api-after-config/preview"),
+            &[],
+            StatusCode::SEE_OTHER,
+        )
+        .await;
         let steps = crate::db::runbook_runs::steps(&pool, id).await.expect("steps");
         let state = &steps.iter().find(|s| s.key.as_str() == "restart-api-after-config").expect("step").state;
         match state {
@@ -259,7 +348,9 @@ async fn an_api_server_refusal_or_hang_fails_the_step_with_the_servers_message(p
         }
     }
     let events = timeline(&pool, n).await;
-    assert!(events.iter().filter(|(k, _, _)| k == "kubernetes_action").all(|(_, _, d)| d["outcome"] == "failure"));
+    assert!(
+        events.iter().filter(|(k, _, _)| k == "kubernetes_action").all(|(_, _, d)| d["outcome"] == "failure")
+    );
     // Parameters out of bounds are field errors before anything is sent.
     let before = fake.patches().len();
     let body = post(
@@ -289,14 +380,27 @@ async fn read_only_actions_run_at_once_and_never_show_a_secrets_value(pool: PgPo
         StatusCode::SEE_OTHER,
     )
     .await;
-    post(&app, &responder, &format!("/runs/{id}/steps/verify-database-url-secret/run"), &[], StatusCode::SEE_OTHER).await;
+    post(
+        &app,
+        &responder,
+        &format!("/runs/{id}/steps/verify-database-url-secret/run"),
+        &[],
+        StatusCode::SEE_OTHER,
+    )
+    .await;
     let (_, html) = app.send(get(&format!("/runs/{id}"), Some(&responder))).await;
-    assert!(html.contains("CrashLoopBackOff") && html.contains("Back-off restarting failed container"), "{html}");
+    assert!(
+        html.contains("CrashLoopBackOff") && html.contains("Back-off restarting failed container"),
+        "{html}"
+    );
     assert!(html.contains("ERROR: could not connect to the database"), "{html}");
     assert!(html.contains("has the key DATABASE_URL"), "{html}");
     let events = serde_json::to_string(&timeline(&pool, n).await).expect("json");
     let audit = serde_json::to_string(
-        &sqlx::query_scalar::<_, serde_json::Value>("select coalesce(after, 'null') from audit_log").fetch_all(&pool).await.expect("audit"),
+        &sqlx::query_scalar::<_, serde_json::Value>("select coalesce(after, 'null') from audit_log")
+            .fetch_all(&pool)
+            .await
+            .expect("audit"),
     )
     .expect("json");
     for body in [&html, &events, &audit] {
