@@ -1052,11 +1052,16 @@ mod tests {
         assert_eq!(target.location(), "postgres://monitor:****@db:5432/twisterlab");
         assert_eq!(target.connect_options().get_host(), "db");
         assert!(!format!("{c:?}").contains("s3cr3t"));
-        assert!(config(&[("TWISTERLAB_TARGET_DATABASE_URL", "")]).expect("valid").target_database_url.is_none());
+        assert!(
+            config(&[("TWISTERLAB_TARGET_DATABASE_URL", "")]).expect("valid").target_database_url.is_none()
+        );
 
         for bad in ["mysql://monitor:s3cr3t@db/x", "postgres://monitor:s3cr3t@db:99999/x", "s3cr3t"] {
             let err = config(&[("TWISTERLAB_TARGET_DATABASE_URL", bad)]).unwrap_err().to_string();
-            assert!(err.contains("TWISTERLAB_TARGET_DATABASE_URL") && err.contains("postgres://USER"), "{err}");
+            assert!(
+                err.contains("TWISTERLAB_TARGET_DATABASE_URL") && err.contains("postgres://USER"),
+                "{err}"
+            );
             assert!(!err.contains("s3cr3t"), "{err}");
         }
     }

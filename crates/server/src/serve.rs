@@ -38,7 +38,10 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     let state = AppState::new(database.pool.clone(), config.clone(), database.location.clone());
     match &state.target_db {
         Some(target) => {
-            tracing::info!(db.target = target.location(), "runbook database diagnostics read the monitored database (connected at first use)")
+            tracing::info!(
+                db.target = target.location(),
+                "runbook database diagnostics read the monitored database (connected at first use)"
+            )
         }
         None => tracing::info!(
             "no monitored database configured (TWISTERLAB_TARGET_DATABASE_URL): the runbooks' database steps say so"

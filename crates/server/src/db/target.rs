@@ -134,11 +134,8 @@ pub async fn long_queries(
          order by query_start, pid
          limit $2"
     );
-    let rows: Vec<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(min.as_secs_f64())
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
+    let rows: Vec<SessionRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(min.as_secs_f64()).bind(limit).fetch_all(conn).await?;
     Ok(rows.into_iter().map(Session::from).collect())
 }
 
@@ -159,11 +156,8 @@ pub async fn idle_sessions(
          order by state_change, pid
          limit $2"
     );
-    let rows: Vec<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(min.as_secs_f64())
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
+    let rows: Vec<SessionRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(min.as_secs_f64()).bind(limit).fetch_all(conn).await?;
     Ok(rows.into_iter().map(Session::from).collect())
 }
 

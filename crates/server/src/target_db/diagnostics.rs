@@ -58,8 +58,7 @@ pub(crate) async fn execute(
             long_queries(target, Duration::from_secs(u64::try_from(*min_seconds).unwrap_or(1))).await
         }
         Action::DbIdleConnections { min_minutes } => {
-            idle_connections(target, Duration::from_secs(60 * u64::try_from(*min_minutes).unwrap_or(1)))
-                .await
+            idle_connections(target, Duration::from_secs(60 * u64::try_from(*min_minutes).unwrap_or(1))).await
         }
         Action::DbTableSizes => table_sizes(target).await,
         Action::DbVacuumAnalyze { table } if apply => vacuum(target, table).await,
@@ -173,7 +172,10 @@ async fn long_queries(target: &TargetDb, min: Duration) -> Result<ActionOutput, 
 
 /// Sessions idle (or idle in a transaction) for longer than `min`: the leaks of the runbook's
 /// "connection exhaustion".
-pub(super) async fn idle_connections(target: &TargetDb, min: Duration) -> Result<ActionOutput, TargetDbError> {
+pub(super) async fn idle_connections(
+    target: &TargetDb,
+    min: Duration,
+) -> Result<ActionOutput, TargetDbError> {
     let mut conn = target.read_only().await?;
     let sessions = queries::idle_sessions(&mut conn, min, MAX_SESSIONS).await.map_err(|e| target.error(e))?;
     let threshold = format_duration(min);
@@ -182,7 +184,11 @@ pub(super) async fn idle_connections(target: &TargetDb, min: Duration) -> Result
         Some(first) => {
             let mut by_app: Vec<(String, usize)> = Vec::new();
             for s in &sessions {
-                let app = if s.application.is_empty() { "no application name".into() } else { s.application.clone() };
+                let app = if s.application.is_empty() {
+                    "no application name".into()
+                } else {
+                    s.application.clone()
+                };
                 match by_app.iter_mut().find(|(name, _)| *name == app) {
                     Some((_, n)) => *n += 1,
                     None => by_app.push((app, 1)),
@@ -227,9 +233,18 @@ pub(super) async fn idle_connections(target: &TargetDb, min: Duration) -> Result
     Ok(ActionOutput {
         summary,
         table: Some(Table {
-            columns: ["PID", "User", "Database", "Application", "Client", "State", "Idle for", "Connected for"]
-                .map(String::from)
-                .to_vec(),
+            columns: [
+                "PID",
+                "User",
+                "Database",
+                "Application",
+                "Client",
+                "State",
+                "Idle for",
+                "Connected for",
+            ]
+            .map(String::from)
+            .to_vec(),
             rows,
         }),
     })
@@ -240,7 +255,10 @@ async fn table_sizes(target: &TargetDb) -> Result<ActionOutput, TargetDbError> {
     let mut conn = target.read_only().await?;
     let tables = queries::table_sizes(&mut conn, MAX_TABLES).await.map_err(|e| target.error(e))?;
     let Some(biggest) = tables.first() else {
-        return Ok(ActionOutput { summary: "The monitored database has no user tables.".into(), table: None });
+        return Ok(ActionOutput {
+            summary: "The monitored database has no user tables.".into(),
+            table: None,
+        });
     };
     let mut summary = format!(
         "{}{}, {} in total; the biggest: {}.{} ({}).",
@@ -332,7 +350,11 @@ async fn vacuum(target: &TargetDb, table: &str) -> Result<ActionOutput, TargetDb
             found.account
         )));
     }
-    tracing::info!(db.table = found.qualified(), took_ms = took.as_millis() as u64, "VACUUM ANALYZE ran on the monitored database");
+    tracing::info!(
+        db.table = found.qualified(),
+        took_ms = took.as_millis() as u64,
+        "VACUUM ANALYZE ran on the monitored database"
+    );
     let mut summary = format!("VACUUM (ANALYZE) {} finished in {}", found.qualified(), format_duration(took));
     match (&before, &after) {
         (Some(b), Some(a)) => {
@@ -389,8 +411,17 @@ async fn vacuum_target(
 fn stats_table(first: &[&str], rows: Vec<Vec<String>>) -> Table {
     let mut columns: Vec<String> = first.iter().map(|c| (*c).to_owned()).collect();
     columns.extend(
-        ["Total", "Table", "Indexes", "Live tuples", "Dead tuples", "Dead ratio", "Last vacuum", "Last analyze"]
-            .map(String::from),
+        [
+            "Total",
+            "Table",
+            "Indexes",
+            "Live tuples",
+            "Dead tuples",
+            "Dead ratio",
+            "Last vacuum",
+            "Last analyze",
+        ]
+        .map(String::from),
     );
     Table { columns, rows }
 }
@@ -476,7 +507,11 @@ fn moment(t: Option<Timestamp>) -> String {
 pub(super) fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
     let two = |big: u64, big_unit: &str, small: u64, small_unit: &str| {
-        if small == 0 { format!("{big} {big_unit}") } else { format!("{big} {big_unit} {small} {small_unit}") }
+        if small == 0 {
+            format!("{big} {big_unit}")
+        } else {
+            format!("{big} {big_unit} {small} {small_unit}")
+        }
     };
     match secs {
         0 => format!("{} ms", d.as_millis()),

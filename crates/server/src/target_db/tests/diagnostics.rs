@@ -185,10 +185,12 @@ async fn table_sizes_list_the_biggest_first_with_dead_tuples_and_their_ratio(poo
 
 async fn dead_tuples_and_last_vacuum(target: &TargetDatabase) -> (i64, bool) {
     let mut conn = target.session("check").await;
-    sqlx::query_as("select n_dead_tup, last_vacuum is not null from pg_stat_user_tables where relname = 'agents'")
-        .fetch_one(&mut conn)
-        .await
-        .expect("statistics")
+    sqlx::query_as(
+        "select n_dead_tup, last_vacuum is not null from pg_stat_user_tables where relname = 'agents'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("statistics")
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -240,7 +242,8 @@ async fn vacuum_of_a_missing_table_a_view_or_a_malformed_name_is_refused_with_a_
         let view = refused(&app, Action::DbVacuumAnalyze { table: "agent_names".into() }, apply).await;
         assert!(view.to_string().contains("public.agent_names is a view"), "{view}");
         let injection =
-            refused(&app, Action::DbVacuumAnalyze { table: "agents; drop table settings".into() }, apply).await;
+            refused(&app, Action::DbVacuumAnalyze { table: "agents; drop table settings".into() }, apply)
+                .await;
         assert!(injection.to_string().starts_with("refused: table: "), "{injection}");
     }
     let output = run(&app, Action::DbTableSizes, false).await;

@@ -48,7 +48,13 @@ impl TargetDatabase {
 
     /// A session on the target as `application`, as the monitored API's would be.
     pub async fn session(&self, application: &str) -> PgConnection {
-        self.admin.clone().database(&self.name).application_name(application).connect().await.expect("connect")
+        self.admin
+            .clone()
+            .database(&self.name)
+            .application_name(application)
+            .connect()
+            .await
+            .expect("connect")
     }
 }
 
