@@ -24,6 +24,7 @@ pub(crate) mod runbooks;
 pub(crate) mod serve;
 pub(crate) mod state;
 pub(crate) mod status_page;
+pub(crate) mod target_db;
 pub(crate) mod telemetry;
 #[cfg(test)]
 pub mod testing;

@@ -19,6 +19,7 @@ pub mod runbooks;
 pub mod sessions;
 pub mod sla;
 pub mod status;
+pub mod target;
 pub mod throttle;
 pub mod users;
 

@@ -32,11 +32,9 @@ pub(crate) async fn execute(app: &AppState, action: &Action, apply: bool) -> Res
     }
 }
 
-async fn target_database(_app: &AppState, action: &Action, _apply: bool) -> Result<ActionOutput, String> {
-    Err(format!(
-        "{}: the monitored database's diagnostics are not connected to runs in this build",
-        action.kind().label()
-    ))
+/// The monitored database's diagnostics (`target_db`); unconfigured, the step says so.
+async fn target_database(app: &AppState, action: &Action, apply: bool) -> Result<ActionOutput, String> {
+    crate::target_db::execute(app, action, apply).await.map_err(|e| e.to_string())
 }
 
 async fn prometheus(app: &AppState, expr: &str) -> Result<ActionOutput, String> {
