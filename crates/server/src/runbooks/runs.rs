@@ -599,16 +599,10 @@ pub(crate) async fn preview(
             service::lock_step_for(&mut tx, user.role, id, &key, version_of(&fields), &StepChange::Complete)
                 .await?;
         let run = locked.run.clone();
-        service::record_kubernetes_action(
-            &mut tx,
-            &user.actor,
-            &run,
-            &key,
-            &action,
-            true,
-            &Ok(output.clone()),
-        )
-        .await?;
+        if action.kind().uses_kubernetes() {
+            service::record_kubernetes_action(&mut tx, &user.actor, &run, &key, &action, true, &Ok(output.clone()))
+                .await?;
+        }
         let mut bytes = [0u8; 24];
         rand::fill(&mut bytes);
         let token = hex::encode(bytes);
