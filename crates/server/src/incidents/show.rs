@@ -68,6 +68,16 @@ pub(crate) struct EventView {
     pub can_correct: bool,
 }
 
+/// A manager's review of one of the incident's escalations.
+pub(crate) struct ReviewNote {
+    pub event_id: Uuid,
+    pub kind: &'static str,
+    pub reviewer: String,
+    pub at: Moment,
+    pub comment: String,
+    pub follow_up: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "incidents/show.html")]
 pub(crate) struct ShowPage {
@@ -113,6 +123,8 @@ pub(crate) struct ShowPage {
     pub actors: Vec<Choice>,
     pub filtered: bool,
     pub time_zone: String,
+    /// Reviews of the incident's escalations, oldest first.
+    pub reviews: Vec<ReviewNote>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +176,7 @@ pub(crate) async fn show_incident(
     let links = store::links(&mut *conn, incident.id).await?;
     let all_components = components::list(&mut *conn).await?;
     let people = users::list(&mut *conn).await?;
+    let escalations = crate::db::escalations::of_incident(&mut *conn, incident.id).await?;
     // Corrections of events the filter hides still mark their originals.
     let corrections = if filtered {
         store::corrections(&mut *conn, incident.id).await?
@@ -282,6 +295,19 @@ pub(crate) async fn show_incident(
             },
             filtered,
             time_zone: app.config.timezone_name.clone(),
+            reviews: escalations
+                .iter()
+                .filter_map(|e| {
+                    Some(ReviewNote {
+                        event_id: e.event_id,
+                        kind: e.kind.label(),
+                        reviewer: e.reviewer.clone().unwrap_or_default(),
+                        at: Moment::new(e.reviewed_at?, zone, now),
+                        comment: e.review_comment.clone().unwrap_or_default(),
+                        follow_up: e.follow_up.clone(),
+                    })
+                })
+                .collect(),
             layout,
         };
     Ok(render_page(&page))
