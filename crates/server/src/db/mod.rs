@@ -13,6 +13,7 @@ pub mod maintenance;
 pub mod maintenance_tasks;
 pub mod notifications;
 pub mod oncall;
+pub mod postmortems;
 mod private_cluster;
 pub mod probe_results;
 pub mod reports;

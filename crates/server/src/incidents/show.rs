@@ -125,6 +125,10 @@ pub(crate) struct ShowPage {
     pub time_zone: String,
     /// Reviews of the incident's escalations, oldest first.
     pub reviews: Vec<ReviewNote>,
+    /// The postmortem's state (`draft`, `in review`, `published`), if started.
+    pub postmortem: Option<&'static str>,
+    /// A resolved P0 or P1 without a published postmortem.
+    pub postmortem_due: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +181,7 @@ pub(crate) async fn show_incident(
     let all_components = components::list(&mut *conn).await?;
     let people = users::list(&mut *conn).await?;
     let escalations = crate::db::escalations::of_incident(&mut *conn, incident.id).await?;
+    let postmortem = crate::db::postmortems::of_incident(&mut conn, incident.id).await?.map(|p| p.state);
     // Corrections of events the filter hides still mark their originals.
     let corrections = if filtered {
         store::corrections(&mut *conn, incident.id).await?
@@ -295,6 +300,10 @@ pub(crate) async fn show_incident(
             },
             filtered,
             time_zone: app.config.timezone_name.clone(),
+            postmortem: postmortem.map(crate::db::postmortems::State::label),
+            postmortem_due: incident.status == IncidentStatus::Resolved
+                && crate::managers::service::postmortem_required(incident.severity)
+                && postmortem != Some(crate::db::postmortems::State::Published),
             reviews: escalations
                 .iter()
                 .filter_map(|e| {

@@ -2,6 +2,7 @@
 //! pagination, reviewing, the navigation count, the role matrix, bad input).
 
 mod escalations;
+mod postmortems;
 mod reports;
 
 use sqlx::PgPool;
