@@ -29,6 +29,7 @@ pub fn routes() -> Routes {
         .merge(crate::status_page::routes())
         .merge(crate::maintenance::routes())
         .merge(crate::runbooks::routes())
+        .merge(crate::managers::routes())
         .get("/static/{file}", Access::Public, assets::serve_asset)
 }
 

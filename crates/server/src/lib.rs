@@ -14,6 +14,7 @@ pub(crate) mod health;
 pub(crate) mod identity;
 pub mod incidents;
 pub(crate) mod maintenance;
+pub(crate) mod managers;
 pub(crate) mod markdown;
 pub(crate) mod oncall;
 pub(crate) mod overview;

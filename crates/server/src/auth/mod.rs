@@ -243,6 +243,10 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
     if let Some(layout) = parts.extensions.get_mut::<Layout>() {
         layout.user = Some(LayoutUser::of(&caller));
         layout.oncall = app.oncall.header(jiff::Timestamp::now());
+        if !api && is_safe(&parts.method) && caller.role.allows(twisterlab_domain::role::Role::Manager) {
+            // One count over a partial index; a failure only hides the badge.
+            layout.unreviewed_escalations = crate::db::escalations::unreviewed_count(&app.pool).await.ok();
+        }
     }
     parts.extensions.insert(caller);
     next.run(Request::from_parts(parts, body)).await

@@ -68,6 +68,16 @@ pub(crate) struct EventView {
     pub can_correct: bool,
 }
 
+/// A manager's review of one of the incident's escalations.
+pub(crate) struct ReviewNote {
+    pub event_id: Uuid,
+    pub kind: &'static str,
+    pub reviewer: String,
+    pub at: Moment,
+    pub comment: String,
+    pub follow_up: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "incidents/show.html")]
 pub(crate) struct ShowPage {
@@ -115,6 +125,12 @@ pub(crate) struct ShowPage {
     pub time_zone: String,
     /// Guided runs on the incident, with their progress.
     pub runs: Vec<crate::runbooks::view::RunSummary>,
+    /// Reviews of the incident's escalations, oldest first.
+    pub reviews: Vec<ReviewNote>,
+    /// The postmortem's state (`draft`, `in review`, `published`), if started.
+    pub postmortem: Option<&'static str>,
+    /// A resolved P0 or P1 without a published postmortem.
+    pub postmortem_due: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +184,8 @@ pub(crate) async fn show_incident(
     let runs = crate::runbooks::view::summaries(&mut conn, runs).await?;
     let all_components = components::list(&mut *conn).await?;
     let people = users::list(&mut *conn).await?;
+    let escalations = crate::db::escalations::of_incident(&mut *conn, incident.id).await?;
+    let postmortem = crate::db::postmortems::of_incident(&mut conn, incident.id).await?.map(|p| p.state);
     // Corrections of events the filter hides still mark their originals.
     let corrections = if filtered {
         store::corrections(&mut *conn, incident.id).await?
@@ -287,6 +305,23 @@ pub(crate) async fn show_incident(
             },
             filtered,
             time_zone: app.config.timezone_name.clone(),
+            postmortem: postmortem.map(crate::db::postmortems::State::label),
+            postmortem_due: incident.status == IncidentStatus::Resolved
+                && crate::managers::service::postmortem_required(incident.severity)
+                && postmortem != Some(crate::db::postmortems::State::Published),
+            reviews: escalations
+                .iter()
+                .filter_map(|e| {
+                    Some(ReviewNote {
+                        event_id: e.event_id,
+                        kind: e.kind.label(),
+                        reviewer: e.reviewer.clone().unwrap_or_default(),
+                        at: Moment::new(e.reviewed_at?, zone, now),
+                        comment: e.review_comment.clone().unwrap_or_default(),
+                        follow_up: e.follow_up.clone(),
+                    })
+                })
+                .collect(),
             layout,
         };
     Ok(render_page(&page))
