@@ -10,6 +10,7 @@ pub mod health_snapshots;
 pub mod incidents;
 pub mod maintenance;
 pub mod maintenance_tasks;
+pub mod metric_signals;
 pub mod notifications;
 pub mod oncall;
 mod private_cluster;

@@ -43,6 +43,17 @@ pub(crate) struct MetricsPanel {
     /// When the snapshot was taken; `None` before the first one.
     pub read: Option<Moment>,
     pub stale: bool,
+    /// Per reading (same order): its signal (`ok`, `pending`, `firing`, `unknown`) and its
+    /// 24-hour trend.
+    pub trends: Vec<MetricTrend>,
+}
+
+/// A key metric's signal and 24-hour trend on the overview.
+pub(crate) struct MetricTrend {
+    pub name: String,
+    pub signal: &'static str,
+    pub css: &'static str,
+    pub chart: super::trend::Trend,
 }
 
 /// A Warning event as the Kubernetes panel lists it.
@@ -183,6 +194,32 @@ fn stale(taken_at: Timestamp, now: Timestamp) -> bool {
     crate::clock::between(taken_at, now).as_secs() > STALE_AFTER_SECONDS
 }
 
+/// Each reading's signal and 24-hour trend.
+async fn metric_trends(
+    app: &AppState,
+    readings: &[Reading],
+    now: Timestamp,
+) -> Result<Vec<MetricTrend>, AppError> {
+    let signals = crate::db::metric_signals::signals(&app.pool).await?;
+    let day = jiff::SignedDuration::from_hours(24);
+    let mut out = Vec::with_capacity(readings.len());
+    for r in readings {
+        let reads = crate::db::metric_signals::readings(&app.pool, &r.name, now - day).await?;
+        let signal = signals
+            .iter()
+            .find(|s| s.metric == r.name)
+            .map(|s| twisterlab_domain::health::signal_label(s.signal, s.last_state))
+            .unwrap_or("unknown");
+        out.push(MetricTrend {
+            name: r.name.clone(),
+            signal,
+            css: super::pages::signal_css(signal),
+            chart: super::trend::draw(&reads, day, "24 h", r.threshold, r.unit, now),
+        });
+    }
+    Ok(out)
+}
+
 /// `GET /`.
 pub(crate) async fn show_overview(
     State(app): State<AppState>,
@@ -202,6 +239,7 @@ pub(crate) async fn show_overview(
             readings: snapshot.readings,
             read: Some(Moment::new(taken_at, zone, now)),
             stale: stale(taken_at, now),
+            trends: vec![],
         },
         None => MetricsPanel {
             configured: app.config.prometheus_url.is_some(),
@@ -209,8 +247,11 @@ pub(crate) async fn show_overview(
             readings: vec![],
             read: None,
             stale: false,
+            trends: vec![],
         },
     };
+    let mut metrics = metrics;
+    metrics.trends = metric_trends(&app, &metrics.readings, now).await?;
 
     let can_read_logs = role.allows(Role::Responder);
     let kube = match health_snapshots::load::<KubeSnapshot>(&app.pool, SnapshotKind::Kubernetes).await? {

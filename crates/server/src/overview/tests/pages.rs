@@ -57,6 +57,7 @@ async fn the_overview_puts_the_down_service_its_incident_and_the_unknown_metrics
         prometheus: None,
         specs: key_metrics::defaults(),
         min_age: Duration::ZERO,
+        zone: jiff::tz::TimeZone::UTC,
     }
     .run_once()
     .await
