@@ -28,6 +28,7 @@ pub fn routes() -> Routes {
         .merge(crate::oncall::routes().merge(crate::escalation::routes()))
         .merge(crate::status_page::routes())
         .merge(crate::maintenance::routes())
+        .merge(crate::alerts::routes())
         .get("/static/{file}", Access::Public, assets::serve_asset)
 }
 

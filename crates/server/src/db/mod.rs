@@ -1,5 +1,6 @@
 //! The database: finding or starting PostgreSQL, the connection pool and the embedded migrations.
 
+pub mod alertmanager;
 pub mod api_tokens;
 pub mod audit;
 pub mod channels;

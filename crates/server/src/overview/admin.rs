@@ -165,7 +165,12 @@ impl ServiceForm {
         let interval_seconds = number("interval_seconds", &self.interval_seconds);
         let timeout_ms = number("timeout_ms", &self.timeout_ms);
         let failures_before_down = number("failures_before_down", &self.failures_before_down);
-        let passes_before_up = number("passes_before_up", &self.passes_before_up);
+        // Optional: forms and scripts from before the field get the default.
+        let passes_before_up = if self.passes_before_up.trim().is_empty() {
+            definition::DEFAULT_PASSES_BEFORE_UP
+        } else {
+            number("passes_before_up", &self.passes_before_up)
+        };
         let expect = definition::parse_expect_lines(&self.expect).unwrap_or_else(|m| {
             errors.push(FieldError::new("expect", m));
             Default::default()
