@@ -36,6 +36,7 @@ pub(crate) fn fragment() -> Fragment {
             "post": {
                 "tags": ["alerting"],
                 "operationId": "receiveAlertmanagerWebhook",
+                "x-required-role": "responder",
                 "summary": "Prometheus Alertmanager webhook receiver (payload version 4)",
                 "description": "Each alert is keyed by `fingerprint` and `startsAt`: a repeated or retried notification changes nothing. A firing alert opens (or joins) one private incident per group (`TWISTERLAB_ALERTMANAGER_GROUP_BY`, default `alertname` + `service`), severity from the `severity` label (`TWISTERLAB_ALERTMANAGER_SEVERITIES`, unknown: P3), component from a `component` label or the `service` mapping, title from `annotations.summary`. A resolved alert records its end; when every alert of the incident has ended, it moves to monitoring (or is resolved). The payload is stored as received. Role: responder or above.",
                 "requestBody": {
