@@ -49,7 +49,8 @@ pub(crate) fn fragment() -> Fragment {
                     "401": r("Unauthorized"),
                     "403": r("Forbidden"),
                     "413": r("PayloadTooLarge"),
-                    "415": r("UnsupportedMediaType")
+                    "415": r("UnsupportedMediaType"),
+                    "422": r("ValidationFailed")
                 }
             }
         }),

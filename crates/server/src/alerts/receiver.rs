@@ -1,7 +1,8 @@
 //! `POST /api/v1/alertmanager`: Prometheus Alertmanager's webhook (payload version 4) with a
 //! bearer token of a responder or above. The body is checked completely before anything is
 //! written, so a refused delivery creates nothing but its own row in the deliveries list
-//! (400 malformed, 413 too large, 415 not JSON, all problem+json).
+//! (400 malformed or not version 4, 422 an alert with invalid values, 413 too large, 415 not
+//! JSON, all problem+json).
 
 use std::collections::BTreeMap;
 
@@ -168,7 +169,11 @@ pub(crate) fn check(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
         }
     }
     if !errors.is_empty() {
-        return Err(bad("Some alerts are not valid: see `errors`.", errors));
+        return Err(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Some alerts are not valid: see `errors`.",
+            errors,
+        ));
     }
     Ok(out)
 }

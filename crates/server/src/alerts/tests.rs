@@ -135,7 +135,10 @@ async fn firing_alerts_open_one_incident_per_group_repeats_change_nothing_and_re
     let admin = testing::signed_in(&pool, Role::Admin).await;
     let (response, page) = send(&app, testing::get("/admin/signals", Some(&admin))).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(page.contains("credentials: &#60;API token of a responder") && page.contains("type: Bearer"), "{page}");
+    assert!(
+        page.contains("credentials: &#60;API token of a responder") && page.contains("type: Bearer"),
+        "{page}"
+    );
     assert!(page.contains("critical") && page.contains("P1"));
     assert!(page.contains("declared INC-"), "{page}");
 }
@@ -202,7 +205,7 @@ async fn malformed_deliveries_are_refused_with_problem_json_and_create_nothing(p
             ]))
             .expect("json"),
             "application/json",
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             "10,000 alerts",
