@@ -30,6 +30,7 @@ pub fn routes() -> Routes {
         .merge(crate::maintenance::routes())
         .merge(crate::runbooks::routes())
         .merge(crate::managers::routes())
+        .merge(crate::alerts::routes())
         .get("/static/{file}", Access::Public, assets::serve_asset)
 }
 

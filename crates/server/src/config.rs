@@ -334,6 +334,48 @@ settings! {
         help: "longest maintenance window allowed, in hours",
         parse: |v| v.number_in(1..=168, "expected 1 to 168 hours"),
     }
+    /// Alertmanager `severity` label values → incident severities (unknown: P3).
+    alertmanager_severities: Vec<(String, twisterlab_domain::severity::Severity)> {
+        env: "TWISTERLAB_ALERTMANAGER_SEVERITIES",
+        default: Some("critical=P1,error=P2,warning=P3,info=P3"),
+        help: "Alertmanager severity label values to incident severities, e.g. critical=P1,warning=P3 (unknown: P3)",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            twisterlab_domain::alerting::parse_severity_map(&text).map_err(|e| v.refuse(&text, e))
+        },
+    }
+    /// The labels whose values group Alertmanager alerts into one incident.
+    alertmanager_group_by: Vec<String> {
+        env: "TWISTERLAB_ALERTMANAGER_GROUP_BY",
+        default: Some("alertname,service"),
+        help: "labels whose values group Alertmanager alerts into one incident",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            twisterlab_domain::alerting::parse_group_by(&text).map_err(|e| v.refuse(&text, e))
+        },
+    }
+    /// Alertmanager `service` label values → status-page component names (a `component`
+    /// label wins).
+    alertmanager_components: Vec<(String, String)> {
+        env: "TWISTERLAB_ALERTMANAGER_COMPONENTS",
+        default: Some(""),
+        help: "Alertmanager service label values to component names, e.g. twisterlab-api=API (a component label wins)",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            twisterlab_domain::alerting::parse_pairs(&text).map_err(|e| v.refuse(&text, e))
+        },
+    }
+    /// What happens when every alert of an Alertmanager incident is resolved: `monitoring` or
+    /// `resolve`.
+    alertmanager_on_resolved: String {
+        env: "TWISTERLAB_ALERTMANAGER_ON_RESOLVED",
+        default: Some("monitoring"),
+        help: "when every alert of an Alertmanager incident is resolved: monitoring or resolve",
+        parse: |v| match v.text().unwrap_or_default().trim() {
+            t @ ("monitoring" | "resolve") => Ok(t.to_owned()),
+            other => Err(v.refuse(other, "expected monitoring or resolve")),
+        },
+    }
     /// Most health probes in flight at once in this process.
     probe_concurrency: usize {
         env: "TWISTERLAB_PROBE_CONCURRENCY",

@@ -1,6 +1,7 @@
 //! The TwisterLab Ops Portal server: HTTP routes and pages per product area, the store, workers.
 
 pub(crate) mod accounts;
+pub(crate) mod alerts;
 pub(crate) mod api;
 pub(crate) mod app;
 pub(crate) mod auth;

@@ -641,6 +641,9 @@ pub(crate) fn document() -> Value {
     parameters.extend(runbooks.parameters);
     responses.extend(runbooks.responses);
     schemas.extend(runbooks.schemas);
+    let alerting = crate::alerts::openapi::fragment();
+    paths.extend(alerting.paths);
+    schemas.extend(alerting.schemas);
 
     json!({
         "openapi": "3.1.0",
@@ -659,7 +662,8 @@ pub(crate) fn document() -> Value {
             {"name": "meta", "description": "This description."},
             {"name": "status page", "description": "The public, Statuspage-compatible status API (no token)."},
             maintenance.tag,
-            runbooks.tag
+            runbooks.tag,
+            alerting.tag
         ],
         "paths": Value::Object(paths),
         "components": {

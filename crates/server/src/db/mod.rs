@@ -1,5 +1,6 @@
 //! The database: finding or starting PostgreSQL, the connection pool and the embedded migrations.
 
+pub mod alertmanager;
 pub mod api_tokens;
 pub mod audit;
 pub mod channels;
@@ -11,6 +12,7 @@ pub mod health_snapshots;
 pub mod incidents;
 pub mod maintenance;
 pub mod maintenance_tasks;
+pub mod metric_signals;
 pub mod notifications;
 pub mod oncall;
 pub mod postmortems;
