@@ -5,6 +5,7 @@ pub mod audit;
 pub mod channels;
 pub mod components;
 pub mod deadlines;
+pub mod devices;
 pub mod health;
 pub mod health_snapshots;
 pub mod incidents;
