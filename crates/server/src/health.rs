@@ -101,6 +101,9 @@ async fn prometheus_metrics(
     }
     metrics::record_pool(&state.pool, state.config.db_pool_max);
     let mut text = metrics::handle().render();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
     text.push_str(&state.http_metrics.render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
