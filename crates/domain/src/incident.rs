@@ -911,3 +911,25 @@ mod tests {
         assert_eq!("y".parse::<Title>().map(|t| t.as_ref().to_owned()), Ok("y".to_owned()));
     }
 }
+
+/// Who may read an incident: the one rule behind every read path (pages, search, exports, the
+/// API). A private incident is for responders and above; everything else is for every
+/// signed-in role. A further rule (for instance a member list) joins here as another argument.
+pub fn may_read(role: crate::role::Role, private: bool) -> bool {
+    !private || role.allows(crate::role::Role::Responder)
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::may_read;
+    use crate::role::Role;
+
+    #[test]
+    fn private_incidents_are_for_responders_and_above() {
+        assert!(may_read(Role::Viewer, false));
+        assert!(!may_read(Role::Viewer, true));
+        for role in [Role::Responder, Role::Commander, Role::Manager, Role::Admin] {
+            assert!(may_read(role, true), "{role}");
+        }
+    }
+}

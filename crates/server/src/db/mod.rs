@@ -7,6 +7,7 @@ pub mod channels;
 pub mod components;
 pub mod deadlines;
 pub mod escalations;
+pub mod devices;
 pub mod health;
 pub mod health_snapshots;
 pub mod incidents;

@@ -33,6 +33,8 @@ pub(crate) use crate::db::notifications::NOTIFY_CHANNEL;
 
 /// Longest idle sleep between checks when no notification arrives (a safety net for a lost
 /// `NOTIFY`).
+/// Bytes of a receiver's answer read at most (the error text keeps 200 characters of it).
+pub(crate) const MAX_RESPONSE_BYTES: usize = 4096;
 pub(crate) const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 /// Writes one outbox row per channel subscribed to the event at the incident's severity, in
@@ -258,7 +260,18 @@ impl DeliveryWorker {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let text = response.text().await.unwrap_or_default();
+            // Only the start of the answer is kept (200 characters go into `last_error`): a
+            // receiver that sends an endless body cannot hold the attempt or the memory.
+            let mut response = response;
+            let mut head = Vec::new();
+            while head.len() < MAX_RESPONSE_BYTES {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
+            head.truncate(MAX_RESPONSE_BYTES);
+            let text = String::from_utf8_lossy(&head).into_owned();
             Ok::<_, reqwest::Error>((status, retry_after, text))
         };
         match tokio::time::timeout(self.policy.attempt_timeout, exchange).await {

@@ -1007,3 +1007,44 @@ async fn a_taken_channel_name_is_a_field_error_on_create_and_on_edit(pool: PgPoo
     assert_eq!(testing::audit_actions(&pool, "channel.create").await.len(), 2);
     assert!(testing::audit_actions(&pool, "channel.update").await.is_empty());
 }
+
+/// A receiver that answers `status` with a body that never ends.
+async fn endless_body(status: u16) -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 {status} Nope\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
+                );
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "x".repeat(16 * 1024));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    addr
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_receiver_answering_with_an_endless_body_is_read_only_up_to_a_cap(pool: PgPool) {
+    team(&pool).await;
+    let addr = endless_body(400).await;
+    channel(&pool, ChannelKind::Webhook, &format!("http://{addr}/hook"), Some("s3cret-s3cret-s3cret")).await;
+    declared(&pool, Severity::P2).await;
+    let w = DeliveryWorker::new(pool.clone(), &testing::config(), quick_policy());
+    deliver_all(&w).await;
+    let (state, attempts, error): (String, i32, Option<String>) =
+        sqlx::query_as("select state, attempts, last_error from notifications")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert_eq!((state.as_str(), attempts), ("dead", 1), "the 400 is read, not the endless body: {error:?}");
+    assert!(error.as_deref().is_some_and(|e| e.starts_with("HTTP 400")), "{error:?}");
+}

@@ -187,12 +187,14 @@ fn query_string(pairs: &[(&str, &str)]) -> String {
 pub(crate) async fn list_incidents(
     State(app): State<AppState>,
     layout: Layout,
+    user: crate::identity::CurrentUser,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let zone = &app.config.timezone;
     let now = Timestamp::now();
     let mut errors = FieldErrors::new();
-    let params = parse_list_params(&pairs, zone, &mut errors);
+    let mut params = parse_list_params(&pairs, zone, &mut errors);
+    super::service::ReadScope::of(&user).restrict(&mut params.filter);
     let people = users::list(&app.pool).await?;
 
     let (rows, next_href) = if errors.is_empty() {

@@ -244,6 +244,46 @@ pub(crate) async fn load(db: &mut PgConnection, number: IncidentNumber) -> Resul
     store::find(&mut *db, number).await?.ok_or(IncidentError::NotFound(number.get()))
 }
 
+/// What one caller may read: built once per request from the caller and applied by every read
+/// path, so the rule (`rules::may_read`) is decided in one place. A hidden incident is "not
+/// found", never "forbidden", so its existence is not told either.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadScope {
+    role: Role,
+}
+
+impl ReadScope {
+    pub(crate) fn of(user: &crate::identity::CurrentUser) -> Self {
+        Self { role: user.role }
+    }
+
+    pub(crate) fn for_role(role: Role) -> Self {
+        Self { role }
+    }
+
+    /// Whether the caller may read `incident`.
+    pub(crate) fn may_read(&self, incident: &Incident) -> bool {
+        rules::may_read(self.role, incident.private)
+    }
+
+    /// Narrows a list or search filter to what the caller may read.
+    pub(crate) fn restrict(&self, filter: &mut store::ListFilter) {
+        if !rules::may_read(self.role, true) {
+            filter.public_only = true;
+        }
+    }
+}
+
+/// [`load`] for a reader: an incident `scope` may not read is [`IncidentError::NotFound`].
+pub(crate) async fn load_readable(
+    db: &mut PgConnection,
+    number: IncidentNumber,
+    scope: ReadScope,
+) -> Result<Incident, IncidentError> {
+    let incident = load(db, number).await?;
+    if scope.may_read(&incident) { Ok(incident) } else { Err(IncidentError::NotFound(number.get())) }
+}
+
 /// Locks the incident and checks the version the caller saw, if they sent one; a mismatch is
 /// `Stale`, naming the changes the caller missed.
 pub(crate) async fn lock_current(

@@ -176,7 +176,7 @@ pub(crate) async fn show_incident(
     let filtered = filter.kind.is_some() || filter.actor_user_id.is_some();
 
     let mut conn = app.pool.acquire().await?;
-    let incident = service::load(&mut conn, number).await?;
+    let incident = service::load_readable(&mut conn, number, service::ReadScope::of(&user)).await?;
     let events = store::timeline(&mut *conn, incident.id, &filter).await?;
     let affected = store::components(&mut *conn, incident.id).await?;
     let links = store::links(&mut *conn, incident.id).await?;

@@ -141,6 +141,7 @@ struct EventRequest {
 /// `GET /api/v1/incidents`: open first, newest first, keyset-paginated.
 pub(super) async fn list_incidents(
     State(state): State<AppState>,
+    user: CurrentUser,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<IncidentListJson>, ApiError> {
     let Query(pairs) = query.map_err(|e| {
@@ -223,6 +224,7 @@ pub(super) async fn list_incidents(
         ));
     }
 
+    service::ReadScope::of(&user).restrict(&mut filter);
     // One more than asked tells whether another page follows.
     let mut rows = store::list(&state.pool, &filter, cursor, limit + 1).await?;
     let page = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -329,13 +331,14 @@ pub(super) async fn declare_incident(
 /// `GET /api/v1/incidents/{number}`: the incident with components, links, SLA and timeline.
 pub(super) async fn show_incident(
     State(state): State<AppState>,
+    user: CurrentUser,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let number = incident_number(&raw)?;
     let mut tx = state.pool.begin().await?;
     // One snapshot, so the version matches the timeline shown with it.
     store::read_snapshot(&mut tx).await?;
-    let incident = service::load(&mut tx, number).await?;
+    let incident = service::load_readable(&mut tx, number, service::ReadScope::of(&user)).await?;
     let json = detail(&mut tx, &incident).await?;
     tx.rollback().await?;
     Ok(incident_response(StatusCode::OK, &json))
