@@ -414,6 +414,20 @@ impl TimelineKind {
     }
 }
 
+/// Who may run an incident (change its status, severity, roles, components, public updates,
+/// resolve and reopen it): commanders and above on every incident, and a responder on the
+/// incident they command (after taking command or being made commander). Viewers never.
+pub fn may_command(role: crate::role::Role, is_incident_commander: bool) -> bool {
+    use crate::role::Role;
+    role.allows(Role::Commander) || (is_incident_commander && role.allows(Role::Responder))
+}
+
+/// Who may be made an incident's commander: anyone who could then run it (responders and
+/// above); viewers only read.
+pub fn may_be_commander(role: crate::role::Role) -> bool {
+    role.allows(crate::role::Role::Responder)
+}
+
 /// An incident's human number, shown as `INC-42`; always positive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "i64", into = "i64")]
@@ -587,6 +601,16 @@ mod tests {
         Acknowledged as Ack, Identified as Idf, Investigating as Inv, Monitoring as Mon, Resolved as Res,
         Triggered as Trg,
     };
+
+    #[test]
+    fn the_incident_commander_runs_their_incident_whatever_their_role_above_viewer() {
+        use crate::role::Role;
+        assert!(may_command(Role::Commander, false) && may_command(Role::Admin, false));
+        assert!(may_command(Role::Responder, true), "a responder who took command runs it");
+        assert!(!may_command(Role::Responder, false), "another responder does not");
+        assert!(!may_command(Role::Viewer, true), "a viewer never runs an incident");
+        assert!(may_be_commander(Role::Responder) && !may_be_commander(Role::Viewer));
+    }
 
     /// The whole state machine: `ok` or the expected error, row = from, column = to.
     #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,6 +5,7 @@ mod actions;
 mod declare;
 mod export;
 mod list;
+mod running;
 mod show;
 mod sla;
 
