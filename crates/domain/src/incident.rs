@@ -341,6 +341,10 @@ pub enum TimelineKind {
     Resolved,
     /// A resolved incident was reopened.
     Reopened,
+    /// A commander corrected the title, summary or visibility (before and after recorded).
+    DetailsChanged,
+    /// A public incident was taken off the status page, with a reason.
+    Withdrawn,
 }
 
 named_enum!(
@@ -348,12 +352,13 @@ named_enum!(
     "timeline kind",
     "declared, acknowledged, status_changed, severity_changed, role_assigned, note, \
      public_update, component_impact_changed, link_added, escalated, notified, \
-     sla_breached, runbook_step, kubernetes_action, health_signal, resolved, reopened"
+     sla_breached, runbook_step, kubernetes_action, health_signal, resolved, reopened, \
+     details_changed, withdrawn"
 );
 
 impl TimelineKind {
     /// Every kind, roughly in the order they happen.
-    pub const ALL: [TimelineKind; 17] = [
+    pub const ALL: [TimelineKind; 19] = [
         TimelineKind::Declared,
         TimelineKind::Acknowledged,
         TimelineKind::StatusChanged,
@@ -371,6 +376,8 @@ impl TimelineKind {
         TimelineKind::HealthSignal,
         TimelineKind::Resolved,
         TimelineKind::Reopened,
+        TimelineKind::DetailsChanged,
+        TimelineKind::Withdrawn,
     ];
 
     /// The snake_case name stored in the timeline table.
@@ -393,6 +400,8 @@ impl TimelineKind {
             TimelineKind::HealthSignal => "health_signal",
             TimelineKind::Resolved => "resolved",
             TimelineKind::Reopened => "reopened",
+            TimelineKind::DetailsChanged => "details_changed",
+            TimelineKind::Withdrawn => "withdrawn",
         }
     }
 

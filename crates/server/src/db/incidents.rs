@@ -209,6 +209,8 @@ pub(crate) struct Changes {
     pub scribe_id: Option<Option<Uuid>>,
     pub deadlines: Option<(Timestamp, Timestamp)>,
     pub private: Option<bool>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
 }
 
 /// Applies `changes` and bumps the version.
@@ -225,6 +227,8 @@ pub(crate) async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes)
              respond_by = coalesce($14, respond_by),
              escalate_by = coalesce($15, escalate_by),
              private = coalesce($16, private),
+             title = coalesce($17, title),
+             summary = coalesce($18, summary),
              version = version + 1,
              updated_at = now()
          where id = $1",
@@ -245,6 +249,8 @@ pub(crate) async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes)
     .bind(changes.deadlines.map(|d| from_jiff(d.0)))
     .bind(changes.deadlines.map(|d| from_jiff(d.1)))
     .bind(changes.private)
+    .bind(changes.title.as_deref())
+    .bind(changes.summary.as_deref())
     .execute(db)
     .await?;
     Ok(())

@@ -511,3 +511,93 @@ pub(crate) async fn correct_event(
     })
     .await
 }
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct DetailsForm {
+    version: String,
+    title: String,
+    summary: String,
+}
+
+/// `POST /incidents/{number}/details` (whoever runs the incident): corrects title and summary.
+pub(crate) async fn correct_details(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+    Form(form): Form<DetailsForm>,
+) -> Response {
+    let kept = Kept::new(
+        format!("{}/details", incident_path(number)),
+        "summary",
+        "Summary (Markdown)",
+        &form.summary,
+        "Save the correction",
+    )
+    .with("title", &form.title)
+    .with("version", &form.version);
+    act_as(
+        &app,
+        layout,
+        number,
+        Some(&user),
+        Some(kept),
+        parse_version(&form.version),
+        async |tx, version| {
+            Ok(service::correct_details(tx, &user.actor, number, version, &form.title, &form.summary).await?)
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WithdrawForm {
+    version: String,
+    reason: String,
+}
+
+/// `POST /incidents/{number}/withdraw` (whoever runs the incident): off the status page, with
+/// a reason.
+pub(crate) async fn withdraw(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+    Form(form): Form<WithdrawForm>,
+) -> Response {
+    let kept = Kept::new(
+        format!("{}/withdraw", incident_path(number)),
+        "reason",
+        "Why it is withdrawn",
+        &form.reason,
+        "Withdraw from the status page",
+    )
+    .with("version", &form.version);
+    act_as(
+        &app,
+        layout,
+        number,
+        Some(&user),
+        Some(kept),
+        parse_version(&form.version),
+        async |tx, version| Ok(service::withdraw(tx, &user.actor, number, version, &form.reason).await?),
+    )
+    .await
+}
+
+/// `POST /incidents/{number}/publish` (whoever runs the incident): a private incident goes on
+/// the status page.
+pub(crate) async fn publish(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+    Form(form): Form<VersionForm>,
+) -> Response {
+    act_as(&app, layout, number, Some(&user), None, parse_version(&form.version), async |tx, version| {
+        Ok(service::publish(tx, &user.actor, number, version).await?)
+    })
+    .await
+}

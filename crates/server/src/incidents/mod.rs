@@ -40,6 +40,9 @@ pub(crate) fn routes() -> Routes {
         .post("/incidents/{number}/resolve", responder, actions::resolve_incident)
         .post("/incidents/{number}/reopen", responder, actions::reopen_incident)
         .post("/incidents/{number}/take-command", responder, actions::take_command)
+        .post("/incidents/{number}/details", responder, actions::correct_details)
+        .post("/incidents/{number}/withdraw", responder, actions::withdraw)
+        .post("/incidents/{number}/publish", responder, actions::publish)
         .post("/incidents/{number}/events/{id}/correct", responder, actions::correct_event)
         .merge(sla_admin::routes())
 }

@@ -304,6 +304,8 @@ pub(crate) fn describe_event(e: &TimelineEvent) -> String {
         TimelineKind::LinkAdded => format!("{} linked {}", e.actor_label, s("url")),
         TimelineKind::Resolved => format!("{} resolved the incident", e.actor_label),
         TimelineKind::Reopened => format!("{} reopened the incident", e.actor_label),
+        TimelineKind::DetailsChanged => format!("{} corrected the {}", e.actor_label, s("field")),
+        TimelineKind::Withdrawn => format!("{} withdrew the incident from the status page", e.actor_label),
         other => format!("{} ({})", other.as_str().replace('_', " "), e.actor_label),
     }
 }
@@ -525,6 +527,132 @@ pub(crate) async fn take_command(
         json!({"commander": user.email}),
     )
     .await?;
+    load(tx, number).await
+}
+
+/// Longest reason for withdrawing an incident from the status page.
+pub(crate) const MAX_REASON: usize = 1000;
+
+/// Corrects the title and summary: each changed field is a `details_changed` event with its
+/// before and after (the timeline keeps both; only the incident row changes). Audited as
+/// `incident.correct_details`; a public incident's new title reaches the status page.
+pub(crate) async fn correct_details(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    number: IncidentNumber,
+    expected: Option<i32>,
+    title: &str,
+    summary: &str,
+) -> Result<Incident, IncidentError> {
+    let mut errors = vec![];
+    let title = Title::parse(title).map_err(|e| errors.push(FieldError::new("title", e.to_string()))).ok();
+    check_body("summary", summary, false, &mut errors);
+    let (Some(title), true) = (title, errors.is_empty()) else {
+        return Err(IncidentError::Invalid(errors));
+    };
+    let summary = summary.trim();
+    let incident = lock_current(tx, number, expected).await?;
+    let mut changes = Changes::default();
+    let mut changed = vec![];
+    if title.as_str() != incident.title {
+        changes.title = Some(title.as_str().to_owned());
+        changed.push(("title", incident.title.clone(), title.as_str().to_owned()));
+    }
+    if summary != incident.summary {
+        changes.summary = Some(summary.to_owned());
+        changed.push(("summary", incident.summary.clone(), summary.to_owned()));
+    }
+    if changed.is_empty() {
+        return Err(IncidentError::Refused(
+            "The title and summary are already these; nothing changed.".into(),
+        ));
+    }
+    store::update(&mut *tx, incident.id, &changes).await?;
+    for (field, before, after) in &changed {
+        let mut event = actor_event(incident.id, TimelineKind::DetailsChanged, actor);
+        event.data = json!({"field": field, "before": before, "after": after});
+        store::append(&mut *tx, &event).await?;
+    }
+    let before: serde_json::Map<String, serde_json::Value> =
+        changed.iter().map(|(f, b, _)| ((*f).to_owned(), json!(b))).collect();
+    let after: serde_json::Map<String, serde_json::Value> =
+        changed.iter().map(|(f, _, a)| ((*f).to_owned(), json!(a))).collect();
+    audit_incident(tx, actor, "incident.correct_details", number.get(), before.into(), after.into()).await?;
+    if !incident.private {
+        notify_status_change(&mut *tx).await?;
+    }
+    load(tx, number).await
+}
+
+/// Takes a public incident off the status page (it becomes private), with the reason on a
+/// `withdrawn` event; the affected components' public history is recomputed. Audited as
+/// `incident.withdraw`.
+pub(crate) async fn withdraw(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    number: IncidentNumber,
+    expected: Option<i32>,
+    reason: &str,
+) -> Result<Incident, IncidentError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(IncidentError::Invalid(vec![FieldError::new(
+            "reason",
+            format!("Say why it is withdrawn, in 1 to {MAX_REASON} characters (kept on the timeline)."),
+        )]));
+    }
+    let incident = lock_current(tx, number, expected).await?;
+    if incident.private {
+        return Err(IncidentError::Refused(format!(
+            "INC-{} is private already: it is not on the status page.",
+            number.get()
+        )));
+    }
+    store::update(&mut *tx, incident.id, &Changes { private: Some(true), ..Default::default() }).await?;
+    let mut event = actor_event(incident.id, TimelineKind::Withdrawn, actor);
+    event.data = json!({"reason": reason});
+    store::append(&mut *tx, &event).await?;
+    audit_incident(
+        tx,
+        actor,
+        "incident.withdraw",
+        number.get(),
+        json!({"private": false}),
+        json!({"private": true, "reason": reason}),
+    )
+    .await?;
+    crate::status_page::history::record_incident(tx, incident.id).await?;
+    notify_status_change(&mut *tx).await?;
+    load(tx, number).await
+}
+
+/// Puts a private incident on the status page: a `details_changed` event (visibility private
+/// → public). Audited as `incident.publish`.
+pub(crate) async fn publish(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    number: IncidentNumber,
+    expected: Option<i32>,
+) -> Result<Incident, IncidentError> {
+    let incident = lock_current(tx, number, expected).await?;
+    if !incident.private {
+        return Err(IncidentError::Refused(format!("INC-{} is public already.", number.get())));
+    }
+    store::update(&mut *tx, incident.id, &Changes { private: Some(false), ..Default::default() }).await?;
+    let mut event = actor_event(incident.id, TimelineKind::DetailsChanged, actor);
+    event.data = json!({"field": "visibility", "before": "private", "after": "public"});
+    store::append(&mut *tx, &event).await?;
+    audit_incident(
+        tx,
+        actor,
+        "incident.publish",
+        number.get(),
+        json!({"private": true}),
+        json!({"private": false}),
+    )
+    .await?;
+    crate::status_page::history::record_incident(tx, incident.id).await?;
+    notify_status_change(&mut *tx).await?;
     load(tx, number).await
 }
 

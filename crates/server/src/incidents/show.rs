@@ -87,6 +87,8 @@ pub(crate) struct ShowPage {
     pub number: String,
     pub path: String,
     pub title: String,
+    /// The summary as written, for the correction form.
+    pub summary: String,
     pub summary_html: String,
     pub severity: &'static str,
     pub severity_label: &'static str,
@@ -229,6 +231,7 @@ pub(crate) async fn show_incident(
             number: number.to_string(),
             path: incident_path(number),
             title: incident.title.clone(),
+            summary: incident.summary.clone(),
             summary_html: markdown::to_html(&incident.summary),
             severity: incident.severity.as_str(),
             severity_label: incident.severity.label(),

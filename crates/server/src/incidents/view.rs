@@ -212,6 +212,8 @@ pub(crate) const fn kind_label(kind: TimelineKind) -> &'static str {
         TimelineKind::HealthSignal => "Health signal",
         TimelineKind::Resolved => "Resolved",
         TimelineKind::Reopened => "Reopened",
+        TimelineKind::DetailsChanged => "Details corrected",
+        TimelineKind::Withdrawn => "Withdrawn",
     }
 }
 
@@ -315,6 +317,13 @@ pub(crate) fn event_summary(
         },
         TimelineKind::Reopened => format!("Reopened as {}", s("to")),
         TimelineKind::Notified | TimelineKind::Escalated => page_summary(e),
+        TimelineKind::DetailsChanged => match text(d, "field") {
+            Some("title") => "Title corrected".into(),
+            Some("summary") => "Summary corrected".into(),
+            Some("visibility") => format!("Made {} (was {})", s("after"), s("before")),
+            _ => "Details corrected".into(),
+        },
+        TimelineKind::Withdrawn => format!("Withdrawn from the status page: {}", s("reason")),
         other => kind_label(other).into(),
     }
 }
@@ -370,6 +379,7 @@ pub(crate) fn generic_facts(e: &TimelineEvent) -> Vec<(String, String)> {
             | TimelineKind::Reopened
             | TimelineKind::Notified
             | TimelineKind::Escalated
+            | TimelineKind::Withdrawn
     );
     let Some(map) = e.data.as_object().filter(|_| !dedicated) else { return vec![] };
     map.iter()

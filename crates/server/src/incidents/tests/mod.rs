@@ -2,6 +2,7 @@
 //! by topic; the helpers here drive the pages as a browser would.
 
 mod actions;
+mod corrections;
 mod declare;
 mod export;
 mod list;
