@@ -286,3 +286,26 @@ async fn a_fired_escalation_reads_as_who_was_paged_and_when_not_as_overdue(pool:
         assert!(!html.contains("escalation due"), "{page}: {html}");
     }
 }
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn error_pages_keep_the_menu_and_the_signed_in_user(pool: PgPool) {
+    let app = testing::app(&pool);
+    let responder = testing::person(&pool, "Rosa Responder", Role::Responder).await;
+    let browser = testing::session_for(&pool, responder).await;
+    for (path, status) in [
+        ("/incidents/new", StatusCode::FORBIDDEN),
+        ("/incidents/INC-999", StatusCode::NOT_FOUND),
+        ("/no-such-page", StatusCode::NOT_FOUND),
+    ] {
+        let (response, html) = send(&app, get(path, Some(&browser))).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert!(
+            html.contains("aria-label=\"Product areas\"") && html.contains(">Rosa Responder</a>"),
+            "{path} keeps the menu and who is signed in: {html}"
+        );
+    }
+    // Without a session the 404 stays a plain page.
+    let (response, html) = send(&app, get("/no-such-page", None)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(!html.contains("aria-label=\"Product areas\""), "{html}");
+}
