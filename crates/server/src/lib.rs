@@ -20,9 +20,11 @@ pub(crate) mod overview;
 pub(crate) mod roster;
 #[cfg(test)]
 mod route_matrix_tests;
+pub(crate) mod runbooks;
 pub(crate) mod serve;
 pub(crate) mod state;
 pub(crate) mod status_page;
+pub(crate) mod target_db;
 pub(crate) mod telemetry;
 #[cfg(test)]
 pub mod testing;

@@ -36,6 +36,17 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
         format!("cannot listen on {}: set TWISTERLAB_BIND to a free address:port", config.bind)
     })?;
     let state = AppState::new(database.pool.clone(), config.clone(), database.location.clone());
+    match &state.target_db {
+        Some(target) => {
+            tracing::info!(
+                db.target = target.location(),
+                "runbook database diagnostics read the monitored database (connected at first use)"
+            )
+        }
+        None => tracing::info!(
+            "no monitored database configured (TWISTERLAB_TARGET_DATABASE_URL): the runbooks' database steps say so"
+        ),
+    }
     let lifecycle = state.lifecycle.clone();
     let worker_rows = crate::workers::table(&state)?;
     let app = crate::app(state);

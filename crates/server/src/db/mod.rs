@@ -17,6 +17,7 @@ pub mod probe_results;
 pub mod sessions;
 pub mod sla;
 pub mod status;
+pub mod target;
 pub mod throttle;
 pub mod users;
 
