@@ -44,7 +44,7 @@ pub fn app(state: AppState) -> Router {
     // Install the recorder before the first request so no observation is lost.
     let _ = metrics::handle();
     let (_, router) = routes().into_parts();
-    let routes = router.fallback(error::not_found).layer(Extension(state.clone())).with_state(state);
+    let routes = router.fallback(crate::auth::not_found).layer(Extension(state.clone())).with_state(state);
 
     // Layers listed innermost first: the last one added runs first on the way in.
     let mut app = routes

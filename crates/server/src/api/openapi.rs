@@ -193,8 +193,8 @@ pub(crate) fn document() -> Value {
                 "operationId": "updateIncident",
                 "tags": ["incidents"],
                 "summary": "Change severity, status and commander together",
-                "description": "All or nothing, in one transaction. Fields already at the requested value are left alone. Changing severity recomputes the SLA deadlines from the incident's start; status `resolved` resolves, and `investigating` on a resolved incident reopens it.",
-                "x-required-role": "commander",
+                "description": "All or nothing, in one transaction. Fields already at the requested value are left alone. Changing severity recomputes the SLA deadlines from the incident's start; status `resolved` resolves, and `investigating` on a resolved incident reopens it. Needs the commander role, or a responder who is this incident's commander (403 otherwise).",
+                "x-required-role": "responder",
                 "parameters": [p("IfMatch")],
                 "requestBody": body("PatchIncident", true, "What to change; at least one of severity, status, commander."),
                 "responses": {
@@ -243,9 +243,10 @@ pub(crate) fn document() -> Value {
                 "operationId": "resolveIncident",
                 "tags": ["incidents"],
                 "summary": "Resolve the incident",
-                "x-required-role": "commander",
+                "description": "Needs the commander role, or a responder who is this incident's commander (403 otherwise).",
+                "x-required-role": "responder",
                 "parameters": [p("IfMatch")],
-                "requestBody": body("VersionRequest", false, "Optional; an empty body is fine."),
+                "requestBody": body("ResolveRequest", false, "Optional; an empty body is fine."),
                 "responses": {
                     "200": ok("The resolved incident.", "Incident", &["ETag"]),
                     "400": r("BadRequest"),
@@ -447,7 +448,7 @@ pub(crate) fn document() -> Value {
                 "scribe": {"oneOf": [{"$ref": "#/components/schemas/Person"}, {"type": "null"}]},
                 "labels": {"type": "array", "items": {"type": "string"}},
                 "sla": {"$ref": "#/components/schemas/Sla"},
-                "version": {"type": "integer", "minimum": 1, "description": "Bumped by every change; also the ETag."},
+                "version": {"type": "integer", "minimum": 1, "description": "Bumped by every state change (status, severity, roles, components, details); appends (notes, public updates, links) leave it. Also the ETag."},
                 "created_at": timestamp,
                 "updated_at": timestamp
             }
@@ -575,16 +576,27 @@ pub(crate) fn document() -> Value {
         }),
     );
     schemas.insert(
+        "ResolveRequest".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "version": version,
+                "resolution": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "pattern": "\\S", "description": "What fixed it (Markdown), kept on the `resolved` event; not only spaces."}
+            }
+        }),
+    );
+    schemas.insert(
         "NewEvent".into(),
         json!({
             "type": "object",
             "additionalProperties": false,
             "required": ["kind", "body"],
             "properties": {
-                "kind": {"type": "string", "enum": ["note", "public_update"], "description": "`note` needs responder, `public_update` commander."},
+                "kind": {"type": "string", "enum": ["note", "public_update"], "description": "`note` needs responder, `public_update` commander (or a responder who is this incident's commander)."},
                 "body": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "description": "Markdown; raw HTML is shown as text on pages."},
                 "status": {"type": "string", "enum": public_statuses, "description": "Public updates only: the status to announce (and move to)."},
-                "version": version
+                "version": {"type": "integer", "minimum": 1, "description": "The incident version you last saw. Appends never conflict: it is checked only when a public update also moves the incident to another status (409 naming what changed)."}
             }
         }),
     );
