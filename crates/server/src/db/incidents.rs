@@ -320,20 +320,34 @@ impl Cursor {
         }
     }
 
+    /// The shape of an encoded cursor, for the API's document.
+    pub(crate) const PATTERN: &'static str = r"^[01]\.-?[0-9]{1,19}\.[0-9]{1,18}$";
+
     /// Compact text for a query string: `<0|1>.<unix nanos>.<number>`.
     pub(crate) fn encode(&self) -> String {
         format!("{}.{}.{}", u8::from(self.resolved), self.started_at.as_nanosecond(), self.number)
     }
 
+    /// Reads what [`Cursor::encode`] wrote; the API documents the shape as [`Cursor::PATTERN`],
+    /// and every text of that shape decodes.
     pub(crate) fn decode(text: &str) -> Option<Self> {
+        let digits = |t: &str, max: usize| !t.is_empty() && t.len() <= max && t.bytes().all(|b| b.is_ascii_digit());
         let mut parts = text.split('.');
         let resolved = match parts.next()? {
             "0" => false,
             "1" => true,
             _ => return None,
         };
-        let nanos: i128 = parts.next()?.parse().ok()?;
-        let number: i64 = parts.next()?.parse().ok()?;
+        let nanos = parts.next()?;
+        if !digits(nanos.strip_prefix('-').unwrap_or(nanos), 19) {
+            return None;
+        }
+        let nanos: i128 = nanos.parse().ok()?;
+        let number = parts.next()?;
+        if !digits(number, 18) {
+            return None;
+        }
+        let number: i64 = number.parse().ok()?;
         if parts.next().is_some() {
             return None;
         }
