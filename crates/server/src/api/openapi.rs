@@ -216,6 +216,9 @@ pub(crate) fn document() -> Value {
     let version = version_schema(
         "The incident version you last saw. If the incident has changed since, nothing is applied and the answer is 409 naming what changed.",
     );
+    let append_version = version_schema(
+        "The incident version you last saw. Appends never conflict: it is checked only when a public update also moves the incident to another status (409 naming what changed).",
+    );
 
     let mut paths = serde_json::Map::new();
     paths.insert(
@@ -305,8 +308,8 @@ pub(crate) fn document() -> Value {
                 "operationId": "updateIncident",
                 "tags": ["incidents"],
                 "summary": "Change severity, status and commander together",
-                "description": "All or nothing, in one transaction. Fields already at the requested value are left alone. Changing severity recomputes the SLA deadlines from the incident's start; status `resolved` resolves, and `investigating` on a resolved incident reopens it.",
-                "x-required-role": "commander",
+                "description": "All or nothing, in one transaction. Fields already at the requested value are left alone. Changing severity recomputes the SLA deadlines from the incident's start; status `resolved` resolves, and `investigating` on a resolved incident reopens it. Needs the commander role, or a responder who is this incident's commander (403 otherwise).",
+                "x-required-role": "responder",
                 "parameters": [p("IfMatch")],
                 "requestBody": body("PatchIncident", true, "What to change; at least one of severity, status, commander."),
                 "responses": {
@@ -355,9 +358,10 @@ pub(crate) fn document() -> Value {
                 "operationId": "resolveIncident",
                 "tags": ["incidents"],
                 "summary": "Resolve the incident",
-                "x-required-role": "commander",
+                "description": "Needs the commander role, or a responder who is this incident's commander (403 otherwise).",
+                "x-required-role": "responder",
                 "parameters": [p("IfMatch")],
-                "requestBody": body("VersionRequest", false, "Optional; an empty body is fine."),
+                "requestBody": body("ResolveRequest", false, "Optional; an empty body is fine."),
                 "responses": {
                     "200": ok("The resolved incident.", "Incident", &["ETag"]),
                     "400": r("BadRequest"),
@@ -565,7 +569,7 @@ pub(crate) fn document() -> Value {
                 "scribe": {"oneOf": [{"$ref": "#/components/schemas/Person"}, {"type": "null"}]},
                 "labels": {"type": "array", "items": {"type": "string"}},
                 "sla": {"$ref": "#/components/schemas/Sla"},
-                "version": {"type": "integer", "format": "int32", "minimum": 1, "maximum": i32::MAX, "description": "Bumped by every change; also the ETag."},
+                "version": {"type": "integer", "format": "int32", "minimum": 1, "maximum": i32::MAX, "description": "Bumped by every state change (status, severity, roles, components, details); appends (notes, public updates, links) leave it. Also the ETag."},
                 "created_at": timestamp,
                 "updated_at": timestamp
             }
@@ -697,6 +701,17 @@ pub(crate) fn document() -> Value {
     let event_body =
         with_description(required_text(MAX_BODY), "Markdown; raw HTML is shown as text on pages.");
     schemas.insert(
+        "ResolveRequest".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "version": version,
+                "resolution": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "pattern": "\\S", "description": "What fixed it (Markdown), kept on the `resolved` event; not only spaces."}
+            }
+        }),
+    );
+    schemas.insert(
         "NewEvent".into(),
         json!({
             "description": "A `note` (internal, needs responder) or a `public_update` (for the status page, needs commander).",
@@ -712,7 +727,7 @@ pub(crate) fn document() -> Value {
             "properties": {
                 "kind": {"const": "note"},
                 "body": event_body.clone(),
-                "version": version.clone()
+                "version": append_version.clone()
             }
         }),
     );
@@ -726,7 +741,7 @@ pub(crate) fn document() -> Value {
                 "kind": {"const": "public_update"},
                 "body": event_body,
                 "status": {"type": "string", "enum": public_statuses, "description": "The status to announce (and move to)."},
-                "version": version
+                "version": append_version
             }
         }),
     );
@@ -780,6 +795,14 @@ pub(crate) fn document() -> Value {
     parameters.extend(maintenance.parameters);
     responses.extend(maintenance.responses);
     schemas.extend(maintenance.schemas);
+    let runbooks = super::runbooks::openapi::fragment();
+    paths.extend(runbooks.paths);
+    parameters.extend(runbooks.parameters);
+    responses.extend(runbooks.responses);
+    schemas.extend(runbooks.schemas);
+    let alerting = crate::alerts::openapi::fragment();
+    paths.extend(alerting.paths);
+    schemas.extend(alerting.schemas);
 
     let mut document = json!({
         "openapi": "3.1.0",
@@ -797,7 +820,9 @@ pub(crate) fn document() -> Value {
             {"name": "account", "description": "The caller."},
             {"name": "meta", "description": "This description."},
             {"name": "status page", "description": "The public, Statuspage-compatible status API (no token)."},
-            maintenance.tag
+            maintenance.tag,
+            runbooks.tag,
+            alerting.tag
         ],
         "paths": Value::Object(paths),
         "components": {

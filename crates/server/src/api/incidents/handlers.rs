@@ -13,7 +13,6 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use sqlx::PgConnection;
 use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, Title};
-use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
@@ -145,6 +144,14 @@ struct ActionRequest {
     version: Option<i32>,
 }
 
+/// `POST /api/v1/incidents/{number}/resolve`: an optional version and resolution note.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ResolveRequest {
+    version: Option<i32>,
+    resolution: Option<String>,
+}
+
 /// `POST /api/v1/incidents/{number}/events`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -160,6 +167,7 @@ struct EventRequest {
 /// `GET /api/v1/incidents`: open first, newest first, keyset-paginated.
 pub(super) async fn list_incidents(
     State(state): State<AppState>,
+    user: CurrentUser,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<IncidentListJson>, ApiError> {
     let Query(pairs) = query.map_err(|e| {
@@ -245,6 +253,7 @@ pub(super) async fn list_incidents(
         ));
     }
 
+    service::ReadScope::of(&user).restrict(&mut filter);
     // One more than asked tells whether another page follows.
     let mut rows = store::list(&state.pool, &filter, cursor, limit + 1).await?;
     let page = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -351,13 +360,14 @@ pub(super) async fn declare_incident(
 /// `GET /api/v1/incidents/{number}`: the incident with components, links, SLA and timeline.
 pub(super) async fn show_incident(
     State(state): State<AppState>,
+    user: CurrentUser,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let number = incident_number(&raw)?;
     let mut tx = state.pool.begin().await?;
     // One snapshot, so the version matches the timeline shown with it.
     store::read_snapshot(&mut tx).await?;
-    let incident = service::load(&mut tx, number).await?;
+    let incident = service::load_readable(&mut tx, number, service::ReadScope::of(&user)).await?;
     let json = detail(&mut tx, &incident).await?;
     tx.rollback().await?;
     Ok(incident_response(StatusCode::OK, &json))
@@ -390,10 +400,14 @@ pub(super) async fn resolve_incident(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let number = incident_number(&raw)?;
-    let request: ActionRequest = parse_json(&headers, &body, true)?;
+    let request: ResolveRequest = parse_json(&headers, &body, true)?;
     let expected = expected_version(&headers, request.version)?;
     let mut tx = state.pool.begin().await?;
-    let incident = service::resolve(&mut tx, &user.actor, number, expected).await?;
+    service::authorize_command(&mut tx, &user.actor, user.role, number).await?;
+    let incident = match request.resolution.as_deref() {
+        Some(note) => service::resolve_with_note(&mut tx, &user.actor, number, expected, note).await?,
+        None => service::resolve(&mut tx, &user.actor, number, expected).await?,
+    };
     let json = detail(&mut tx, &incident).await?;
     tx.commit().await?;
     Ok(incident_response(StatusCode::OK, &json))
@@ -423,9 +437,6 @@ pub(super) async fn add_incident_event(
             .into());
         }
     };
-    if public && !user.role.allows(Role::Commander) {
-        return Err(AppError::Forbidden { have: user.role, need: Role::Commander }.into());
-    }
     let mut errors = vec![];
     let status = match (&request.status, public) {
         (None, _) => None,
@@ -445,13 +456,11 @@ pub(super) async fn add_incident_event(
 
     let mut tx = state.pool.begin().await?;
     let event = if public {
+        service::authorize_command(&mut tx, &user.actor, user.role, number).await?;
         service::post_public_update(&mut tx, &user.actor, number, &request.body, status, expected).await?
     } else {
-        // `add_note` takes no version: a note overwrites nothing, but a caller who sends one
-        // asked for the check, so it is made here under the same row lock.
-        if expected.is_some() {
-            service::lock_current(&mut tx, number, expected).await?;
-        }
+        // A note is an append: it overwrites nothing and never conflicts, so a version sent
+        // with it is not checked.
         service::add_note(&mut tx, &user.actor, number, &request.body).await?
     };
     let incident = service::load(&mut tx, number).await?;
@@ -504,6 +513,7 @@ pub(super) async fn update_incident(
         return Err(AppError::Validation(errors).into());
     }
 
+    service::authorize_command(&mut tx, &user.actor, user.role, number).await?;
     let mut incident = service::lock_current(&mut tx, number, expected).await?;
     if let Some(commander) = commander
         && incident.commander.as_ref().map(|p| p.id) != Some(commander.id)
