@@ -600,8 +600,16 @@ pub(crate) async fn preview(
                 .await?;
         let run = locked.run.clone();
         if action.kind().uses_kubernetes() {
-            service::record_kubernetes_action(&mut tx, &user.actor, &run, &key, &action, true, &Ok(output.clone()))
-                .await?;
+            service::record_kubernetes_action(
+                &mut tx,
+                &user.actor,
+                &run,
+                &key,
+                &action,
+                true,
+                &Ok(output.clone()),
+            )
+            .await?;
         }
         let mut bytes = [0u8; 24];
         rand::fill(&mut bytes);
