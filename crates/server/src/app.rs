@@ -29,6 +29,9 @@ pub fn routes() -> Routes {
         .merge(crate::oncall::routes().merge(crate::escalation::routes()))
         .merge(crate::status_page::routes())
         .merge(crate::maintenance::routes())
+        .merge(crate::runbooks::routes())
+        .merge(crate::managers::routes())
+        .merge(crate::alerts::routes())
         .get("/static/{file}", Access::Public, assets::serve_asset)
 }
 
@@ -41,7 +44,7 @@ pub fn app(state: AppState) -> Router {
     // Install the recorder before the first request so no observation is lost.
     let _ = metrics::handle();
     let (_, router) = routes().into_parts();
-    let routes = router.fallback(error::not_found).layer(Extension(state.clone())).with_state(state);
+    let routes = router.fallback(crate::auth::not_found).layer(Extension(state.clone())).with_state(state);
 
     // Layers listed innermost first: the last one added runs first on the way in.
     let mut app = routes

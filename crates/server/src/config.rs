@@ -334,6 +334,48 @@ settings! {
         help: "longest maintenance window allowed, in hours",
         parse: |v| v.number_in(1..=168, "expected 1 to 168 hours"),
     }
+    /// Alertmanager `severity` label values → incident severities (unknown: P3).
+    alertmanager_severities: Vec<(String, twisterlab_domain::severity::Severity)> {
+        env: "TWISTERLAB_ALERTMANAGER_SEVERITIES",
+        default: Some("critical=P1,error=P2,warning=P3,info=P3"),
+        help: "Alertmanager severity label values to incident severities, e.g. critical=P1,warning=P3 (unknown: P3)",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            twisterlab_domain::alerting::parse_severity_map(&text).map_err(|e| v.refuse(&text, e))
+        },
+    }
+    /// The labels whose values group Alertmanager alerts into one incident.
+    alertmanager_group_by: Vec<String> {
+        env: "TWISTERLAB_ALERTMANAGER_GROUP_BY",
+        default: Some("alertname,service"),
+        help: "labels whose values group Alertmanager alerts into one incident",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            twisterlab_domain::alerting::parse_group_by(&text).map_err(|e| v.refuse(&text, e))
+        },
+    }
+    /// Alertmanager `service` label values → status-page component names (a `component`
+    /// label wins).
+    alertmanager_components: Vec<(String, String)> {
+        env: "TWISTERLAB_ALERTMANAGER_COMPONENTS",
+        default: Some(""),
+        help: "Alertmanager service label values to component names, e.g. twisterlab-api=API (a component label wins)",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            twisterlab_domain::alerting::parse_pairs(&text).map_err(|e| v.refuse(&text, e))
+        },
+    }
+    /// What happens when every alert of an Alertmanager incident is resolved: `monitoring` or
+    /// `resolve`.
+    alertmanager_on_resolved: String {
+        env: "TWISTERLAB_ALERTMANAGER_ON_RESOLVED",
+        default: Some("monitoring"),
+        help: "when every alert of an Alertmanager incident is resolved: monitoring or resolve",
+        parse: |v| match v.text().unwrap_or_default().trim() {
+            t @ ("monitoring" | "resolve") => Ok(t.to_owned()),
+            other => Err(v.refuse(other, "expected monitoring or resolve")),
+        },
+    }
     /// Most health probes in flight at once in this process.
     probe_concurrency: usize {
         env: "TWISTERLAB_PROBE_CONCURRENCY",
@@ -548,6 +590,15 @@ settings! {
             )?;
             Ok(key)
         },
+    }
+    /// The monitored TwisterLab database the runbooks' diagnostics read (and `VACUUM ANALYZE`
+    /// when a commander confirms); `None`: those steps say "not configured".
+    target_database_url: Option<TargetDatabaseUrl> {
+        env: "TWISTERLAB_TARGET_DATABASE_URL",
+        default: None,
+        secret: true,
+        help: "PostgreSQL URL of the monitored TwisterLab database for the runbooks' diagnostics (a secret); unset: those steps say not configured",
+        parse: target_database_url,
     }
     }
     derived {
@@ -784,6 +835,48 @@ fn outbound_url(v: Value) -> Result<Option<Secret>, ConfigError> {
     Ok(Some(Secret::new(url)))
 }
 
+/// The URL of the monitored TwisterLab database, checked at start. `Debug` shows where it points
+/// with the password masked; the password itself only reaches the connection.
+#[derive(Clone)]
+pub struct TargetDatabaseUrl {
+    options: sqlx::postgres::PgConnectOptions,
+    location: String,
+}
+
+impl TargetDatabaseUrl {
+    /// How to connect (the password included: for the connection only).
+    pub fn connect_options(&self) -> &sqlx::postgres::PgConnectOptions {
+        &self.options
+    }
+
+    /// The URL with its password masked, for messages and logs.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+}
+
+impl fmt::Debug for TargetDatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.location)
+    }
+}
+
+/// `TWISTERLAB_TARGET_DATABASE_URL`: empty or unset is "not configured"; anything else must be a
+/// postgres:// URL. Errors never repeat the value (it holds a password).
+fn target_database_url(v: Value) -> Result<Option<TargetDatabaseUrl>, ConfigError> {
+    let Some(url) = v.text().map(str::trim).filter(|url| !url.is_empty()) else { return Ok(None) };
+    const EXPECTED: &str = "expected postgres://USER:PASSWORD@HOST:5432/DATABASE";
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(v.refuse(url, EXPECTED));
+    }
+    // The `url` crate's messages are fixed phrases ("invalid port number"), never the input.
+    if let Err(e) = reqwest::Url::parse(url) {
+        return Err(v.refuse(url, format!("{e}: {EXPECTED}")));
+    }
+    let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(|_| v.refuse(url, EXPECTED))?;
+    Ok(Some(TargetDatabaseUrl { options, location: mask_url(url) }))
+}
+
 /// A Grafana dashboard link: an http(s) URL, or nothing.
 fn dashboard_url(v: Value) -> Result<String, ConfigError> {
     let url = v.text().unwrap_or_default().trim().to_owned();
@@ -847,7 +940,9 @@ pub fn describe(sources: &Sources) -> Result<Vec<(&'static Field, String, Origin
             let shown = match value {
                 None => "(unset)".to_owned(),
                 Some(v)
-                    if field.env == setting::database_url.env || field.env == setting::prometheus_url.env =>
+                    if field.env == setting::database_url.env
+                        || field.env == setting::target_database_url.env
+                        || field.env == setting::prometheus_url.env =>
                 {
                     mask_url(&v)
                 }
@@ -1024,6 +1119,41 @@ mod tests {
         }
         let err = config(&[("TWISTERLAB_KUBE_ENABLED", "maybe")]).unwrap_err().to_string();
         assert!(err.contains("TWISTERLAB_KUBE_ENABLED") && err.contains("`auto`"), "{err}");
+    }
+
+    #[test]
+    fn the_target_database_url_is_checked_at_start_and_its_password_never_prints() {
+        let c = config(&[("TWISTERLAB_TARGET_DATABASE_URL", "postgres://monitor:s3cr3t@db:5432/twisterlab")])
+            .expect("valid");
+        let target = c.target_database_url.as_ref().expect("configured");
+        assert_eq!(target.location(), "postgres://monitor:****@db:5432/twisterlab");
+        assert_eq!(target.connect_options().get_host(), "db");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert!(
+            config(&[("TWISTERLAB_TARGET_DATABASE_URL", "")]).expect("valid").target_database_url.is_none()
+        );
+
+        for bad in ["mysql://monitor:s3cr3t@db/x", "postgres://monitor:s3cr3t@db:99999/x", "s3cr3t"] {
+            let err = config(&[("TWISTERLAB_TARGET_DATABASE_URL", bad)]).unwrap_err().to_string();
+            assert!(
+                err.contains("TWISTERLAB_TARGET_DATABASE_URL") && err.contains("postgres://USER"),
+                "{err}"
+            );
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+    }
+
+    #[test]
+    fn check_config_shows_the_target_database_url_with_its_password_masked() {
+        let sources = Sources::from_pairs(
+            [("TWISTERLAB_TARGET_DATABASE_URL", "postgres://monitor:s3cr3t@db/twisterlab")],
+            toml::Table::new(),
+        );
+        let rows = describe(&sources).expect("valid");
+        let row = rows.iter().find(|(f, _, _)| f.env == "TWISTERLAB_TARGET_DATABASE_URL").expect("row");
+        assert_eq!(row.1, "postgres://monitor:****@db/twisterlab");
+        assert_eq!(row.2, Origin::Environment);
+        assert!(row.0.secret);
     }
 
     #[test]

@@ -256,8 +256,14 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
         let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         return Redirect::to(&format!("/login?next={}", urlencode(target))).into_response();
     };
+    // Error pages keep the menu and the signed-in user: the layout travels with the response.
+    let mut layout = parts.extensions.get::<Layout>().cloned().unwrap_or_default();
+    layout.user = Some(LayoutUser::of(&caller));
+    layout.oncall = app.oncall.header(jiff::Timestamp::now());
     if !caller.role.allows(required) {
-        return AppError::Forbidden { have: caller.role, need: required }.into_response();
+        let mut response = AppError::Forbidden { have: caller.role, need: required }.into_response();
+        response.extensions_mut().insert(layout);
+        return response;
     }
     if caller.user.must_change_password
         && caller.session_id().is_some()
@@ -275,16 +281,42 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
         body
     };
 
-    if let Some(layout) = parts.extensions.get_mut::<Layout>() {
-        layout.user = Some(LayoutUser::of(&caller));
-        layout.oncall = app.oncall.header(jiff::Timestamp::now());
+    if !api && is_safe(&parts.method) && caller.role.allows(twisterlab_domain::role::Role::Manager) {
+        // One count over a partial index; a failure only hides the badge.
+        layout.unreviewed_escalations = crate::db::escalations::unreviewed_count(&app.pool).await.ok();
+    }
+    if parts.extensions.get::<Layout>().is_some() {
+        parts.extensions.insert(layout.clone());
     }
     parts.extensions.insert(caller);
     let mut response = next.run(Request::from_parts(parts, body)).await;
+    if response.status().is_client_error() && response.extensions().get::<Layout>().is_none() {
+        response.extensions_mut().insert(layout);
+    }
     // What a signed-in caller sees is theirs: no shared or browser cache keeps it (the back
     // button after sign-out, a proxy).
     if !response.headers().contains_key(header::CACHE_CONTROL) {
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Unknown addresses: 404, with the menu and the signed-in user when a session cookie names one
+/// (the API's 404 stays plain problem+json).
+pub(crate) async fn not_found(request: Request) -> Response {
+    let mut response = AppError::NotFound.into_response();
+    let Some(app) = request.extensions().get::<AppState>().cloned() else { return response };
+    let (parts, _) = request.into_parts();
+    if parts.uri.path().starts_with("/api/") {
+        return response;
+    }
+    let meta = RequestMeta::from_parts(&parts, &app.config.trusted_proxies);
+    if let Ok(Some(caller)) = authenticate(&app, &parts.headers, false, &meta).await
+        && let Some(mut layout) = parts.extensions.get::<Layout>().cloned()
+    {
+        layout.user = Some(LayoutUser::of(&caller));
+        layout.oncall = app.oncall.header(jiff::Timestamp::now());
+        response.extensions_mut().insert(layout);
     }
     response
 }

@@ -37,13 +37,21 @@ pub(crate) use crate::db::notifications::NOTIFY_CHANNEL;
 pub(crate) const MAX_RESPONSE_BYTES: usize = 4096;
 pub(crate) const IDLE_CHECK: Duration = Duration::from_secs(5);
 
+/// One outbox row written for an event: the channel's name and the row's id (whose delivery
+/// state the incident page shows).
+#[derive(Clone, Debug)]
+pub(crate) struct Queued {
+    pub(crate) channel: String,
+    pub(crate) notification_id: Uuid,
+}
+
 /// Writes one outbox row per channel subscribed to the event at the incident's severity, in
-/// the caller's transaction; returns the channels' names.
+/// the caller's transaction; returns what was queued where (empty: nobody is told).
 pub(crate) async fn enqueue(
     tx: &mut PgConnection,
     incident: &Incident,
     facts: &Facts,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<Queued>, sqlx::Error> {
     let Some(kind) = facts.kind() else { return Ok(vec![]) };
     let subscribed = channels::subscribed(&mut *tx, incident.severity, kind).await?;
     if subscribed.is_empty() {
@@ -51,8 +59,12 @@ pub(crate) async fn enqueue(
     }
     let payload = serde_json::to_value(facts).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let ids: Vec<Uuid> = subscribed.iter().map(|c| c.id).collect();
-    store::enqueue(tx, &ids, incident.id, kind.as_str(), &payload).await?;
-    Ok(subscribed.into_iter().map(|c| c.name).collect())
+    let rows = store::enqueue(tx, &ids, incident.id, kind.as_str(), &payload).await?;
+    Ok(subscribed
+        .into_iter()
+        .zip(rows)
+        .map(|(c, notification_id)| Queued { channel: c.name, notification_id })
+        .collect())
 }
 
 /// Retries, timeouts and parallelism of deliveries.

@@ -48,7 +48,12 @@ async fn the_overview_puts_the_down_service_its_incident_and_the_unknown_metrics
     let demo = Demo::start(Duration::from_millis(100)).await;
     let broken = Demo::start(Duration::from_millis(100)).await;
     probing("healthy-api", &demo.health_url(), 2).create(&pool).await;
-    probing("broken-api", &broken.health_url(), 2).opens(Severity::P1).component("API").create(&pool).await;
+    probing("broken-api", &broken.health_url(), 2)
+        .opens(Severity::P1)
+        .public_incidents()
+        .component("API")
+        .create(&pool)
+        .await;
     rounds(&pool, 1).await;
     broken.mode("down").await;
     rounds(&pool, 2).await;
@@ -57,6 +62,7 @@ async fn the_overview_puts_the_down_service_its_incident_and_the_unknown_metrics
         prometheus: None,
         specs: key_metrics::defaults(),
         min_age: Duration::ZERO,
+        zone: jiff::tz::TimeZone::UTC,
     }
     .run_once()
     .await
