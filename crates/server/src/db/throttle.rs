@@ -23,47 +23,6 @@ pub(crate) fn lock_seconds(failures: i32) -> Option<i64> {
     Some((FIRST_LOCK_SECONDS << doublings).min(MAX_LOCK_SECONDS))
 }
 
-/// The lock in force for any of `keys`, if any: the latest `locked_until`.
-pub(crate) async fn locked_until(
-    db: impl PgExecutor<'_>,
-    keys: &[String],
-) -> Result<Option<Timestamp>, sqlx::Error> {
-    let until: Option<OffsetDateTime> = sqlx::query_scalar(
-        "select max(locked_until) from sign_in_throttle where key = any($1) and locked_until > now()",
-    )
-    .bind(keys)
-    .fetch_one(db)
-    .await?;
-    Ok(until.map(to_jiff))
-}
-
-/// Counts a failure for `key`; returns the failure count within the current window.
-pub(crate) async fn record_failure(db: impl PgExecutor<'_>, key: &str) -> Result<i32, sqlx::Error> {
-    // One statement, so concurrent failures on several replicas all count.
-    let (failures,): (i32,) = sqlx::query_as(
-        "insert into sign_in_throttle as t (key, failures, last_failure_at) values ($1, 1, now())
-         on conflict (key) do update set
-             failures = case when t.last_failure_at < now() - make_interval(secs => $2) then 1 else t.failures + 1 end,
-             last_failure_at = now()
-         returning failures",
-    )
-    .bind(key)
-    .bind(FORGET_AFTER_SECONDS)
-    .fetch_one(db)
-    .await?;
-    Ok(failures)
-}
-
-/// Locks `key` for `seconds`; returns when the lock ends.
-pub(crate) async fn lock(db: impl PgExecutor<'_>, key: &str, seconds: i64) -> Result<Timestamp, sqlx::Error> {
-    let until: OffsetDateTime = sqlx::query_scalar("update sign_in_throttle set locked_until = now() + make_interval(secs => $2) where key = $1 returning locked_until")
-        .bind(key)
-        .bind(seconds as f64)
-        .fetch_one(db)
-        .await?;
-    Ok(to_jiff(until))
-}
-
 /// The outcome of [`reserve`].
 #[derive(Debug)]
 pub(crate) enum Reservation {
@@ -157,6 +116,15 @@ pub(crate) async fn refund(db: impl PgExecutor<'_>, keys: &[String]) -> Result<(
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// The failures counted for `key` in its current window.
+pub(crate) async fn failures(db: impl PgExecutor<'_>, key: &str) -> Result<i32, sqlx::Error> {
+    let n: Option<i32> = sqlx::query_scalar("select failures from sign_in_throttle where key = $1")
+        .bind(key)
+        .fetch_optional(db)
+        .await?;
+    Ok(n.unwrap_or(0))
 }
 
 /// Forgets the failures of `key` after a successful sign-in.

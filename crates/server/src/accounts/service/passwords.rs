@@ -84,7 +84,13 @@ async fn check_current_password(
     current: &str,
     account_key: &str,
 ) -> Result<Option<String>, AccountError> {
-    if let Some(until) = throttle::locked_until(pool, &[account_key.to_owned()]).await? {
+    // Reserved before the check, like sign-in: concurrent guesses cannot all pass a check
+    // that is counted later.
+    let keys = [account_key.to_owned()];
+    let mut tx = pool.begin().await?;
+    let reservation = throttle::reserve(&mut tx, &keys).await?;
+    tx.commit().await?;
+    if let throttle::Reservation::Locked { until, .. } = reservation {
         let minutes = (until.duration_since(Timestamp::now()).as_secs().max(1) + 59) / 60;
         return Ok(Some(format!("Too many wrong passwords for this account. Try again in {minutes} min.")));
     }
@@ -94,13 +100,12 @@ async fn check_current_password(
         .filter(|(found, _)| found.id == user.user.id)
         .map(|(_, hash)| hash);
     if password::verify(&Secret::new(current), stored).await != Verification::Invalid {
+        // The right password gives its reserved attempt back (the change clears the counter).
+        throttle::refund(pool, &keys).await?;
         return Ok(None);
     }
+    let failures = throttle::failures(pool, account_key).await?;
     let mut tx = pool.begin().await?;
-    let failures = throttle::record_failure(&mut *tx, account_key).await?;
-    if let Some(seconds) = throttle::lock_seconds(failures) {
-        throttle::lock(&mut *tx, account_key, seconds).await?;
-    }
     audit::record(
         &mut *tx,
         &user.actor,
