@@ -3,6 +3,7 @@
 pub(crate) mod error;
 pub(crate) mod incidents;
 pub(crate) mod maintenance;
+pub(crate) mod managers;
 pub(crate) mod openapi;
 pub(crate) mod request;
 #[cfg(test)]
@@ -20,6 +21,7 @@ pub fn routes() -> Routes {
         .get("/api/v1/openapi.json", Access::Public, openapi::serve_openapi)
         .merge(incidents::routes())
         .merge(maintenance::routes())
+        .merge(managers::routes())
 }
 
 /// Who the caller of the API is.

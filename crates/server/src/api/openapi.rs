@@ -636,6 +636,9 @@ pub(crate) fn document() -> Value {
     parameters.extend(maintenance.parameters);
     responses.extend(maintenance.responses);
     schemas.extend(maintenance.schemas);
+    let managers = super::managers::openapi::fragment();
+    paths.extend(managers.paths);
+    schemas.extend(managers.schemas);
 
     json!({
         "openapi": "3.1.0",
@@ -653,7 +656,8 @@ pub(crate) fn document() -> Value {
             {"name": "account", "description": "The caller."},
             {"name": "meta", "description": "This description."},
             {"name": "status page", "description": "The public, Statuspage-compatible status API (no token)."},
-            maintenance.tag
+            maintenance.tag,
+            managers.tag
         ],
         "paths": Value::Object(paths),
         "components": {
