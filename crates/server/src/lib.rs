@@ -1,6 +1,7 @@
 //! The TwisterLab Ops Portal server: HTTP routes and pages per product area, the store, workers.
 
 pub(crate) mod accounts;
+pub(crate) mod alerts;
 pub(crate) mod api;
 pub(crate) mod app;
 pub(crate) mod auth;
@@ -21,9 +22,11 @@ pub(crate) mod overview;
 pub(crate) mod roster;
 #[cfg(test)]
 mod route_matrix_tests;
+pub(crate) mod runbooks;
 pub(crate) mod serve;
 pub(crate) mod state;
 pub(crate) mod status_page;
+pub(crate) mod target_db;
 pub(crate) mod telemetry;
 #[cfg(test)]
 pub mod testing;

@@ -6,6 +6,7 @@ pub(crate) mod maintenance;
 pub(crate) mod managers;
 pub(crate) mod openapi;
 pub(crate) mod request;
+pub(crate) mod runbooks;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +22,7 @@ pub fn routes() -> Routes {
         .get("/api/v1/openapi.json", Access::Public, openapi::serve_openapi)
         .merge(incidents::routes())
         .merge(maintenance::routes())
+        .merge(runbooks::routes())
         .merge(managers::routes())
 }
 

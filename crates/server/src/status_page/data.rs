@@ -208,6 +208,7 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
     let events = store::events(&mut *tx).await?;
     let affected = store::affected(&mut *tx).await?;
     let in_maintenance = crate::db::maintenance::components_in_maintenance(&mut *tx, None).await?;
+    let down = crate::db::health::components_down(&mut *tx, None).await?;
     let windows = crate::db::maintenance::public_windows(&mut *tx).await?;
     let window_updates = crate::db::maintenance::public_updates(&mut *tx).await?;
     let postmortems = crate::db::postmortems::published_public(&mut *tx).await?;
@@ -220,6 +221,7 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
             impacts.remove(&row.id).unwrap_or_default(),
             row.pinned,
             in_maintenance.contains(&row.id),
+            down.get(&row.id).copied(),
         );
         let component_changes = changes.remove(&row.id).unwrap_or_default();
         let figures = rollup::day_figures(&component_changes, &days, now);
