@@ -3,6 +3,7 @@
 pub(crate) mod error;
 pub(crate) mod incidents;
 pub(crate) mod maintenance;
+pub(crate) mod managers;
 pub(crate) mod openapi;
 pub(crate) mod request;
 pub(crate) mod runbooks;
@@ -22,6 +23,7 @@ pub fn routes() -> Routes {
         .merge(incidents::routes())
         .merge(maintenance::routes())
         .merge(runbooks::routes())
+        .merge(managers::routes())
 }
 
 /// Who the caller of the API is.

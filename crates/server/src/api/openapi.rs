@@ -803,6 +803,9 @@ pub(crate) fn document() -> Value {
     let alerting = crate::alerts::openapi::fragment();
     paths.extend(alerting.paths);
     schemas.extend(alerting.schemas);
+    let managers = super::managers::openapi::fragment();
+    paths.extend(managers.paths);
+    schemas.extend(managers.schemas);
 
     let mut document = json!({
         "openapi": "3.1.0",
@@ -822,7 +825,8 @@ pub(crate) fn document() -> Value {
             {"name": "status page", "description": "The public, Statuspage-compatible status API (no token)."},
             maintenance.tag,
             runbooks.tag,
-            alerting.tag
+            alerting.tag,
+            managers.tag
         ],
         "paths": Value::Object(paths),
         "components": {

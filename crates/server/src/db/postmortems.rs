@@ -54,7 +54,6 @@ pub(crate) struct Texts {
 #[derive(Clone, Debug)]
 pub(crate) struct Postmortem {
     pub id: Uuid,
-    pub incident_id: Uuid,
     pub state: State,
     pub texts: Texts,
     pub updated_at: Timestamp,
@@ -66,7 +65,6 @@ pub(crate) struct Postmortem {
 #[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,
-    incident_id: Uuid,
     state: String,
     summary: String,
     impact: String,
@@ -78,8 +76,7 @@ struct Row {
     published_at: Option<OffsetDateTime>,
 }
 
-const SELECT: &str =
-    "select id, incident_id, state, summary, impact, root_cause, contributing_factors, went_well,
+const SELECT: &str = "select id, state, summary, impact, root_cause, contributing_factors, went_well,
                              public_summary, updated_at, published_at from postmortems";
 
 async fn finish(conn: &mut PgConnection, row: Option<Row>) -> Result<Option<Postmortem>, sqlx::Error> {
@@ -95,7 +92,6 @@ async fn finish(conn: &mut PgConnection, row: Option<Row>) -> Result<Option<Post
         state: State::parse(&r.state)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown postmortem state {:?}", r.state).into()))?,
         id: r.id,
-        incident_id: r.incident_id,
         texts: Texts {
             summary: r.summary,
             impact: r.impact,

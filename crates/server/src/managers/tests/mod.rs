@@ -1,6 +1,7 @@
 //! Tests of the managers' pages against real PostgreSQL: escalation review (list, filters,
 //! pagination, reviewing, the navigation count, the role matrix, bad input).
 
+mod api;
 mod escalations;
 mod postmortems;
 mod reports;

@@ -1,0 +1,99 @@
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use sqlx::PgPool;
+use twisterlab_domain::role::Role;
+use twisterlab_domain::severity::Severity;
+
+use super::unanswered;
+use crate::testing::builders::team;
+use crate::testing::{TestApp, api_request, api_token, get, user};
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_api_lists_and_reviews_escalations_for_managers_only_and_refuses_bad_input_with_problems(
+    pool: PgPool,
+) {
+    let app = TestApp::new(&pool);
+    team(&pool).await;
+    unanswered(&pool, "Search slow", Severity::P1).await;
+    let manager = user(&pool, Role::Manager).await;
+    let commander = user(&pool, Role::Commander).await;
+    let token = api_token(&pool, &manager, "ci").await;
+    let commander_token = api_token(&pool, &commander, "ci").await;
+
+    let (response, body) =
+        app.send(api_request(Method::GET, "/api/v1/escalations", Some(&token), None)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(list["escalations"].as_array().expect("array").len(), 3);
+    assert_eq!(list["next"], serde_json::Value::Null);
+    let id = list["escalations"][0]["id"].as_str().expect("id").to_owned();
+
+    let (response, _) =
+        app.send(api_request(Method::GET, "/api/v1/escalations", Some(&commander_token), None)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let path = format!("/api/v1/escalations/{id}/review");
+    let (response, _) = app
+        .send(api_request(Method::POST, &path, Some(&commander_token), Some(&json!({"comment": "ok"}))))
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let (response, body) = app
+        .send(api_request(Method::POST, &path, Some(&token), Some(&json!({"comment": "x".repeat(10_001)}))))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("\"comment\""));
+    let (response, _) = app
+        .send(api_request(Method::POST, &path, Some(&token), Some(&json!({"comment": "ok", "extra": 1}))))
+        .await;
+    assert!(response.status().is_client_error());
+
+    let (response, body) = app
+        .send(api_request(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some(&json!({"comment": "Seen", "follow_up": "Fix the pager"})),
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let reviewed: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(reviewed["review"]["comment"], "Seen");
+    assert_eq!(reviewed["review"]["follow_up"], "Fix the pager");
+
+    let (response, body) =
+        app.send(api_request(Method::GET, "/api/v1/escalations?severity=P9", Some(&token), None)).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_report_api_returns_the_page_tables_cell_for_cell(pool: PgPool) {
+    let app = TestApp::new(&pool);
+    team(&pool).await;
+    unanswered(&pool, "Login loop", Severity::P1).await;
+    let manager = user(&pool, Role::Manager).await;
+    let token = api_token(&pool, &manager, "ci").await;
+    let browser = crate::testing::session_for(&pool, manager.clone()).await;
+
+    let (response, body) =
+        app.send(api_request(Method::GET, "/api/v1/reports?kind=week", Some(&token), None)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let (_, html) = app.send(get("/reports?kind=week", Some(&browser))).await;
+    for table in report["tables"].as_array().expect("tables") {
+        let id = table["id"].as_str().expect("id");
+        let rows: Vec<Vec<String>> = serde_json::from_value(table["rows"].clone()).expect("rows");
+        assert_eq!(rows, super::reports::table_cells(&html, id), "{id}");
+    }
+    assert_eq!(report["tables"][0]["rows"][1][1], "1", "one P1 declared this week");
+
+    let (response, body) = app
+        .send(api_request(
+            Method::GET,
+            "/api/v1/reports?kind=custom&start=2026-11-30&end=2026-11-01",
+            Some(&token),
+            None,
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("\"end\""), "{body}");
+}
