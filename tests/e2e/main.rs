@@ -5,5 +5,6 @@ mod escalation;
 mod foundation;
 mod incidents;
 mod overview;
+mod phone;
 mod status_page;
 mod support;

@@ -27,7 +27,11 @@ pub async fn fresh_database() -> String {
         .ok()
         .filter(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric()))
         .unwrap_or_else(|| "adhoc".into());
-    let name = format!("twisterlab_e2e_{run}_{}", uuid::Uuid::new_v4().simple());
+    // PostgreSQL cuts identifiers at 63 bytes, silently for `create database` but not for a
+    // name compared as a value (`pg_stat_activity.datname = $1`): stay well under it.
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    let name = format!("twisterlab_e2e_{run}_{}", &unique[..16]);
+    assert!(name.len() <= 63, "database name {name} is longer than PostgreSQL's 63 bytes");
     sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
         .execute(&mut conn)
         .await

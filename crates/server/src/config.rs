@@ -491,12 +491,35 @@ settings! {
             Ok(lifetime)
         },
     }
-    /// Take the client address from the last `X-Forwarded-For` entry (behind an ingress).
-    trust_forwarded_for: bool {
-        env: "TWISTERLAB_TRUST_FORWARDED_FOR",
-        default: Some("false"),
-        help: "take the client address from X-Forwarded-For (only behind a proxy that sets it)",
-        parse: |v| v.parse(),
+    /// Networks of the reverse proxies (the ingress controller) whose `X-Forwarded-For` is
+    /// believed: the client is the right-most hop not in these networks.
+    trusted_proxies: Vec<Cidr> {
+        env: "TWISTERLAB_TRUSTED_PROXIES",
+        default: None,
+        help: "comma-separated CIDRs of the reverse proxies whose X-Forwarded-For is believed (e.g. the ingress controller's pod network 10.244.0.0/16); unset: the peer address is the client",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse::<Cidr>().map_err(|reason| v.refuse(s, reason)))
+                .collect()
+        },
+    }
+    /// Bearer token Prometheus sends to scrape `/metrics`; without it only this host may.
+    metrics_token: Option<Secret> {
+        env: "TWISTERLAB_METRICS_TOKEN",
+        default: None,
+        secret: true,
+        help: "bearer token that /metrics requires (configure Prometheus' authorization with it); unset: /metrics answers only loopback clients",
+        parse: |v| {
+            let too_short = v.refuse("********", "use at least 16 characters");
+            let token = v.secret();
+            if token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+                return Err(too_short);
+            }
+            Ok(token)
+        },
     }
     /// E-mail of the first admin, created at a start with no users.
     admin_email: Option<String> {
@@ -567,6 +590,15 @@ settings! {
             )?;
             Ok(key)
         },
+    }
+    /// The monitored TwisterLab database the runbooks' diagnostics read (and `VACUUM ANALYZE`
+    /// when a commander confirms); `None`: those steps say "not configured".
+    target_database_url: Option<TargetDatabaseUrl> {
+        env: "TWISTERLAB_TARGET_DATABASE_URL",
+        default: None,
+        secret: true,
+        help: "PostgreSQL URL of the monitored TwisterLab database for the runbooks' diagnostics (a secret); unset: those steps say not configured",
+        parse: target_database_url,
     }
     }
     derived {
@@ -803,6 +835,48 @@ fn outbound_url(v: Value) -> Result<Option<Secret>, ConfigError> {
     Ok(Some(Secret::new(url)))
 }
 
+/// The URL of the monitored TwisterLab database, checked at start. `Debug` shows where it points
+/// with the password masked; the password itself only reaches the connection.
+#[derive(Clone)]
+pub struct TargetDatabaseUrl {
+    options: sqlx::postgres::PgConnectOptions,
+    location: String,
+}
+
+impl TargetDatabaseUrl {
+    /// How to connect (the password included: for the connection only).
+    pub fn connect_options(&self) -> &sqlx::postgres::PgConnectOptions {
+        &self.options
+    }
+
+    /// The URL with its password masked, for messages and logs.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+}
+
+impl fmt::Debug for TargetDatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.location)
+    }
+}
+
+/// `TWISTERLAB_TARGET_DATABASE_URL`: empty or unset is "not configured"; anything else must be a
+/// postgres:// URL. Errors never repeat the value (it holds a password).
+fn target_database_url(v: Value) -> Result<Option<TargetDatabaseUrl>, ConfigError> {
+    let Some(url) = v.text().map(str::trim).filter(|url| !url.is_empty()) else { return Ok(None) };
+    const EXPECTED: &str = "expected postgres://USER:PASSWORD@HOST:5432/DATABASE";
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(v.refuse(url, EXPECTED));
+    }
+    // The `url` crate's messages are fixed phrases ("invalid port number"), never the input.
+    if let Err(e) = reqwest::Url::parse(url) {
+        return Err(v.refuse(url, format!("{e}: {EXPECTED}")));
+    }
+    let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(|_| v.refuse(url, EXPECTED))?;
+    Ok(Some(TargetDatabaseUrl { options, location: mask_url(url) }))
+}
+
 /// A Grafana dashboard link: an http(s) URL, or nothing.
 fn dashboard_url(v: Value) -> Result<String, ConfigError> {
     let url = v.text().unwrap_or_default().trim().to_owned();
@@ -865,7 +939,13 @@ pub fn describe(sources: &Sources) -> Result<Vec<(&'static Field, String, Origin
             let (value, origin) = sources.raw(field)?;
             let shown = match value {
                 None => "(unset)".to_owned(),
-                Some(v) if field.env == setting::database_url.env => mask_url(&v),
+                Some(v)
+                    if field.env == setting::database_url.env
+                        || field.env == setting::target_database_url.env
+                        || field.env == setting::prometheus_url.env =>
+                {
+                    mask_url(&v)
+                }
                 Some(_) if field.secret => "********".to_owned(),
                 Some(v) => v,
             };
@@ -979,6 +1059,17 @@ mod tests {
     }
 
     #[test]
+    fn check_config_masks_the_password_in_the_prometheus_url() {
+        let sources = Sources::from_pairs(
+            [("TWISTERLAB_PROMETHEUS_URL", "http://scraper:pr0m-pw@prometheus:9090")],
+            toml::Table::new(),
+        );
+        let rows = describe(&sources).expect("valid");
+        let row = rows.iter().find(|(f, _, _)| f.env == "TWISTERLAB_PROMETHEUS_URL").expect("row");
+        assert_eq!(row.1, "http://scraper:****@prometheus:9090");
+    }
+
+    #[test]
     fn outbound_channel_settings_are_checked_and_never_printed() {
         let c = config(&[
             ("TWISTERLAB_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/s3cr3t"),
@@ -1031,6 +1122,41 @@ mod tests {
     }
 
     #[test]
+    fn the_target_database_url_is_checked_at_start_and_its_password_never_prints() {
+        let c = config(&[("TWISTERLAB_TARGET_DATABASE_URL", "postgres://monitor:s3cr3t@db:5432/twisterlab")])
+            .expect("valid");
+        let target = c.target_database_url.as_ref().expect("configured");
+        assert_eq!(target.location(), "postgres://monitor:****@db:5432/twisterlab");
+        assert_eq!(target.connect_options().get_host(), "db");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert!(
+            config(&[("TWISTERLAB_TARGET_DATABASE_URL", "")]).expect("valid").target_database_url.is_none()
+        );
+
+        for bad in ["mysql://monitor:s3cr3t@db/x", "postgres://monitor:s3cr3t@db:99999/x", "s3cr3t"] {
+            let err = config(&[("TWISTERLAB_TARGET_DATABASE_URL", bad)]).unwrap_err().to_string();
+            assert!(
+                err.contains("TWISTERLAB_TARGET_DATABASE_URL") && err.contains("postgres://USER"),
+                "{err}"
+            );
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+    }
+
+    #[test]
+    fn check_config_shows_the_target_database_url_with_its_password_masked() {
+        let sources = Sources::from_pairs(
+            [("TWISTERLAB_TARGET_DATABASE_URL", "postgres://monitor:s3cr3t@db/twisterlab")],
+            toml::Table::new(),
+        );
+        let rows = describe(&sources).expect("valid");
+        let row = rows.iter().find(|(f, _, _)| f.env == "TWISTERLAB_TARGET_DATABASE_URL").expect("row");
+        assert_eq!(row.1, "postgres://monitor:****@db/twisterlab");
+        assert_eq!(row.2, Origin::Environment);
+        assert!(row.0.secret);
+    }
+
+    #[test]
     fn the_readme_documents_every_setting() {
         let readme = include_str!("../../../README.md");
         for field in FIELDS {
@@ -1040,5 +1166,53 @@ mod tests {
                 field.env
             );
         }
+    }
+}
+
+/// A network in CIDR notation (`10.244.0.0/16`, `fd00::/8`); a bare address is its own /32 or /128.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `addr` (an IPv4-mapped IPv6 address counts as IPv4) is in this network.
+    pub fn contains(&self, addr: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.network, addr.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const REASON: &str = "expected a network in CIDR notation such as 10.244.0.0/16";
+        let (address, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let network: std::net::IpAddr = address.trim().parse().map_err(|_| REASON)?;
+        let network = network.to_canonical();
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or(REASON)?,
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
     }
 }

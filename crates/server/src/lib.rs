@@ -15,15 +15,18 @@ pub(crate) mod health;
 pub(crate) mod identity;
 pub mod incidents;
 pub(crate) mod maintenance;
+pub(crate) mod managers;
 pub(crate) mod markdown;
 pub(crate) mod oncall;
 pub(crate) mod overview;
 pub(crate) mod roster;
 #[cfg(test)]
 mod route_matrix_tests;
+pub(crate) mod runbooks;
 pub(crate) mod serve;
 pub(crate) mod state;
 pub(crate) mod status_page;
+pub(crate) mod target_db;
 pub(crate) mod telemetry;
 #[cfg(test)]
 pub mod testing;

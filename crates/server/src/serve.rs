@@ -30,12 +30,23 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     )
     .await?;
 
-    start_up(config, &database.pool).await;
+    start_up(config, &database.pool).await?;
 
     let listener = TcpListener::bind(config.bind).await.with_context(|| {
         format!("cannot listen on {}: set TWISTERLAB_BIND to a free address:port", config.bind)
     })?;
     let state = AppState::new(database.pool.clone(), config.clone(), database.location.clone());
+    match &state.target_db {
+        Some(target) => {
+            tracing::info!(
+                db.target = target.location(),
+                "runbook database diagnostics read the monitored database (connected at first use)"
+            )
+        }
+        None => tracing::info!(
+            "no monitored database configured (TWISTERLAB_TARGET_DATABASE_URL): the runbooks' database steps say so"
+        ),
+    }
     let lifecycle = state.lifecycle.clone();
     let worker_rows = crate::workers::table(&state)?;
     let app = crate::app(state);
@@ -74,7 +85,9 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
 /// they start: the `[[services]]` to probe and the notification channels named by settings; and
 /// the component status history, brought up to date with the current roll-up rules.
 /// A failure is logged and the portal runs with what is stored.
-async fn start_up(config: &Config, pool: &sqlx::PgPool) {
+async fn start_up(config: &Config, pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    // A runbook file that does not load stops the start, naming file, line and field.
+    crate::runbooks::loader::load_shipped(pool).await?;
     if let Err(e) = crate::status_page::history::reconcile(pool).await {
         tracing::warn!(error = %e, "cannot bring the component status history up to date; the uptime bars show the last recorded statuses until each component's next change");
     }
@@ -88,6 +101,7 @@ async fn start_up(config: &Config, pool: &sqlx::PgPool) {
             tracing::warn!(error = %e, "cannot record the configured channels; their notifications wait until the next start")
         }
     }
+    Ok(())
 }
 
 /// `twisterlab-portal migrate`.

@@ -11,6 +11,7 @@ use crate::cluster::ClusterHandle;
 use crate::config::Config;
 use crate::roster::OnCallCache;
 use crate::status_page::cache::{Settings, StatusCache};
+use crate::target_db::TargetDb;
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]
@@ -24,6 +25,13 @@ pub struct AppState {
     pub oncall: Arc<OnCallCache>,
     /// The public status documents; the status page worker rebuilds them.
     pub status: Arc<StatusCache>,
+    /// The monitored TwisterLab database for the runbooks' diagnostics (connected at first use);
+    /// `None` without `TWISTERLAB_TARGET_DATABASE_URL`.
+    pub(crate) target_db: Option<TargetDb>,
+    /// The argon2 threads and their bounded queue (sign-in answers 429 when it is full).
+    pub hasher: crate::auth::password::Hasher,
+    /// Request durations for `/metrics`, counted into fixed buckets.
+    pub http_metrics: Arc<crate::web::metrics::HttpMetrics>,
 }
 
 impl AppState {
@@ -32,13 +40,21 @@ impl AppState {
         let config = Arc::new(config);
         let status = Arc::new(StatusCache::new(pool.clone(), Settings::from_config(&config)));
         Self {
+            target_db: config.target_database_url.as_ref().map(TargetDb::new),
             cluster: ClusterHandle::new(config.clone()),
             oncall: Arc::new(OnCallCache::new()),
             status,
             lifecycle: Arc::new(Lifecycle::new(db_location)),
             config,
             pool,
+            hasher: crate::auth::password::Hasher::shared(),
+            http_metrics: Arc::new(crate::web::metrics::HttpMetrics::new()),
         }
+    }
+
+    /// Uses `hasher` instead of the process's shared hashing threads (tests of a full queue).
+    pub fn with_hasher(self, hasher: crate::auth::password::Hasher) -> Self {
+        Self { hasher, ..self }
     }
 
     /// Uses `cluster` instead of the one the configuration names (tests, tools).

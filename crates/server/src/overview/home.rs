@@ -355,9 +355,9 @@ pub(crate) async fn show_overview(
         None => KubePanel { snapshot: None, taken: None, stale: false, can_read_logs, events: vec![] },
     };
 
-    // Viewers see public incidents only: private ones (security) stay with responders.
-    let filter =
-        ListFilter { open: Some(true), public_only: !role.allows(Role::Responder), ..ListFilter::default() };
+    // The incident read rule decides which open incidents the caller sees.
+    let mut filter = ListFilter { open: Some(true), ..ListFilter::default() };
+    crate::incidents::service::ReadScope::for_role(role).restrict(&mut filter);
     let incidents = incidents::list(&app.pool, &filter, None, INCIDENTS_SHOWN)
         .await?
         .into_iter()

@@ -483,6 +483,30 @@ pub(crate) struct MetricsSnapshot {
     pub readings: Vec<Reading>,
 }
 
+/// `url` without a user name or password.
+pub(crate) fn without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.as_str().trim_end_matches('/').to_owned()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod credential_tests {
+    #[test]
+    fn the_prometheus_url_shown_on_the_overview_has_no_credentials() {
+        assert_eq!(
+            super::without_credentials("http://scraper:pr0m-pw@prometheus:9090"),
+            "http://prometheus:9090"
+        );
+        assert_eq!(super::without_credentials("http://prometheus:9090/sub"), "http://prometheus:9090/sub");
+    }
+}
+
 /// Reads every metric (or, without Prometheus, marks each unknown).
 pub(crate) async fn take_snapshot(
     prometheus: Option<&Prometheus>,
@@ -491,7 +515,8 @@ pub(crate) async fn take_snapshot(
     match prometheus {
         Some(p) => MetricsSnapshot {
             configured: true,
-            prometheus_url: Some(p.base().to_owned()),
+            // Shown on the overview to every role: never with the credentials it may carry.
+            prometheus_url: Some(without_credentials(p.base())),
             readings: p.read_all(specs).await,
         },
         None => MetricsSnapshot {

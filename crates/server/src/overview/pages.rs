@@ -92,6 +92,9 @@ pub(crate) async fn show_service(
             .await?;
     let view =
         ServiceView::of(&service, buckets.get(&service.id).map(Vec::as_slice).unwrap_or(&[]), zone, now);
+    // What a target answered can be anything the target returns (internal data, a redirect
+    // target's page): only admins, who choose the URLs, see the excerpt.
+    let shows_excerpts = layout.user.as_ref().is_some_and(|u| u.role.allows(Role::Admin));
     let results = probe_results::recent(&app.pool, service.id, RESULTS_SHOWN)
         .await?
         .into_iter()
@@ -102,7 +105,7 @@ pub(crate) async fn show_service(
             http_status: r.http_status.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
             failure: r.failure.map(FailureKind::label),
             reason: r.reason.unwrap_or_default(),
-            excerpt: r.excerpt,
+            excerpt: r.excerpt.filter(|_| shows_excerpts),
             lateness_ms: i64::try_from(r.started_at.duration_since(r.scheduled_at).as_millis()).unwrap_or(0),
         })
         .collect();

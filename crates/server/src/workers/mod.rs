@@ -159,6 +159,11 @@ pub fn table(state: &AppState) -> anyhow::Result<Vec<WorkerRow>> {
             jobs::ReadingPruneJob { pool: pool.clone() },
         ),
         row(
+            "metrics_upkeep",
+            Cadence::Every(crate::web::metrics::UPKEEP_INTERVAL),
+            crate::web::metrics::UpkeepJob,
+        ),
+        row(
             "housekeeping",
             Cadence::Every(housekeeping::INTERVAL),
             housekeeping::Housekeeping { pool: pool.clone(), idle_timeout: config.session_idle_timeout },
