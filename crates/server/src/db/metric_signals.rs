@@ -131,20 +131,29 @@ pub(crate) struct SignalRow {
     pub last_read_at: Option<Timestamp>,
 }
 
+#[derive(sqlx::FromRow)]
+struct SignalStored {
+    metric: String,
+    firing: bool,
+    breach_since: Option<OffsetDateTime>,
+    last_state: String,
+    last_read_at: Option<OffsetDateTime>,
+}
+
 /// Every metric's signal, by name.
 pub(crate) async fn signals(db: impl PgExecutor<'_>) -> Result<Vec<SignalRow>, sqlx::Error> {
-    let rows: Vec<(String, bool, Option<OffsetDateTime>, String, Option<OffsetDateTime>)> = sqlx::query_as(
+    let rows: Vec<SignalStored> = sqlx::query_as(
         "select metric, firing, breach_since, last_state, last_read_at from metric_signals order by metric",
     )
     .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(metric, firing, since, state, at)| SignalRow {
-            metric,
-            signal: MetricSignal { firing, breach_since: since.map(to_jiff) },
-            last_state: state_of(&state),
-            last_read_at: at.map(to_jiff),
+        .map(|r| SignalRow {
+            signal: MetricSignal { firing: r.firing, breach_since: r.breach_since.map(to_jiff) },
+            last_state: state_of(&r.last_state),
+            last_read_at: r.last_read_at.map(to_jiff),
+            metric: r.metric,
         })
         .collect())
 }
