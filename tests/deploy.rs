@@ -192,7 +192,7 @@ fn the_deployment_runs_two_replicas_of_the_overridable_portal_image() {
     let deployment = deployment();
     assert_eq!(text_at(deployment, "/metadata/name"), APP);
     assert_eq!(number_at(deployment, "/spec/replicas"), 2);
-    assert_eq!(text_at(container(), "/image"), "twisterlab-portal:latest");
+    assert_eq!(text_at(container(), "/image"), "twisterlab-portal:0.1.0");
 
     let selector = string_map(deployment, "/spec/selector/matchLabels");
     assert!(!selector.is_empty() && is_subset(&selector, &pod_labels()), "the selector matches the pods");
@@ -708,5 +708,84 @@ fn the_docker_build_context_leaves_out_target_git_and_local_state() {
         .collect();
     for path in ["target", ".git", ".twisterlab"] {
         assert!(ignored.contains(path), ".dockerignore leaves out {path}: {ignored:?}");
+    }
+}
+
+#[test]
+fn the_deployed_portal_trusts_forwarded_for_only_from_the_ingress_network() {
+    let data = config_map_data();
+    assert!(!data.contains_key("TWISTERLAB_TRUST_FORWARDED_FOR"), "the old all-or-nothing switch is gone");
+    let proxies = data.get("TWISTERLAB_TRUSTED_PROXIES").expect("the ingress network is a trusted proxy");
+    let networks: Vec<&str> = proxies.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    assert!(!networks.is_empty(), "{proxies:?}");
+    for network in networks {
+        let (address, prefix) = network.split_once('/').unwrap_or_else(|| panic!("{network} is not a CIDR"));
+        let address: std::net::IpAddr = address.parse().unwrap_or_else(|_| panic!("{network} is not a CIDR"));
+        let prefix: u8 = prefix.parse().unwrap_or_else(|_| panic!("{network} is not a CIDR"));
+        assert!(prefix >= 8, "{network} trusts far too much of the internet");
+        assert!(!address.is_unspecified(), "{network} trusts everyone");
+    }
+}
+
+#[test]
+fn the_network_policy_admits_the_http_port_only_from_the_ingress_controller() {
+    let ingress = array_at(one("NetworkPolicy"), "/spec/ingress");
+    for rule in ingress.iter().filter(|rule| allows(std::slice::from_ref(rule), "TCP", HTTP_PORT)) {
+        let from = rule.get("from").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        assert!(!from.is_empty(), "port {HTTP_PORT} is open to every source: {rule}");
+        for peer in from {
+            let namespace = string_map(peer, "/namespaceSelector/matchLabels");
+            let pods = string_map(peer, "/podSelector/matchLabels");
+            assert_eq!(
+                namespace.get("kubernetes.io/metadata.name").map(String::as_str),
+                Some("ingress-nginx"),
+                "only the ingress controller's namespace: {peer}"
+            );
+            assert!(!pods.is_empty(), "only the ingress controller's pods: {peer}");
+            assert!(peer.get("ipBlock").is_none(), "no address ranges: {peer}");
+        }
+    }
+}
+
+#[test]
+fn the_portal_image_is_pinned_and_the_namespace_enforces_restricted_pods() {
+    let image = text_at(container(), "/image");
+    let tag = image.rsplit_once(':').map(|(_, tag)| tag).unwrap_or("");
+    assert!(!tag.is_empty() && tag != "latest" && !tag.contains('/'), "the image tag is pinned: {image}");
+    let labels = string_map(one("Namespace"), "/metadata/labels");
+    assert_eq!(
+        labels.get("pod-security.kubernetes.io/enforce").map(String::as_str),
+        Some("restricted"),
+        "Pod Security is enforced, not only warned: {labels:?}"
+    );
+}
+
+#[test]
+fn probes_and_webhooks_cannot_reach_link_local_or_metadata_addresses() {
+    let egress = array_at(one("NetworkPolicy"), "/spec/egress");
+    for rule in egress {
+        let dns_only = rule
+            .get("ports")
+            .and_then(Value::as_array)
+            .is_some_and(|ports| ports.iter().all(|p| p.get("port").map(container_port) == Some(53)));
+        if dns_only {
+            continue; // a node-local DNS cache may live on a link-local address
+        }
+        let to = rule.get("to").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        assert!(!to.is_empty(), "egress to every address, link-local included: {rule}");
+        for peer in to {
+            let Some(block) = peer.get("ipBlock") else {
+                assert!(peer.get("namespaceSelector").is_some(), "a peer is addresses or pods: {peer}");
+                continue;
+            };
+            let cidr = block.get("cidr").and_then(Value::as_str).unwrap_or("");
+            let except: Vec<&str> = block
+                .get("except")
+                .and_then(Value::as_array)
+                .map(|e| e.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let link_local = if cidr.contains(':') { "fe80::/10" } else { "169.254.0.0/16" };
+            assert!(except.contains(&link_local), "link-local (cloud metadata) is excepted: {peer}");
+        }
     }
 }

@@ -6,5 +6,6 @@ mod faults;
 mod foundation;
 mod incidents;
 mod overview;
+mod phone;
 mod status_page;
 mod support;

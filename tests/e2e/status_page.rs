@@ -207,7 +207,7 @@ async fn while_postgres_is_stopped_the_last_page_is_served_with_a_stale_note() {
 // ---------------------------------------------------------------------------------------------
 // Headless Chromium, JavaScript off.
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 fn free_port() -> u16 {
@@ -215,11 +215,11 @@ fn free_port() -> u16 {
 }
 
 /// A running chromedriver, stopped on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     /// Chromium's profile and temporary files (it leaves them behind otherwise); removed on drop.
-    scratch: tempfile::TempDir,
+    pub(crate) scratch: tempfile::TempDir,
 }
 
 impl Drop for Driver {
@@ -229,7 +229,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_chromedriver() -> Driver {
+pub(crate) async fn start_chromedriver() -> Driver {
     for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
         assert!(
             Path::new(path).exists(),

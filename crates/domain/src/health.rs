@@ -12,10 +12,12 @@ mod service;
 
 use serde::{Deserialize, Serialize};
 
-pub use metric::{Direction, MetricState, Unit, metric_state};
+pub use metric::{
+    Direction, MetricChange, MetricSignal, MetricState, Unit, metric_state, signal_label, step_signal,
+};
 pub use overall::{Overall, Picture};
 pub use probe::{Answer, Failure, FailureKind, excerpt, judge_answer, status_line};
-pub use service::{ServiceState, Step, step, uptime_text};
+pub use service::{ServiceState, Step, counts_down, step, uptime_text};
 
 /// Overall state of a service as its `/health` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

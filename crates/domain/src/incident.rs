@@ -341,6 +341,10 @@ pub enum TimelineKind {
     Resolved,
     /// A resolved incident was reopened.
     Reopened,
+    /// A commander corrected the title, summary or visibility (before and after recorded).
+    DetailsChanged,
+    /// A public incident was taken off the status page, with a reason.
+    Withdrawn,
 }
 
 named_enum!(
@@ -348,12 +352,13 @@ named_enum!(
     "timeline kind",
     "declared, acknowledged, status_changed, severity_changed, role_assigned, note, \
      public_update, component_impact_changed, link_added, escalated, notified, \
-     sla_breached, runbook_step, kubernetes_action, health_signal, resolved, reopened"
+     sla_breached, runbook_step, kubernetes_action, health_signal, resolved, reopened, \
+     details_changed, withdrawn"
 );
 
 impl TimelineKind {
     /// Every kind, roughly in the order they happen.
-    pub const ALL: [TimelineKind; 17] = [
+    pub const ALL: [TimelineKind; 19] = [
         TimelineKind::Declared,
         TimelineKind::Acknowledged,
         TimelineKind::StatusChanged,
@@ -371,6 +376,8 @@ impl TimelineKind {
         TimelineKind::HealthSignal,
         TimelineKind::Resolved,
         TimelineKind::Reopened,
+        TimelineKind::DetailsChanged,
+        TimelineKind::Withdrawn,
     ];
 
     /// The snake_case name stored in the timeline table.
@@ -393,6 +400,8 @@ impl TimelineKind {
             TimelineKind::HealthSignal => "health_signal",
             TimelineKind::Resolved => "resolved",
             TimelineKind::Reopened => "reopened",
+            TimelineKind::DetailsChanged => "details_changed",
+            TimelineKind::Withdrawn => "withdrawn",
         }
     }
 
@@ -412,6 +421,20 @@ impl TimelineKind {
                 | TimelineKind::Reopened
         )
     }
+}
+
+/// Who may run an incident (change its status, severity, roles, components, public updates,
+/// resolve and reopen it): commanders and above on every incident, and a responder on the
+/// incident they command (after taking command or being made commander). Viewers never.
+pub fn may_command(role: crate::role::Role, is_incident_commander: bool) -> bool {
+    use crate::role::Role;
+    role.allows(Role::Commander) || (is_incident_commander && role.allows(Role::Responder))
+}
+
+/// Who may be made an incident's commander: anyone who could then run it (responders and
+/// above); viewers only read.
+pub fn may_be_commander(role: crate::role::Role) -> bool {
+    role.allows(crate::role::Role::Responder)
 }
 
 /// An incident's human number, shown as `INC-42`; always positive.
@@ -587,6 +610,16 @@ mod tests {
         Acknowledged as Ack, Identified as Idf, Investigating as Inv, Monitoring as Mon, Resolved as Res,
         Triggered as Trg,
     };
+
+    #[test]
+    fn the_incident_commander_runs_their_incident_whatever_their_role_above_viewer() {
+        use crate::role::Role;
+        assert!(may_command(Role::Commander, false) && may_command(Role::Admin, false));
+        assert!(may_command(Role::Responder, true), "a responder who took command runs it");
+        assert!(!may_command(Role::Responder, false), "another responder does not");
+        assert!(!may_command(Role::Viewer, true), "a viewer never runs an incident");
+        assert!(may_be_commander(Role::Responder) && !may_be_commander(Role::Viewer));
+    }
 
     /// The whole state machine: `ok` or the expected error, row = from, column = to.
     #[derive(Debug, Clone, Copy, PartialEq)]
@@ -909,5 +942,27 @@ mod tests {
         assert!(serde_json::from_str::<Title>("\"\"").is_err());
         assert_eq!(Title::try_from(String::from(" x ")).map(String::from), Ok("x".to_owned()));
         assert_eq!("y".parse::<Title>().map(|t| t.as_ref().to_owned()), Ok("y".to_owned()));
+    }
+}
+
+/// Who may read an incident: the one rule behind every read path (pages, search, exports, the
+/// API). A private incident is for responders and above; everything else is for every
+/// signed-in role. A further rule (for instance a member list) joins here as another argument.
+pub fn may_read(role: crate::role::Role, private: bool) -> bool {
+    !private || role.allows(crate::role::Role::Responder)
+}
+
+#[cfg(test)]
+mod read_tests {
+    use super::may_read;
+    use crate::role::Role;
+
+    #[test]
+    fn private_incidents_are_for_responders_and_above() {
+        assert!(may_read(Role::Viewer, false));
+        assert!(!may_read(Role::Viewer, true));
+        for role in [Role::Responder, Role::Commander, Role::Manager, Role::Admin] {
+            assert!(may_read(role, true), "{role}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Pure rules of the TwisterLab Ops Portal: types and functions only, no I/O.
 
+pub mod alerting;
 pub mod business_hours;
 pub mod health;
 pub mod incident;

@@ -15,10 +15,10 @@ pub struct Signals {
     pub incident_impacts: Vec<Impact>,
     /// The status an admin pinned, if any: it replaces everything else until it is removed.
     pub manual: Option<ComponentStatus>,
-    /// Seam for maintenance windows: whether an active window covers the component. Nothing
-    /// sets it yet; the maintenance area will.
+    /// Whether a maintenance window in progress covers the component.
     pub in_maintenance: bool,
-    /// Seam for the health overview: the probe verdict mapped to a status. Nothing sets it yet.
+    /// The health services that count against the component (down, not yet recovered), as the
+    /// worst of their configured impacts. Ignored during maintenance: the window announced it.
     pub probe: Option<ComponentStatus>,
 }
 
@@ -33,7 +33,8 @@ pub fn component_status(signals: &Signals) -> ComponentStatus {
     }
     let impacts = signals.incident_impacts.iter().map(|i| ComponentStatus::from_impact(*i));
     let maintenance = signals.in_maintenance.then_some(ComponentStatus::UnderMaintenance);
-    ComponentStatus::worst(impacts.chain(maintenance).chain(signals.probe))
+    let probe = if signals.in_maintenance { None } else { signals.probe };
+    ComponentStatus::worst(impacts.chain(maintenance).chain(probe))
 }
 
 /// Statuspage's four-step scale, used both for the page's `status.indicator` and for an
@@ -345,6 +346,19 @@ mod tests {
     fn a_failing_probe_degrades_the_component() {
         let probe = Signals { probe: Some(ComponentStatus::PartialOutage), ..Signals::default() };
         assert_eq!(component_status(&probe), ComponentStatus::PartialOutage);
+        let with_incident = Signals {
+            probe: Some(ComponentStatus::DegradedPerformance),
+            incident_impacts: vec![Impact::MajorOutage],
+            ..Signals::default()
+        };
+        assert_eq!(component_status(&with_incident), ComponentStatus::MajorOutage);
+    }
+
+    #[test]
+    fn a_down_service_during_maintenance_leaves_the_component_under_maintenance() {
+        let planned =
+            Signals { probe: Some(ComponentStatus::MajorOutage), in_maintenance: true, ..Signals::default() };
+        assert_eq!(component_status(&planned), ComponentStatus::UnderMaintenance);
     }
 
     #[test]

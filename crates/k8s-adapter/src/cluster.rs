@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::error::ClusterError;
+use crate::model::{AnnotationChange, ImageChange, SetImage};
 use crate::model::{
     ConfigMapData, DeploymentPods, DeploymentSummary, EnvChange, EventSummary, IsolationChange, LogTail,
     NetworkPolicySummary, PodDescription, PodLogs, PodSummary, PodUsage, ResourcesChange, RestartChange,
@@ -123,6 +124,21 @@ pub trait Cluster: Send + Sync + 'static {
     /// applied the answer is [`ClusterError::PartiallyApplied`], naming what was done.
     fn isolate_deployment<'a>(&'a self, deployment: &'a str, dry_run: bool)
     -> BoxFuture<'a, IsolationChange>;
+
+    /// Sets one container's image like `kubectl set image` (a strategic-merge patch of the pod
+    /// template, which rolls the pods). With `dry_run` the API server validates the change
+    /// (`dryRun=All`) and nothing changes.
+    fn set_image<'a>(&'a self, change: &'a SetImage, dry_run: bool) -> BoxFuture<'a, ImageChange>;
+
+    /// Sets an annotation on a Deployment's metadata like `kubectl annotate --overwrite` (a
+    /// strategic-merge patch of its metadata). With `dry_run` the API server validates the change and nothing changes.
+    fn annotate<'a>(
+        &'a self,
+        deployment: &'a str,
+        key: &'a str,
+        value: &'a str,
+        dry_run: bool,
+    ) -> BoxFuture<'a, AnnotationChange>;
 }
 
 /// The cluster the server uses when none is configured: every call answers
@@ -264,6 +280,20 @@ impl Cluster for Unconfigured {
     ) -> BoxFuture<'a, IsolationChange> {
         self.refuse()
     }
+
+    fn set_image<'a>(&'a self, _change: &'a SetImage, _dry_run: bool) -> BoxFuture<'a, ImageChange> {
+        self.refuse()
+    }
+
+    fn annotate<'a>(
+        &'a self,
+        _deployment: &'a str,
+        _key: &'a str,
+        _value: &'a str,
+        _dry_run: bool,
+    ) -> BoxFuture<'a, AnnotationChange> {
+        self.refuse()
+    }
 }
 
 #[cfg(test)]
@@ -310,6 +340,18 @@ mod tests {
         assert!(cluster.network_policies().await.is_err_and(not_configured));
         assert!(cluster.config_map("twisterlab-config").await.is_err_and(not_configured));
         assert!(cluster.isolate_deployment("twisterlab-api", true).await.is_err_and(not_configured));
+        let image = SetImage {
+            deployment: "twisterlab-api".into(),
+            container: None,
+            image: "twisterlab-api:v2.0".into(),
+        };
+        assert!(cluster.set_image(&image, true).await.is_err_and(not_configured));
+        assert!(
+            cluster
+                .annotate("twisterlab-api", "maintenance", "complete", true)
+                .await
+                .is_err_and(not_configured)
+        );
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::cluster::{BoxFuture, Cluster, RolloutProgressFn};
 use crate::error::ClusterError;
 use crate::mappers::{deployment_summary, event_summary, pod_problem, pod_summary};
+use crate::model::{AnnotationChange, ImageChange, SetImage};
 use crate::model::{
     ConfigMapData, DeploymentPods, DeploymentSummary, EnvChange, EventSummary, IsolationChange, LogTail,
     NetworkPolicySummary, PodDescription, PodLogs, PodPhase, PodSummary, PodUsage, ResourcesChange,
@@ -376,6 +377,20 @@ impl Cluster for KubeCluster {
 
     fn set_env<'a>(&'a self, change: &'a SetEnv, dry_run: bool) -> BoxFuture<'a, EnvChange> {
         self.call("set_env", self.patch_env(change, dry_run))
+    }
+
+    fn set_image<'a>(&'a self, change: &'a SetImage, dry_run: bool) -> BoxFuture<'a, ImageChange> {
+        self.call("set_image", self.patch_image(change, dry_run))
+    }
+
+    fn annotate<'a>(
+        &'a self,
+        deployment: &'a str,
+        key: &'a str,
+        value: &'a str,
+        dry_run: bool,
+    ) -> BoxFuture<'a, AnnotationChange> {
+        self.call("annotate", self.patch_annotation(deployment, key, value, dry_run))
     }
 
     fn rollout_status<'a>(&'a self, deployment: &'a str) -> BoxFuture<'a, RolloutStatus> {

@@ -41,6 +41,7 @@ pub use mappers::{
     MANY_RESTARTS, MAX_DESCRIBE_EVENTS, deployment_of_pod, deployment_summary, event_summary, pod_problem,
     pod_summary,
 };
+pub use model::{AnnotationChange, ImageChange, SetImage};
 pub use model::{
     ChangeSummary, ConfigMapData, ContainerDescription, ContainerResources, ContainerState, DeploymentPods,
     DeploymentSummary, EndpointAddress, EnvChange, EnvValue, EventSummary, FieldChange, IngressRoute,
@@ -52,8 +53,8 @@ pub use model::{
 pub use quantity::{parse_cpu_millicores, parse_memory_bytes};
 pub use requests::{API_REQUESTS, ApiRequest, CHECKABLE_SECRETS};
 pub use validate::{
-    FieldError, MAX_LOG_LINES, MAX_REPLICAS, MAX_ROLLOUT_WAIT, parse_replicas, validate_container_name,
-    validate_cpu_quantity, validate_data_key, validate_env_name, validate_env_value, validate_log_filter,
-    validate_log_lines, validate_memory_quantity, validate_object_name, validate_replicas,
-    validate_rollout_wait,
+    FieldError, MAX_LOG_LINES, MAX_REPLICAS, MAX_ROLLOUT_WAIT, parse_replicas, validate_annotation,
+    validate_container_name, validate_cpu_quantity, validate_data_key, validate_env_name, validate_env_value,
+    validate_image, validate_log_filter, validate_log_lines, validate_memory_quantity, validate_object_name,
+    validate_replicas, validate_rollout_wait,
 };

@@ -6,6 +6,7 @@
 mod changes;
 mod diagnosis;
 
+pub use changes::{AnnotationChange, ImageChange, SetImage};
 pub use changes::{
     ChangeSummary, EnvChange, EnvValue, FieldChange, IngressRoute, IsolationChange, ResourceChange,
     ResourceField, ResourcesChange, RestartChange, ScaleChange, SetEnv, SetResources,

@@ -55,10 +55,10 @@ pub(crate) const GET_DEPLOYMENT: ApiRequest = any(
     "deployments",
     "get",
     "pod_logs, tail_logs, deployment_pods, rollout_status, wait_for_rollout, restart_deployment, \
-     set_resources, set_env, isolate_deployment",
+     set_resources, set_env, set_image, annotate, isolate_deployment",
 );
 pub(crate) const PATCH_DEPLOYMENT: ApiRequest =
-    any("apps", "deployments", "patch", "restart_deployment, set_resources, set_env");
+    any("apps", "deployments", "patch", "restart_deployment, set_resources, set_env, set_image, annotate");
 pub(crate) const GET_DEPLOYMENT_SCALE: ApiRequest =
     any("apps", "deployments/scale", "get", "scale_deployment, isolate_deployment");
 pub(crate) const PATCH_DEPLOYMENT_SCALE: ApiRequest =

@@ -8,6 +8,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetRequestHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -28,18 +29,22 @@ pub fn routes() -> Routes {
         .merge(crate::oncall::routes().merge(crate::escalation::routes()))
         .merge(crate::status_page::routes())
         .merge(crate::maintenance::routes())
+        .merge(crate::runbooks::routes())
+        .merge(crate::managers::routes())
+        .merge(crate::alerts::routes())
         .get("/static/{file}", Access::Public, assets::serve_asset)
 }
 
 /// The whole portal as one router; `main` serves it and tests call it directly.
 pub fn app(state: AppState) -> Router {
     let config = state.config.clone();
+    let state_metrics = state.http_metrics.clone();
     // Requests for the status host go to the public status site, never to internal routes.
     let status_site = crate::status_page::StatusSite::new(&state);
     // Install the recorder before the first request so no observation is lost.
     let _ = metrics::handle();
     let (_, router) = routes().into_parts();
-    let routes = router.fallback(error::not_found).layer(Extension(state.clone())).with_state(state);
+    let routes = router.fallback(crate::auth::not_found).layer(Extension(state.clone())).with_state(state);
 
     // Layers listed innermost first: the last one added runs first on the way in.
     let mut app = routes
@@ -52,7 +57,7 @@ pub fn app(state: AppState) -> Router {
             error::render_errors,
         ))
         .layer(middleware::from_fn(page::attach_layout))
-        .layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn_with_state(state_metrics, metrics::track))
         .layer(CompressionLayer::new());
     for header in security::layers(config.public_url.starts_with("https://")) {
         app = app.layer(header);
@@ -64,7 +69,12 @@ pub fn app(state: AppState) -> Router {
             // The path only: query strings may carry tokens.
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
         }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // A client's own X-Request-Id is replaced: logs and audit rows carry only ids the
+        // portal made.
+        .layer(SetRequestHeaderLayer::overriding(REQUEST_ID, |_: &axum::http::Request<axum::body::Body>| {
+            axum::http::HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).ok()
+        }));
     // Outermost, so the status site's cached documents skip the per-request span (it has its
     // own lean stack: metrics, security headers).
     status_site.dispatch(app)

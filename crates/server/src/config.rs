@@ -334,6 +334,48 @@ settings! {
         help: "longest maintenance window allowed, in hours",
         parse: |v| v.number_in(1..=168, "expected 1 to 168 hours"),
     }
+    /// Alertmanager `severity` label values → incident severities (unknown: P3).
+    alertmanager_severities: Vec<(String, twisterlab_domain::severity::Severity)> {
+        env: "TWISTERLAB_ALERTMANAGER_SEVERITIES",
+        default: Some("critical=P1,error=P2,warning=P3,info=P3"),
+        help: "Alertmanager severity label values to incident severities, e.g. critical=P1,warning=P3 (unknown: P3)",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            twisterlab_domain::alerting::parse_severity_map(&text).map_err(|e| v.refuse(&text, e))
+        },
+    }
+    /// The labels whose values group Alertmanager alerts into one incident.
+    alertmanager_group_by: Vec<String> {
+        env: "TWISTERLAB_ALERTMANAGER_GROUP_BY",
+        default: Some("alertname,service"),
+        help: "labels whose values group Alertmanager alerts into one incident",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            twisterlab_domain::alerting::parse_group_by(&text).map_err(|e| v.refuse(&text, e))
+        },
+    }
+    /// Alertmanager `service` label values → status-page component names (a `component`
+    /// label wins).
+    alertmanager_components: Vec<(String, String)> {
+        env: "TWISTERLAB_ALERTMANAGER_COMPONENTS",
+        default: Some(""),
+        help: "Alertmanager service label values to component names, e.g. twisterlab-api=API (a component label wins)",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            twisterlab_domain::alerting::parse_pairs(&text).map_err(|e| v.refuse(&text, e))
+        },
+    }
+    /// What happens when every alert of an Alertmanager incident is resolved: `monitoring` or
+    /// `resolve`.
+    alertmanager_on_resolved: String {
+        env: "TWISTERLAB_ALERTMANAGER_ON_RESOLVED",
+        default: Some("monitoring"),
+        help: "when every alert of an Alertmanager incident is resolved: monitoring or resolve",
+        parse: |v| match v.text().unwrap_or_default().trim() {
+            t @ ("monitoring" | "resolve") => Ok(t.to_owned()),
+            other => Err(v.refuse(other, "expected monitoring or resolve")),
+        },
+    }
     /// Most health probes in flight at once in this process.
     probe_concurrency: usize {
         env: "TWISTERLAB_PROBE_CONCURRENCY",
@@ -451,12 +493,35 @@ settings! {
             Ok(lifetime)
         },
     }
-    /// Take the client address from the last `X-Forwarded-For` entry (behind an ingress).
-    trust_forwarded_for: bool {
-        env: "TWISTERLAB_TRUST_FORWARDED_FOR",
-        default: Some("false"),
-        help: "take the client address from X-Forwarded-For (only behind a proxy that sets it)",
-        parse: |v| v.parse(),
+    /// Networks of the reverse proxies (the ingress controller) whose `X-Forwarded-For` is
+    /// believed: the client is the right-most hop not in these networks.
+    trusted_proxies: Vec<Cidr> {
+        env: "TWISTERLAB_TRUSTED_PROXIES",
+        default: None,
+        help: "comma-separated CIDRs of the reverse proxies whose X-Forwarded-For is believed (e.g. the ingress controller's pod network 10.244.0.0/16); unset: the peer address is the client",
+        parse: |v| {
+            let text = v.text().unwrap_or_default().to_owned();
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse::<Cidr>().map_err(|reason| v.refuse(s, reason)))
+                .collect()
+        },
+    }
+    /// Bearer token Prometheus sends to scrape `/metrics`; without it only this host may.
+    metrics_token: Option<Secret> {
+        env: "TWISTERLAB_METRICS_TOKEN",
+        default: None,
+        secret: true,
+        help: "bearer token that /metrics requires (configure Prometheus' authorization with it); unset: /metrics answers only loopback clients",
+        parse: |v| {
+            let too_short = v.refuse("********", "use at least 16 characters");
+            let token = v.secret();
+            if token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+                return Err(too_short);
+            }
+            Ok(token)
+        },
     }
     /// E-mail of the first admin, created at a start with no users.
     admin_email: Option<String> {
@@ -878,7 +943,8 @@ pub fn describe(sources: &Sources) -> Result<Vec<(&'static Field, String, Origin
                 None => "(unset)".to_owned(),
                 Some(v)
                     if field.env == setting::database_url.env
-                        || field.env == setting::target_database_url.env =>
+                        || field.env == setting::target_database_url.env
+                        || field.env == setting::prometheus_url.env =>
                 {
                     mask_url(&v)
                 }
@@ -995,6 +1061,17 @@ mod tests {
     }
 
     #[test]
+    fn check_config_masks_the_password_in_the_prometheus_url() {
+        let sources = Sources::from_pairs(
+            [("TWISTERLAB_PROMETHEUS_URL", "http://scraper:pr0m-pw@prometheus:9090")],
+            toml::Table::new(),
+        );
+        let rows = describe(&sources).expect("valid");
+        let row = rows.iter().find(|(f, _, _)| f.env == "TWISTERLAB_PROMETHEUS_URL").expect("row");
+        assert_eq!(row.1, "http://scraper:****@prometheus:9090");
+    }
+
+    #[test]
     fn outbound_channel_settings_are_checked_and_never_printed() {
         let c = config(&[
             ("TWISTERLAB_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/s3cr3t"),
@@ -1091,5 +1168,53 @@ mod tests {
                 field.env
             );
         }
+    }
+}
+
+/// A network in CIDR notation (`10.244.0.0/16`, `fd00::/8`); a bare address is its own /32 or /128.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `addr` (an IPv4-mapped IPv6 address counts as IPv4) is in this network.
+    pub fn contains(&self, addr: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.network, addr.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const REASON: &str = "expected a network in CIDR notation such as 10.244.0.0/16";
+        let (address, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
+        let network: std::net::IpAddr = address.trim().parse().map_err(|_| REASON)?;
+        let network = network.to_canonical();
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or(REASON)?,
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
     }
 }

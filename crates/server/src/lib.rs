@@ -1,6 +1,7 @@
 //! The TwisterLab Ops Portal server: HTTP routes and pages per product area, the store, workers.
 
 pub(crate) mod accounts;
+pub(crate) mod alerts;
 pub(crate) mod api;
 pub(crate) mod app;
 pub(crate) mod auth;
@@ -14,6 +15,7 @@ pub(crate) mod health;
 pub(crate) mod identity;
 pub mod incidents;
 pub(crate) mod maintenance;
+pub(crate) mod managers;
 pub(crate) mod markdown;
 pub(crate) mod oncall;
 pub(crate) mod overview;

@@ -318,3 +318,73 @@ async fn the_matrix_notices_a_route_that_is_not_guarded_as_declared(pool: PgPool
         "{failures:#?}"
     );
 }
+
+/// A word only the private incident's title and summary contain.
+const PRIVATE_WORD: &str = "zebracredentialleak";
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn viewers_and_viewer_tokens_never_read_a_private_incident_on_any_route(pool: PgPool) {
+    let commander = testing::user(&pool, Role::Commander).await;
+    let private = testing::builders::incident(&format!("Leaked {PRIVATE_WORD} keys"))
+        .summary(&format!("The {PRIVATE_WORD} rotation"))
+        .private(true)
+        .by(&commander)
+        .declare(&pool)
+        .await;
+    assert_eq!(private.number.get(), 1, "the matrix's paths name incident 1");
+    let app = testing::app(&pool);
+    let viewer = testing::signed_in(&pool, Role::Viewer).await;
+    let viewer_token = bearer_for(&pool, Role::Viewer).await;
+    let responder = testing::signed_in(&pool, Role::Responder).await;
+
+    let (specs, _) = crate::app::routes().into_parts();
+    let mut failures = vec![];
+    let mut checked = 0;
+    for spec in specs.iter().filter(|s| s.method == Method::GET && s.access == Access::Role(Role::Viewer)) {
+        let path = concrete_path(spec.path);
+        let names_incident = spec.path.contains("incidents/{number}");
+        // Lists are also searched for the private incident's words.
+        let paths = if names_incident {
+            vec![path.clone()]
+        } else {
+            vec![path.clone(), format!("{path}?q={PRIVATE_WORD}")]
+        };
+        for path in paths {
+            let caller = if is_api(&path) {
+                Caller::Bearer(&viewer_token)
+            } else {
+                Caller::Session { browser: &viewer, csrf: false }
+            };
+            let accept = if is_api(&path) { "application/json" } else { "text/html" };
+            let (response, body) =
+                send(&app, request(&Method::GET, &path, accept, &caller, SAME_ORIGIN)).await;
+            checked += 1;
+            // The search form shows the searched word back; the incident's own texts must not appear.
+            if body.contains(&format!("Leaked {PRIVATE_WORD}"))
+                || body.contains(&format!("{PRIVATE_WORD} rotation"))
+            {
+                failures.push(format!("GET {path}: the viewer read the private incident: {body:.300}"));
+            }
+            if names_incident && response.status() != StatusCode::NOT_FOUND {
+                failures.push(format!("GET {path}: the viewer got {}, expected 404", response.status()));
+            }
+        }
+        if names_incident && !is_api(&path) {
+            let caller = Caller::Session { browser: &responder, csrf: false };
+            let (response, _) =
+                send(&app, request(&Method::GET, &path, "text/html", &caller, SAME_ORIGIN)).await;
+            if response.status() != StatusCode::OK {
+                failures.push(format!("GET {path}: the responder got {}, expected 200", response.status()));
+            }
+        }
+    }
+    // The responder still finds it by its words.
+    let caller = Caller::Session { browser: &responder, csrf: false };
+    let search = format!("/incidents?q={PRIVATE_WORD}");
+    let (_, body) = send(&app, request(&Method::GET, &search, "text/html", &caller, SAME_ORIGIN)).await;
+    if !body.contains(&format!("Leaked {PRIVATE_WORD}")) {
+        failures.push(format!("the responder's search does not find the private incident: {body:.300}"));
+    }
+    assert!(checked > 6, "the walk checked too few routes ({checked})");
+    assert!(failures.is_empty(), "{} problem(s):\n{}", failures.len(), failures.join("\n"));
+}

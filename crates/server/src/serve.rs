@@ -30,7 +30,7 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     )
     .await?;
 
-    start_up(config, &database.pool).await;
+    start_up(config, &database.pool).await?;
 
     let listener = TcpListener::bind(config.bind).await.with_context(|| {
         format!("cannot listen on {}: set TWISTERLAB_BIND to a free address:port", config.bind)
@@ -85,7 +85,9 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
 /// they start: the `[[services]]` to probe and the notification channels named by settings; and
 /// the component status history, brought up to date with the current roll-up rules.
 /// A failure is logged and the portal runs with what is stored.
-async fn start_up(config: &Config, pool: &sqlx::PgPool) {
+async fn start_up(config: &Config, pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    // A runbook file that does not load stops the start, naming file, line and field.
+    crate::runbooks::loader::load_shipped(pool).await?;
     if let Err(e) = crate::status_page::history::reconcile(pool).await {
         tracing::warn!(error = %e, "cannot bring the component status history up to date; the uptime bars show the last recorded statuses until each component's next change");
     }
@@ -99,6 +101,7 @@ async fn start_up(config: &Config, pool: &sqlx::PgPool) {
             tracing::warn!(error = %e, "cannot record the configured channels; their notifications wait until the next start")
         }
     }
+    Ok(())
 }
 
 /// `twisterlab-portal migrate`.

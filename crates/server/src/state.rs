@@ -28,6 +28,10 @@ pub struct AppState {
     /// The monitored TwisterLab database for the runbooks' diagnostics (connected at first use);
     /// `None` without `TWISTERLAB_TARGET_DATABASE_URL`.
     pub(crate) target_db: Option<TargetDb>,
+    /// The argon2 threads and their bounded queue (sign-in answers 429 when it is full).
+    pub hasher: crate::auth::password::Hasher,
+    /// Request durations for `/metrics`, counted into fixed buckets.
+    pub http_metrics: Arc<crate::web::metrics::HttpMetrics>,
 }
 
 impl AppState {
@@ -43,7 +47,14 @@ impl AppState {
             lifecycle: Arc::new(Lifecycle::new(db_location)),
             config,
             pool,
+            hasher: crate::auth::password::Hasher::shared(),
+            http_metrics: Arc::new(crate::web::metrics::HttpMetrics::new()),
         }
+    }
+
+    /// Uses `hasher` instead of the process's shared hashing threads (tests of a full queue).
+    pub fn with_hasher(self, hasher: crate::auth::password::Hasher) -> Self {
+        Self { hasher, ..self }
     }
 
     /// Uses `cluster` instead of the one the configuration names (tests, tools).

@@ -125,6 +125,65 @@ pub fn metric_state(value: Option<f64>, direction: Direction, threshold: f64) ->
     }
 }
 
+/// A key metric's signal between reads: whether it fires (an open signal), and since when it
+/// has been over its threshold without a break.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetricSignal {
+    pub firing: bool,
+    pub breach_since: Option<jiff::Timestamp>,
+}
+
+/// What one read did to a metric's signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricChange {
+    None,
+    /// Over its threshold for its whole "for" duration: a health signal (incident).
+    Fired,
+    /// Back on the healthy side after firing.
+    Cleared,
+}
+
+/// Steps a metric's signal with one read at `now`. A breach fires once it has lasted `hold`
+/// (Prometheus's `for`); a healthy read ends the breach and clears a firing signal. An unknown
+/// read (Prometheus unreachable, no data) neither fires nor clears: it breaks the breach run,
+/// and the signal keeps firing until a real healthy read says otherwise.
+pub fn step_signal(
+    before: MetricSignal,
+    state: MetricState,
+    now: jiff::Timestamp,
+    hold: jiff::SignedDuration,
+) -> (MetricSignal, MetricChange) {
+    match state {
+        MetricState::Unknown => {
+            (MetricSignal { firing: before.firing, breach_since: None }, MetricChange::None)
+        }
+        MetricState::Ok => {
+            let change = if before.firing { MetricChange::Cleared } else { MetricChange::None };
+            (MetricSignal { firing: false, breach_since: None }, change)
+        }
+        MetricState::Breach => {
+            let since = before.breach_since.unwrap_or(now);
+            if !before.firing && now.duration_since(since) >= hold {
+                (MetricSignal { firing: true, breach_since: Some(since) }, MetricChange::Fired)
+            } else {
+                (MetricSignal { firing: before.firing, breach_since: Some(since) }, MetricChange::None)
+            }
+        }
+    }
+}
+
+/// How a metric's signal reads on the overview: `unknown` whenever the last read had no value
+/// (never "ok", never "firing"), `firing`, `pending` (over its threshold, not yet for its
+/// duration) or `ok`.
+pub fn signal_label(signal: MetricSignal, last: MetricState) -> &'static str {
+    match (last, signal.firing) {
+        (MetricState::Unknown, _) => "unknown",
+        (MetricState::Breach, true) => "firing",
+        (MetricState::Breach, false) => "pending",
+        (MetricState::Ok, _) => "ok",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -161,6 +220,34 @@ mod tests {
         assert_eq!(Unit::parse("percent"), Some(Unit::Ratio));
         assert_eq!(Unit::parse(""), Some(Unit::Number));
         assert_eq!(Unit::parse("bytes"), None);
+    }
+
+    #[test]
+    fn a_breach_fires_once_held_for_its_duration_and_clears_on_a_healthy_read() {
+        let t0: jiff::Timestamp = "2026-06-01T10:00:00Z".parse().expect("ts");
+        let hold = jiff::SignedDuration::from_mins(10);
+        let at = |m: i64| t0 + jiff::SignedDuration::from_mins(m);
+        let (s, c) = step_signal(MetricSignal::default(), MetricState::Breach, at(0), hold);
+        assert_eq!((s.firing, c), (false, MetricChange::None));
+        assert_eq!(signal_label(s, MetricState::Breach), "pending");
+        let (s, c) = step_signal(s, MetricState::Breach, at(9), hold);
+        assert_eq!(c, MetricChange::None);
+        let (s, c) = step_signal(s, MetricState::Breach, at(10), hold);
+        assert_eq!((s.firing, c), (true, MetricChange::Fired));
+        let (s, c) = step_signal(s, MetricState::Breach, at(11), hold);
+        assert_eq!(c, MetricChange::None, "fires once");
+        let (s, c) = step_signal(s, MetricState::Unknown, at(12), hold);
+        assert_eq!((s.firing, c), (true, MetricChange::None), "unknown neither clears nor fires");
+        assert_eq!(signal_label(s, MetricState::Unknown), "unknown");
+        let (s, c) = step_signal(s, MetricState::Ok, at(13), hold);
+        assert_eq!((s.firing, c), (false, MetricChange::Cleared));
+        // A dip below the threshold restarts the count.
+        let (s, _) = step_signal(s, MetricState::Breach, at(20), hold);
+        let (s, _) = step_signal(s, MetricState::Ok, at(25), hold);
+        let (s, c) = step_signal(s, MetricState::Breach, at(31), hold);
+        assert_eq!((s.firing, c), (false, MetricChange::None));
+        let (_, c) = step_signal(s, MetricState::Unknown, at(45), hold);
+        assert_eq!(c, MetricChange::None, "unknown never fires");
     }
 
     proptest! {

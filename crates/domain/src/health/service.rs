@@ -108,6 +108,21 @@ pub fn step(from: ServiceState, failures: i32, ok: bool, threshold: i32) -> Step
     Step { from, to, consecutive_failures: n }
 }
 
+/// Whether a service counts against its status-page component after a probe: from the moment
+/// it goes down until `passes_before_up` checks in a row have passed again (`passes` counts them,
+/// this probe included; 0 after a failure). A service that flaps between failing and passing
+/// therefore neither turns its component before `failures_before_down` failures nor clears it
+/// before the passes: the public page does not flap.
+pub fn counts_down(was: bool, step: &Step, passes: i32, passes_before_up: i32) -> bool {
+    if step.to == ServiceState::Down {
+        true
+    } else if was {
+        passes < passes_before_up.max(1)
+    } else {
+        false
+    }
+}
+
 /// The share of passed checks: "99.86 %", "100 %" only when none failed, "–" without checks.
 pub fn uptime_text(checks: i32, successes: i32) -> String {
     if checks <= 0 {
@@ -146,6 +161,22 @@ mod tests {
     fn a_threshold_of_one_goes_down_at_the_first_failure_even_unprobed() {
         assert!(step(ServiceState::Unknown, 0, false, 1).went_down());
         assert_eq!(step(ServiceState::Unknown, 0, true, 1).to, ServiceState::Up);
+    }
+
+    #[test]
+    fn a_flapping_service_keeps_counting_down_until_enough_checks_pass_in_a_row() {
+        let down = step(ServiceState::Failing, 2, false, 3);
+        assert!(counts_down(false, &down, 0, 2));
+        let pass = step(down.to, down.consecutive_failures, true, 3);
+        assert!(counts_down(true, &pass, 1, 2), "one pass of two");
+        let fail = step(pass.to, 0, false, 3);
+        assert_eq!(fail.to, ServiceState::Failing);
+        assert!(counts_down(true, &fail, 0, 2), "a failure in between starts the count again");
+        let pass = step(fail.to, 1, true, 3);
+        assert!(counts_down(true, &pass, 1, 2));
+        assert!(!counts_down(true, &pass, 2, 2), "two passes in a row: recovered");
+        let failing = step(ServiceState::Up, 0, false, 3);
+        assert!(!counts_down(false, &failing, 0, 2), "failing below the threshold never counts");
     }
 
     #[test]

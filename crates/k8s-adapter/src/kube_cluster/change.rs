@@ -20,8 +20,9 @@ use super::{KubeCluster, RESTARTED_AT_ANNOTATION, patch_params};
 use crate::error::ClusterError;
 use crate::mappers::{container_resources, ingress_route, service_selects};
 use crate::model::{
-    ContainerResources, EnvChange, EnvValue, IngressRoute, IsolationChange, ResourceChange, ResourceField,
-    ResourcesChange, RestartChange, ScaleChange, SetEnv, SetResources,
+    AnnotationChange, ContainerResources, EnvChange, EnvValue, ImageChange, IngressRoute, IsolationChange,
+    ResourceChange, ResourceField, ResourcesChange, RestartChange, ScaleChange, SetEnv, SetImage,
+    SetResources,
 };
 use crate::quantity::{parse_cpu_millicores, parse_memory_bytes};
 use crate::requests::{
@@ -176,6 +177,53 @@ impl KubeCluster {
             after,
             dry_run,
         })
+    }
+
+    pub(super) async fn patch_image(
+        &self,
+        change: &SetImage,
+        dry_run: bool,
+    ) -> Result<ImageChange, ClusterError> {
+        change.validate()?;
+        let name = change.deployment.as_str();
+        let deployment = self.get_deployment(name).await?;
+        let container = pick_container(&deployment, name, change.container.as_deref())?;
+        let before = container.image.clone().unwrap_or_default();
+        let patch = Patch::Strategic(json!({
+            "spec": { "template": { "spec": { "containers": [
+                { "name": container.name, "image": change.image }
+            ] } } }
+        }));
+        let patched = self.patch_deployment(name, &patch, dry_run).await?;
+        let after = pick_container(&patched, name, Some(&container.name))
+            .map(|c| c.image.clone().unwrap_or_default())
+            .map_err(|_| answer_lacks_container(name, &container.name))?;
+        tracing::debug!(k8s.deployment = name, k8s.container = %container.name, dry_run, "set image");
+        Ok(ImageChange {
+            deployment: name.to_owned(),
+            container: container.name.clone(),
+            before,
+            after,
+            dry_run,
+        })
+    }
+
+    pub(super) async fn patch_annotation(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+        dry_run: bool,
+    ) -> Result<AnnotationChange, ClusterError> {
+        validate_object_name("deployment", name)?;
+        crate::validate::validate_annotation(key, value)?;
+        let deployment = self.get_deployment(name).await?;
+        let before = deployment.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned();
+        let patch = Patch::Strategic(json!({ "metadata": { "annotations": { key: value } } }));
+        let patched = self.patch_deployment(name, &patch, dry_run).await?;
+        let after = patched.metadata.annotations.as_ref().and_then(|a| a.get(key)).cloned();
+        tracing::debug!(k8s.deployment = name, annotation = key, dry_run, "annotated deployment");
+        Ok(AnnotationChange { deployment: name.to_owned(), key: key.to_owned(), before, after, dry_run })
     }
 
     pub(super) async fn isolate(&self, name: &str, dry_run: bool) -> Result<IsolationChange, ClusterError> {

@@ -505,3 +505,83 @@ mod tests {
         assert_eq!(set.validate().expect_err("space").field, "env.name");
     }
 }
+
+/// A container image to set on a deployment, like `kubectl set image`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SetImage {
+    /// Deployment name.
+    pub deployment: String,
+    /// Container name; `None` for a deployment with a single container.
+    pub container: Option<String>,
+    /// The image reference, e.g. `twisterlab-api:v2.0`.
+    pub image: String,
+}
+
+impl SetImage {
+    /// Checks the deployment and container names and the image reference.
+    ///
+    /// # Errors
+    /// The first field that is wrong.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        validate_object_name("deployment", &self.deployment)?;
+        if let Some(container) = &self.container {
+            validate_container_name(container)?;
+        }
+        crate::validate::validate_image(&self.image)
+    }
+}
+
+/// The outcome of setting an image (or of its dry run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageChange {
+    /// Deployment name.
+    pub deployment: String,
+    /// The container changed.
+    pub container: String,
+    /// The image before.
+    pub before: String,
+    /// The image after, as the API server answered.
+    pub after: String,
+    /// Nothing was changed: the API server only validated the request (`dryRun=All`).
+    pub dry_run: bool,
+}
+
+impl ChangeSummary for ImageChange {
+    fn target(&self) -> String {
+        deployment_ref(&self.deployment)
+    }
+    fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+    fn changes(&self) -> Vec<FieldChange> {
+        vec![FieldChange::new(format!("image of container {}", self.container), &self.before, &self.after)]
+    }
+}
+
+/// The outcome of annotating a deployment (or of its dry run).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnnotationChange {
+    /// Deployment name.
+    pub deployment: String,
+    /// The annotation key.
+    pub key: String,
+    /// Its value before, `None` when unset.
+    pub before: Option<String>,
+    /// Its value after, as the API server answered.
+    pub after: Option<String>,
+    /// Nothing was changed: the API server only validated the request (`dryRun=All`).
+    pub dry_run: bool,
+}
+
+impl ChangeSummary for AnnotationChange {
+    fn target(&self) -> String {
+        deployment_ref(&self.deployment)
+    }
+    fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+    fn changes(&self) -> Vec<FieldChange> {
+        let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unset".to_owned());
+        vec![FieldChange::new(format!("annotation {}", self.key), shown(&self.before), shown(&self.after))]
+    }
+}

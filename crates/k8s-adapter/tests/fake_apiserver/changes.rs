@@ -375,3 +375,71 @@ async fn parameters_out_of_bounds_never_reach_the_api_server() {
     );
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
 }
+
+#[tokio::test]
+async fn set_image_previews_the_old_and_new_image_then_applies_it() {
+    let (fake, cluster) = incident_cluster().await;
+    let change = twisterlab_k8s::SetImage {
+        deployment: "twisterlab-api".into(),
+        container: Some("api".into()),
+        image: "twisterlab-api:v2.0".into(),
+    };
+    let before =
+        fake.world().deployments["twisterlab-api"]["spec"]["template"]["spec"]["containers"][0]["image"]
+            .clone();
+    let preview = cluster.set_image(&change, true).await.expect("preview");
+    assert!(preview.dry_run);
+    assert_eq!(Some(preview.before.as_str()), before.as_str());
+    assert_eq!(preview.after, "twisterlab-api:v2.0");
+    let image = |fake: &Fake| {
+        fake.world().deployments["twisterlab-api"]["spec"]["template"]["spec"]["containers"][0]["image"]
+            .clone()
+    };
+    assert_eq!(image(&fake), before, "a preview changes nothing");
+    let recorded = fake.recorded();
+    let patch = recorded.iter().find(|r| r.method == "PATCH").expect("a patch");
+    assert_eq!(patch.line(), format!("PATCH {API}?&dryRun=All&fieldManager={FIELD_MANAGER}"));
+    assert_eq!(patch.content_type.as_deref(), Some("application/strategic-merge-patch+json"));
+    let container = preview.container.clone();
+    assert_eq!(
+        patch.json(),
+        json!({ "spec": { "template": { "spec": { "containers": [
+            { "name": container, "image": "twisterlab-api:v2.0" }
+        ] } } } })
+    );
+    let done = cluster.set_image(&change, false).await.expect("set image");
+    assert!(!done.dry_run);
+    assert_eq!(image(&fake), json!("twisterlab-api:v2.0"));
+    let bad = twisterlab_k8s::SetImage { image: "twisterlab api:v2".into(), ..change };
+    assert!(
+        matches!(cluster.set_image(&bad, true).await, Err(ClusterError::InvalidArgument(e)) if e.field == "image")
+    );
+}
+
+#[tokio::test]
+async fn annotate_previews_unset_to_the_value_then_sets_it_on_the_deployment() {
+    let (fake, cluster) = incident_cluster().await;
+    let preview =
+        cluster.annotate("twisterlab-api", "maintenance", "in-progress", true).await.expect("preview");
+    assert_eq!((preview.before.as_deref(), preview.after.as_deref()), (None, Some("in-progress")));
+    assert_eq!(
+        ChangeSummary::changes(&preview)[0].to_string(),
+        "annotation maintenance: unset → in-progress"
+    );
+    let annotation = |fake: &Fake| {
+        fake.world().deployments["twisterlab-api"]["metadata"]["annotations"]["maintenance"].clone()
+    };
+    assert!(annotation(&fake).is_null(), "a preview changes nothing");
+    let recorded = fake.recorded();
+    let patch = recorded.iter().find(|r| r.method == "PATCH").expect("a patch");
+    assert_eq!(patch.line(), format!("PATCH {API}?&dryRun=All&fieldManager={FIELD_MANAGER}"));
+    assert_eq!(patch.content_type.as_deref(), Some("application/strategic-merge-patch+json"));
+    assert_eq!(patch.json(), json!({ "metadata": { "annotations": { "maintenance": "in-progress" } } }));
+    let done = cluster.annotate("twisterlab-api", "maintenance", "complete", false).await.expect("annotate");
+    assert_eq!(done.after.as_deref(), Some("complete"));
+    assert_eq!(annotation(&fake), json!("complete"));
+    assert!(matches!(
+        cluster.annotate("twisterlab-api", "bad key", "x", true).await,
+        Err(ClusterError::InvalidArgument(e)) if e.field == "annotation.key"
+    ));
+}

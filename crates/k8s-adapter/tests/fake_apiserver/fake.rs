@@ -502,9 +502,15 @@ async fn patch_deployment(
     axum::Json(updated).into_response()
 }
 
-/// The part of a strategic merge patch the adapter sends: template annotations, and
-/// containers merged by name with their resources (by key) and env (by name; null removes).
+/// The part of a strategic merge patch the adapter sends: the deployment's and the template's
+/// annotations, and containers merged by name with their image, resources (by key) and env (by
+/// name; null removes).
 fn strategic_merge(name: &str, deployment: &mut Value, patch: &Value) -> Result<(), Refusal> {
+    if let Some(annotations) = patch["metadata"]["annotations"].as_object() {
+        for (key, value) in annotations {
+            deployment["metadata"]["annotations"][key] = value.clone();
+        }
+    }
     if let Some(annotations) = patch["spec"]["template"]["metadata"]["annotations"].as_object() {
         for (key, value) in annotations {
             deployment["spec"]["template"]["metadata"]["annotations"][key] = value.clone();
@@ -524,6 +530,9 @@ fn strategic_merge(name: &str, deployment: &mut Value, patch: &Value) -> Result<
                 &format!("spec.template.spec.containers[{index}].image: Required value"),
             )));
         };
+        if let Some(image) = patched.get("image") {
+            container["image"] = image.clone();
+        }
         for section in ["requests", "limits"] {
             if let Some(values) = patched["resources"][section].as_object() {
                 for (key, value) in values {

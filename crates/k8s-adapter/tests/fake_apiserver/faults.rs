@@ -395,3 +395,52 @@ async fn secret_values_never_appear_in_an_error() {
         }
     }
 }
+
+#[tokio::test]
+async fn set_image_and_annotate_carry_each_refusal_of_the_patch_and_change_nothing() {
+    let image = twisterlab_k8s::SetImage {
+        deployment: "twisterlab-api".into(),
+        container: Some("api".into()),
+        image: "twisterlab-api:v2.0".into(),
+    };
+    let answers: [(u16, &'static str, &str); 3] = [
+        (403, "Forbidden", "deployments.apps \"twisterlab-api\" is forbidden: cannot patch"),
+        (409, "Conflict", "the object has been modified; please apply your changes to the latest version"),
+        (
+            422,
+            "Invalid",
+            "Deployment.apps \"twisterlab-api\" is invalid: spec.template.spec.containers[0].image: Invalid value",
+        ),
+    ];
+    for (code, reason, message) in answers {
+        let (fake, cluster) = incident_cluster().await;
+        fake.fail(Method::PATCH, API, Answer::Status(code, reason, message.into()));
+        let before = fake.world().deployments["twisterlab-api"].clone();
+        let err = cluster.set_image(&image, false).await.expect_err("refused");
+        let shown = err.to_string();
+        match code {
+            403 => assert!(matches!(err, ClusterError::Forbidden { .. }), "{err:?}"),
+            409 => {
+                assert!(matches!(err, ClusterError::Conflict { .. }) && shown.contains(message), "{err:?}")
+            }
+            _ => assert!(shown.contains("is invalid"), "{shown}"),
+        }
+        let err =
+            cluster.annotate("twisterlab-api", "maintenance", "complete", false).await.expect_err("refused");
+        assert!(!err.to_string().is_empty());
+        assert_eq!(fake.world().deployments["twisterlab-api"], before, "nothing changed after {code}");
+    }
+    let (_fake, cluster) = incident_cluster().await;
+    let missing = twisterlab_k8s::SetImage { deployment: "no-such-api".into(), ..image.clone() };
+    assert!(matches!(cluster.set_image(&missing, true).await, Err(ClusterError::NotFound { .. })));
+
+    let (_fake, cluster) = hanging_cluster().await;
+    let cluster = cluster.with_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    assert!(matches!(cluster.set_image(&image, true).await, Err(ClusterError::Timeout { .. })));
+    assert!(matches!(
+        cluster.annotate("twisterlab-api", "maintenance", "complete", true).await,
+        Err(ClusterError::Timeout { .. })
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

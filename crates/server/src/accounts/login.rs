@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -116,20 +116,53 @@ pub(super) async fn sign_in(
     }
 
     let lifetime = app.config.session_absolute_timeout;
-    let attempt = service::sessions::sign_in(&app.pool, &meta, &email, Secret::new(form.password), lifetime);
-    let (user, session_token) = match attempt.await? {
-        SignIn::SignedIn { user, session_token } => (user, session_token),
+    let attempt = service::sessions::Attempt {
+        email: &email,
+        password: Secret::new(form.password),
+        device: auth::cookie(&headers, device_cookie_name(secure)),
+        lifetime,
+    };
+    let outcome = service::sessions::sign_in(&app.pool, &app.hasher, &meta, attempt).await?;
+    let (user, session_token, device_token) = match outcome {
+        SignIn::SignedIn { user, session_token, device_token } => (user, session_token, device_token),
         SignIn::Locked { until } => return Ok(retry(locked_message(until), StatusCode::TOO_MANY_REQUESTS)),
         SignIn::Wrong => {
             let wrong = "The e-mail address or the password is wrong.".to_owned();
             return Ok(retry(wrong, StatusCode::UNAUTHORIZED));
+        }
+        SignIn::Busy { retry_after_seconds } => {
+            let busy = format!(
+                "The portal is checking many sign-ins right now. Try again in {retry_after_seconds} s."
+            );
+            let mut response = retry(busy, StatusCode::TOO_MANY_REQUESTS);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+            return Ok(response);
         }
     };
     let to = if user.must_change_password { "/account/password".to_owned() } else { next };
     let response = see_other(&to);
     let response =
         auth::with_cookie(response, &auth::session_cookie(&session_token, secure, lifetime.as_secs()));
+    let response = match device_token {
+        Some(device) => auth::with_cookie(response, &device_cookie(&device, secure)),
+        None => response,
+    };
     Ok(auth::with_cookie(response, &login_cookie("", secure).replace("Max-Age=3600", "Max-Age=0")))
+}
+
+/// Cookie that marks a browser which signed in successfully (a random token; the database
+/// keeps its hash): a correct password from it passes a lock strangers put on the account.
+fn device_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-twisterlab_device" } else { "twisterlab_device" }
+}
+
+fn device_cookie(value: &str, secure: bool) -> String {
+    let secure_attr = if secure { "; Secure" } else { "" };
+    let max_age = i64::from(crate::db::devices::FORGET_AFTER_DAYS) * 86_400;
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure_attr}",
+        device_cookie_name(secure)
+    )
 }
 
 fn locked_message(until: Timestamp) -> String {

@@ -30,6 +30,8 @@ pub(crate) struct AccountPage {
     pub live_tokens: usize,
     pub live_sessions: usize,
     pub notice: Option<&'static str>,
+    /// The caller's overdue postmortem action items: (title, due day, incident number).
+    pub overdue_actions: Vec<(String, String, i64)>,
 }
 
 /// `GET /account`.
@@ -45,8 +47,15 @@ pub(super) async fn show_account(
         api_tokens::list_for_user(&app.pool, user.user.id).await?.iter().filter(|t| t.is_live(now)).count();
     let idle = super::idle_seconds(&app);
     let live_sessions = sessions::list_live_for_user(&app.pool, user.user.id, idle).await?.len();
+    let today = tz.to_datetime(now).date();
+    let overdue_actions = crate::db::postmortems::overdue(&app.pool, today, Some(user.user.id))
+        .await?
+        .into_iter()
+        .map(|a| (a.title, a.due_on.to_string(), a.incident_number))
+        .collect();
     let u = &user.user;
     let page = AccountPage {
+        overdue_actions,
         layout,
         email: u.email.clone(),
         display_name: u.display_name.clone(),

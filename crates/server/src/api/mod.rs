@@ -5,6 +5,7 @@ pub(crate) mod incidents;
 pub(crate) mod maintenance;
 pub(crate) mod openapi;
 pub(crate) mod request;
+pub(crate) mod runbooks;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +21,7 @@ pub fn routes() -> Routes {
         .get("/api/v1/openapi.json", Access::Public, openapi::serve_openapi)
         .merge(incidents::routes())
         .merge(maintenance::routes())
+        .merge(runbooks::routes())
 }
 
 /// Who the caller of the API is.

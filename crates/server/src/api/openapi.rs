@@ -25,6 +25,56 @@ pub(crate) async fn serve_openapi() -> Response {
     response
 }
 
+/// Unicode `White_Space`, which `str::trim` removes, as the inside of a regular-expression class.
+pub(crate) const WHITESPACE: &str =
+    r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+/// The C0 and C1 control characters (`char::is_control`), as the inside of a class.
+pub(crate) const CONTROLS: &str = r"\u0000-\u001f\u007f-\u009f";
+/// Bidirectional overrides and isolates, which titles refuse with the controls.
+pub(crate) const BIDI: &str = r"\u202a-\u202e\u2066-\u2069";
+
+/// A version a caller sends back: what the server reads into an `i32`, from 1.
+pub(crate) fn version_schema(description: &str) -> Value {
+    json!({"type": "integer", "format": "int32", "minimum": 1, "maximum": i32::MAX, "description": description})
+}
+
+/// Text taken as written: at most `max` characters. (No text may contain U+0000: PostgreSQL
+/// cannot store it, and every JSON body with it is refused.)
+pub(crate) fn text(max: usize) -> Value {
+    json!({"type": "string", "maxLength": max, "pattern": "^[^\\u0000]*$"})
+}
+
+/// Text that must say something: at most `max` characters as written, not only whitespace.
+pub(crate) fn required_text(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max,
+        "pattern": format!("^[^\\u0000]*[^{WHITESPACE}\\u0000][^\\u0000]*$")})
+}
+
+/// Text the server trims before judging it: `1..=max` characters after trimming (`0..=max` if
+/// not `required`), none of the `forbidden` class (which must include U+0000) inside.
+pub(crate) fn trimmed_text(required: bool, max: usize, forbidden: &str) -> Value {
+    let edge = format!("[^{WHITESPACE}{forbidden}]");
+    let inner = format!("[^{forbidden}]");
+    let core = format!("{edge}(?:{inner}{{0,{}}}{edge})?", max.saturating_sub(2));
+    let optional = if required { "" } else { "?" };
+    json!({"type": "string", "pattern": format!("^[{WHITESPACE}]*(?:{core}){optional}[{WHITESPACE}]*$")})
+}
+
+/// An incident's or window's title: 1 to 200 characters after trimming, without control
+/// characters or bidirectional overrides (`Title::parse`).
+pub(crate) fn title_schema() -> Value {
+    with_description(
+        trimmed_text(true, Title::MAX_CHARS, &format!("{CONTROLS}{BIDI}")),
+        &format!("1 to {} characters once surrounding whitespace is trimmed; no control characters or bidirectional overrides.", Title::MAX_CHARS),
+    )
+}
+
+/// `schema` with a `description`.
+pub(crate) fn with_description(mut schema: Value, description: &str) -> Value {
+    schema["description"] = json!(description);
+    schema
+}
+
 fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
     all.iter().map(|v| name(*v)).collect()
 }
@@ -89,6 +139,51 @@ fn body(schema: &str, required: bool, description: &str) -> Value {
     })
 }
 
+/// An OpenAPI link: `(path, method, status)` of the response, the link's name, the operation it
+/// leads to, and that operation's parameters as runtime expressions. Links say which call follows
+/// which (clients and the stateful API run follow them).
+pub(crate) type Link = (&'static str, &'static str, &'static str, &'static str, &'static str, Value);
+
+/// Puts each link on its response; a link to a response the document lacks is a bug (panics in
+/// the document tests).
+pub(crate) fn add_links(paths: &mut serde_json::Map<String, Value>, links: &[Link]) {
+    for (path, method, status, name, operation_id, parameters) in links {
+        let response = paths
+            .get_mut(*path)
+            .and_then(|item| item.get_mut(*method))
+            .and_then(|op| op.get_mut("responses"))
+            .and_then(|responses| responses.get_mut(*status));
+        let Some(response) = response else {
+            panic!("a link starts at {method} {path} {status}, which the document does not have");
+        };
+        response["links"][*name] = json!({"operationId": operation_id, "parameters": parameters});
+    }
+}
+
+/// declare → show, patch, acknowledge, note or update, resolve; acknowledge → note, resolve;
+/// note → resolve.
+fn incident_links() -> Vec<Link> {
+    let created = json!({"number": "$response.body#/number"});
+    let same = json!({"number": "$request.path.number"});
+    let mut links = vec![];
+    for (name, op) in [
+        ("ShowIncident", "showIncident"),
+        ("UpdateIncident", "updateIncident"),
+        ("AcknowledgeIncident", "acknowledgeIncident"),
+        ("AddIncidentEvent", "addIncidentEvent"),
+        ("ResolveIncident", "resolveIncident"),
+    ] {
+        links.push(("/api/v1/incidents", "post", "201", name, op, created.clone()));
+    }
+    for (name, op) in [("AddIncidentEvent", "addIncidentEvent"), ("ResolveIncident", "resolveIncident")] {
+        links.push(("/api/v1/incidents/{number}/acknowledge", "post", "200", name, op, same.clone()));
+    }
+    links.push(("/api/v1/incidents/{number}/events", "post", "201", "ResolveIncident", "resolveIncident", same.clone()));
+    links.push(("/api/v1/incidents/{number}/resolve", "post", "200", "ShowIncident", "showIncident", same.clone()));
+    links.push(("/api/v1/incidents/{number}", "patch", "200", "AddIncidentEvent", "addIncidentEvent", same));
+    links
+}
+
 /// The whole document.
 pub(crate) fn document() -> Value {
     let severities = names(&Severity::ALL, Severity::as_str);
@@ -102,8 +197,12 @@ pub(crate) fn document() -> Value {
     let timestamp =
         json!({"type": "string", "format": "date-time", "examples": ["2026-03-01T14:05:06.123Z"]});
     let nullable_timestamp = json!({"type": ["string", "null"], "format": "date-time"});
-    let version = json!({"type": "integer", "minimum": 1,
-        "description": "The incident version you last saw. If the incident has changed since, nothing is applied and the answer is 409 naming what changed."});
+    let version = version_schema(
+        "The incident version you last saw. If the incident has changed since, nothing is applied and the answer is 409 naming what changed.",
+    );
+    let append_version = version_schema(
+        "The incident version you last saw. Appends never conflict: it is checked only when a public update also moves the incident to another status (409 naming what changed).",
+    );
 
     let mut paths = serde_json::Map::new();
     paths.insert(
@@ -193,8 +292,8 @@ pub(crate) fn document() -> Value {
                 "operationId": "updateIncident",
                 "tags": ["incidents"],
                 "summary": "Change severity, status and commander together",
-                "description": "All or nothing, in one transaction. Fields already at the requested value are left alone. Changing severity recomputes the SLA deadlines from the incident's start; status `resolved` resolves, and `investigating` on a resolved incident reopens it.",
-                "x-required-role": "commander",
+                "description": "All or nothing, in one transaction. Fields already at the requested value are left alone. Changing severity recomputes the SLA deadlines from the incident's start; status `resolved` resolves, and `investigating` on a resolved incident reopens it. Needs the commander role, or a responder who is this incident's commander (403 otherwise).",
+                "x-required-role": "responder",
                 "parameters": [p("IfMatch")],
                 "requestBody": body("PatchIncident", true, "What to change; at least one of severity, status, commander."),
                 "responses": {
@@ -243,9 +342,10 @@ pub(crate) fn document() -> Value {
                 "operationId": "resolveIncident",
                 "tags": ["incidents"],
                 "summary": "Resolve the incident",
-                "x-required-role": "commander",
+                "description": "Needs the commander role, or a responder who is this incident's commander (403 otherwise).",
+                "x-required-role": "responder",
                 "parameters": [p("IfMatch")],
-                "requestBody": body("VersionRequest", false, "Optional; an empty body is fine."),
+                "requestBody": body("ResolveRequest", false, "Optional; an empty body is fine."),
                 "responses": {
                     "200": ok("The resolved incident.", "Incident", &["ETag"]),
                     "400": r("BadRequest"),
@@ -329,7 +429,7 @@ pub(crate) fn document() -> Value {
         "IfMatch".into(),
         json!({"name": "If-Match", "in": "header", "required": false,
             "description": "The version you last saw, as an entity tag (`\"3\"`). Same as `version` in the body; if both are sent they must agree.",
-            "schema": {"type": "string", "examples": ["\"3\""]}}),
+            "schema": {"type": "string", "pattern": super::request::IF_MATCH_PATTERN, "examples": ["\"3\""]}}),
     );
     parameters.insert(
         "Status".into(),
@@ -353,15 +453,15 @@ pub(crate) fn document() -> Value {
     );
     parameters.insert(
         "Q".into(),
-        json!({"name": "q", "in": "query", "description": "Words that must all appear in the title or summary.", "schema": {"type": "string", "maxLength": MAX_QUERY_TEXT}}),
+        json!({"name": "q", "in": "query", "description": "Words that must all appear in the title or summary.", "schema": text(MAX_QUERY_TEXT)}),
     );
     parameters.insert(
         "Limit".into(),
-        json!({"name": "limit", "in": "query", "description": "Incidents per page.", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}}),
+        json!({"name": "limit", "in": "query", "description": "Incidents per page.", "schema": {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}}),
     );
     parameters.insert(
         "Cursor".into(),
-        json!({"name": "cursor", "in": "query", "description": "Opaque: `next_cursor` from the previous page.", "schema": {"type": "string"}}),
+        json!({"name": "cursor", "in": "query", "description": "Opaque: `next_cursor` from the previous page.", "schema": {"type": "string", "pattern": crate::db::incidents::Cursor::PATTERN}}),
     );
 
     let mut responses = serde_json::Map::new();
@@ -393,7 +493,7 @@ pub(crate) fn document() -> Value {
     let mut schemas = serde_json::Map::new();
     schemas.insert(
         "Severity".into(),
-        json!({"type": "string", "enum": severities, "description": "P0 system down, P1 critical feature, P2 major, P3 minor. Lowercase is accepted on input."}),
+        json!({"type": "string", "enum": severities, "description": "P0 system down, P1 critical feature, P2 major, P3 minor."}),
     );
     schemas.insert("IncidentStatus".into(), json!({"type": "string", "enum": statuses}));
     schemas.insert("Impact".into(), json!({"type": "string", "enum": impacts}));
@@ -428,7 +528,7 @@ pub(crate) fn document() -> Value {
                 "started_at", "detected_at", "acknowledged_at", "resolved_at", "commander", "comms_lead", "scribe",
                 "labels", "sla", "version", "created_at", "updated_at"],
             "properties": {
-                "number": {"type": "integer", "minimum": 1, "examples": [42]},
+                "number": {"type": "integer", "format": "int64", "minimum": 1, "examples": [42]},
                 "reference": {"type": "string", "examples": ["INC-42"]},
                 "url": {"type": "string", "examples": ["/api/v1/incidents/42"]},
                 "html_url": {"type": "string", "examples": ["/incidents/42"]},
@@ -447,7 +547,7 @@ pub(crate) fn document() -> Value {
                 "scribe": {"oneOf": [{"$ref": "#/components/schemas/Person"}, {"type": "null"}]},
                 "labels": {"type": "array", "items": {"type": "string"}},
                 "sla": {"$ref": "#/components/schemas/Sla"},
-                "version": {"type": "integer", "minimum": 1, "description": "Bumped by every change; also the ETag."},
+                "version": {"type": "integer", "format": "int32", "minimum": 1, "maximum": i32::MAX, "description": "Bumped by every state change (status, severity, roles, components, details); appends (notes, public updates, links) leave it. Also the ETag."},
                 "created_at": timestamp,
                 "updated_at": timestamp
             }
@@ -529,15 +629,16 @@ pub(crate) fn document() -> Value {
             "additionalProperties": false,
             "required": ["title", "severity"],
             "properties": {
-                "title": {"type": "string", "minLength": 1, "maxLength": Title::MAX_CHARS},
+                "title": title_schema(),
                 "severity": {"$ref": "#/components/schemas/Severity"},
-                "summary": {"type": "string", "maxLength": MAX_BODY, "description": "Markdown."},
+                "summary": with_description(text(MAX_BODY), "Markdown."),
                 "components": {"type": "array", "items": {"$ref": "#/components/schemas/ComponentImpact"}},
                 "private": {"type": "boolean", "description": "Defaults to `security`."},
                 "security": {"type": "boolean", "default": false},
                 "started_at": {"type": "string", "format": "date-time", "description": "Defaults to now; may be up to 90 days in the past."},
                 "detected_at": {"type": "string", "format": "date-time", "description": "Defaults to now; not before `started_at`."},
-                "labels": {"type": "array", "maxItems": MAX_LABELS, "items": {"type": "string", "maxLength": MAX_LABEL}},
+                "labels": {"type": "array", "maxItems": MAX_LABELS, "description": "Trimmed; blank and repeated labels are dropped.",
+                    "items": {"type": "string", "maxLength": MAX_LABEL, "pattern": format!("^[^{CONTROLS}]*$")}},
                 "commander": {"type": "string", "format": "email", "description": "The commander's e-mail address; defaults to the caller."}
             },
             "examples": [{"title": "API returns 500 on login", "severity": "P1", "components": [{"id": "0193a000-0000-7000-8000-000000000011", "impact": "partial_outage"}]}]
@@ -557,7 +658,8 @@ pub(crate) fn document() -> Value {
         json!({
             "type": "object",
             "additionalProperties": false,
-            "minProperties": 1,
+            "description": "At least one of severity, status and commander (400 otherwise).",
+            "anyOf": [{"required": ["severity"]}, {"required": ["status"]}, {"required": ["commander"]}],
             "properties": {
                 "severity": {"$ref": "#/components/schemas/Severity"},
                 "status": {"$ref": "#/components/schemas/IncidentStatus"},
@@ -574,17 +676,49 @@ pub(crate) fn document() -> Value {
             "properties": {"version": version}
         }),
     );
+    let event_body = with_description(required_text(MAX_BODY), "Markdown; raw HTML is shown as text on pages.");
+    schemas.insert(
+        "ResolveRequest".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "version": version,
+                "resolution": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "pattern": "\\S", "description": "What fixed it (Markdown), kept on the `resolved` event; not only spaces."}
+            }
+        }),
+    );
     schemas.insert(
         "NewEvent".into(),
+        json!({
+            "description": "A `note` (internal, needs responder) or a `public_update` (for the status page, needs commander).",
+            "oneOf": [{"$ref": "#/components/schemas/NewNote"}, {"$ref": "#/components/schemas/NewPublicUpdate"}]
+        }),
+    );
+    schemas.insert(
+        "NewNote".into(),
         json!({
             "type": "object",
             "additionalProperties": false,
             "required": ["kind", "body"],
             "properties": {
-                "kind": {"type": "string", "enum": ["note", "public_update"], "description": "`note` needs responder, `public_update` commander."},
-                "body": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "description": "Markdown; raw HTML is shown as text on pages."},
-                "status": {"type": "string", "enum": public_statuses, "description": "Public updates only: the status to announce (and move to)."},
-                "version": version
+                "kind": {"const": "note"},
+                "body": event_body.clone(),
+                "version": append_version.clone()
+            }
+        }),
+    );
+    schemas.insert(
+        "NewPublicUpdate".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["kind", "body"],
+            "properties": {
+                "kind": {"const": "public_update"},
+                "body": event_body,
+                "status": {"type": "string", "enum": public_statuses, "description": "The status to announce (and move to)."},
+                "version": append_version
             }
         }),
     );
@@ -622,7 +756,7 @@ pub(crate) fn document() -> Value {
             "properties": {
                 "type": {"type": "string", "format": "uri"},
                 "title": {"type": "string"},
-                "status": {"type": "integer"},
+                "status": {"type": "integer", "format": "int32", "minimum": 400, "maximum": 599},
                 "detail": {"type": "string"},
                 "instance": {"type": "string", "description": "The request path."},
                 "request_id": {"type": "string", "description": "Quote it when reporting a problem."},
@@ -633,11 +767,21 @@ pub(crate) fn document() -> Value {
 
     let maintenance = super::maintenance::openapi::fragment();
     paths.extend(maintenance.paths);
+    add_links(&mut paths, &incident_links());
+    add_links(&mut paths, &super::maintenance::openapi::links());
     parameters.extend(maintenance.parameters);
     responses.extend(maintenance.responses);
     schemas.extend(maintenance.schemas);
+    let runbooks = super::runbooks::openapi::fragment();
+    paths.extend(runbooks.paths);
+    parameters.extend(runbooks.parameters);
+    responses.extend(runbooks.responses);
+    schemas.extend(runbooks.schemas);
+    let alerting = crate::alerts::openapi::fragment();
+    paths.extend(alerting.paths);
+    schemas.extend(alerting.schemas);
 
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
         "info": {
@@ -653,7 +797,9 @@ pub(crate) fn document() -> Value {
             {"name": "account", "description": "The caller."},
             {"name": "meta", "description": "This description."},
             {"name": "status page", "description": "The public, Statuspage-compatible status API (no token)."},
-            maintenance.tag
+            maintenance.tag,
+            runbooks.tag,
+            alerting.tag
         ],
         "paths": Value::Object(paths),
         "components": {
@@ -673,7 +819,76 @@ pub(crate) fn document() -> Value {
             "responses": Value::Object(responses),
             "schemas": Value::Object(schemas)
         }
-    })
+    });
+    forbid_nul_in_requests(&mut document);
+    document
+}
+
+/// No text the API reads may contain U+0000 (`request::parse_json` refuses it, and PostgreSQL
+/// could not store it): every string schema a request body uses gets a pattern saying so,
+/// unless it already has a pattern, a format, an enum or a constant that excludes it.
+fn forbid_nul_in_requests(document: &mut Value) {
+    fn names_referenced(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref")
+                    && let Some(name) = r.strip_prefix("#/components/schemas/")
+                {
+                    out.insert(name.to_owned());
+                }
+                map.values().for_each(|v| names_referenced(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| names_referenced(v, out)),
+            _ => {}
+        }
+    }
+    fn forbid(schema: &mut Value) {
+        let Value::Object(map) = schema else { return };
+        let is_string = map.get("type") == Some(&json!("string"));
+        let constrained = ["pattern", "format", "enum", "const"].iter().any(|k| map.contains_key(*k));
+        if is_string && !constrained {
+            map.insert("pattern".into(), json!("^[^\\u0000]*$"));
+        }
+        for key in ["properties"] {
+            if let Some(Value::Object(props)) = map.get_mut(key) {
+                props.values_mut().for_each(forbid);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(v) = map.get_mut(key) {
+                forbid(v);
+            }
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            if let Some(Value::Array(items)) = map.get_mut(key) {
+                items.iter_mut().for_each(forbid);
+            }
+        }
+    }
+    // The schemas request bodies reach, following references to the end.
+    let mut reached = std::collections::BTreeSet::new();
+    if let Some(paths) = document.get("paths") {
+        for item in paths.as_object().into_iter().flat_map(|m| m.values()) {
+            for op in item.as_object().into_iter().flat_map(|m| m.values()) {
+                if let Some(body) = op.get("requestBody") {
+                    names_referenced(body, &mut reached);
+                }
+            }
+        }
+    }
+    loop {
+        let mut next = reached.clone();
+        for name in &reached {
+            names_referenced(&document["components"]["schemas"][name], &mut next);
+        }
+        if next.len() == reached.len() {
+            break;
+        }
+        reached = next;
+    }
+    for name in &reached {
+        forbid(&mut document["components"]["schemas"][name]);
+    }
 }
 
 #[cfg(test)]

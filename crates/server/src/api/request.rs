@@ -5,6 +5,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, problem};
@@ -40,8 +41,31 @@ pub(crate) fn parse_json<T: DeserializeOwned + Default>(
         ));
     }
     match Json::<T>::from_bytes(body) {
-        Ok(Json(value)) => Ok(value),
+        Ok(Json(value)) => match serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| nul_field(&v, "")) {
+            // PostgreSQL text cannot hold U+0000; no field of the API takes it.
+            Some(field) => Err(AppError::Validation(vec![FieldError::new(
+                field,
+                "Remove the NUL character (U+0000): no text in the portal may contain it.",
+            )])
+            .into()),
+            None => Ok(value),
+        },
         Err(rejection) => Err(json_problem(&rejection)),
+    }
+}
+
+/// The path of the first string (or object key) in `value` that contains U+0000.
+fn nul_field(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    let name = |path: &str| if path.is_empty() { "body".to_owned() } else { path.to_owned() };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(name(path)),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_field(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let field = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            if k.contains('\0') { Some(name(path)) } else { nul_field(v, &field) }
+        }),
+        _ => None,
     }
 }
 
@@ -105,21 +129,79 @@ fn data_error_field(message: &str) -> (String, String) {
     (field, text)
 }
 
+/// A UUID as the document's `format: uuid` has it: the hyphenated form only (not braced, URN or
+/// 32 bare digits).
+pub(crate) fn parse_uuid(text: &str) -> Option<uuid::Uuid> {
+    let hyphens =
+        text.len() == 36 && text.char_indices().all(|(i, c)| (c == '-') == matches!(i, 8 | 13 | 18 | 23));
+    hyphens.then(|| uuid::Uuid::parse_str(text).ok()).flatten()
+}
+
+/// A time as the document's `format: date-time` has it: RFC 3339, nothing looser.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<jiff::Timestamp> {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(text, &Rfc3339).ok().map(crate::clock::to_jiff)
+}
+
+/// `#[serde(default, deserialize_with = "present")]` for an optional field: leaving it out is
+/// `None`, but `null` is refused like any other wrong type (the document does not allow it).
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// `#[serde(default, deserialize_with = "version")]`: a version, documented as an `int32` from 1.
+/// JSON Schema counts `3.0` as an integer too, so an integral number is taken; `null`, fractions
+/// and numbers out of range are refused.
+pub(crate) fn version<'de, D>(deserializer: D) -> Result<Option<i32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let value = match (number.as_i64(), number.as_f64()) {
+        (Some(i), _) => Some(i),
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e10 => Some(f as i64),
+        _ => None,
+    };
+    value
+        .and_then(|v| i32::try_from(v).ok())
+        .filter(|v| *v >= 1)
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a version from 1 to {} (got {number})", i32::MAX)))
+}
+
+/// What `If-Match` may hold, as the OpenAPI document states it: nothing, `*`, or one (optionally weak)
+/// entity tag holding a version from 1 to 2147483647 without leading zeros.
+pub(crate) const IF_MATCH_PATTERN: &str = concat!(
+    r#"^(|\*|(W/)?"(?:[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}"#,
+    r#"|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}"#,
+    r#"|21474836[0-3][0-9]|214748364[0-7])")$"#,
+);
+
+/// The version in an entity tag `"3"` or `W/"3"`: digits without a leading zero, 1 to `i32::MAX`
+/// (exactly what [`IF_MATCH_PATTERN`] admits besides `*`).
+fn entity_tag_version(text: &str) -> Option<i32> {
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    let digits = tag.strip_prefix('"')?.strip_suffix('"')?;
+    let canonical = digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+    digits.parse::<i32>().ok().filter(|v| canonical && *v > 0)
+}
+
 /// The version the caller last saw, from the body's `version` or an `If-Match: "<version>"`.
 pub(crate) fn expected_version(headers: &HeaderMap, body: Option<i32>) -> Result<Option<i32>, ApiError> {
     let from_header = match headers.get(header::IF_MATCH) {
         None => None,
         Some(value) => {
             let text = value.to_str().unwrap_or("").trim();
-            if text == "*" {
+            // An empty list of entity tags (RFC 9110's `#entity-tag`) asks for nothing.
+            if text == "*" || text.is_empty() {
                 None
             } else {
-                let tag = text.strip_prefix("W/").unwrap_or(text);
-                let parsed = tag
-                    .strip_prefix('"')
-                    .and_then(|t| t.strip_suffix('"'))
-                    .and_then(|t| t.parse::<i32>().ok());
-                match parsed.filter(|v| *v > 0) {
+                match entity_tag_version(text) {
                     Some(v) => Some(v),
                     None => {
                         let message = "Use the incident's version as an entity tag, e.g. If-Match: \"3\" (the ETag of the last response).";
@@ -134,9 +216,12 @@ pub(crate) fn expected_version(headers: &HeaderMap, body: Option<i32>) -> Result
         }
     };
     match (from_header, body) {
+        // At most one of them is the current version: the precondition cannot hold.
         (Some(h), Some(b)) if h != b => {
-            let message = format!("If-Match says version {h} but the body says {b}; send one of them.");
-            Err(problem(StatusCode::BAD_REQUEST, message.clone(), vec![FieldError::new("version", message)]))
+            let message = format!(
+                "If-Match says version {h} but the body says {b}: at most one of them is current. Send the version you last saw once."
+            );
+            Err(problem(StatusCode::CONFLICT, message.clone(), vec![FieldError::new("version", message)]))
         }
         (h, b) => Ok(h.or(b)),
     }

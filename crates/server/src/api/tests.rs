@@ -541,7 +541,7 @@ async fn notes_need_a_responder_and_public_updates_a_commander(pool: PgPool) {
     assert_eq!(event["kind"], "note");
     assert_eq!(event["public"], false);
     assert_eq!(event["body"], note["body"]);
-    assert_eq!(etag(&response), "\"2\"");
+    assert_eq!(etag(&response), "\"1\"", "a note is an append: it leaves the version alone");
 
     let update = json!({"kind": "public_update", "body": "Investigating elevated API errors.", "status": "identified"});
     let (response, problem) =
@@ -771,12 +771,26 @@ async fn a_stale_version_is_a_409_that_names_what_changed(pool: PgPool) {
         "{detail}"
     );
 
-    // The same through If-Match, on every action that takes a version.
+    // Appends never conflict: a stale version on a note or a plain public update is no reason
+    // to drop what someone wrote.
+    for body in
+        [json!({"kind": "note", "body": "Looking."}), json!({"kind": "public_update", "body": "Looking."})]
+    {
+        let mut req = api_request(Method::POST, &path(&incident, "/events"), Some(&commander), Some(&body));
+        req.headers_mut().insert(header::IF_MATCH, "\"1\"".parse().expect("header"));
+        let (response, event) = call(&app, req).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{event:#}");
+    }
+    // The same through If-Match, on every state change that takes a version (a public update
+    // that also moves the status is one).
     for (method, tail, body) in [
         (Method::PATCH, "", Some(json!({"severity": "P0"}))),
         (Method::POST, "/resolve", None),
-        (Method::POST, "/events", Some(json!({"kind": "note", "body": "Looking."}))),
-        (Method::POST, "/events", Some(json!({"kind": "public_update", "body": "Looking."}))),
+        (
+            Method::POST,
+            "/events",
+            Some(json!({"kind": "public_update", "body": "Looking.", "status": "identified"})),
+        ),
     ] {
         let mut req = api_request(method.clone(), &path(&incident, tail), Some(&commander), body.as_ref());
         req.headers_mut().insert(header::IF_MATCH, "\"1\"".parse().expect("header"));

@@ -6,7 +6,7 @@
 pub mod password;
 pub mod token;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use twisterlab_domain::role::Role;
 
+use crate::config::Cidr;
 use crate::db::audit::Actor;
 use crate::db::{api_tokens, sessions, users};
 pub use crate::identity::{CurrentUser, Via};
@@ -124,17 +125,19 @@ pub struct RequestMeta {
 }
 
 impl RequestMeta {
-    fn from_parts(parts: &Parts, trust_forwarded: bool) -> Self {
+    fn from_parts(parts: &Parts, trusted_proxies: &[Cidr]) -> Self {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let forwarded = trust_forwarded
-            .then(|| header("x-forwarded-for"))
-            .flatten()
-            // The entry our own proxy appended is the last one; earlier ones are client-supplied.
-            .and_then(|v| v.rsplit(',').next().map(|s| s.trim().to_owned()))
-            .filter(|s| !s.is_empty());
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         Self {
-            client_addr: forwarded.or(peer),
+            client_addr: peer.map(|peer| client_addr(peer, &forwarded, trusted_proxies).to_string()),
+            // The id the request-id layer gave this request (a client's own is replaced there).
             request_id: header("x-request-id"),
             user_agent: header("user-agent").map(|ua| ua.chars().take(200).collect()),
         }
@@ -155,8 +158,40 @@ impl FromRequestParts<AppState> for RequestMeta {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(parts, state.config.trust_forwarded_for))
+        Ok(Self::from_parts(parts, &state.config.trusted_proxies))
     }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy; then the right-most
+/// `X-Forwarded-For` hop that is not a trusted proxy (each proxy appends the address it saw, so
+/// hops left of the first untrusted one are whatever the client chose to send). A hop that is
+/// not an address stops the walk at the last trusted one.
+pub fn client_addr(peer: IpAddr, forwarded_for: &[&str], trusted: &[Cidr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer.to_canonical();
+    if !is_trusted(client) {
+        return client;
+    }
+    for hop in forwarded_for.iter().rev() {
+        let Some(ip) = parse_hop(hop) else { break };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry: an address, possibly with a port (`[v6]:port`, `v4:port`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(socket) = hop.parse::<SocketAddr>() {
+        return Some(socket.ip().to_canonical());
+    }
+    None
 }
 
 /// Name of the session cookie: `__Host-` prefixed (bound to this host, Secure, path /) over HTTPS.
@@ -209,7 +244,7 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
     };
 
     let (mut parts, body) = request.into_parts();
-    let meta = RequestMeta::from_parts(&parts, app.config.trust_forwarded_for);
+    let meta = RequestMeta::from_parts(&parts, &app.config.trusted_proxies);
     let caller = match authenticate(&app, &parts.headers, api, &meta).await {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
@@ -221,8 +256,14 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
         let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         return Redirect::to(&format!("/login?next={}", urlencode(target))).into_response();
     };
+    // Error pages keep the menu and the signed-in user: the layout travels with the response.
+    let mut layout = parts.extensions.get::<Layout>().cloned().unwrap_or_default();
+    layout.user = Some(LayoutUser::of(&caller));
+    layout.oncall = app.oncall.header(jiff::Timestamp::now());
     if !caller.role.allows(required) {
-        return AppError::Forbidden { have: caller.role, need: required }.into_response();
+        let mut response = AppError::Forbidden { have: caller.role, need: required }.into_response();
+        response.extensions_mut().insert(layout);
+        return response;
     }
     if caller.user.must_change_password
         && caller.session_id().is_some()
@@ -240,12 +281,44 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
         body
     };
 
-    if let Some(layout) = parts.extensions.get_mut::<Layout>() {
-        layout.user = Some(LayoutUser::of(&caller));
-        layout.oncall = app.oncall.header(jiff::Timestamp::now());
+    if !api && is_safe(&parts.method) && caller.role.allows(twisterlab_domain::role::Role::Manager) {
+        // One count over a partial index; a failure only hides the badge.
+        layout.unreviewed_escalations = crate::db::escalations::unreviewed_count(&app.pool).await.ok();
+    }
+    if parts.extensions.get::<Layout>().is_some() {
+        parts.extensions.insert(layout.clone());
     }
     parts.extensions.insert(caller);
-    next.run(Request::from_parts(parts, body)).await
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if response.status().is_client_error() && response.extensions().get::<Layout>().is_none() {
+        response.extensions_mut().insert(layout);
+    }
+    // What a signed-in caller sees is theirs: no shared or browser cache keeps it (the back
+    // button after sign-out, a proxy).
+    if !response.headers().contains_key(header::CACHE_CONTROL) {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Unknown addresses: 404, with the menu and the signed-in user when a session cookie names one
+/// (the API's 404 stays plain problem+json).
+pub(crate) async fn not_found(request: Request) -> Response {
+    let mut response = AppError::NotFound.into_response();
+    let Some(app) = request.extensions().get::<AppState>().cloned() else { return response };
+    let (parts, _) = request.into_parts();
+    if parts.uri.path().starts_with("/api/") {
+        return response;
+    }
+    let meta = RequestMeta::from_parts(&parts, &app.config.trusted_proxies);
+    if let Ok(Some(caller)) = authenticate(&app, &parts.headers, false, &meta).await
+        && let Some(mut layout) = parts.extensions.get::<Layout>().cloned()
+    {
+        layout.user = Some(LayoutUser::of(&caller));
+        layout.oncall = app.oncall.header(jiff::Timestamp::now());
+        response.extensions_mut().insert(layout);
+    }
+    response
 }
 
 /// Finds the caller: a bearer token for the API, the session cookie for pages.
@@ -393,14 +466,15 @@ pub fn urlencode(value: &str) -> String {
     out
 }
 
-/// A `next` target after sign-in: only local paths, never another site (`//evil`, `/\evil`).
+/// A `next` target after sign-in: only local paths, never another site (`//evil`, `/\\evil`,
+/// and `/\t/evil`, which browsers read as `//evil` once they drop the tab). Only visible ASCII
+/// without backslashes is accepted; a real path arrives percent-encoded anyway.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
                 && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.contains(['\r', '\n']) =>
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
         {
             n.to_owned()
         }
@@ -445,6 +519,33 @@ mod tests {
     }
 
     #[test]
+    fn the_client_is_the_right_most_hop_outside_the_trusted_proxies() {
+        let trusted: Vec<Cidr> = vec!["10.244.0.0/16".parse().expect("cidr")];
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let ingress = ip("10.244.3.4");
+        assert_eq!(client_addr(ingress, &["203.0.113.9"], &trusted), ip("203.0.113.9"));
+        assert_eq!(
+            client_addr(ingress, &["6.6.6.6", " 203.0.113.9"], &trusted),
+            ip("203.0.113.9"),
+            "a forged hop"
+        );
+        assert_eq!(
+            client_addr(ingress, &["203.0.113.9", "10.244.9.9"], &trusted),
+            ip("203.0.113.9"),
+            "two proxies"
+        );
+        assert_eq!(client_addr(ingress, &["junk", "10.244.9.9"], &trusted), ip("10.244.9.9"));
+        assert_eq!(client_addr(ingress, &[], &trusted), ingress);
+        assert_eq!(
+            client_addr(ip("198.51.100.1"), &["203.0.113.9"], &trusted),
+            ip("198.51.100.1"),
+            "not a proxy"
+        );
+        assert_eq!(client_addr(ip("::ffff:10.244.0.1"), &["[2001:db8::1]:443"], &trusted), ip("2001:db8::1"));
+        assert_eq!(client_addr(ingress, &["203.0.113.9"], &[]), ingress, "no proxy configured");
+    }
+
+    #[test]
     fn form_values_are_decoded() {
         assert_eq!(
             form_urlencoded_value(b"a=1&csrf_token=ab%2Bc+d&b=2", "csrf_token").as_deref(),
@@ -461,6 +562,17 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn next_refuses_what_a_browser_would_read_as_another_site() {
+        // `next=/%09/evil.example`: browsers drop the tab and go to //evil.example.
+        for bad in
+            ["/\t/evil.example", "/\n/evil.example", "/ /evil.example", "/\u{0}/x", "/a\\b", "/\u{200b}/evil"]
+        {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some("/incidents/7?x=a%20b#t")), "/incidents/7?x=a%20b#t");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Password hashing (argon2id, OWASP parameters) and the rules for new passwords.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -26,56 +28,142 @@ fn argon2() -> Argon2<'static> {
 /// A job for the hashing threads.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// argon2 runs on a few dedicated threads, one per core, fed by a queue. Each computation takes
-/// 19 MiB and a core's worth of CPU: running more at once adds no throughput, only memory, and
-/// the allocator keeps freed blocks per thread, so a fixed small set of threads keeps a burst
-/// of sign-in attempts from pushing the process past its memory limit.
-fn hashing_queue() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
-    static QUEUE: OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
-    QUEUE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-        let threads = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
-        for i in 0..threads {
+/// Jobs waiting per hashing thread before new work is refused: at ~50 ms per verification in a
+/// release build, a full queue is answered within about a second and a half.
+pub const QUEUE_PER_THREAD: usize = 32;
+
+/// Why hashing did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every slot of the queue is taken: answer 429 and let the client come back.
+    #[error("the password hashing queue is full")]
+    Busy,
+    #[error("the password hashing threads have stopped")]
+    Stopped,
+}
+
+/// argon2 runs on a few dedicated threads, one per core, fed by a bounded queue. Each
+/// computation takes 19 MiB and a core's worth of CPU: running more at once adds no
+/// throughput, only memory, and the allocator keeps freed blocks per thread, so a fixed small
+/// set of threads keeps a burst of sign-in attempts from pushing the process past its memory
+/// limit. A full queue refuses new work at once ([`HashError::Busy`]) instead of making every
+/// caller wait past its timeout, and a queued job whose caller has gone is skipped.
+#[derive(Clone)]
+pub struct Hasher {
+    inner: Arc<HasherInner>,
+}
+
+struct HasherInner {
+    queue: Mutex<SyncSender<Job>>,
+    /// Jobs sent and not yet taken by a thread.
+    waiting: AtomicUsize,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hasher").field("capacity", &self.inner.capacity).finish_non_exhaustive()
+    }
+}
+
+impl Hasher {
+    /// `threads` hashing threads with room for `capacity` waiting jobs.
+    pub fn new(threads: usize, capacity: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(capacity);
+        let inner = Arc::new(HasherInner { queue: Mutex::new(tx), waiting: AtomicUsize::new(0), capacity });
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
             let rx = rx.clone();
+            let weak = Arc::downgrade(&inner);
             let spawned = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
                 loop {
                     let job = match rx.lock() {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
+                    let Ok(job) = job else { return };
+                    if let Some(inner) = weak.upgrade() {
+                        inner.waiting.fetch_sub(1, Ordering::SeqCst);
                     }
+                    job();
                 }
             });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password hashing thread");
             }
         }
-        std::sync::Mutex::new(tx)
-    })
+        Self { inner }
+    }
+
+    /// The process's hashing threads (one per core), shared by every caller.
+    pub fn shared() -> Self {
+        static SHARED: OnceLock<Hasher> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let threads = std::thread::available_parallelism().map(usize::from).unwrap_or(2);
+                Hasher::new(threads, threads * QUEUE_PER_THREAD)
+            })
+            .clone()
+    }
+
+    /// Jobs waiting for a thread.
+    pub fn waiting(&self) -> usize {
+        self.inner.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Runs `work` on the hashing threads and waits for its result. A caller that stops
+    /// waiting (its request was cancelled) leaves a job that is skipped when its turn comes.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            if done.is_closed() {
+                return;
+            }
+            let _ = done.send(work());
+        });
+        self.inner.waiting.fetch_add(1, Ordering::SeqCst);
+        let sent = match self.inner.queue.lock() {
+            Ok(queue) => queue.try_send(job),
+            Err(_) => {
+                self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
+                return Err(HashError::Stopped);
+            }
+        };
+        if let Err(e) = sent {
+            self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(match e {
+                TrySendError::Full(_) => HashError::Busy,
+                TrySendError::Disconnected(_) => HashError::Stopped,
+            });
+        }
+        result.await.map_err(|_| HashError::Stopped)
+    }
+
+    /// Hashes `password` off the async runtime (argon2 takes tens of milliseconds of CPU).
+    pub async fn hash(&self, password: &Secret) -> anyhow::Result<String> {
+        let password = password.clone();
+        self.run(move || hash_blocking(password.expose())).await?
+    }
+
+    /// Checks `password` against `stored`; see [`verify`].
+    pub async fn verify(&self, password: &Secret, stored: Option<String>) -> Result<Verification, HashError> {
+        let password = password.clone();
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());
+        let verdict = self.run(move || verify_blocking(password.expose(), &stored)).await?;
+        Ok(match verdict {
+            Verification::Valid { rehash } if known => Verification::Valid { rehash },
+            _ => Verification::Invalid,
+        })
+    }
 }
 
-/// Runs an argon2 computation on the hashing threads and waits for its result.
-async fn run_limited<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
-    let (done, result) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = done.send(work());
-    });
-    hashing_queue()
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the password hashing queue is poisoned"))?
-        .send(job)
-        .map_err(|_| anyhow::anyhow!("the password hashing threads have stopped"))?;
-    result.await.map_err(|_| anyhow::anyhow!("password hashing failed"))
-}
-
-/// Hashes `password` off the async runtime (argon2 takes tens of milliseconds of CPU).
+/// Hashes `password` on the shared hashing threads.
 pub async fn hash(password: &Secret) -> anyhow::Result<String> {
-    let password = password.clone();
-    run_limited(move || hash_blocking(password.expose())).await?
+    Hasher::shared().hash(password).await
 }
 
 fn hash_blocking(password: &str) -> anyhow::Result<String> {
@@ -98,14 +186,7 @@ pub enum Verification {
 /// Checks `password` against `stored`. With no stored hash (unknown e-mail) it checks against a
 /// dummy hash, so an unknown account costs the same time as a wrong password.
 pub async fn verify(password: &Secret, stored: Option<String>) -> Verification {
-    let password = password.clone();
-    let known = stored.is_some();
-    let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());
-    let result = run_limited(move || verify_blocking(password.expose(), &stored)).await;
-    match result {
-        Ok(Verification::Valid { rehash }) if known => Verification::Valid { rehash },
-        _ => Verification::Invalid,
-    }
+    Hasher::shared().verify(password, stored).await.unwrap_or(Verification::Invalid)
 }
 
 fn verify_blocking(password: &str, stored: &str) -> Verification {
@@ -300,6 +381,71 @@ mod tests {
             verify(&Secret::new("wrong horse battery staple"), Some(stored)).await,
             Verification::Invalid
         );
+    }
+
+    /// Occupies `hasher`'s only thread until the returned sender is dropped or sent to.
+    async fn occupy(hasher: &Hasher) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let h = hasher.clone();
+        let task = tokio::spawn(async move {
+            let _ = h
+                .run(move || {
+                    let _ = started_tx.send(());
+                    let _ = wait.recv();
+                })
+                .await;
+        });
+        started.await.expect("the thread takes the job");
+        (release, task)
+    }
+
+    /// Polls `condition` until it holds, for at most five seconds.
+    async fn eventually(mut condition: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !condition() {
+            assert!(std::time::Instant::now() < deadline, "the condition never held");
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_hashing_queue_refuses_new_work_at_once() {
+        let hasher = Hasher::new(1, 2);
+        let (release, busy) = occupy(&hasher).await;
+        let queued: Vec<_> = (0..2)
+            .map(|_| {
+                let h = hasher.clone();
+                tokio::spawn(async move { h.run(|| 1).await })
+            })
+            .collect();
+        eventually(|| hasher.waiting() == 2).await;
+        let refused = hasher.run(|| 1).await;
+        assert!(matches!(refused, Err(HashError::Busy)), "{refused:?}");
+        release.send(()).expect("release");
+        busy.await.expect("busy job");
+        for job in queued {
+            assert_eq!(job.await.expect("join").expect("ran"), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_work_whose_caller_has_gone_is_skipped() {
+        let hasher = Hasher::new(1, 4);
+        let (release, busy) = occupy(&hasher).await;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let h = hasher.clone();
+        let abandoned = tokio::spawn(async move { h.run(move || flag.store(true, Ordering::SeqCst)).await });
+        eventually(|| hasher.waiting() == 1).await;
+        abandoned.abort();
+        let _ = abandoned.await;
+        release.send(()).expect("release");
+        busy.await.expect("busy job");
+        // The queue is first in, first out: once this job ran, the abandoned one had its turn.
+        assert_eq!(hasher.run(|| 2).await.expect("runs"), 2);
+        assert!(!ran.load(Ordering::SeqCst), "the abandoned verification was not computed");
     }
 
     #[tokio::test]

@@ -142,3 +142,13 @@ pub(crate) async fn revoke(
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).bind(user_id).fetch_optional(db).await?;
     row.map(ApiToken::try_from).transpose()
 }
+
+/// Revokes every live token of `user_id` (a password change or reset); returns how many.
+pub(crate) async fn revoke_all_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<u64, sqlx::Error> {
+    let done =
+        sqlx::query("update api_tokens set revoked_at = now() where user_id = $1 and revoked_at is null")
+            .bind(user_id)
+            .execute(db)
+            .await?;
+    Ok(done.rows_affected())
+}

@@ -38,20 +38,46 @@ pub struct Entry<'a> {
     pub after: Option<Value>,
 }
 
-/// Appends an entry. Call it with the transaction that makes the change.
+/// `text` without control characters (each becomes a space) nor Unicode format characters
+/// that reorder or hide text: what an anonymous caller typed (an e-mail address at sign-in)
+/// cannot forge line breaks or terminal escapes in the log or in an export of it.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let format_char = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+            if c.is_control() || format_char { ' ' } else { c }
+        })
+        .collect()
+}
+
+/// [`printable`] applied to every string inside a JSON value.
+fn printable_json(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(printable(s)),
+        Value::Array(items) => Value::Array(items.iter().map(printable_json).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (printable(k), printable_json(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Appends an entry. Call it with the transaction that makes the change. Every text is stored
+/// [`printable`].
 pub async fn record(db: impl PgExecutor<'_>, actor: &Actor, entry: Entry<'_>) -> Result<(), sqlx::Error> {
+    let text = |s: &Option<String>| s.as_deref().map(printable);
     sqlx::query(
         "insert into audit_log (actor_user_id, actor_label, action, target, client_addr, request_id, before, after)
          values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(actor.user_id)
-    .bind(&actor.label)
+    .bind(printable(&actor.label))
     .bind(entry.action)
-    .bind(&entry.target)
-    .bind(&actor.client_addr)
-    .bind(&actor.request_id)
-    .bind(&entry.before)
-    .bind(&entry.after)
+    .bind(printable(&entry.target))
+    .bind(text(&actor.client_addr))
+    .bind(text(&actor.request_id))
+    .bind(entry.before.as_ref().map(printable_json))
+    .bind(entry.after.as_ref().map(printable_json))
     .execute(db)
     .await?;
     Ok(())

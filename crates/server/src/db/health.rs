@@ -2,7 +2,7 @@
 //! state and its scheduling lease), the status page's view of them, and
 //! `health_signal_incidents` (the incidents their failures declared).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::{Connection as _, PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use twisterlab_domain::health::ServiceState;
-use twisterlab_domain::incident::Impact;
+use twisterlab_domain::incident::{ComponentStatus, Impact};
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
@@ -37,11 +37,17 @@ pub(crate) struct Service {
     pub impact: Impact,
     /// Severity of the incident a down service declares; `None`: never.
     pub open_incident: Option<Severity>,
+    /// Passing checks in a row that bring a down service's component back.
+    pub passes_before_up: i32,
+    /// Whether the incidents it declares are public at once.
+    pub public_incidents: bool,
     pub enabled: bool,
     pub managed_by_file: bool,
     pub state: ServiceState,
     pub state_since: Timestamp,
     pub consecutive_failures: i32,
+    /// Whether it counts against its component on the status page (down, not yet recovered).
+    pub counts_down: bool,
     pub last_checked_at: Option<Timestamp>,
     pub last_latency_ms: Option<i32>,
     /// Why the last probe failed (`None` after a success).
@@ -61,9 +67,12 @@ struct ServiceRow {
     component_name: Option<String>,
     impact: String,
     open_incident: Option<String>,
+    passes_before_up: i32,
+    public_incidents: bool,
     enabled: bool,
     managed_by_file: bool,
     state: Option<String>,
+    counts_down: Option<bool>,
     state_since: Option<OffsetDateTime>,
     consecutive_failures: Option<i32>,
     last_checked_at: Option<OffsetDateTime>,
@@ -104,6 +113,9 @@ impl TryFrom<ServiceRow> for Service {
             state: r.state.as_deref().map(state_of).transpose()?.unwrap_or(ServiceState::Unknown),
             state_since: to_jiff(r.state_since.unwrap_or(r.updated_at)),
             consecutive_failures: r.consecutive_failures.unwrap_or(0),
+            counts_down: r.counts_down.unwrap_or(false),
+            passes_before_up: r.passes_before_up,
+            public_incidents: r.public_incidents,
             id: r.id,
             name: r.name,
             url: r.url,
@@ -123,8 +135,8 @@ impl TryFrom<ServiceRow> for Service {
 
 const SELECT: &str =
     "select s.id, s.name, s.url, s.expect, s.interval_seconds, s.timeout_ms, s.failures_before_down,
-        s.component_id, c.name as component_name, s.impact, s.open_incident, s.enabled, s.managed_by_file,
-        st.state, st.state_since, st.consecutive_failures, st.last_checked_at, st.last_latency_ms,
+        s.component_id, c.name as component_name, s.impact, s.open_incident, s.passes_before_up,
+        s.public_incidents, s.enabled, s.managed_by_file, st.state, st.counts_down, st.state_since, st.consecutive_failures, st.last_checked_at, st.last_latency_ms,
         st.last_reason, s.updated_at
    from health_services s
    left join health_service_state st on st.service_id = s.id
@@ -181,6 +193,8 @@ pub(crate) struct Definition<'a> {
     pub component_id: Option<Uuid>,
     pub impact: Impact,
     pub open_incident: Option<Severity>,
+    pub passes_before_up: i32,
+    pub public_incidents: bool,
     pub enabled: bool,
     /// Written by the configuration file's reconciliation (read-only in the pages).
     pub managed_by_file: bool,
@@ -228,8 +242,9 @@ pub(crate) async fn insert(db: &mut PgConnection, d: &Definition<'_>) -> Result<
     let id = Uuid::now_v7();
     let query = sqlx::query(
         "insert into health_services (id, name, url, expect, interval_seconds, timeout_ms, failures_before_down,
-                                      component_id, impact, open_incident, enabled, managed_by_file)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                      component_id, impact, open_incident, enabled, managed_by_file,
+                                      passes_before_up, public_incidents)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(id)
     .bind(d.name)
@@ -242,7 +257,9 @@ pub(crate) async fn insert(db: &mut PgConnection, d: &Definition<'_>) -> Result<
     .bind(d.impact.as_str())
     .bind(d.open_incident.map(|sev| sev.as_str()))
     .bind(d.enabled)
-    .bind(d.managed_by_file);
+    .bind(d.managed_by_file)
+    .bind(d.passes_before_up)
+    .bind(d.public_incidents);
     refusable(db, query).await?;
     sqlx::query(
         "insert into health_service_state (service_id, next_run_at)
@@ -260,7 +277,7 @@ pub(crate) async fn update(db: &mut PgConnection, id: Uuid, d: &Definition<'_>) 
     let query = sqlx::query(
         "update health_services set name = $2, url = $3, expect = $4, interval_seconds = $5, timeout_ms = $6,
                 failures_before_down = $7, component_id = $8, impact = $9, open_incident = $10, enabled = $11,
-                managed_by_file = $12, updated_at = now()
+                managed_by_file = $12, passes_before_up = $13, public_incidents = $14, updated_at = now()
           where id = $1",
     )
     .bind(id)
@@ -274,7 +291,9 @@ pub(crate) async fn update(db: &mut PgConnection, id: Uuid, d: &Definition<'_>) 
     .bind(d.impact.as_str())
     .bind(d.open_incident.map(|sev| sev.as_str()))
     .bind(d.enabled)
-    .bind(d.managed_by_file);
+    .bind(d.managed_by_file)
+    .bind(d.passes_before_up)
+    .bind(d.public_incidents);
     Ok(refusable(db, query).await? > 0)
 }
 
@@ -397,6 +416,11 @@ pub(crate) struct Locked {
     pub consecutive_failures: i32,
     pub state_since: Timestamp,
     pub failures_before_down: i32,
+    pub consecutive_passes: i32,
+    pub counts_down: bool,
+    pub passes_before_up: i32,
+    /// The component it counts against, if any.
+    pub component_id: Option<Uuid>,
 }
 
 /// The state row of a service, locked until the transaction ends. Every state change and
@@ -405,20 +429,26 @@ pub(crate) async fn lock_state(
     db: &mut PgConnection,
     service_id: Uuid,
 ) -> Result<Option<Locked>, sqlx::Error> {
-    let row: Option<(String, i32, OffsetDateTime, i32)> = sqlx::query_as(
-        "select st.state, st.consecutive_failures, st.state_since, s.failures_before_down
+    #[allow(clippy::type_complexity)]
+    let row: Option<(String, i32, OffsetDateTime, i32, i32, bool, i32, Option<Uuid>)> = sqlx::query_as(
+        "select st.state, st.consecutive_failures, st.state_since, s.failures_before_down,
+                st.consecutive_passes, st.counts_down, s.passes_before_up, s.component_id
            from health_service_state st join health_services s on s.id = st.service_id
           where st.service_id = $1 for update of st",
     )
     .bind(service_id)
     .fetch_optional(&mut *db)
     .await?;
-    row.map(|(s, n, since, threshold)| {
+    row.map(|(s, n, since, threshold, passes, counts_down, passes_before_up, component_id)| {
         Ok(Locked {
             state: state_of(&s)?,
             consecutive_failures: n,
             state_since: to_jiff(since),
             failures_before_down: threshold,
+            consecutive_passes: passes,
+            counts_down,
+            passes_before_up,
+            component_id,
         })
     })
     .transpose()
@@ -431,6 +461,8 @@ pub(crate) struct NewState<'a> {
     /// The state differs from the one before: its "since" becomes now.
     pub changed: bool,
     pub consecutive_failures: i32,
+    pub consecutive_passes: i32,
+    pub counts_down: bool,
     /// When the probe started.
     pub checked_at: Timestamp,
     pub ok: bool,
@@ -456,7 +488,9 @@ pub(crate) async fn record_state(
                 last_latency_ms = $7,
                 last_reason = $8,
                 lease_owner = case when lease_owner = $9 then null else lease_owner end,
-                lease_until = case when lease_owner = $9 then null else lease_until end
+                lease_until = case when lease_owner = $9 then null else lease_until end,
+                consecutive_passes = $10,
+                counts_down = $11
           where service_id = $1",
     )
     .bind(service_id)
@@ -468,32 +502,39 @@ pub(crate) async fn record_state(
     .bind(new.latency_ms)
     .bind(new.reason)
     .bind(owner)
+    .bind(new.consecutive_passes)
+    .bind(new.counts_down)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// For the status page's roll-up: every component a down (enabled) service maps to, with the
-/// impact it declares. Several services on one component each appear.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the status roll-up reads it once components follow health signals (issue 14)"
-    )
-)]
-pub(crate) async fn component_health(
+/// For the status page's roll-up: the components of `ids` (every one with `None`) that enabled
+/// services count against (down and not yet recovered), each with the worst of those
+/// services' configured impacts.
+pub(crate) async fn components_down(
     db: impl PgExecutor<'_>,
-) -> Result<Vec<(Uuid, Option<Impact>)>, sqlx::Error> {
+    ids: Option<&[Uuid]>,
+) -> Result<HashMap<Uuid, ComponentStatus>, sqlx::Error> {
     let rows: Vec<(Uuid, String)> = sqlx::query_as(
         "select s.component_id, s.impact from health_services s
            join health_service_state st on st.service_id = s.id
-          where s.enabled and st.state = 'down' and s.component_id is not null
+          where s.enabled and st.counts_down and s.component_id is not null
+            and ($1::uuid[] is null or s.component_id = any($1))
           order by s.component_id, s.name",
     )
+    .bind(ids)
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(|(id, impact)| (id, impact.parse::<Impact>().ok())).collect())
+    let mut out: HashMap<Uuid, ComponentStatus> = HashMap::new();
+    for (id, impact) in rows {
+        let status = ComponentStatus::from_impact(
+            impact.parse::<Impact>().map_err(|_| decode_err("impact", &impact))?,
+        );
+        let slot = out.entry(id).or_insert(status);
+        *slot = ComponentStatus::worst([*slot, status]);
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------

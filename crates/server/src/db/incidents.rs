@@ -1,6 +1,8 @@
 //! Incidents, their components, links and timeline: the `incidents`, `incident_components`,
 //! `incident_links` and `timeline_events` tables, and the notice that the status page changed.
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
@@ -207,6 +209,8 @@ pub(crate) struct Changes {
     pub scribe_id: Option<Option<Uuid>>,
     pub deadlines: Option<(Timestamp, Timestamp)>,
     pub private: Option<bool>,
+    pub title: Option<String>,
+    pub summary: Option<String>,
 }
 
 /// Applies `changes` and bumps the version.
@@ -223,6 +227,8 @@ pub(crate) async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes)
              respond_by = coalesce($14, respond_by),
              escalate_by = coalesce($15, escalate_by),
              private = coalesce($16, private),
+             title = coalesce($17, title),
+             summary = coalesce($18, summary),
              version = version + 1,
              updated_at = now()
          where id = $1",
@@ -243,9 +249,42 @@ pub(crate) async fn update(db: impl PgExecutor<'_>, id: Uuid, changes: &Changes)
     .bind(changes.deadlines.map(|d| from_jiff(d.0)))
     .bind(changes.deadlines.map(|d| from_jiff(d.1)))
     .bind(changes.private)
+    .bind(changes.title.as_deref())
+    .bind(changes.summary.as_deref())
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Marks the incident as touched by an append (note, public update, link, correction) without
+/// bumping its version: appends never make another person's open form stale.
+pub(crate) async fn touch(db: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("update incidents set updated_at = now() where id = $1").bind(id).execute(db).await?;
+    Ok(())
+}
+
+/// A manager escalation that fired: when, and who was paged (`None`: nobody on call).
+#[derive(Clone, Debug)]
+pub(crate) struct Escalation {
+    pub at: Timestamp,
+    pub to: Option<String>,
+}
+
+/// The latest fired manager escalation of each of `ids`, from their timelines.
+pub(crate) async fn manager_escalations(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Escalation>, sqlx::Error> {
+    let rows: Vec<(Uuid, OffsetDateTime, Option<String>)> = sqlx::query_as(
+        "select distinct on (incident_id) incident_id, at, data->>'user'
+           from timeline_events
+          where incident_id = any($1) and kind = 'escalated' and data->>'to' = 'manager'
+          order by incident_id, at desc",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id, at, to)| (id, Escalation { at: to_jiff(at), to })).collect())
 }
 
 /// Filters of the incident list; every one optional.
@@ -281,20 +320,34 @@ impl Cursor {
         }
     }
 
+    /// The shape of an encoded cursor, for the API's document.
+    pub(crate) const PATTERN: &'static str = r"^[01]\.-?[0-9]{1,19}\.[0-9]{1,18}$";
+
     /// Compact text for a query string: `<0|1>.<unix nanos>.<number>`.
     pub(crate) fn encode(&self) -> String {
         format!("{}.{}.{}", u8::from(self.resolved), self.started_at.as_nanosecond(), self.number)
     }
 
+    /// Reads what [`Cursor::encode`] wrote; the API documents the shape as [`Cursor::PATTERN`],
+    /// and every text of that shape decodes.
     pub(crate) fn decode(text: &str) -> Option<Self> {
+        let digits = |t: &str, max: usize| !t.is_empty() && t.len() <= max && t.bytes().all(|b| b.is_ascii_digit());
         let mut parts = text.split('.');
         let resolved = match parts.next()? {
             "0" => false,
             "1" => true,
             _ => return None,
         };
-        let nanos: i128 = parts.next()?.parse().ok()?;
-        let number: i64 = parts.next()?.parse().ok()?;
+        let nanos = parts.next()?;
+        if !digits(nanos.strip_prefix('-').unwrap_or(nanos), 19) {
+            return None;
+        }
+        let nanos: i128 = nanos.parse().ok()?;
+        let number = parts.next()?;
+        if !digits(number, 18) {
+            return None;
+        }
+        let number: i64 = number.parse().ok()?;
         if parts.next().is_some() {
             return None;
         }

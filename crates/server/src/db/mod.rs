@@ -1,19 +1,27 @@
 //! The database: finding or starting PostgreSQL, the connection pool and the embedded migrations.
 
+pub mod alertmanager;
 pub mod api_tokens;
 pub mod audit;
 pub mod channels;
 pub mod components;
 pub mod deadlines;
+pub mod escalations;
+pub mod devices;
 pub mod health;
 pub mod health_snapshots;
 pub mod incidents;
 pub mod maintenance;
 pub mod maintenance_tasks;
+pub mod metric_signals;
 pub mod notifications;
 pub mod oncall;
+pub mod postmortems;
 mod private_cluster;
 pub mod probe_results;
+pub mod runbook_runs;
+pub mod runbooks;
+pub mod reports;
 pub mod sessions;
 pub mod sla;
 pub mod status;

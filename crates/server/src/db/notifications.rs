@@ -56,19 +56,23 @@ fn decode_state(s: &str) -> Result<State, sqlx::Error> {
 }
 
 /// Writes one notification of `event` about the incident to each of `channels`, with the
-/// event's `payload`, and wakes the delivery workers at commit.
+/// event's `payload`, and wakes the delivery workers at commit; returns the rows' ids in the
+/// order of `channels`.
 pub(crate) async fn enqueue(
     tx: &mut PgConnection,
     channels: &[Uuid],
     incident_id: Uuid,
     event: &str,
     payload: &Value,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(channels.len());
     for channel in channels {
+        let id = Uuid::now_v7();
+        ids.push(id);
         sqlx::query(
             "insert into notifications (id, channel_id, incident_id, event, payload) values ($1, $2, $3, $4, $5)",
         )
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(channel)
         .bind(incident_id)
         .bind(event)
@@ -76,7 +80,8 @@ pub(crate) async fn enqueue(
         .execute(&mut *tx)
         .await?;
     }
-    wake(&mut *tx).await
+    wake(&mut *tx).await?;
+    Ok(ids)
 }
 
 /// A row claimed for one attempt, with its channel.
@@ -277,6 +282,46 @@ pub(crate) async fn list(
           limit $2",
     )
     .bind(&states)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Listed {
+                id: r.id,
+                seq: r.seq,
+                channel_name: r.channel_name,
+                incident_number: r.incident_number,
+                event: r.event,
+                state: decode_state(&r.state)?,
+                attempts: r.attempts,
+                next_attempt_at: to_jiff(r.next_attempt_at),
+                last_attempt_at: r.last_attempt_at.map(to_jiff),
+                last_error: r.last_error,
+                created_at: to_jiff(r.created_at),
+            })
+        })
+        .collect()
+}
+
+/// Every notification about one incident, oldest first (at most `limit`): what the incident
+/// page shows of its paging and deliveries.
+pub(crate) async fn for_incident(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    let rows: Vec<ListedRow> = sqlx::query_as(
+        "select n.id, n.seq, c.name as channel_name, i.number as incident_number, n.event, n.state, n.attempts,
+                n.next_attempt_at, n.last_attempt_at, n.last_error, n.created_at
+           from notifications n
+           join notification_channels c on c.id = n.channel_id
+           left join incidents i on i.id = n.incident_id
+          where n.incident_id = $1
+          order by n.seq
+          limit $2",
+    )
+    .bind(incident_id)
     .bind(limit)
     .fetch_all(db)
     .await?;

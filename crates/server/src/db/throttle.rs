@@ -1,7 +1,7 @@
 //! Failed sign-in counters: the `sign_in_throttle` table.
 
 use jiff::Timestamp;
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
 use crate::clock::to_jiff;
@@ -64,9 +64,111 @@ pub(crate) async fn lock(db: impl PgExecutor<'_>, key: &str, seconds: i64) -> Re
     Ok(to_jiff(until))
 }
 
+/// The outcome of [`reserve`].
+#[derive(Debug)]
+pub(crate) enum Reservation {
+    /// The attempt is counted against every key as a failure in advance (a success clears
+    /// the keys); `locked_until` is set when this attempt started a lock.
+    Counted { locked_until: Option<Timestamp> },
+    /// A key is locked: the attempt is refused without verifying. `first_refusal` is true for
+    /// the first refusal of this lock period (the one that gets an audit row).
+    Locked { until: Timestamp, first_refusal: bool },
+}
+
+#[derive(sqlx::FromRow)]
+struct CounterRow {
+    key: String,
+    failures: i32,
+    last_failure_at: OffsetDateTime,
+    locked_until: Option<OffsetDateTime>,
+    lock_audited: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+}
+
+/// Reserves a sign-in attempt for `keys` before the password is verified, on `tx`: the keys'
+/// rows are locked (in key order, so concurrent attempts queue instead of deadlocking); if any
+/// is locked the attempt is refused, otherwise it counts as a failure on every key now, so
+/// concurrent guesses cannot all pass a check that is counted later. At most
+/// [`FREE_FAILURES`] attempts per window reach the password check before the lock starts.
+pub(crate) async fn reserve(tx: &mut PgConnection, keys: &[String]) -> Result<Reservation, sqlx::Error> {
+    let mut keys = keys.to_vec();
+    keys.sort();
+    keys.dedup();
+    sqlx::query(
+        "insert into sign_in_throttle (key, failures, last_failure_at)
+         select k, 0, now() from unnest($1::text[]) as k order by k
+         on conflict (key) do nothing",
+    )
+    .bind(&keys)
+    .execute(&mut *tx)
+    .await?;
+    let rows: Vec<CounterRow> = sqlx::query_as(
+        "select key, failures, last_failure_at, locked_until, lock_audited, now() as now
+           from sign_in_throttle where key = any($1) order by key for update",
+    )
+    .bind(&keys)
+    .fetch_all(&mut *tx)
+    .await?;
+    let now = rows.first().map(|r| r.now);
+    let locked = rows
+        .iter()
+        .filter(|r| r.locked_until.is_some_and(|until| Some(until) > now))
+        .max_by_key(|r| r.locked_until);
+    if let Some(row) = locked {
+        let until = row.locked_until.unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let first_refusal = row.lock_audited != Some(until);
+        if first_refusal {
+            sqlx::query("update sign_in_throttle set lock_audited = locked_until where key = $1")
+                .bind(&row.key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        return Ok(Reservation::Locked { until: to_jiff(until), first_refusal });
+    }
+    let mut started: Option<Timestamp> = None;
+    for row in &rows {
+        let forget = time::Duration::seconds_f64(FORGET_AFTER_SECONDS);
+        let failures = if row.last_failure_at < row.now - forget { 1 } else { row.failures + 1 };
+        let lock = lock_seconds(failures);
+        let until: Option<OffsetDateTime> = sqlx::query_scalar(
+            "update sign_in_throttle set failures = $2, last_failure_at = now(),
+                    locked_until = case when $3::float8 is null then locked_until else now() + make_interval(secs => $3) end
+              where key = $1 returning locked_until",
+        )
+        .bind(&row.key)
+        .bind(failures)
+        .bind(lock.map(|s| s as f64))
+        .fetch_one(&mut *tx)
+        .await?;
+        if lock.is_some()
+            && let Some(until) = until.map(to_jiff)
+        {
+            started = Some(started.map_or(until, |s| s.max(until)));
+        }
+    }
+    Ok(Reservation::Counted { locked_until: started })
+}
+
+/// Gives back an attempt [`reserve`] counted but that was never verified (the hashing queue
+/// was full).
+pub(crate) async fn refund(db: impl PgExecutor<'_>, keys: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("update sign_in_throttle set failures = greatest(failures - 1, 0) where key = any($1)")
+        .bind(keys)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Forgets the failures of `key` after a successful sign-in.
 pub(crate) async fn clear(db: impl PgExecutor<'_>, key: &str) -> Result<(), sqlx::Error> {
     sqlx::query("delete from sign_in_throttle where key = $1").bind(key).execute(db).await?;
+    Ok(())
+}
+
+/// Forgets the failures of every one of `keys` (a successful sign-in clears its account,
+/// device and address counters).
+pub(crate) async fn clear_all(db: impl PgExecutor<'_>, keys: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from sign_in_throttle where key = any($1)").bind(keys).execute(db).await?;
     Ok(())
 }
 

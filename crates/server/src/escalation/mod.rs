@@ -58,16 +58,22 @@ async fn system_event(
     store::append(&mut *tx, &event).await
 }
 
-fn person_json(role: &str, who: Option<&Person>) -> serde_json::Value {
-    json!({"to": role, "user_id": who.map(|p| p.id), "user": who.map(|p| p.name.clone()), "email": who.map(|p| p.email.clone())})
+/// What a page records: who was on call in `role`, and what was actually queued where. With
+/// no channel, `notified` is false and the timeline says nobody was notified (never "notified
+/// someone" when nothing was sent); the delivery outcome of each row is read from the outbox.
+fn page_json(role: &str, who: Option<&Person>, sent: &[outbox::Queued]) -> serde_json::Value {
+    json!({"to": role, "user_id": who.map(|p| p.id), "user": who.map(|p| p.name.clone()),
+           "channels": sent.iter().map(|q| q.channel.clone()).collect::<Vec<_>>(),
+           "notification_ids": sent.iter().map(|q| q.notification_id).collect::<Vec<_>>(),
+           "notified": !sent.is_empty()})
 }
 
-/// Sends `facts` to the subscribed channels; returns their names.
+/// Sends `facts` to the subscribed channels; returns what was queued where.
 async fn notify(
     tx: &mut PgConnection,
     incident: &Incident,
     facts: &Facts,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<outbox::Queued>, sqlx::Error> {
     outbox::enqueue(tx, incident, facts).await
 }
 
@@ -85,8 +91,7 @@ pub(crate) async fn on_declared(
     let mut facts = Facts::of(incident, EventKind::Declared, Some(&actor.label));
     facts.paged = Some(Paged::new("primary", primary));
     let sent = notify(tx, incident, &facts).await?;
-    let mut data = person_json("primary", primary);
-    data["channels"] = json!(sent);
+    let data = page_json("primary", primary, &sent);
     system_event(tx, incident.id, TimelineKind::Notified, data).await?;
 
     let secondary_at = twisterlab_domain::sla::secondary_page_at(now);
@@ -216,8 +221,7 @@ pub(crate) async fn act_on_deadline(tx: &mut PgConnection, d: &Deadline) -> Resu
             let mut facts = Facts::of(&incident, EventKind::Escalated, None);
             facts.paged = Some(Paged::new(role, who));
             let sent = notify(tx, &incident, &facts).await?;
-            let mut data = person_json(role, who);
-            data["channels"] = json!(sent);
+            let mut data = page_json(role, who, &sent);
             data["due_at"] = json!(crate::clock::iso(d.due_at));
             system_event(tx, incident.id, TimelineKind::Escalated, data).await?;
         }
@@ -227,7 +231,8 @@ pub(crate) async fn act_on_deadline(tx: &mut PgConnection, d: &Deadline) -> Resu
             }
             let mut facts = Facts::of(&incident, EventKind::SlaBreached, None);
             facts.respond_by = Some(crate::clock::iso(incident.respond_by));
-            let sent = notify(tx, &incident, &facts).await?;
+            let sent: Vec<String> =
+                notify(tx, &incident, &facts).await?.into_iter().map(|q| q.channel).collect();
             system_event(
                 tx,
                 incident.id,

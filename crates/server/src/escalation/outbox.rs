@@ -33,15 +33,25 @@ pub(crate) use crate::db::notifications::NOTIFY_CHANNEL;
 
 /// Longest idle sleep between checks when no notification arrives (a safety net for a lost
 /// `NOTIFY`).
+/// Bytes of a receiver's answer read at most (the error text keeps 200 characters of it).
+pub(crate) const MAX_RESPONSE_BYTES: usize = 4096;
 pub(crate) const IDLE_CHECK: Duration = Duration::from_secs(5);
 
+/// One outbox row written for an event: the channel's name and the row's id (whose delivery
+/// state the incident page shows).
+#[derive(Clone, Debug)]
+pub(crate) struct Queued {
+    pub(crate) channel: String,
+    pub(crate) notification_id: Uuid,
+}
+
 /// Writes one outbox row per channel subscribed to the event at the incident's severity, in
-/// the caller's transaction; returns the channels' names.
+/// the caller's transaction; returns what was queued where (empty: nobody is told).
 pub(crate) async fn enqueue(
     tx: &mut PgConnection,
     incident: &Incident,
     facts: &Facts,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<Queued>, sqlx::Error> {
     let Some(kind) = facts.kind() else { return Ok(vec![]) };
     let subscribed = channels::subscribed(&mut *tx, incident.severity, kind).await?;
     if subscribed.is_empty() {
@@ -49,8 +59,12 @@ pub(crate) async fn enqueue(
     }
     let payload = serde_json::to_value(facts).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let ids: Vec<Uuid> = subscribed.iter().map(|c| c.id).collect();
-    store::enqueue(tx, &ids, incident.id, kind.as_str(), &payload).await?;
-    Ok(subscribed.into_iter().map(|c| c.name).collect())
+    let rows = store::enqueue(tx, &ids, incident.id, kind.as_str(), &payload).await?;
+    Ok(subscribed
+        .into_iter()
+        .zip(rows)
+        .map(|(c, notification_id)| Queued { channel: c.name, notification_id })
+        .collect())
 }
 
 /// Retries, timeouts and parallelism of deliveries.
@@ -258,7 +272,18 @@ impl DeliveryWorker {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let text = response.text().await.unwrap_or_default();
+            // Only the start of the answer is kept (200 characters go into `last_error`): a
+            // receiver that sends an endless body cannot hold the attempt or the memory.
+            let mut response = response;
+            let mut head = Vec::new();
+            while head.len() < MAX_RESPONSE_BYTES {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
+            head.truncate(MAX_RESPONSE_BYTES);
+            let text = String::from_utf8_lossy(&head).into_owned();
             Ok::<_, reqwest::Error>((status, retry_after, text))
         };
         match tokio::time::timeout(self.policy.attempt_timeout, exchange).await {

@@ -53,12 +53,13 @@ fn title_line(f: &Facts) -> String {
 pub(crate) fn slack_message(f: &Facts, link: &str) -> Value {
     let severity_label = f.severity().map(|s| format!(" ({})", s.label())).unwrap_or_default();
     let commander = f.incident.commander.as_deref().unwrap_or("nobody yet");
+    // The fallback text is mrkdwn too: everything people typed is escaped there as well.
     let mut text = format!(
         "{} — {} Status: {}. Commander: {}. {}",
-        title_line(f),
-        f.headline(),
-        f.incident.status,
-        commander,
+        slack_escape(&title_line(f)),
+        slack_escape(&f.headline()),
+        slack_escape(&f.incident.status),
+        slack_escape(commander),
         link
     );
     let mut detail = format!(
@@ -72,7 +73,7 @@ pub(crate) fn slack_message(f: &Facts, link: &str) -> Value {
         let quoted: Vec<String> = slack_escape(body).lines().map(|l| format!("> {l}")).collect();
         detail.push('\n');
         detail.push_str(&quoted.join("\n"));
-        text.push_str(&format!("\n{body}"));
+        text.push_str(&format!("\n{}", slack_escape(body)));
     }
     detail.push_str(&format!("\n<{}|Open {} to acknowledge or follow it>", link, f.incident.reference));
     let field = |name: &str, value: String| json!({"type": "mrkdwn", "text": truncate(&format!("*{name}*\n{value}"), SLACK_FIELD_MAX)});
@@ -213,7 +214,7 @@ mod tests {
         let link = "https://ops.example/incidents/57";
         let m = slack_message(&facts(EventKind::Declared), link);
         let text = m["text"].as_str().expect("text");
-        for part in ["[P1] INC-57", "API <database> disconnected", "triggered", "Alice", "Bob", link] {
+        for part in ["[P1] INC-57", "API &lt;database&gt; disconnected", "triggered", "Alice", "Bob", link] {
             assert!(text.contains(part), "{part} missing from {text}");
         }
         let blocks = m["blocks"].as_array().expect("blocks");
@@ -227,6 +228,25 @@ mod tests {
         assert!(all.contains("&lt;database&gt; disconnected &amp; slow"), "mrkdwn is escaped: {all}");
         assert!(all.contains(&format!("<{link}|INC-57>")), "{all}");
         assert!(all.contains("P1 (critical feature)"));
+    }
+
+    #[test]
+    fn slack_text_cannot_ping_everyone_or_disguise_a_link() {
+        let mut f = facts(EventKind::Declared);
+        f.incident.title = "<!channel> wake up <https://evil.example|ops.example/login>".into();
+        f.incident.commander = Some("<!here>".into());
+        f.body = Some("see <@U123> and <!everyone>".into());
+        let m = slack_message(&f, "https://ops.example/incidents/57");
+        // Everything Slack parses as mrkdwn: the fallback text and every block but the
+        // plain-text header (which shows markup as typed and never notifies).
+        let blocks = m["blocks"].as_array().expect("blocks");
+        assert_eq!(blocks[0]["text"]["type"], "plain_text");
+        let all = format!("{} {}", m["text"], serde_json::to_string(&blocks[1..]).expect("json"));
+        for bad in ["<!channel>", "<!here>", "<!everyone>", "<@U123>", "<https://evil.example"] {
+            assert!(!all.contains(bad), "{bad} reaches Slack as markup: {all}");
+        }
+        let text = m["text"].as_str().expect("text");
+        assert!(text.contains("&lt;!channel&gt; wake up"), "the fallback text is escaped too: {text}");
     }
 
     #[test]

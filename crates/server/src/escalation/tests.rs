@@ -1007,3 +1007,119 @@ async fn a_taken_channel_name_is_a_field_error_on_create_and_on_edit(pool: PgPoo
     assert_eq!(testing::audit_actions(&pool, "channel.create").await.len(), 2);
     assert!(testing::audit_actions(&pool, "channel.update").await.is_empty());
 }
+
+/// A receiver that answers `status` with a body that never ends.
+async fn endless_body(status: u16) -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let head = format!(
+                    "HTTP/1.1 {status} Nope\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
+                );
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "x".repeat(16 * 1024));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    addr
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_receiver_answering_with_an_endless_body_is_read_only_up_to_a_cap(pool: PgPool) {
+    team(&pool).await;
+    let addr = endless_body(400).await;
+    channel(&pool, ChannelKind::Webhook, &format!("http://{addr}/hook"), Some("s3cret-s3cret-s3cret")).await;
+    declared(&pool, Severity::P2).await;
+    let w = DeliveryWorker::new(pool.clone(), &testing::config(), quick_policy());
+    deliver_all(&w).await;
+    let (state, attempts, error): (String, i32, Option<String>) =
+        sqlx::query_as("select state, attempts, last_error from notifications")
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+    assert_eq!((state.as_str(), attempts), ("dead", 1), "the 400 is read, not the endless body: {error:?}");
+    assert!(error.as_deref().is_some_and(|e| e.starts_with("HTTP 400")), "{error:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the incident page says about paging
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_page_with_no_channel_configured_records_that_nobody_was_notified(pool: PgPool) {
+    let t = team(&pool).await;
+    let incident = declared(&pool, Severity::P1).await;
+    let notified = events_of(&pool, &incident, TimelineKind::Notified).await;
+    assert_eq!(notified.len(), 1, "{notified:?}");
+    assert_eq!(notified[0]["notified"], false);
+    assert_eq!(notified[0]["channels"], serde_json::json!([]));
+
+    let app = testing::app(&pool);
+    let viewer = testing::signed_in(&pool, Role::Viewer).await;
+    let path = format!("/incidents/{}", incident.number);
+    let (_, html) = send(&app, testing::get(&path, Some(&viewer))).await;
+    assert!(
+        html.contains(&format!(
+            "Nobody was notified: no notification channel carries this page ({} is primary on call and was not told)",
+            t.alice.display_name
+        )),
+        "{html}"
+    );
+    assert!(!html.contains("<dt>email</dt>"), "never \"Notified alice@…\" when nothing was sent: {html}");
+    assert!(html.contains("class=\"flash error unreached\""), "said prominently: {html}");
+    assert!(html.contains("Nobody could be reached: no notification channel carries"), "{html}");
+
+    // The escalation continues, and says the same truth.
+    make_all_due(&pool).await;
+    worker(&pool, "test").run_once().await.expect("fire");
+    let (_, html) = send(&app, testing::get(&path, Some(&viewer))).await;
+    assert!(html.contains("nobody was notified") || html.contains("Nobody was notified"), "{html}");
+    assert!(
+        html.contains(&format!("({} is secondary on call and was not told)", t.bob.display_name)),
+        "{html}"
+    );
+
+    // Once someone responds, the warning goes.
+    let mut tx = pool.begin().await.expect("begin");
+    service::acknowledge(&mut tx, &testing::actor(&t.alice), incident.number, None).await.expect("ack");
+    tx.commit().await.expect("commit");
+    let (_, html) = send(&app, testing::get(&path, Some(&viewer))).await;
+    assert!(!html.contains("Nobody could be reached"), "{html}");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn delivery_failures_show_on_the_incident_page_not_only_in_the_outbox(pool: PgPool) {
+    let t = team(&pool).await;
+    let receiver = Receiver::start(&[], Some(500)).await;
+    channel(&pool, ChannelKind::Slack, &receiver.url("/services/T0/B0/s3cr3t"), None).await;
+    let incident = declared(&pool, Severity::P2).await;
+    let app = testing::app(&pool);
+    let viewer = testing::signed_in(&pool, Role::Viewer).await;
+    let path = format!("/incidents/{}", incident.number);
+
+    let (_, html) = send(&app, testing::get(&path, Some(&viewer))).await;
+    assert!(
+        html.contains(&format!("Paged {} (primary on call) through slack ", t.alice.display_name)),
+        "{html}"
+    );
+    assert!(html.contains("waiting to be sent") && !html.contains("Nobody could be reached"), "{html}");
+
+    let w = DeliveryWorker::new(
+        pool.clone(),
+        &testing::config(),
+        DeliveryPolicy { max_attempts: 2, ..quick_policy() },
+    );
+    deliver_all(&w).await;
+    let (_, html) = send(&app, testing::get(&path, Some(&viewer))).await;
+    assert!(html.contains("1 delivery failed"), "{html}");
+    assert!(html.contains("not delivered, given up: HTTP 500"), "{html}");
+    assert!(html.contains("Nobody could be reached: every page failed to deliver"), "{html}");
+    assert!(!html.contains("s3cr3t"), "the Slack URL is a secret");
+}

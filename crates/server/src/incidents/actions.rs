@@ -32,7 +32,43 @@ pub(crate) struct ActionErrorPage {
     pub errors: FieldErrors,
     pub back: String,
     pub number: String,
+    /// The text the person typed, offered again so a refusal never loses it.
+    pub kept: Option<Kept>,
 }
+
+/// A form's typed text, kept across a refusal: the page shows it in a form that sends it again
+/// (with the incident's current version, now that the page says what changed).
+#[derive(Clone, Debug)]
+pub(crate) struct Kept {
+    pub action: String,
+    pub field: &'static str,
+    pub label: &'static str,
+    pub text: String,
+    /// Other fields sent again as they were; `version` is replaced by the current one.
+    pub hidden: Vec<(&'static str, String)>,
+    pub button: &'static str,
+}
+
+impl Kept {
+    fn new(
+        action: String,
+        field: &'static str,
+        label: &'static str,
+        text: &str,
+        button: &'static str,
+    ) -> Self {
+        Self { action, field, label, text: text.to_owned(), hidden: vec![], button }
+    }
+
+    fn with(mut self, name: &'static str, value: &str) -> Self {
+        self.hidden.push((name, value.to_owned()));
+        self
+    }
+}
+
+/// Who must be allowed to run the incident before an action applies: `Some` for commander
+/// actions (checked by `service::authorize_command` under the row lock, before the form).
+type Authority<'a> = Option<&'a CurrentUser>;
 
 /// What an action changed: the event it wrote, or the incident (the browser then lands on its
 /// newest event), by id.
@@ -62,9 +98,25 @@ async fn act<T, D: Into<Done>>(
     parsed: Result<T, AppError>,
     change: impl AsyncFnOnce(&mut PgConnection, T) -> Result<D, AppError>,
 ) -> Response {
+    act_as(app, layout, number, None, None, parsed, change).await
+}
+
+/// [`act`] with the commander check first (`authority`) and the typed text kept on refusal.
+async fn act_as<T, D: Into<Done>>(
+    app: &AppState,
+    layout: Layout,
+    number: IncidentNumber,
+    authority: Authority<'_>,
+    mut kept: Option<Kept>,
+    parsed: Result<T, AppError>,
+    change: impl AsyncFnOnce(&mut PgConnection, T) -> Result<D, AppError>,
+) -> Response {
     let result = async {
-        let input = parsed?;
         let mut tx = app.pool.begin().await?;
+        if let Some(user) = authority {
+            service::authorize_command(&mut tx, &user.actor, user.role, number).await?;
+        }
+        let input = parsed?;
         let anchor = match change(&mut tx, input).await?.into() {
             Done::Event(id) => Some(id),
             Done::Incident(id) => store::latest_event_id(&mut *tx, id).await?,
@@ -73,15 +125,39 @@ async fn act<T, D: Into<Done>>(
         Ok(see_other(&event_href(number, anchor)))
     }
     .await;
-    action_outcome(layout, number, result)
+    if result.is_err()
+        && let Some(k) = kept.as_mut()
+        && let Ok(mut conn) = app.pool.acquire().await
+        && let Ok(current) = service::load(&mut conn, number).await
+    {
+        for (name, value) in &mut k.hidden {
+            if *name == "version" {
+                *value = current.version.to_string();
+            }
+        }
+    }
+    action_outcome(layout, number, result, kept)
 }
 
 /// Shows refusals and invalid input on a page that leads back to the incident; other errors
 /// take the portal's error page.
-fn action_outcome(layout: Layout, number: IncidentNumber, result: Result<Response, AppError>) -> Response {
+fn action_outcome(
+    layout: Layout,
+    number: IncidentNumber,
+    result: Result<Response, AppError>,
+    kept: Option<Kept>,
+) -> Response {
     let page = |layout: Layout, heading: &'static str, message: String, errors: FieldErrors| {
         let back = incident_path(number);
-        render_page(&ActionErrorPage { layout, heading, message, errors, back, number: number.to_string() })
+        render_page(&ActionErrorPage {
+            layout,
+            heading,
+            message,
+            errors,
+            back,
+            number: number.to_string(),
+            kept: kept.clone(),
+        })
     };
     let refusal = |status: StatusCode, heading, message| -> Result<Response, AppError> {
         Ok((status, page(layout.clone(), heading, message, FieldErrors::new())).into_response())
@@ -93,7 +169,7 @@ fn action_outcome(layout: Layout, number: IncidentNumber, result: Result<Respons
             StatusCode::FORBIDDEN,
             "Not allowed",
             format!(
-                "Your role ({have}) cannot do this: it needs {need}. Responders may correct only their own notes."
+                "Your role ({have}) cannot do this: it needs {need}, or to be this incident's commander (take command first). Responders may correct only their own notes."
             ),
         ),
         other => Err(other),
@@ -177,7 +253,7 @@ pub(crate) async fn change_status(
 ) -> Response {
     let parsed = parse_version(&form.version)
         .and_then(|version| Ok((version, parse_choice::<IncidentStatus>("status", &form.status)?)));
-    act(&app, layout, number, parsed, async |tx, (version, to)| {
+    act_as(&app, layout, number, Some(&user), None, parsed, async |tx, (version, to)| {
         Ok(service::change_status(tx, &user.actor, number, to, version).await?)
     })
     .await
@@ -201,7 +277,7 @@ pub(crate) async fn change_severity(
     let parsed = parse_version(&form.version)
         .and_then(|version| Ok((version, parse_choice::<Severity>("severity", &form.severity)?)));
     let zone = &app.config.timezone;
-    act(&app, layout, number, parsed, async |tx, (version, to)| {
+    act_as(&app, layout, number, Some(&user), None, parsed, async |tx, (version, to)| {
         Ok(service::change_severity(tx, &user.actor, zone, number, to, version).await?)
     })
     .await
@@ -235,7 +311,7 @@ pub(crate) async fn assign_role(
         };
         Ok((version, role, person))
     })();
-    act(&app, layout, number, parsed, async |tx, (version, role, person)| {
+    act_as(&app, layout, number, Some(&user), None, parsed, async |tx, (version, role, person)| {
         Ok(service::assign_role(tx, &user.actor, number, role, person, version).await?)
     })
     .await
@@ -258,7 +334,14 @@ pub(crate) async fn add_note(
     PathNumber(number): PathNumber,
     Form(form): Form<BodyForm>,
 ) -> Response {
-    act(&app, layout, number, Ok(()), async |tx, ()| {
+    let kept = Kept::new(
+        format!("{}/notes", incident_path(number)),
+        "body",
+        "Note (Markdown, never public)",
+        &form.body,
+        "Add note",
+    );
+    act_as(&app, layout, number, None, Some(kept), Ok(()), async |tx, ()| {
         Ok(service::add_note(tx, &user.actor, number, &form.body).await?)
     })
     .await
@@ -274,7 +357,16 @@ pub(crate) async fn post_update(
 ) -> Response {
     let parsed = parse_version(&form.version)
         .and_then(|version| Ok((version, parse_optional::<IncidentStatus>("status", &form.status)?)));
-    act(&app, layout, number, parsed, async |tx, (version, status)| {
+    let kept = Kept::new(
+        format!("{}/updates", incident_path(number)),
+        "body",
+        "Update for the status page (Markdown)",
+        &form.body,
+        "Publish update",
+    )
+    .with("status", &form.status)
+    .with("version", &form.version);
+    act_as(&app, layout, number, Some(&user), Some(kept), parsed, async |tx, (version, status)| {
         Ok(service::post_public_update(tx, &user.actor, number, &form.body, status, version).await?)
     })
     .await
@@ -302,7 +394,7 @@ pub(crate) async fn set_component_impact(
         let component = parse_uuid("component", &form.component, "Choose a component from the list.")?;
         Ok((version, component, parse_optional::<Impact>("impact", &form.impact)?))
     })();
-    act(&app, layout, number, parsed, async |tx, (version, component, impact)| {
+    act_as(&app, layout, number, Some(&user), None, parsed, async |tx, (version, component, impact)| {
         // The use case takes no version (the API sets impacts without one); the form checks it
         // here, under the same row lock.
         service::lock_current(tx, number, version).await?;
@@ -327,22 +419,60 @@ pub(crate) async fn add_link(
     PathNumber(number): PathNumber,
     Form(form): Form<LinkForm>,
 ) -> Response {
-    act(&app, layout, number, Ok(()), async |tx, ()| {
+    act_as(&app, layout, number, Some(&user), None, Ok(()), async |tx, ()| {
         Ok(service::add_link(tx, &user.actor, number, form.kind.trim(), &form.url, &form.label).await?)
     })
     .await
 }
 
-/// `POST /incidents/{number}/resolve` (commander).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ResolveForm {
+    version: String,
+    /// What fixed it; required.
+    resolution: String,
+}
+
+/// `POST /incidents/{number}/resolve` (the incident's commander, or commanders): sent from the
+/// confirmation page with the resolution note.
 pub(crate) async fn resolve_incident(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
     PathNumber(number): PathNumber,
-    Form(form): Form<VersionForm>,
+    Form(form): Form<ResolveForm>,
 ) -> Response {
-    act(&app, layout, number, parse_version(&form.version), async |tx, version| {
-        Ok(service::resolve(tx, &user.actor, number, version).await?)
+    let kept = Kept::new(
+        format!("{}/resolve", incident_path(number)),
+        "resolution",
+        "Resolution note: what fixed it",
+        &form.resolution,
+        "Resolve",
+    )
+    .with("version", &form.version);
+    act_as(
+        &app,
+        layout,
+        number,
+        Some(&user),
+        Some(kept),
+        parse_version(&form.version),
+        async |tx, version| {
+            Ok(service::resolve_with_note(tx, &user.actor, number, version, &form.resolution).await?)
+        },
+    )
+    .await
+}
+
+/// `POST /incidents/{number}/take-command` (responder): the caller becomes the commander.
+pub(crate) async fn take_command(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+) -> Response {
+    act(&app, layout, number, Ok(()), async |tx, ()| {
+        Ok(service::take_command(tx, &user.actor, user.role, number).await?)
     })
     .await
 }
@@ -355,7 +485,7 @@ pub(crate) async fn reopen_incident(
     PathNumber(number): PathNumber,
     Form(form): Form<VersionForm>,
 ) -> Response {
-    act(&app, layout, number, parse_version(&form.version), async |tx, version| {
+    act_as(&app, layout, number, Some(&user), None, parse_version(&form.version), async |tx, version| {
         Ok(service::reopen(tx, &user.actor, number, version).await?)
     })
     .await
@@ -378,6 +508,96 @@ pub(crate) async fn correct_event(
 ) -> Response {
     act(&app, layout, number, Ok(()), async |tx, ()| {
         Ok(service::correct(tx, &user.actor, user.role, number, event_id, &form.body).await?)
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct DetailsForm {
+    version: String,
+    title: String,
+    summary: String,
+}
+
+/// `POST /incidents/{number}/details` (whoever runs the incident): corrects title and summary.
+pub(crate) async fn correct_details(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+    Form(form): Form<DetailsForm>,
+) -> Response {
+    let kept = Kept::new(
+        format!("{}/details", incident_path(number)),
+        "summary",
+        "Summary (Markdown)",
+        &form.summary,
+        "Save the correction",
+    )
+    .with("title", &form.title)
+    .with("version", &form.version);
+    act_as(
+        &app,
+        layout,
+        number,
+        Some(&user),
+        Some(kept),
+        parse_version(&form.version),
+        async |tx, version| {
+            Ok(service::correct_details(tx, &user.actor, number, version, &form.title, &form.summary).await?)
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WithdrawForm {
+    version: String,
+    reason: String,
+}
+
+/// `POST /incidents/{number}/withdraw` (whoever runs the incident): off the status page, with
+/// a reason.
+pub(crate) async fn withdraw(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+    Form(form): Form<WithdrawForm>,
+) -> Response {
+    let kept = Kept::new(
+        format!("{}/withdraw", incident_path(number)),
+        "reason",
+        "Why it is withdrawn",
+        &form.reason,
+        "Withdraw from the status page",
+    )
+    .with("version", &form.version);
+    act_as(
+        &app,
+        layout,
+        number,
+        Some(&user),
+        Some(kept),
+        parse_version(&form.version),
+        async |tx, version| Ok(service::withdraw(tx, &user.actor, number, version, &form.reason).await?),
+    )
+    .await
+}
+
+/// `POST /incidents/{number}/publish` (whoever runs the incident): a private incident goes on
+/// the status page.
+pub(crate) async fn publish(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+    Form(form): Form<VersionForm>,
+) -> Response {
+    act_as(&app, layout, number, Some(&user), None, parse_version(&form.version), async |tx, version| {
+        Ok(service::publish(tx, &user.actor, number, version).await?)
     })
     .await
 }

@@ -17,6 +17,7 @@ use super::view::{self, span};
 use crate::clock::{absolute, iso};
 use crate::db::components;
 use crate::db::incidents::{self as store, AffectedComponent, Incident, Link, Person, TimelineEvent};
+use crate::identity::CurrentUser;
 use crate::state::AppState;
 use crate::web::error::AppError;
 use crate::web::form::PathNumber;
@@ -30,9 +31,9 @@ pub(crate) struct Export {
     pub component_names: HashMap<Uuid, String>,
 }
 
-async fn load(app: &AppState, number: IncidentNumber) -> Result<Export, AppError> {
+async fn load(app: &AppState, number: IncidentNumber, scope: service::ReadScope) -> Result<Export, AppError> {
     let mut conn = app.pool.acquire().await?;
-    let incident = service::load(&mut conn, number).await?;
+    let incident = service::load_readable(&mut conn, number, scope).await?;
     let affected = store::components(&mut *conn, incident.id).await?;
     let links = store::links(&mut *conn, incident.id).await?;
     let events = store::timeline(&mut *conn, incident.id, &Default::default()).await?;
@@ -56,9 +57,10 @@ fn attachment(content_type: &'static str, filename: String, body: String) -> Res
 /// `GET /incidents/{number}/timeline.md`: a postmortem-ready Markdown document.
 pub(crate) async fn timeline_markdown(
     State(app): State<AppState>,
+    user: CurrentUser,
     PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
-    let export = load(&app, number).await?;
+    let export = load(&app, number, service::ReadScope::of(&user)).await?;
     let body = markdown(&export, &app.config.timezone, Timestamp::now());
     Ok(attachment("text/markdown; charset=utf-8", format!("{}-timeline.md", export.incident.number), body))
 }
@@ -66,9 +68,10 @@ pub(crate) async fn timeline_markdown(
 /// `GET /incidents/{number}/timeline.json`: the incident and every event with its typed fields.
 pub(crate) async fn timeline_json(
     State(app): State<AppState>,
+    user: CurrentUser,
     PathNumber(number): PathNumber,
 ) -> Result<Response, AppError> {
-    let export = load(&app, number).await?;
+    let export = load(&app, number, service::ReadScope::of(&user)).await?;
     let body = serde_json::to_string_pretty(&json(&export, Timestamp::now()))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(attachment("application/json", format!("{}-timeline.json", export.incident.number), body))

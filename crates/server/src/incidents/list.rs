@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::view::{self, SlaView, incident_path, param, person_name, severity_class, status_class};
 use crate::auth::urlencode;
-use crate::db::incidents::{self as store, Cursor, Incident, ListFilter};
+use crate::db::incidents::{self as store, Cursor, Escalation, Incident, ListFilter};
 use crate::db::users;
 use crate::state::AppState;
 use crate::validation::FieldErrors;
@@ -49,7 +49,7 @@ pub(crate) struct IncidentRow {
 }
 
 impl IncidentRow {
-    fn of(i: &Incident, now: Timestamp, zone: &TimeZone) -> Self {
+    fn of(i: &Incident, escalated: Option<&Escalation>, now: Timestamp, zone: &TimeZone) -> Self {
         Self {
             number: i.number.to_string(),
             href: incident_path(i.number),
@@ -63,7 +63,7 @@ impl IncidentRow {
             private: i.private,
             security: i.security,
             started: Moment::new(i.started_at, zone, now),
-            sla: SlaView::of(i, now, zone),
+            sla: SlaView::of(i, escalated, now, zone),
         }
     }
 }
@@ -187,12 +187,14 @@ fn query_string(pairs: &[(&str, &str)]) -> String {
 pub(crate) async fn list_incidents(
     State(app): State<AppState>,
     layout: Layout,
+    user: crate::identity::CurrentUser,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let zone = &app.config.timezone;
     let now = Timestamp::now();
     let mut errors = FieldErrors::new();
-    let params = parse_list_params(&pairs, zone, &mut errors);
+    let mut params = parse_list_params(&pairs, zone, &mut errors);
+    super::service::ReadScope::of(&user).restrict(&mut params.filter);
     let people = users::list(&app.pool).await?;
 
     let (rows, next_href) = if errors.is_empty() {
@@ -211,7 +213,9 @@ pub(crate) async fn list_incidents(
             }
             _ => None,
         };
-        (found.iter().map(|i| IncidentRow::of(i, now, zone)).collect(), next)
+        let ids: Vec<uuid::Uuid> = found.iter().map(|i| i.id).collect();
+        let escalations = store::manager_escalations(&app.pool, &ids).await?;
+        (found.iter().map(|i| IncidentRow::of(i, escalations.get(&i.id), now, zone)).collect(), next)
     } else {
         (vec![], None)
     };

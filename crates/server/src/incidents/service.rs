@@ -244,6 +244,46 @@ pub(crate) async fn load(db: &mut PgConnection, number: IncidentNumber) -> Resul
     store::find(&mut *db, number).await?.ok_or(IncidentError::NotFound(number.get()))
 }
 
+/// What one caller may read: built once per request from the caller and applied by every read
+/// path, so the rule (`rules::may_read`) is decided in one place. A hidden incident is "not
+/// found", never "forbidden", so its existence is not told either.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadScope {
+    role: Role,
+}
+
+impl ReadScope {
+    pub(crate) fn of(user: &crate::identity::CurrentUser) -> Self {
+        Self { role: user.role }
+    }
+
+    pub(crate) fn for_role(role: Role) -> Self {
+        Self { role }
+    }
+
+    /// Whether the caller may read `incident`.
+    pub(crate) fn may_read(&self, incident: &Incident) -> bool {
+        rules::may_read(self.role, incident.private)
+    }
+
+    /// Narrows a list or search filter to what the caller may read.
+    pub(crate) fn restrict(&self, filter: &mut store::ListFilter) {
+        if !rules::may_read(self.role, true) {
+            filter.public_only = true;
+        }
+    }
+}
+
+/// [`load`] for a reader: an incident `scope` may not read is [`IncidentError::NotFound`].
+pub(crate) async fn load_readable(
+    db: &mut PgConnection,
+    number: IncidentNumber,
+    scope: ReadScope,
+) -> Result<Incident, IncidentError> {
+    let incident = load(db, number).await?;
+    if scope.may_read(&incident) { Ok(incident) } else { Err(IncidentError::NotFound(number.get())) }
+}
+
 /// Locks the incident and checks the version the caller saw, if they sent one; a mismatch is
 /// `Stale`, naming the changes the caller missed.
 pub(crate) async fn lock_current(
@@ -304,6 +344,8 @@ pub(crate) fn describe_event(e: &TimelineEvent) -> String {
         TimelineKind::LinkAdded => format!("{} linked {}", e.actor_label, s("url")),
         TimelineKind::Resolved => format!("{} resolved the incident", e.actor_label),
         TimelineKind::Reopened => format!("{} reopened the incident", e.actor_label),
+        TimelineKind::DetailsChanged => format!("{} corrected the {}", e.actor_label, s("field")),
+        TimelineKind::Withdrawn => format!("{} withdrew the incident from the status page", e.actor_label),
         other => format!("{} ({})", other.as_str().replace('_', " "), e.actor_label),
     }
 }
@@ -373,7 +415,7 @@ pub(crate) async fn change_status(
 ) -> Result<Incident, IncidentError> {
     let incident = lock_current(tx, number, expected).await?;
     if to == IncidentStatus::Resolved {
-        return resolve_locked(tx, actor, incident).await;
+        return resolve_locked(tx, actor, incident, None).await;
     }
     if incident.status == IncidentStatus::Resolved {
         return reopen_locked(tx, actor, incident, Some(to)).await;
@@ -453,6 +495,207 @@ pub(crate) async fn change_severity(
     Ok(changed)
 }
 
+/// Checks that the caller may run this incident (`rules::may_command`: commanders and above,
+/// or this incident's own commander); locks and returns it. Pages and the API call it before
+/// every commander action, so both apply the one rule.
+pub(crate) async fn authorize_command(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    role: Role,
+    number: IncidentNumber,
+) -> Result<Incident, IncidentError> {
+    let incident = lock_current(tx, number, None).await?;
+    if rules::may_command(role, is_commander(&incident, actor)) {
+        Ok(incident)
+    } else {
+        Err(IncidentError::Forbidden { have: role, need: Role::Commander })
+    }
+}
+
+/// Whether `actor` is the incident's commander.
+pub(crate) fn is_commander(incident: &Incident, actor: &Actor) -> bool {
+    actor.user_id.is_some() && incident.commander.as_ref().map(|p| p.id) == actor.user_id
+}
+
+/// A responder (or anyone above) takes command of the incident: they become its commander
+/// and may then do every commander action on it. Audited as `incident.take_command`.
+pub(crate) async fn take_command(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    role: Role,
+    number: IncidentNumber,
+) -> Result<Incident, IncidentError> {
+    if !rules::may_be_commander(role) {
+        return Err(IncidentError::Forbidden { have: role, need: Role::Responder });
+    }
+    let incident = lock_current(tx, number, None).await?;
+    let Some(user_id) = actor.user_id else {
+        return Err(IncidentError::Refused("Only a person can take command.".into()));
+    };
+    if is_commander(&incident, actor) {
+        return Err(IncidentError::Refused(format!(
+            "You already command INC-{}; nothing changed.",
+            number.get()
+        )));
+    }
+    if !incident.status.is_open() {
+        return Err(IncidentError::Refused(format!(
+            "INC-{} is resolved: reopen it before taking command.",
+            number.get()
+        )));
+    }
+    let user = users::find(&mut *tx, user_id).await?.filter(|u| u.active).ok_or_else(|| {
+        IncidentError::Refused("Your account is not active, so it cannot take command.".into())
+    })?;
+    store::update(
+        &mut *tx,
+        incident.id,
+        &Changes { commander_id: Some(Some(user.id)), ..Default::default() },
+    )
+    .await?;
+    let previous = incident.commander.as_ref().map(|p| p.display_name.clone());
+    let mut event = actor_event(incident.id, TimelineKind::RoleAssigned, actor);
+    event.data = json!({"role": "commander", "user_id": user.id, "user": user.display_name, "previous": previous,
+                        "taken": true});
+    store::append(&mut *tx, &event).await?;
+    audit_incident(
+        tx,
+        actor,
+        "incident.take_command",
+        number.get(),
+        json!({"commander": incident.commander.as_ref().map(|p| p.email.clone())}),
+        json!({"commander": user.email}),
+    )
+    .await?;
+    load(tx, number).await
+}
+
+/// Longest reason for withdrawing an incident from the status page.
+pub(crate) const MAX_REASON: usize = 1000;
+
+/// Corrects the title and summary: each changed field is a `details_changed` event with its
+/// before and after (the timeline keeps both; only the incident row changes). Audited as
+/// `incident.correct_details`; a public incident's new title reaches the status page.
+pub(crate) async fn correct_details(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    number: IncidentNumber,
+    expected: Option<i32>,
+    title: &str,
+    summary: &str,
+) -> Result<Incident, IncidentError> {
+    let mut errors = vec![];
+    let title = Title::parse(title).map_err(|e| errors.push(FieldError::new("title", e.to_string()))).ok();
+    check_body("summary", summary, false, &mut errors);
+    let (Some(title), true) = (title, errors.is_empty()) else {
+        return Err(IncidentError::Invalid(errors));
+    };
+    let summary = summary.trim();
+    let incident = lock_current(tx, number, expected).await?;
+    let mut changes = Changes::default();
+    let mut changed = vec![];
+    if title.as_str() != incident.title {
+        changes.title = Some(title.as_str().to_owned());
+        changed.push(("title", incident.title.clone(), title.as_str().to_owned()));
+    }
+    if summary != incident.summary {
+        changes.summary = Some(summary.to_owned());
+        changed.push(("summary", incident.summary.clone(), summary.to_owned()));
+    }
+    if changed.is_empty() {
+        return Err(IncidentError::Refused(
+            "The title and summary are already these; nothing changed.".into(),
+        ));
+    }
+    store::update(&mut *tx, incident.id, &changes).await?;
+    for (field, before, after) in &changed {
+        let mut event = actor_event(incident.id, TimelineKind::DetailsChanged, actor);
+        event.data = json!({"field": field, "before": before, "after": after});
+        store::append(&mut *tx, &event).await?;
+    }
+    let before: serde_json::Map<String, serde_json::Value> =
+        changed.iter().map(|(f, b, _)| ((*f).to_owned(), json!(b))).collect();
+    let after: serde_json::Map<String, serde_json::Value> =
+        changed.iter().map(|(f, _, a)| ((*f).to_owned(), json!(a))).collect();
+    audit_incident(tx, actor, "incident.correct_details", number.get(), before.into(), after.into()).await?;
+    if !incident.private {
+        notify_status_change(&mut *tx).await?;
+    }
+    load(tx, number).await
+}
+
+/// Takes a public incident off the status page (it becomes private), with the reason on a
+/// `withdrawn` event; the affected components' public history is recomputed. Audited as
+/// `incident.withdraw`.
+pub(crate) async fn withdraw(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    number: IncidentNumber,
+    expected: Option<i32>,
+    reason: &str,
+) -> Result<Incident, IncidentError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON {
+        return Err(IncidentError::Invalid(vec![FieldError::new(
+            "reason",
+            format!("Say why it is withdrawn, in 1 to {MAX_REASON} characters (kept on the timeline)."),
+        )]));
+    }
+    let incident = lock_current(tx, number, expected).await?;
+    if incident.private {
+        return Err(IncidentError::Refused(format!(
+            "INC-{} is private already: it is not on the status page.",
+            number.get()
+        )));
+    }
+    store::update(&mut *tx, incident.id, &Changes { private: Some(true), ..Default::default() }).await?;
+    let mut event = actor_event(incident.id, TimelineKind::Withdrawn, actor);
+    event.data = json!({"reason": reason});
+    store::append(&mut *tx, &event).await?;
+    audit_incident(
+        tx,
+        actor,
+        "incident.withdraw",
+        number.get(),
+        json!({"private": false}),
+        json!({"private": true, "reason": reason}),
+    )
+    .await?;
+    crate::status_page::history::record_incident(tx, incident.id).await?;
+    notify_status_change(&mut *tx).await?;
+    load(tx, number).await
+}
+
+/// Puts a private incident on the status page: a `details_changed` event (visibility private
+/// → public). Audited as `incident.publish`.
+pub(crate) async fn publish(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    number: IncidentNumber,
+    expected: Option<i32>,
+) -> Result<Incident, IncidentError> {
+    let incident = lock_current(tx, number, expected).await?;
+    if !incident.private {
+        return Err(IncidentError::Refused(format!("INC-{} is public already.", number.get())));
+    }
+    store::update(&mut *tx, incident.id, &Changes { private: Some(false), ..Default::default() }).await?;
+    let mut event = actor_event(incident.id, TimelineKind::DetailsChanged, actor);
+    event.data = json!({"field": "visibility", "before": "private", "after": "public"});
+    store::append(&mut *tx, &event).await?;
+    audit_incident(
+        tx,
+        actor,
+        "incident.publish",
+        number.get(),
+        json!({"private": true}),
+        json!({"private": false}),
+    )
+    .await?;
+    crate::status_page::history::record_incident(tx, incident.id).await?;
+    notify_status_change(&mut *tx).await?;
+    load(tx, number).await
+}
+
 /// Incident roles besides responders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IncidentRole {
@@ -502,6 +745,18 @@ pub(crate) async fn assign_role(
         }
         None => None,
     };
+    if role == IncidentRole::Commander
+        && let Some(u) = &user
+        && !rules::may_be_commander(u.role)
+    {
+        return Err(IncidentError::Invalid(vec![FieldError::new(
+            "user",
+            format!(
+                "{} is a viewer and cannot command an incident; choose a responder or above.",
+                u.display_name
+            ),
+        )]));
+    }
     let current = match role {
         IncidentRole::Commander => &incident.commander,
         IncidentRole::CommsLead => &incident.comms_lead,
@@ -547,7 +802,7 @@ pub(crate) async fn add_note(
         return Err(IncidentError::Invalid(errors));
     }
     let incident = lock_current(tx, number, None).await?;
-    store::update(&mut *tx, incident.id, &Changes::default()).await?;
+    store::touch(&mut *tx, incident.id).await?;
     let mut event = actor_event(incident.id, TimelineKind::Note, actor);
     event.body = Some(body.trim());
     let event = store::append(&mut *tx, &event).await?;
@@ -564,6 +819,10 @@ pub(crate) const PUBLIC_STATUSES: [IncidentStatus; 4] = [
 ];
 
 /// Posts a public update for the status page, optionally moving the incident to `status`.
+///
+/// The update itself is an append and never conflicts: `expected` (the version the writer saw)
+/// is checked only when the update also moves the incident to another status, the one part
+/// that can collide with a teammate's change.
 pub(crate) async fn post_public_update(
     tx: &mut PgConnection,
     actor: &Actor,
@@ -585,7 +844,10 @@ pub(crate) async fn post_public_update(
     if !errors.is_empty() {
         return Err(IncidentError::Invalid(errors));
     }
-    let mut incident = lock_current(tx, number, expected).await?;
+    let mut incident = lock_current(tx, number, None).await?;
+    if status.is_some_and(|to| to != incident.status) {
+        incident = lock_current(tx, number, expected).await?;
+    }
     if incident.private {
         return Err(IncidentError::Refused(format!(
             "INC-{} is private, so it never reaches the status page. Add an internal note instead, or make the incident public first.",
@@ -601,7 +863,7 @@ pub(crate) async fn post_public_update(
         IncidentStatus::Triggered | IncidentStatus::Acknowledged => IncidentStatus::Investigating,
         s => s,
     });
-    store::update(&mut *tx, incident.id, &Changes::default()).await?;
+    store::touch(&mut *tx, incident.id).await?;
     let mut event = actor_event(incident.id, TimelineKind::PublicUpdate, actor);
     event.body = Some(body.trim());
     event.public = true;
@@ -693,7 +955,7 @@ pub(crate) async fn add_link(
     }
     let incident = lock_current(tx, number, None).await?;
     store::insert_link(&mut *tx, incident.id, kind, url, label).await?;
-    store::update(&mut *tx, incident.id, &Changes::default()).await?;
+    store::touch(&mut *tx, incident.id).await?;
     let mut event = actor_event(incident.id, TimelineKind::LinkAdded, actor);
     event.data = json!({"kind": kind, "url": url, "label": label});
     store::append(&mut *tx, &event).await?;
@@ -710,13 +972,32 @@ pub(crate) async fn resolve(
     expected: Option<i32>,
 ) -> Result<Incident, IncidentError> {
     let incident = lock_current(tx, number, expected).await?;
-    resolve_locked(tx, actor, incident).await
+    resolve_locked(tx, actor, incident, None).await
+}
+
+/// Resolves the incident with a resolution note (what fixed it), which the `resolved` event
+/// carries; the confirmation page asks for it.
+pub(crate) async fn resolve_with_note(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    number: IncidentNumber,
+    expected: Option<i32>,
+    note: &str,
+) -> Result<Incident, IncidentError> {
+    let mut errors = vec![];
+    check_body("resolution", note, true, &mut errors);
+    if !errors.is_empty() {
+        return Err(IncidentError::Invalid(errors));
+    }
+    let incident = lock_current(tx, number, expected).await?;
+    resolve_locked(tx, actor, incident, Some(note.trim())).await
 }
 
 async fn resolve_locked(
     tx: &mut PgConnection,
     actor: &Actor,
     incident: Incident,
+    note: Option<&str>,
 ) -> Result<Incident, IncidentError> {
     rules::transition(incident.status, IncidentStatus::Resolved)
         .map_err(|e| transition_error(incident.number, e))?;
@@ -732,7 +1013,9 @@ async fn resolve_locked(
     store::update(&mut *tx, incident.id, &changes).await?;
     let mut event = actor_event(incident.id, TimelineKind::Resolved, actor);
     event.public = !incident.private;
-    event.data = json!({"from": incident.status.as_str(), "duration_seconds": now.duration_since(incident.started_at).as_secs()});
+    event.body = note;
+    event.data = json!({"from": incident.status.as_str(), "duration_seconds": now.duration_since(incident.started_at).as_secs(),
+                        "acknowledged": incident.acknowledged_at.is_some()});
     store::append(&mut *tx, &event).await?;
     audit_incident(
         tx,
@@ -842,7 +1125,7 @@ pub(crate) async fn correct(
     if !matches!(original.kind, TimelineKind::Note | TimelineKind::PublicUpdate) {
         return Err(IncidentError::Refused("Only notes and public updates can be corrected.".into()));
     }
-    store::update(&mut *tx, incident.id, &Changes::default()).await?;
+    store::touch(&mut *tx, incident.id).await?;
     let mut event = actor_event(incident.id, original.kind, actor);
     event.body = Some(body.trim());
     event.public = original.public;

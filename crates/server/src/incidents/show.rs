@@ -9,7 +9,7 @@ use axum::response::Response;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, TimelineKind};
+use twisterlab_domain::incident::{self as rules, Impact, IncidentNumber, IncidentStatus, TimelineKind};
 use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
@@ -19,7 +19,8 @@ use super::view::{
     self, SlaView, impact_choices, incident_path, person_name, severity_class, status_class, user_label,
 };
 use crate::auth::CurrentUser;
-use crate::db::incidents::{self as store, TimelineEvent, TimelineFilter};
+use crate::db::incidents::{self as store, Incident, TimelineEvent, TimelineFilter};
+use crate::db::notifications::{self, Listed, State as NotificationState};
 use crate::db::{components, users};
 use crate::markdown;
 use crate::state::AppState;
@@ -48,6 +49,17 @@ pub(crate) struct CorrectionRef {
     pub text: String,
 }
 
+/// One outbox row about the incident: where it went and what became of it.
+pub(crate) struct DeliveryView {
+    pub channel: String,
+    pub event: String,
+    pub state: &'static str,
+    pub state_class: &'static str,
+    /// "delivered", "waiting to be sent", "failed 3 times, retrying: HTTP 500", …
+    pub detail: String,
+    pub queued: Moment,
+}
+
 /// One timeline event as the page shows it.
 pub(crate) struct EventView {
     pub id: Uuid,
@@ -68,6 +80,16 @@ pub(crate) struct EventView {
     pub can_correct: bool,
 }
 
+/// A manager's review of one of the incident's escalations.
+pub(crate) struct ReviewNote {
+    pub event_id: Uuid,
+    pub kind: &'static str,
+    pub reviewer: String,
+    pub at: Moment,
+    pub comment: String,
+    pub follow_up: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "incidents/show.html")]
 pub(crate) struct ShowPage {
@@ -75,6 +97,8 @@ pub(crate) struct ShowPage {
     pub number: String,
     pub path: String,
     pub title: String,
+    /// The summary as written, for the correction form.
+    pub summary: String,
     pub summary_html: String,
     pub severity: &'static str,
     pub severity_label: &'static str,
@@ -100,19 +124,37 @@ pub(crate) struct ShowPage {
     pub can_respond: bool,
     pub can_command: bool,
     pub can_acknowledge: bool,
+    /// A responder or above who does not command this open incident yet.
+    pub can_take_command: bool,
     pub next_statuses: Vec<Choice>,
     pub severities: Vec<Choice>,
     pub roles: Vec<Choice>,
     pub people: Vec<Choice>,
+    /// Only people allowed to command (`rules::may_be_commander`).
+    pub commanders: Vec<Choice>,
     pub public_statuses: Vec<Choice>,
     pub components: Vec<Choice>,
     pub impacts: Vec<Choice>,
     pub link_kinds: Vec<Choice>,
     pub events: Vec<EventView>,
+    /// Every notification about the incident, with its delivery outcome.
+    pub deliveries: Vec<DeliveryView>,
+    /// How many deliveries failed (retrying or given up).
+    pub failed_deliveries: usize,
+    /// Open, unacknowledged, and no page reached anyone: said prominently at the top.
+    pub unreached: Option<String>,
     pub kinds: Vec<Choice>,
     pub actors: Vec<Choice>,
     pub filtered: bool,
     pub time_zone: String,
+    /// Guided runs on the incident, with their progress.
+    pub runs: Vec<crate::runbooks::view::RunSummary>,
+    /// Reviews of the incident's escalations, oldest first.
+    pub reviews: Vec<ReviewNote>,
+    /// The postmortem's state (`draft`, `in review`, `published`), if started.
+    pub postmortem: Option<&'static str>,
+    /// A resolved P0 or P1 without a published postmortem.
+    pub postmortem_due: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,12 +200,26 @@ pub(crate) async fn show_incident(
     let filtered = filter.kind.is_some() || filter.actor_user_id.is_some();
 
     let mut conn = app.pool.acquire().await?;
-    let incident = service::load(&mut conn, number).await?;
+    let incident = service::load_readable(&mut conn, number, service::ReadScope::of(&user)).await?;
     let events = store::timeline(&mut *conn, incident.id, &filter).await?;
     let affected = store::components(&mut *conn, incident.id).await?;
     let links = store::links(&mut *conn, incident.id).await?;
+    let runs = crate::db::runbook_runs::of_incident(&mut *conn, incident.id).await?;
+    let runs = crate::runbooks::view::summaries(&mut conn, runs).await?;
     let all_components = components::list(&mut *conn).await?;
     let people = users::list(&mut *conn).await?;
+    let escalations = crate::db::escalations::of_incident(&mut *conn, incident.id).await?;
+    let postmortem = crate::db::postmortems::of_incident(&mut conn, incident.id).await?.map(|p| p.state);
+    let escalation = store::manager_escalations(&mut *conn, &[incident.id]).await?.remove(&incident.id);
+    let notifications = notifications::for_incident(&mut *conn, incident.id, MAX_DELIVERIES).await?;
+    let pages: Vec<TimelineEvent> = {
+        let filter = TimelineFilter::default();
+        let all =
+            if filtered { store::timeline(&mut *conn, incident.id, &filter).await? } else { events.clone() };
+        all.into_iter()
+            .filter(|e| matches!(e.kind, TimelineKind::Notified | TimelineKind::Escalated))
+            .collect()
+    };
     // Corrections of events the filter hides still mark their originals.
     let corrections = if filtered {
         store::corrections(&mut *conn, incident.id).await?
@@ -176,20 +232,29 @@ pub(crate) async fn show_incident(
     let now = Timestamp::now();
     let role = user.role;
     let can_respond = role.allows(Role::Responder);
-    let can_command = role.allows(Role::Commander);
+    let commands_it = service::is_commander(&incident, &user.actor);
+    let can_command = rules::may_command(role, commands_it);
     let component_names: HashMap<Uuid, String> =
         all_components.iter().map(|c| (c.id, c.name.clone())).collect();
     let events = event_views(&events, &corrections, number, zone, &component_names, |e| {
         can_command || (can_respond && e.actor_user_id.is_some() && e.actor_user_id == Some(user.user.id))
     });
 
+    let unreached = unreached(&incident, &pages, &notifications);
+    let failed_deliveries = notifications
+        .iter()
+        .filter(|n| matches!(n.state, NotificationState::Failed | NotificationState::Dead))
+        .count();
+    let deliveries = notifications.iter().map(|n| delivery_view(n, zone, now)).collect();
     let current_impacts: HashMap<Uuid, Impact> =
         affected.iter().map(|a| (a.component_id, a.impact)).collect();
     let page =
         ShowPage {
+            runs,
             number: number.to_string(),
             path: incident_path(number),
             title: incident.title.clone(),
+            summary: incident.summary.clone(),
             summary_html: markdown::to_html(&incident.summary),
             severity: incident.severity.as_str(),
             severity_label: incident.severity.label(),
@@ -207,7 +272,7 @@ pub(crate) async fn show_incident(
             acknowledged: incident.acknowledged_at.map(|t| Moment::new(t, zone, now)),
             resolved: incident.resolved_at.map(|t| Moment::new(t, zone, now)),
             resolved_after: incident.resolved_at.map(|t| view::span(incident.started_at, t)),
-            sla: SlaView::of(&incident, now, zone),
+            sla: SlaView::of(&incident, escalation.as_ref(), now, zone),
             affected: affected
                 .iter()
                 .map(|a| AffectedView {
@@ -229,6 +294,7 @@ pub(crate) async fn show_incident(
             can_respond,
             can_command,
             can_acknowledge: can_respond && incident.acknowledged_at.is_none() && incident.status.is_open(),
+            can_take_command: rules::may_be_commander(role) && !commands_it && incident.status.is_open(),
             next_statuses: incident
                 .status
                 .allowed_next()
@@ -240,13 +306,19 @@ pub(crate) async fn show_incident(
                 .filter(|s| **s != incident.severity)
                 .map(|s| Choice::new(s.as_str(), format!("{} {}", s.as_str(), s.label()), false))
                 .collect(),
-            roles: [IncidentRole::Commander, IncidentRole::CommsLead, IncidentRole::Scribe]
+            roles: [IncidentRole::CommsLead, IncidentRole::Scribe]
                 .iter()
                 .map(|r| Choice::new(r.as_str(), view::role_words(r.as_str()), false))
                 .collect(),
             people: people
                 .iter()
                 .filter(|u| u.active)
+                .map(|u| Choice::new(u.id.to_string(), user_label(u), false))
+                .collect(),
+            commanders: people
+                .iter()
+                .filter(|u| u.active && rules::may_be_commander(u.role))
+                .filter(|u| incident.commander.as_ref().map(|p| p.id) != Some(u.id))
                 .map(|u| Choice::new(u.id.to_string(), user_label(u), false))
                 .collect(),
             public_statuses: {
@@ -264,6 +336,9 @@ pub(crate) async fn show_incident(
             impacts: impact_choices(""),
             link_kinds: LINK_KINDS.iter().map(|k| Choice::new(*k, *k, false)).collect(),
             events,
+            deliveries,
+            failed_deliveries,
+            unreached,
             kinds: {
                 let mut v = vec![Choice::new("", "every kind", filter.kind.is_none())];
                 v.extend(
@@ -282,9 +357,132 @@ pub(crate) async fn show_incident(
             },
             filtered,
             time_zone: app.config.timezone_name.clone(),
+            postmortem: postmortem.map(crate::db::postmortems::State::label),
+            postmortem_due: incident.status == IncidentStatus::Resolved
+                && crate::managers::service::postmortem_required(incident.severity)
+                && postmortem != Some(crate::db::postmortems::State::Published),
+            reviews: escalations
+                .iter()
+                .filter_map(|e| {
+                    Some(ReviewNote {
+                        event_id: e.event_id,
+                        kind: e.kind.label(),
+                        reviewer: e.reviewer.clone().unwrap_or_default(),
+                        at: Moment::new(e.reviewed_at?, zone, now),
+                        comment: e.review_comment.clone().unwrap_or_default(),
+                        follow_up: e.follow_up.clone(),
+                    })
+                })
+                .collect(),
             layout,
         };
     Ok(render_page(&page))
+}
+
+/// Most notifications listed on the incident page.
+const MAX_DELIVERIES: i64 = 200;
+
+/// "Nobody could be reached" while the incident is open and unacknowledged and no page (to the
+/// primary, secondary or manager) reached anyone: none was queued, or every row queued for one
+/// was given up on. `None` once someone responds or a page is on its way.
+fn unreached(incident: &Incident, pages: &[TimelineEvent], notifications: &[Listed]) -> Option<String> {
+    if !incident.status.is_open() || incident.acknowledged_at.is_some() || pages.is_empty() {
+        return None;
+    }
+    let state: HashMap<Uuid, NotificationState> = notifications.iter().map(|n| (n.id, n.state)).collect();
+    let ids = |e: &TimelineEvent| -> Vec<Uuid> {
+        e.data
+            .get("notification_ids")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    let reached = pages.iter().any(|e| {
+        !view::nobody_notified(e) && {
+            let ids = ids(e);
+            // Pages recorded before their rows were named count as sent.
+            ids.is_empty()
+                || ids.iter().any(|id| state.get(id).is_some_and(|s| *s != NotificationState::Dead))
+        }
+    });
+    if reached {
+        return None;
+    }
+    let sent_any = pages.iter().any(|e| !view::nobody_notified(e));
+    Some(if sent_any {
+        "Nobody could be reached: every page failed to deliver (see the deliveries below). Escalation continues; call the people on call directly.".into()
+    } else {
+        "Nobody could be reached: no notification channel carries this incident's pages, so nobody was notified. Escalation continues; call the people on call directly, and have an admin set up a channel.".into()
+    })
+}
+
+/// A notification's outcome in words.
+fn delivery_view(n: &Listed, zone: &TimeZone, now: Timestamp) -> DeliveryView {
+    let error = n.last_error.clone().unwrap_or_default();
+    let (state_class, detail) = match n.state {
+        NotificationState::Delivered => ("state-operational", "delivered".to_owned()),
+        NotificationState::Pending | NotificationState::Delivering => {
+            ("state-under_maintenance", "waiting to be sent".to_owned())
+        }
+        NotificationState::Failed => {
+            ("state-partial_outage", format!("failed {} time(s), retrying: {error}", n.attempts))
+        }
+        NotificationState::Dead => ("state-major_outage", format!("not delivered, given up: {error}")),
+    };
+    DeliveryView {
+        channel: n.channel_name.clone(),
+        event: n.event.replace('_', " "),
+        state: n.state.as_str(),
+        state_class,
+        detail,
+        queued: Moment::new(n.created_at, zone, now),
+    }
+}
+
+/// The confirmation before resolving: asks for the resolution note (works without JavaScript).
+#[derive(Template)]
+#[template(path = "incidents/resolve.html")]
+pub(crate) struct ResolvePage {
+    pub layout: Layout,
+    pub number: String,
+    pub path: String,
+    pub title: String,
+    pub status: &'static str,
+    pub acknowledged: bool,
+    pub private: bool,
+    pub version: i32,
+    pub resolution: String,
+    pub errors: crate::validation::FieldErrors,
+}
+
+/// `GET /incidents/{number}/resolve`: the confirmation page, for whoever may run the incident.
+pub(crate) async fn confirm_resolve(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+) -> Result<Response, AppError> {
+    let mut conn = app.pool.acquire().await?;
+    let incident = service::load(&mut conn, number).await?;
+    drop(conn);
+    if !rules::may_command(user.role, service::is_commander(&incident, &user.actor)) {
+        return Err(AppError::Forbidden { have: user.role, need: Role::Commander });
+    }
+    if !incident.status.is_open() {
+        return Err(AppError::Conflict(format!("{number} is already resolved.")));
+    }
+    Ok(render_page(&ResolvePage {
+        layout,
+        number: number.to_string(),
+        path: incident_path(number),
+        title: incident.title.clone(),
+        status: incident.status.as_str(),
+        acknowledged: incident.acknowledged_at.is_some(),
+        private: incident.private,
+        version: incident.version,
+        resolution: String::new(),
+        errors: crate::validation::FieldErrors::new(),
+    }))
 }
 
 /// Timeline rows: Markdown rendered once per event, corrections linked both ways.

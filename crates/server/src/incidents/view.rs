@@ -12,7 +12,7 @@ use twisterlab_domain::sla::{Clock, clock, compact_duration};
 use uuid::Uuid;
 
 use crate::clock::{self, Instant, absolute, iso, time_of_day};
-use crate::db::incidents::{Incident, Person, TimelineEvent};
+use crate::db::incidents::{Escalation, Incident, Person, TimelineEvent};
 use crate::db::users::User;
 use crate::web::form::Choice;
 use crate::web::time::Moment;
@@ -129,31 +129,57 @@ pub(crate) struct SlaView {
     pub acknowledged_after: Option<String>,
     /// Whether the response target was met (once acknowledged).
     pub response_met: Option<bool>,
-    /// Unresolved: the manager-escalation countdown.
+    /// Resolved without anyone acknowledging: "resolved without acknowledgement" (and no
+    /// "acknowledged after", no verdict on the response target).
+    pub unacknowledged: Option<&'static str>,
+    /// Unresolved and not escalated yet: the manager-escalation countdown.
     pub escalation: Option<Countdown>,
+    /// The manager escalation fired: "escalated to Maya at 06:43 UTC" (no countdown then).
+    pub escalated: Option<String>,
     pub respond_by: Moment,
     pub escalate_by: Moment,
 }
 
+/// The words for an incident resolved while nobody had acknowledged it.
+pub(crate) const RESOLVED_UNACKNOWLEDGED: &str = "resolved without acknowledgement";
+
+/// "escalated to Maya at 06:43 UTC", or that nobody was on call as manager.
+pub(crate) fn escalated_words(e: &Escalation, zone: &TimeZone) -> String {
+    match e.to.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => format!("escalated to {name} at {}", time_of_day(e.at, zone)),
+        None => format!("escalated at {}, but nobody was on call as manager", time_of_day(e.at, zone)),
+    }
+}
+
 impl SlaView {
-    pub(crate) fn of(incident: &Incident, now: impl Instant, zone: &TimeZone) -> Self {
+    /// `escalated`: the manager escalation, when it fired.
+    pub(crate) fn of(
+        incident: &Incident,
+        escalated: Option<&Escalation>,
+        now: impl Instant,
+        zone: &TimeZone,
+    ) -> Self {
+        // Resolving an unacknowledged incident stamps both times at once: that is no response.
+        let unacknowledged =
+            incident.acknowledged_at.is_some() && incident.acknowledged_at == incident.resolved_at;
         let (ack, acknowledged_after, response_met) = match incident.acknowledged_at {
             None => (Some(Countdown::new(incident.respond_by, now, zone, ACK_DUE, ACK_OVERDUE)), None, None),
+            Some(_) if unacknowledged => (None, None, None),
             Some(at) => (
                 None,
                 Some(format!("acknowledged after {}", span(incident.started_at, at))),
                 Some(at <= incident.respond_by),
             ),
         };
-        let escalation = incident
-            .status
-            .is_open()
+        let escalation = (incident.status.is_open() && escalated.is_none())
             .then(|| Countdown::new(incident.escalate_by, now, zone, ESCALATION_DUE, ESCALATION_OVERDUE));
         Self {
             ack,
             acknowledged_after,
             response_met,
+            unacknowledged: unacknowledged.then_some(RESOLVED_UNACKNOWLEDGED),
             escalation,
+            escalated: escalated.map(|e| escalated_words(e, zone)),
             respond_by: Moment::new(incident.respond_by, zone, now),
             escalate_by: Moment::new(incident.escalate_by, zone, now),
         }
@@ -186,6 +212,8 @@ pub(crate) const fn kind_label(kind: TimelineKind) -> &'static str {
         TimelineKind::HealthSignal => "Health signal",
         TimelineKind::Resolved => "Resolved",
         TimelineKind::Reopened => "Reopened",
+        TimelineKind::DetailsChanged => "Details corrected",
+        TimelineKind::Withdrawn => "Withdrawn",
     }
 }
 
@@ -288,7 +316,48 @@ pub(crate) fn event_summary(
             None => "Resolved".into(),
         },
         TimelineKind::Reopened => format!("Reopened as {}", s("to")),
+        TimelineKind::Notified | TimelineKind::Escalated => page_summary(e),
+        TimelineKind::DetailsChanged => match text(d, "field") {
+            Some("title") => "Title corrected".into(),
+            Some("summary") => "Summary corrected".into(),
+            Some("visibility") => format!("Made {} (was {})", s("after"), s("before")),
+            _ => "Details corrected".into(),
+        },
+        TimelineKind::Withdrawn => format!("Withdrawn from the status page: {}", s("reason")),
         other => kind_label(other).into(),
+    }
+}
+
+/// The channels a page or escalation was queued for, by name.
+pub(crate) fn paged_channels(e: &TimelineEvent) -> Vec<String> {
+    e.data
+        .get("channels")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Whether a page or escalation event sent nothing at all.
+pub(crate) fn nobody_notified(e: &TimelineEvent) -> bool {
+    matches!(e.kind, TimelineKind::Notified | TimelineKind::Escalated) && paged_channels(e).is_empty()
+}
+
+/// What a page or escalation actually did: who was on call, and where it was queued — or
+/// that nobody was notified. Never "notified someone" when nothing was sent.
+fn page_summary(e: &TimelineEvent) -> String {
+    let role = text(&e.data, "to").unwrap_or("primary");
+    let who = text(&e.data, "user").filter(|w| !w.is_empty());
+    let channels = paged_channels(e);
+    let verb = if e.kind == TimelineKind::Escalated { "Escalated to" } else { "Paged" };
+    match (who, channels.is_empty()) {
+        (Some(w), false) => format!("{verb} {w} ({role} on call) through {}", channels.join(", ")),
+        (Some(w), true) => format!(
+            "Nobody was notified: no notification channel carries this page ({w} is {role} on call and was not told)"
+        ),
+        (None, false) => format!("Nobody is on call as {role}; the page went to {}", channels.join(", ")),
+        (None, true) => format!(
+            "Nobody was notified: nobody is on call as {role} and no notification channel carries this page"
+        ),
     }
 }
 
@@ -308,6 +377,9 @@ pub(crate) fn generic_facts(e: &TimelineEvent) -> Vec<(String, String)> {
             | TimelineKind::LinkAdded
             | TimelineKind::Resolved
             | TimelineKind::Reopened
+            | TimelineKind::Notified
+            | TimelineKind::Escalated
+            | TimelineKind::Withdrawn
     );
     let Some(map) = e.data.as_object().filter(|_| !dedicated) else { return vec![] };
     map.iter()

@@ -321,6 +321,8 @@ pub(crate) struct ShowPage {
     pub all_ticked: bool,
     pub steps: Vec<StepView>,
     pub runbook: &'static str,
+    /// The guided runs of the window's work, with their progress.
+    pub runs: Vec<crate::runbooks::view::RunSummary>,
     pub updates: Vec<UpdateView>,
     pub events: Vec<EventView>,
     pub signals: Vec<SignalView>,
@@ -380,6 +382,8 @@ async fn show_page(
     let updates: Vec<Update> = store::updates(&mut *conn, id).await?;
     let events: Vec<Event> = store::events(&mut *conn, id).await?;
     let signals = store::suppressed(&mut *conn, id).await?;
+    let runs = crate::db::runbook_runs::of_window(&mut *conn, id).await?;
+    let runs = crate::runbooks::view::summaries(&mut conn, runs).await?;
     drop(conn);
     let items = shown
         .iter()
@@ -402,6 +406,7 @@ async fn show_page(
         all_ticked: checklist.is_complete(),
         steps: run::steps(),
         runbook: run::RUNBOOK,
+        runs,
         updates: updates
             .iter()
             .map(|u| UpdateView {

@@ -3,17 +3,20 @@
 //! and checking health, leaving maintenance mode), followed as a guided run.
 //!
 //! [`start_for_window`] is the one seam between windows and guided runs: starting a window calls
-//! it in the start's transaction. Guided runs (`runbooks`, issue 11) attach to incidents; until
-//! they also take a maintenance window as their subject, it records on the window's log which
-//! runbook revision the team follows, and the window's page lists that runbook's steps.
+//! it in the start's transaction and it starts a guided run (`runbooks`) whose subject is the
+//! window; the window's page shows the run's progress and links to it.
 
 use serde_json::json;
 use sqlx::PgConnection;
 use twisterlab_domain::runbook::{Runbook, SHIPPED_FILES, SectionKind, parse_runbook};
 use uuid::Uuid;
 
+use twisterlab_domain::runbook::run::START_ROLE;
+
 use crate::db::audit::Actor;
 use crate::db::maintenance::{self as store, Window};
+use crate::db::runbook_runs::Subject;
+use crate::runbooks::service::RunbookError;
 
 /// The runbook a window's work follows.
 pub(crate) const RUNBOOK: &str = "planned-maintenance";
@@ -53,23 +56,50 @@ pub(crate) fn steps() -> Vec<StepView> {
         .unwrap_or_default()
 }
 
-/// Begins the maintenance runbook for `window`, in the transaction that starts it; the id of
-/// the guided run when one was started (see the module documentation).
+/// Begins the maintenance runbook for `window` as a guided run whose subject is the window,
+/// in the transaction that starts it; returns the run's id. Starting a window already needs a
+/// commander, the role that starts runs. Before the start-up loader has stored the runbook (a
+/// fresh database in tests), the shipped file is stored first.
 pub(crate) async fn start_for_window(
     tx: &mut PgConnection,
     actor: &Actor,
     window: &Window,
 ) -> Result<Option<Uuid>, sqlx::Error> {
-    let revision = runbook().map(|r| r.revision.get());
+    if crate::db::runbooks::latest(&mut *tx, RUNBOOK).await?.is_none()
+        && let Some(shipped) = runbook()
+    {
+        crate::db::runbooks::lock_slug(tx, RUNBOOK).await?;
+        if crate::db::runbooks::latest(&mut *tx, RUNBOOK).await?.is_none() {
+            crate::db::runbooks::insert(
+                &mut *tx,
+                &shipped,
+                crate::db::runbooks::Source::File,
+                None,
+                "system",
+            )
+            .await?;
+        }
+    }
+    let started =
+        crate::runbooks::service::start_run(tx, actor, START_ROLE, RUNBOOK, Subject::Window(window.id)).await;
+    let run_id = match started {
+        Ok(id) => id,
+        Err(RunbookError::Db(e)) => return Err(e),
+        Err(other) => {
+            tracing::error!(error = %other, "cannot start the maintenance runbook for the window");
+            return Ok(None);
+        }
+    };
+    let revision = crate::db::runbook_runs::find(&mut *tx, run_id).await?.map(|r| r.revision.get());
     store::append_event(
         &mut *tx,
         window.id,
         "started",
         actor.user_id,
         &actor.label,
-        &format!("The work follows the runbook \u{201c}{RUNBOOK}\u{201d}: its steps are listed on this page"),
-        json!({"runbook": RUNBOOK, "revision": revision}),
+        &format!("The work follows the runbook \u{201c}{RUNBOOK}\u{201d} as a guided run: /runs/{run_id}"),
+        json!({"runbook": RUNBOOK, "revision": revision, "run": run_id}),
     )
     .await?;
-    Ok(None)
+    Ok(Some(run_id))
 }

@@ -113,6 +113,10 @@ pub(crate) struct ServiceForm {
     /// `P0`…`P3`, or empty for never.
     #[serde(default)]
     pub open_incident: String,
+    #[serde(default)]
+    pub passes_before_up: String,
+    /// Checkbox: declared incidents are public at once.
+    pub public_incidents: Option<String>,
     /// Checkbox: present when checked.
     pub enabled: Option<String>,
 }
@@ -129,6 +133,8 @@ impl ServiceForm {
             component: service.component_id.map(|c| c.to_string()).unwrap_or_default(),
             impact: service.impact.as_str().into(),
             open_incident: service.open_incident.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            passes_before_up: service.passes_before_up.to_string(),
+            public_incidents: service.public_incidents.then(|| "on".into()),
             enabled: service.enabled.then(|| "on".into()),
         }
     }
@@ -139,6 +145,7 @@ impl ServiceForm {
             interval_seconds: spec.interval_seconds.to_string(),
             timeout_ms: spec.timeout_ms.to_string(),
             failures_before_down: spec.failures_before_down.to_string(),
+            passes_before_up: spec.passes_before_up.to_string(),
             impact: spec.impact.as_str().into(),
             enabled: Some("on".into()),
             ..Self::default()
@@ -158,6 +165,12 @@ impl ServiceForm {
         let interval_seconds = number("interval_seconds", &self.interval_seconds);
         let timeout_ms = number("timeout_ms", &self.timeout_ms);
         let failures_before_down = number("failures_before_down", &self.failures_before_down);
+        // Optional: forms and scripts from before the field get the default.
+        let passes_before_up = if self.passes_before_up.trim().is_empty() {
+            definition::DEFAULT_PASSES_BEFORE_UP
+        } else {
+            number("passes_before_up", &self.passes_before_up)
+        };
         let expect = definition::parse_expect_lines(&self.expect).unwrap_or_else(|m| {
             errors.push(FieldError::new("expect", m));
             Default::default()
@@ -194,6 +207,8 @@ impl ServiceForm {
             component: None,
             impact,
             open_incident,
+            passes_before_up,
+            public_incidents: self.public_incidents.is_some(),
             enabled: self.enabled.is_some(),
         };
         ServiceInput { spec, component_id, read_errors: errors }
@@ -225,6 +240,10 @@ impl ServiceFormPage {
 
     fn enabled(&self) -> bool {
         self.form.enabled.is_some()
+    }
+
+    fn public_incidents(&self) -> bool {
+        self.form.public_incidents.is_some()
     }
 
     fn new(

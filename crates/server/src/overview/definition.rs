@@ -18,6 +18,9 @@ pub(crate) const MAX_INTERVAL_SECONDS: i32 = 86_400;
 pub(crate) const MIN_TIMEOUT_MS: i32 = 100;
 pub(crate) const MAX_TIMEOUT_MS: i32 = 60_000;
 pub(crate) const MAX_FAILURES_BEFORE_DOWN: i32 = 100;
+/// Passing checks in a row that bring a down service's component back on the status page.
+pub(crate) const DEFAULT_PASSES_BEFORE_UP: i32 = 2;
+pub(crate) const MAX_PASSES_BEFORE_UP: i32 = 100;
 pub(crate) const MAX_URL_CHARS: usize = 2000;
 pub(crate) const MAX_EXPECTATIONS: usize = 50;
 
@@ -43,6 +46,12 @@ pub struct ServiceSpec {
     pub impact: Impact,
     /// Severity of the incident a down service declares; `None`: never.
     pub open_incident: Option<Severity>,
+    /// Passing checks in a row after which a down service stops counting against its
+    /// component (flapping suppression).
+    pub passes_before_up: i32,
+    /// Whether the incidents it declares are public at once (default: private until a
+    /// commander publishes one).
+    pub public_incidents: bool,
     pub enabled: bool,
 }
 
@@ -59,6 +68,8 @@ impl ServiceSpec {
             component: None,
             impact: Impact::PartialOutage,
             open_incident: None,
+            passes_before_up: DEFAULT_PASSES_BEFORE_UP,
+            public_incidents: false,
             enabled: true,
         }
     }
@@ -96,6 +107,9 @@ impl ServiceSpec {
         }
         if !(1..=MAX_FAILURES_BEFORE_DOWN).contains(&self.failures_before_down) {
             out.push(("failures_before_down", format!("Use 1 to {MAX_FAILURES_BEFORE_DOWN} failures.")));
+        }
+        if !(1..=MAX_PASSES_BEFORE_UP).contains(&self.passes_before_up) {
+            out.push(("passes_before_up", format!("Use 1 to {MAX_PASSES_BEFORE_UP} passing checks.")));
         }
         out
     }
@@ -182,6 +196,9 @@ struct FileService {
     impact: Option<String>,
     /// `"P0"`…`"P3"`; omitted: never open an incident.
     open_incident: Option<String>,
+    passes_before_up: Option<i64>,
+    /// Whether declared incidents are public at once; omitted: private.
+    public_incidents: Option<bool>,
     #[serde(default)]
     expect: BTreeMap<String, toml::Value>,
     enabled: Option<bool>,
@@ -248,6 +265,8 @@ pub(crate) fn services_from_file(file: &toml::Table) -> Result<Vec<ServiceSpec>,
             component: raw.component.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()),
             impact,
             open_incident,
+            passes_before_up: number(raw.passes_before_up, DEFAULT_PASSES_BEFORE_UP, "passes_before_up")?,
+            public_incidents: raw.public_incidents.unwrap_or(false),
             enabled: raw.enabled.unwrap_or(true),
         };
         if let Some((field, message)) = spec.problems().into_iter().next() {

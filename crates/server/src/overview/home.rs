@@ -43,6 +43,91 @@ pub(crate) struct MetricsPanel {
     /// When the snapshot was taken; `None` before the first one.
     pub read: Option<Moment>,
     pub stale: bool,
+    /// Per reading (same order): its signal (`ok`, `pending`, `firing`, `unknown`) and its
+    /// 24-hour trend.
+    pub trends: Vec<MetricTrend>,
+}
+
+/// One active signal on the overview, whatever its source.
+pub(crate) struct SignalRow {
+    /// `probe`, `key metric` or `Alertmanager`.
+    pub source: &'static str,
+    pub what: String,
+    /// Where to read more.
+    pub href: String,
+    /// `down`, `failing`, `firing`, `pending`, `unknown`.
+    pub state: &'static str,
+    pub css: &'static str,
+    pub since: Option<Moment>,
+    pub incident: Option<i64>,
+}
+
+/// Firing Alertmanager alerts listed.
+const ALERTS_SHOWN: i64 = 20;
+
+/// The signals from probes, key metrics and Alertmanager, together, with their source.
+async fn active_signals(
+    app: &AppState,
+    services: &[ServiceView],
+    trends: &[MetricTrend],
+    readings: &[Reading],
+    now: Timestamp,
+) -> Result<Vec<SignalRow>, AppError> {
+    let zone = &app.config.timezone;
+    let mut out = vec![];
+    for s in
+        services.iter().filter(|s| s.enabled && matches!(s.state, ServiceState::Down | ServiceState::Failing))
+    {
+        out.push(SignalRow {
+            source: "probe",
+            what: s.name.clone(),
+            href: format!("/health/services/{}", s.name),
+            state: s.state.as_str(),
+            css: if s.state == ServiceState::Down {
+                "state-major_outage"
+            } else {
+                "state-degraded_performance"
+            },
+            since: Some(s.since.clone()),
+            incident: None,
+        });
+    }
+    for (t, r) in trends.iter().zip(readings) {
+        if t.signal != "ok" {
+            out.push(SignalRow {
+                source: "key metric",
+                what: r.label.clone(),
+                href: format!("/health/metrics/{}", r.name),
+                state: t.signal,
+                css: t.css,
+                since: None,
+                incident: None,
+            });
+        }
+    }
+    for a in crate::db::alertmanager::firing(&app.pool, ALERTS_SHOWN).await? {
+        out.push(SignalRow {
+            source: "Alertmanager",
+            what: match &a.service {
+                Some(s) => format!("{} on {s}", a.alertname),
+                None => a.alertname.clone(),
+            },
+            href: format!("/incidents/{}", a.incident_number),
+            state: "firing",
+            css: "state-major_outage",
+            since: Some(Moment::new(a.starts_at, zone, now)),
+            incident: Some(a.incident_number),
+        });
+    }
+    Ok(out)
+}
+
+/// A key metric's signal and 24-hour trend on the overview.
+pub(crate) struct MetricTrend {
+    pub name: String,
+    pub signal: &'static str,
+    pub css: &'static str,
+    pub chart: super::trend::Trend,
 }
 
 /// A Warning event as the Kubernetes panel lists it.
@@ -155,6 +240,8 @@ pub(crate) struct OverviewPage {
     pub now: Moment,
     /// The portal itself: its database and schema, and how long it has run.
     pub portal: PortalFacts,
+    /// Active signals from probes, key metrics and Alertmanager, with their source.
+    pub signals: Vec<SignalRow>,
     /// Maintenance in progress and overdue recurring tasks (`maintenance/overview.html`).
     pub maintenance: crate::maintenance::view::OverviewSection,
 }
@@ -183,6 +270,32 @@ fn stale(taken_at: Timestamp, now: Timestamp) -> bool {
     crate::clock::between(taken_at, now).as_secs() > STALE_AFTER_SECONDS
 }
 
+/// Each reading's signal and 24-hour trend.
+async fn metric_trends(
+    app: &AppState,
+    readings: &[Reading],
+    now: Timestamp,
+) -> Result<Vec<MetricTrend>, AppError> {
+    let signals = crate::db::metric_signals::signals(&app.pool).await?;
+    let day = jiff::SignedDuration::from_hours(24);
+    let mut out = Vec::with_capacity(readings.len());
+    for r in readings {
+        let reads = crate::db::metric_signals::readings(&app.pool, &r.name, now - day).await?;
+        let signal = signals
+            .iter()
+            .find(|s| s.metric == r.name)
+            .map(|s| twisterlab_domain::health::signal_label(s.signal, s.last_state))
+            .unwrap_or("unknown");
+        out.push(MetricTrend {
+            name: r.name.clone(),
+            signal,
+            css: super::pages::signal_css(signal),
+            chart: super::trend::draw(&reads, day, "24 h", r.threshold, r.unit, now),
+        });
+    }
+    Ok(out)
+}
+
 /// `GET /`.
 pub(crate) async fn show_overview(
     State(app): State<AppState>,
@@ -202,6 +315,7 @@ pub(crate) async fn show_overview(
             readings: snapshot.readings,
             read: Some(Moment::new(taken_at, zone, now)),
             stale: stale(taken_at, now),
+            trends: vec![],
         },
         None => MetricsPanel {
             configured: app.config.prometheus_url.is_some(),
@@ -209,8 +323,12 @@ pub(crate) async fn show_overview(
             readings: vec![],
             read: None,
             stale: false,
+            trends: vec![],
         },
     };
+    let mut metrics = metrics;
+    metrics.trends = metric_trends(&app, &metrics.readings, now).await?;
+    let signals = active_signals(&app, &services, &metrics.trends, &metrics.readings, now).await?;
 
     let can_read_logs = role.allows(Role::Responder);
     let kube = match health_snapshots::load::<KubeSnapshot>(&app.pool, SnapshotKind::Kubernetes).await? {
@@ -237,9 +355,9 @@ pub(crate) async fn show_overview(
         None => KubePanel { snapshot: None, taken: None, stale: false, can_read_logs, events: vec![] },
     };
 
-    // Viewers see public incidents only: private ones (security) stay with responders.
-    let filter =
-        ListFilter { open: Some(true), public_only: !role.allows(Role::Responder), ..ListFilter::default() };
+    // The incident read rule decides which open incidents the caller sees.
+    let mut filter = ListFilter { open: Some(true), ..ListFilter::default() };
+    crate::incidents::service::ReadScope::for_role(role).restrict(&mut filter);
     let incidents = incidents::list(&app.pool, &filter, None, INCIDENTS_SHOWN)
         .await?
         .into_iter()
@@ -274,6 +392,7 @@ pub(crate) async fn show_overview(
 
     let maintenance = crate::maintenance::view::overview_section(&app.pool, zone, now).await?;
     Ok(Page(OverviewPage {
+        signals,
         maintenance,
         portal,
         is_admin: role.allows(Role::Admin),

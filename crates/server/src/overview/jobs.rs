@@ -60,6 +60,8 @@ pub(crate) struct KeyMetricsJob {
     pub specs: Vec<KeyMetricSpec>,
     /// A snapshot younger than this is not refreshed (another process just did it).
     pub min_age: Duration,
+    /// The team's zone (incident deadlines in business hours).
+    pub zone: jiff::tz::TimeZone,
 }
 
 impl KeyMetricsJob {
@@ -72,15 +74,31 @@ impl KeyMetricsJob {
                 None
             }
         });
-        Self { pool, prometheus, specs: config.key_metrics.clone(), min_age: METRICS_INTERVAL / 2 }
+        Self {
+            pool,
+            prometheus,
+            specs: config.key_metrics.clone(),
+            min_age: METRICS_INTERVAL / 2,
+            zone: config.timezone.clone(),
+        }
     }
 
     /// One refresh; `Ok(None)` when another process holds it or it is fresh enough.
+    /// The process that refreshes also stores each read and steps each metric's signal
+    /// (`signals::on_metric_read`).
     pub(crate) async fn run_once(&self) -> Result<Option<MetricsSnapshot>, sqlx::Error> {
-        refresh(&self.pool, SnapshotKind::KeyMetrics, self.min_age, async {
+        let taken = refresh(&self.pool, SnapshotKind::KeyMetrics, self.min_age, async {
             Ok(key_metrics::take_snapshot(self.prometheus.as_ref(), &self.specs).await)
         })
-        .await
+        .await?;
+        if let Some(snapshot) = &taken {
+            for (spec, reading) in self.specs.iter().zip(&snapshot.readings) {
+                if let Err(e) = super::signals::on_metric_read(&self.pool, &self.zone, spec, reading).await {
+                    tracing::warn!(metric = %spec.name, error = %crate::telemetry::error_chain(&e), "key metric signal not recorded");
+                }
+            }
+        }
+        Ok(taken)
     }
 }
 
@@ -103,6 +121,40 @@ impl KubeSnapshotJob {
             Ok(cluster::take_snapshot(cluster.as_ref(), previous.as_ref().map(|(s, _)| s)).await)
         })
         .await
+    }
+}
+
+/// Days key-metric readings are kept for the trend charts.
+pub(crate) const READING_DAYS: i32 = 30;
+/// How often old key-metric readings are pruned.
+pub(crate) const READING_PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Prunes key-metric readings older than [`READING_DAYS`].
+pub(crate) struct ReadingPruneJob {
+    pub pool: PgPool,
+}
+
+impl ReadingPruneJob {
+    /// Returns the number of readings deleted.
+    pub(crate) async fn run_once(&self) -> Result<u64, sqlx::Error> {
+        let mut pruned = 0;
+        loop {
+            let n = crate::db::metric_signals::prune(&self.pool, READING_DAYS, PRUNE_BATCH).await?;
+            pruned += n;
+            if n < PRUNE_BATCH.unsigned_abs() {
+                break;
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+impl Worker for ReadingPruneJob {
+    fn run_once(&self) -> BoxFuture<'_, anyhow::Result<NextPass>> {
+        Box::pin(async move {
+            ReadingPruneJob::run_once(self).await?;
+            Ok(None)
+        })
     }
 }
 

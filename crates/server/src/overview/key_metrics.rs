@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use twisterlab_domain::health::{Direction, MetricState, Unit, excerpt, metric_state};
+use twisterlab_domain::severity::Severity;
 
 use super::probe::{error_text, status_text};
 
@@ -28,6 +29,29 @@ pub struct KeyMetricSpec {
     pub threshold: f64,
     pub direction: Direction,
     pub unit: Unit,
+    /// How long the metric must stay over its threshold before it becomes a health signal
+    /// (Prometheus's `for`), in seconds.
+    #[serde(default = "default_hold")]
+    pub for_seconds: u32,
+    /// Severity of the incident a held breach declares; `None`: a signal without incident.
+    #[serde(default)]
+    pub open_incident: Option<Severity>,
+}
+
+/// The default "for" duration: five minutes.
+pub(crate) const DEFAULT_FOR_SECONDS: u32 = 300;
+/// The longest "for" duration: a day.
+pub(crate) const MAX_FOR_SECONDS: u32 = 86_400;
+
+fn default_hold() -> u32 {
+    DEFAULT_FOR_SECONDS
+}
+
+impl KeyMetricSpec {
+    /// The "for" duration.
+    pub(crate) fn hold(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_secs(i64::from(self.for_seconds))
+    }
 }
 
 fn spec(
@@ -38,7 +62,16 @@ fn spec(
     direction: Direction,
     unit: Unit,
 ) -> KeyMetricSpec {
-    KeyMetricSpec { name: name.into(), label: label.into(), query: query.into(), threshold, direction, unit }
+    KeyMetricSpec {
+        name: name.into(),
+        label: label.into(),
+        query: query.into(),
+        threshold,
+        direction,
+        unit,
+        for_seconds: DEFAULT_FOR_SECONDS,
+        open_incident: Some(Severity::P2),
+    }
 }
 
 /// The runbook's "Key Metrics to Monitor", as PromQL over the metrics TwisterLab's API exports
@@ -94,6 +127,18 @@ pub(crate) fn defaults() -> Vec<KeyMetricSpec> {
             Below,
             Unit::Ratio,
         ),
+        // The runbook's scale-up trigger: CPU over 70 % for 10 minutes.
+        KeyMetricSpec {
+            for_seconds: 600,
+            ..spec(
+                "cpu",
+                "CPU (share of limit)",
+                "max(rate(container_cpu_usage_seconds_total[5m]) / container_cpu_limit_cores)",
+                0.7,
+                Below,
+                Unit::Ratio,
+            )
+        },
     ]
 }
 
@@ -109,6 +154,10 @@ struct FileMetric {
     unit: Option<String>,
     /// `false` removes a default metric.
     enabled: Option<bool>,
+    /// Seconds over the threshold before it is a health signal.
+    for_seconds: Option<i64>,
+    /// `"P0"`…`"P3"`, or `"none"` for a signal without incident.
+    open_incident: Option<String>,
 }
 
 /// The defaults merged with the file's `[[key_metrics]]`.
@@ -152,6 +201,23 @@ pub(crate) fn from_file(file: &toml::Table) -> Result<Vec<KeyMetricSpec>, String
         if raw.query.as_deref().is_some_and(|q| q.trim().is_empty()) {
             return Err(at("query is empty".into()));
         }
+        let for_seconds = match raw.for_seconds {
+            None => None,
+            Some(n) => Some(
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= MAX_FOR_SECONDS)
+                    .ok_or_else(|| at(format!("for_seconds = {n}: use 0 to {MAX_FOR_SECONDS}")))?,
+            ),
+        };
+        let open_incident =
+            match raw.open_incident.as_deref() {
+                None => None,
+                Some("none" | "") => Some(None),
+                Some(s) => Some(Some(s.parse::<Severity>().map_err(|_| {
+                    at(format!("open_incident = {s:?}: expected P0, P1, P2, P3 or \"none\""))
+                })?)),
+            };
         match existing {
             Some(index) => {
                 let s = &mut specs[index];
@@ -170,6 +236,12 @@ pub(crate) fn from_file(file: &toml::Table) -> Result<Vec<KeyMetricSpec>, String
                 if let Some(v) = unit {
                     s.unit = v;
                 }
+                if let Some(v) = for_seconds {
+                    s.for_seconds = v;
+                }
+                if let Some(v) = open_incident {
+                    s.open_incident = v;
+                }
             }
             None => {
                 let (Some(query), Some(threshold), Some(direction)) = (raw.query, raw.threshold, direction)
@@ -186,6 +258,8 @@ pub(crate) fn from_file(file: &toml::Table) -> Result<Vec<KeyMetricSpec>, String
                     threshold,
                     direction,
                     unit: unit.unwrap_or(Unit::Number),
+                    for_seconds: for_seconds.unwrap_or(DEFAULT_FOR_SECONDS),
+                    open_incident: open_incident.unwrap_or(Some(Severity::P2)),
                 });
             }
         }
@@ -409,6 +483,30 @@ pub(crate) struct MetricsSnapshot {
     pub readings: Vec<Reading>,
 }
 
+/// `url` without a user name or password.
+pub(crate) fn without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.as_str().trim_end_matches('/').to_owned()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod credential_tests {
+    #[test]
+    fn the_prometheus_url_shown_on_the_overview_has_no_credentials() {
+        assert_eq!(
+            super::without_credentials("http://scraper:pr0m-pw@prometheus:9090"),
+            "http://prometheus:9090"
+        );
+        assert_eq!(super::without_credentials("http://prometheus:9090/sub"), "http://prometheus:9090/sub");
+    }
+}
+
 /// Reads every metric (or, without Prometheus, marks each unknown).
 pub(crate) async fn take_snapshot(
     prometheus: Option<&Prometheus>,
@@ -417,7 +515,8 @@ pub(crate) async fn take_snapshot(
     match prometheus {
         Some(p) => MetricsSnapshot {
             configured: true,
-            prometheus_url: Some(p.base().to_owned()),
+            // Shown on the overview to every role: never with the credentials it may carry.
+            prometheus_url: Some(without_credentials(p.base())),
             readings: p.read_all(specs).await,
         },
         None => MetricsSnapshot {

@@ -20,6 +20,7 @@ pub(crate) mod scheduler;
 pub(crate) mod service;
 pub(crate) mod signals;
 pub(crate) mod sparkline;
+pub(crate) mod trend;
 pub(crate) mod view;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub(crate) fn routes() -> Routes {
     Routes::new()
         .get("/", Access::Role(Role::Viewer), home::show_overview)
         .get("/health/services/{name}", Access::Role(Role::Viewer), pages::show_service)
+        .get("/health/metrics/{name}", Access::Role(Role::Viewer), pages::show_metric)
         // Logs can carry tokens and customer data: responders and up.
         .get("/kubernetes/logs/{deployment}", Access::Role(Role::Responder), pages::show_logs)
         .merge(admin::routes())

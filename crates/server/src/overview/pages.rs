@@ -92,6 +92,9 @@ pub(crate) async fn show_service(
             .await?;
     let view =
         ServiceView::of(&service, buckets.get(&service.id).map(Vec::as_slice).unwrap_or(&[]), zone, now);
+    // What a target answered can be anything the target returns (internal data, a redirect
+    // target's page): only admins, who choose the URLs, see the excerpt.
+    let shows_excerpts = layout.user.as_ref().is_some_and(|u| u.role.allows(Role::Admin));
     let results = probe_results::recent(&app.pool, service.id, RESULTS_SHOWN)
         .await?
         .into_iter()
@@ -102,7 +105,7 @@ pub(crate) async fn show_service(
             http_status: r.http_status.map(|s| s.to_string()).unwrap_or_else(|| "–".into()),
             failure: r.failure.map(FailureKind::label),
             reason: r.reason.unwrap_or_default(),
-            excerpt: r.excerpt,
+            excerpt: r.excerpt.filter(|_| shows_excerpts),
             lateness_ms: i64::try_from(r.started_at.duration_since(r.scheduled_at).as_millis()).unwrap_or(0),
         })
         .collect();
@@ -216,6 +219,93 @@ pub(crate) async fn show_logs(
             *response.status_mut() = status;
             return Ok(response);
         }
+    };
+    Ok(render_page(&page))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /health/metrics/{name}
+
+#[derive(Template)]
+#[template(path = "overview/metric.html")]
+pub(crate) struct MetricPage {
+    pub layout: Layout,
+    pub label: String,
+    pub name: String,
+    pub query: String,
+    pub threshold: String,
+    pub hold: String,
+    pub incident: String,
+    /// `ok`, `pending`, `firing` or `unknown`.
+    pub signal: &'static str,
+    pub last_read: Option<Moment>,
+    pub charts: Vec<super::trend::Trend>,
+}
+
+impl MetricPage {
+    fn signal_css(&self) -> &'static str {
+        signal_css(self.signal)
+    }
+}
+
+/// CSS class of a metric signal's state.
+pub(crate) fn signal_css(signal: &str) -> &'static str {
+    match signal {
+        "ok" => "state-operational",
+        "pending" => "state-degraded_performance",
+        "firing" => "state-major_outage",
+        _ => "state-unknown",
+    }
+}
+
+/// `GET /health/metrics/{name}`: a key metric's signal and its 24-hour and 7-day trends with
+/// the threshold line.
+pub(crate) async fn show_metric(
+    State(app): State<AppState>,
+    layout: Layout,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let spec = app
+        .config
+        .key_metrics
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| AppError::NotFoundThing { what: format!("Key metric {name}") })?;
+    let now = Timestamp::now();
+    let zone = &app.config.timezone;
+    let week = jiff::SignedDuration::from_hours(24 * 7);
+    let reads = crate::db::metric_signals::readings(&app.pool, &spec.name, now - week).await?;
+    let charts = vec![
+        super::trend::draw(
+            &reads,
+            jiff::SignedDuration::from_hours(24),
+            "24 h",
+            spec.threshold,
+            spec.unit,
+            now,
+        ),
+        super::trend::draw(&reads, week, "7 days", spec.threshold, spec.unit, now),
+    ];
+    let row =
+        crate::db::metric_signals::signals(&app.pool).await?.into_iter().find(|s| s.metric == spec.name);
+    let signal = row
+        .as_ref()
+        .map(|r| twisterlab_domain::health::signal_label(r.signal, r.last_state))
+        .unwrap_or("unknown");
+    let page = MetricPage {
+        layout,
+        label: spec.label.clone(),
+        name: spec.name.clone(),
+        query: spec.query.clone(),
+        threshold: format!("{} {}", spec.direction.symbol(), spec.unit.format(spec.threshold)),
+        hold: format!("{} s", spec.for_seconds),
+        incident: match spec.open_incident {
+            Some(s) => format!("declares a {} incident (private until published)", s.as_str()),
+            None => "a signal on the overview only".into(),
+        },
+        signal,
+        last_read: row.and_then(|r| r.last_read_at).map(|t| Moment::new(t, zone, now)),
+        charts,
     };
     Ok(render_page(&page))
 }

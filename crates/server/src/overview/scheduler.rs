@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use twisterlab_domain::health::step;
+use twisterlab_domain::health::{counts_down, step};
 use uuid::Uuid;
 
 use super::probe::{self, Outcome};
@@ -124,16 +124,28 @@ impl ProbeScheduler {
             },
         )
         .await?;
+        let passes = if outcome.ok() { locked.consecutive_passes.saturating_add(1) } else { 0 };
+        let counts_down = counts_down(locked.counts_down, &next, passes, locked.passes_before_up);
         let new_state = NewState {
             state: next.to,
             changed: next.changed(),
             consecutive_failures: next.consecutive_failures,
+            consecutive_passes: passes,
+            counts_down,
             checked_at: started_at,
             ok: outcome.ok(),
             latency_ms: outcome.latency_ms(),
             reason,
         };
         store::record_state(&mut *tx, claim.service_id, &new_state, self.owner).await?;
+        if counts_down != locked.counts_down
+            && let Some(component_id) = locked.component_id
+        {
+            // The component follows its services: record its public status and wake the
+            // status page, in this transaction.
+            crate::status_page::history::record(&mut tx, &[component_id]).await?;
+            crate::db::status::notify(&mut *tx).await?;
+        }
         let signal = if next.went_down() || next.recovered() {
             match store::find(&mut *tx, claim.service_id).await? {
                 Some(service) => {

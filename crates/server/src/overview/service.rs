@@ -89,6 +89,8 @@ impl ServiceInput {
             component_id: self.component_id,
             impact: s.impact,
             open_incident: s.open_incident,
+            passes_before_up: s.passes_before_up,
+            public_incidents: s.public_incidents,
             enabled: s.enabled,
             managed_by_file,
         }
@@ -102,6 +104,7 @@ impl ServiceInput {
             "interval_seconds": s.interval_seconds, "timeout_ms": s.timeout_ms,
             "failures_before_down": s.failures_before_down, "component_id": self.component_id,
             "impact": s.impact.as_str(), "open_incident": s.open_incident.map(|sev| sev.as_str()),
+            "passes_before_up": s.passes_before_up, "public_incidents": s.public_incidents,
             "enabled": s.enabled, "managed_by_file": managed_by_file,
         })
     }
@@ -120,6 +123,8 @@ pub(crate) fn input_of(service: &Service) -> ServiceInput {
             component: None,
             impact: service.impact,
             open_incident: service.open_incident,
+            passes_before_up: service.passes_before_up,
+            public_incidents: service.public_incidents,
             enabled: service.enabled,
         },
         service.component_id,
@@ -201,6 +206,11 @@ pub(crate) async fn update(
     if current.interval_seconds != input.spec.interval_seconds {
         store::reschedule(&mut *tx, current.id, input.spec.interval_seconds).await?;
     }
+    if current.counts_down {
+        // A down service moved to another component, changed its impact or was disabled.
+        let touched: Vec<Uuid> = current.component_id.into_iter().chain(input.component_id).collect();
+        follow_components(tx, &touched).await?;
+    }
     audit::record(
         &mut *tx,
         actor,
@@ -229,6 +239,9 @@ pub(crate) async fn delete(
         return Err(ServiceError::ManagedByFile(current.name));
     }
     store::delete(&mut *tx, current.id).await?;
+    if current.counts_down {
+        follow_components(tx, &current.component_id.into_iter().collect::<Vec<_>>()).await?;
+    }
     audit::record(
         &mut *tx,
         actor,
@@ -240,6 +253,16 @@ pub(crate) async fn delete(
         },
     )
     .await?;
+    Ok(())
+}
+
+/// Records the public status of components whose services changed, and wakes the status page
+/// when one moved.
+async fn follow_components(tx: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    let changed = crate::status_page::history::record(tx, ids).await?;
+    if !changed.is_empty() {
+        crate::db::status::notify(&mut *tx).await?;
+    }
     Ok(())
 }
 

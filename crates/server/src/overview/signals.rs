@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde_json::json;
 use sqlx::PgConnection;
 use twisterlab_domain::health::{FailureKind, ServiceState, Step};
-use twisterlab_domain::incident::{TimelineKind, Title};
+use twisterlab_domain::incident::{Impact, TimelineKind, Title};
 use uuid::Uuid;
 
 use crate::clock;
@@ -55,10 +55,6 @@ pub(crate) async fn on_step(
     down_since: Timestamp,
     evidence: &[ProbeResult],
 ) -> Result<Signal, IncidentError> {
-    if (step.went_down() || step.recovered()) && service.component_id.is_some() {
-        // The status page rolls probe state into component status.
-        incidents::notify_status_change(&mut *tx).await?;
-    }
     if step.went_down() {
         if let Some(window) = crate::maintenance::suppression::hold_back(&mut *tx, service, evidence).await? {
             return Ok(Signal::Suppressed(window));
@@ -71,12 +67,17 @@ pub(crate) async fn on_step(
             return Ok(Signal::NoIncident);
         };
         let declaration = Declaration {
-            title: title(service, evidence),
+            title: title(service),
             summary: format!(
-                "Declared by the portal's health probe: {} failed {} checks in a row. The probe evidence is on the timeline.",
-                service.name, step.consecutive_failures
+                "Declared by the portal's health probe: {} failed {} checks in a row. Latest reason: {}. The probe evidence is on the timeline.",
+                service.name,
+                step.consecutive_failures,
+                one_line(
+                    evidence.first().and_then(|r| r.reason.as_deref()).unwrap_or("health check failing")
+                )
             ),
             severity: Some(severity),
+            private: Some(!service.public_incidents),
             components: service.component_id.map(|c| vec![(c, service.impact)]).unwrap_or_default(),
             labels: vec![INCIDENT_LABEL.to_owned()],
             ..Declaration::default()
@@ -130,12 +131,14 @@ pub(crate) async fn declare_after_maintenance(
     };
     let evidence = crate::db::probe_results::recent(&mut *tx, service.id, 5).await?;
     let declaration = Declaration {
-        title: title(service, &evidence),
+        title: title(service),
         summary: format!(
-            "Declared by the portal's health probe: {} went down during the maintenance window \u{201c}{window_title}\u{201d} and was still down when it ended. The probe evidence is on the timeline.",
-            service.name
+            "Declared by the portal's health probe: {} went down during the maintenance window \u{201c}{window_title}\u{201d} and was still down when it ended. Latest reason: {}. The probe evidence is on the timeline.",
+            service.name,
+            one_line(service.last_reason.as_deref().unwrap_or("health check failing"))
         ),
         severity: Some(severity),
+        private: Some(!service.public_incidents),
         components: service.component_id.map(|c| vec![(c, service.impact)]).unwrap_or_default(),
         labels: vec![INCIDENT_LABEL.to_owned()],
         ..Declaration::default()
@@ -163,6 +166,99 @@ pub(crate) async fn declare_after_maintenance(
     Ok(Some(incident))
 }
 
+/// Label on incidents declared by key metrics.
+pub(crate) const METRIC_INCIDENT_LABEL: &str = "key-metric";
+/// How timeline events written for key metrics are signed.
+pub(crate) const METRIC_ACTOR_LABEL: &str = "key metric";
+
+/// Judges one read of a key metric and acts on it, in its own transaction under the metric's
+/// signal row lock (one open incident per metric, as for probes): stores the read, steps the
+/// signal, and when a breach has lasted the metric's "for" duration declares an incident (or
+/// adds to the open one) with the value on the timeline; a healthy read after that clears it
+/// with an event. An unknown read never fires nor clears.
+pub(crate) async fn on_metric_read(
+    pool: &sqlx::PgPool,
+    zone: &jiff::tz::TimeZone,
+    spec: &crate::overview::key_metrics::KeyMetricSpec,
+    reading: &crate::overview::key_metrics::Reading,
+) -> Result<Signal, IncidentError> {
+    use crate::db::metric_signals as metrics;
+    use twisterlab_domain::health::{MetricChange, step_signal};
+    let mut tx = pool.begin().await?;
+    let before = metrics::lock_signal(&mut tx, &spec.name).await?;
+    let now = Timestamp::now();
+    let (after, change) = step_signal(before, reading.state, now, spec.hold());
+    metrics::insert_reading(&mut *tx, &spec.name, reading.value, reading.threshold, reading.state).await?;
+    metrics::save_signal(&mut *tx, &spec.name, after, reading.state, reading.value).await?;
+    let value = reading.value_text();
+    let threshold = reading.threshold_text();
+    let data = json!({
+        "metric": spec.name, "label": spec.label, "query": spec.query, "value": reading.value,
+        "threshold": spec.threshold, "direction": spec.direction, "for_seconds": spec.for_seconds,
+        "breach_since": after.breach_since.map(clock::iso),
+    });
+    let signal = match change {
+        MetricChange::None => Signal::None,
+        MetricChange::Fired => {
+            let minutes = after.breach_since.map(|s| clock::between(s, now).as_mins()).unwrap_or(0);
+            let event = SignalEvent {
+                body: format!(
+                    "**{}** reads {value}, over its threshold ({threshold}) for {} — its \"for\" duration is {} s.\n\nQuery: `{}`",
+                    spec.label,
+                    if minutes < 1 { "less than a minute".to_owned() } else { format!("{minutes} min") },
+                    spec.for_seconds,
+                    spec.query.replace('`', "'"),
+                ),
+                data: json!({"state": "firing", "reading": data}),
+            };
+            if let Some((incident_id, number)) = metrics::open_incident(&mut *tx, &spec.name).await? {
+                append_as(&mut tx, incident_id, METRIC_ACTOR_LABEL, &event).await?;
+                Signal::Appended(number)
+            } else if let Some(severity) = spec.open_incident {
+                let declaration = Declaration {
+                    title: format!("{} is over its threshold", spec.label),
+                    summary: format!(
+                        "Declared by the portal's key metrics: {} read {value}, over its threshold ({threshold}) for {} s or more. The readings are on the timeline.",
+                        spec.label, spec.for_seconds
+                    ),
+                    severity: Some(severity),
+                    private: Some(true),
+                    labels: vec![METRIC_INCIDENT_LABEL.to_owned()],
+                    ..Declaration::default()
+                };
+                let incident = declare(&mut tx, zone, &declaration).await?;
+                metrics::link_incident(&mut *tx, &spec.name, incident.id).await?;
+                append_as(&mut tx, incident.id, METRIC_ACTOR_LABEL, &event).await?;
+                tracing::warn!(
+                    metric = %spec.name,
+                    incident.number = incident.number.get(),
+                    "key metric over its threshold: incident declared"
+                );
+                Signal::Declared(incident.number.get())
+            } else {
+                Signal::NoIncident
+            }
+        }
+        MetricChange::Cleared => match metrics::open_incident(&mut *tx, &spec.name).await? {
+            Some((incident_id, number)) => {
+                let event = SignalEvent {
+                    body: format!(
+                        "**{}** is back within its threshold ({threshold}): it reads {value}. The incident stays open until someone resolves it.",
+                        spec.label
+                    ),
+                    data: json!({"state": "ok", "reading": data}),
+                };
+                append_as(&mut tx, incident_id, METRIC_ACTOR_LABEL, &event).await?;
+                tracing::info!(metric = %spec.name, incident.number = number, "key metric recovered");
+                Signal::Appended(number)
+            }
+            None => Signal::None,
+        },
+    };
+    tx.commit().await?;
+    Ok(signal)
+}
+
 /// What a signal writes on an incident's timeline: words for people (Markdown) and the
 /// evidence as data.
 pub(crate) struct SignalEvent {
@@ -181,13 +277,23 @@ async fn declare(
 
 /// Appends a signal's event to an incident's timeline, signed [`ACTOR_LABEL`].
 async fn append(tx: &mut PgConnection, incident_id: Uuid, event: &SignalEvent) -> Result<(), sqlx::Error> {
+    append_as(tx, incident_id, ACTOR_LABEL, event).await
+}
+
+/// Appends a signal's event to an incident's timeline, signed `actor_label`.
+pub(crate) async fn append_as(
+    tx: &mut PgConnection,
+    incident_id: Uuid,
+    actor_label: &str,
+    event: &SignalEvent,
+) -> Result<(), sqlx::Error> {
     incident_store::append(
         &mut *tx,
         &NewEvent {
             incident_id,
             kind: TimelineKind::HealthSignal,
             actor_user_id: None,
-            actor_label: ACTOR_LABEL,
+            actor_label,
             body: Some(&event.body),
             data: event.data.clone(),
             public: false,
@@ -199,17 +305,27 @@ async fn append(tx: &mut PgConnection, incident_id: Uuid, event: &SignalEvent) -
     Ok(())
 }
 
-/// "twisterlab-api is down: /database is "disconnected", expected "connected"", within the
-/// title limit.
-fn title(service: &Service, evidence: &[ProbeResult]) -> String {
-    let reason = evidence.first().and_then(|r| r.reason.as_deref()).unwrap_or("health check failing");
-    let text = format!("{} is down: {reason}", service.name);
+/// "twisterlab-api is down", or "… is degraded" for a service whose failure only degrades its
+/// component: what a person would write. The probe's words go into the summary and the
+/// timeline, never the title.
+pub(crate) fn title(service: &Service) -> String {
+    let verb = if service.impact == Impact::DegradedPerformance { "is degraded" } else { "is down" };
+    let text = format!("{} {verb}", service.name);
+    if text.chars().count() <= Title::MAX_CHARS {
+        text
+    } else {
+        let cut: String = text.chars().take(Title::MAX_CHARS - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Text on one line (control characters become spaces), at most 500 characters.
+fn one_line(text: &str) -> String {
     let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if clean.chars().count() <= Title::MAX_CHARS {
+    if clean.chars().count() <= 500 {
         clean
     } else {
-        let cut: String = clean.chars().take(Title::MAX_CHARS - 1).collect();
-        format!("{cut}…")
+        format!("{}…", clean.chars().take(499).collect::<String>())
     }
 }
 

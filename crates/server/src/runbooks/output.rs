@@ -1,18 +1,49 @@
-//! What a runbook step's action produced, shown in the step and kept on the timeline.
+//! What an action returns, shown in its step and kept on the timeline: a one-line summary and
+//! optionally a table. Shared by the Kubernetes actions (`runbooks::actions`) and the database
+//! diagnostics (`target_db`).
 
-use serde::{Deserialize, Serialize};
-
-/// The result of running (or previewing) an action: one sentence a responder reads first, and
-/// the rows behind it when there are any.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// An action's result.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ActionOutput {
     pub summary: String,
     pub table: Option<Table>,
 }
 
-/// A table of text cells; every row has one cell per column.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Rows of text under column headings.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Table {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<String>>,
+}
+
+impl ActionOutput {
+    /// A summary without a table.
+    pub(crate) fn text(summary: impl Into<String>) -> Self {
+        Self { summary: summary.into(), table: None }
+    }
+
+    /// A summary over a table.
+    pub(crate) fn with_table(summary: impl Into<String>, table: Table) -> Self {
+        Self { summary: summary.into(), table: Some(table) }
+    }
+}
+
+impl Table {
+    /// A table with `columns` and no rows yet.
+    pub(crate) fn new<I, S>(columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self { columns: columns.into_iter().map(Into::into).collect(), rows: Vec::new() }
+    }
+
+    /// Appends a row.
+    pub(crate) fn row<I, S>(&mut self, cells: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+    }
 }

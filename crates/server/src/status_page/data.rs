@@ -80,6 +80,9 @@ pub(crate) struct Incident {
     pub updates: Vec<Update>,
     /// Affected components and how.
     pub components: Vec<(Uuid, Impact)>,
+    /// The public summary of its published postmortem and when it was published (never a
+    /// draft or one in review).
+    pub postmortem: Option<(String, Timestamp)>,
 }
 
 impl Incident {
@@ -87,8 +90,12 @@ impl Incident {
         self.status.is_open()
     }
 
-    /// Statuspage's status value.
+    /// Statuspage's status value: `postmortem` once a resolved incident's postmortem is
+    /// published.
     pub fn public_status(&self) -> &'static str {
+        if !self.is_open() && self.postmortem.is_some() {
+            return "postmortem";
+        }
         rollup::public_incident_status(self.status)
     }
 }
@@ -201,8 +208,10 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
     let events = store::events(&mut *tx).await?;
     let affected = store::affected(&mut *tx).await?;
     let in_maintenance = crate::db::maintenance::components_in_maintenance(&mut *tx, None).await?;
+    let down = crate::db::health::components_down(&mut *tx, None).await?;
     let windows = crate::db::maintenance::public_windows(&mut *tx).await?;
     let window_updates = crate::db::maintenance::public_updates(&mut *tx).await?;
+    let postmortems = crate::db::postmortems::published_public(&mut *tx).await?;
     tx.commit().await?;
 
     let days = rollup::last_days(now, tz, UPTIME_DAYS);
@@ -212,6 +221,7 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
             impacts.remove(&row.id).unwrap_or_default(),
             row.pinned,
             in_maintenance.contains(&row.id),
+            down.get(&row.id).copied(),
         );
         let component_changes = changes.remove(&row.id).unwrap_or_default();
         let figures = rollup::day_figures(&component_changes, &days, now);
@@ -229,7 +239,13 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
         });
     }
 
-    let incidents = assemble_incidents(incident_rows, events, affected);
+    let mut incidents = assemble_incidents(incident_rows, events, affected);
+    for (incident_id, body, published_at) in postmortems {
+        if let Some(i) = incidents.iter_mut().find(|i| i.id == incident_id) {
+            i.updated_at = i.updated_at.max(published_at);
+            i.postmortem = Some((body, published_at));
+        }
+    }
     let open_levels: Vec<Level> = incidents.iter().filter(|i| i.is_open()).map(|i| i.impact).collect();
     let component_statuses: Vec<ComponentStatus> = components.iter().map(|c| c.status).collect();
     let page = rollup::page_status(&component_statuses, &open_levels);
@@ -384,6 +400,7 @@ fn assemble_incidents(
             monitoring_at,
             updates: list,
             components,
+            postmortem: None,
         });
     }
     incidents

@@ -2,7 +2,8 @@
 //! computed from. It is written where a status changes, in the transaction of the change:
 //! incident impacts, resolve and reopen (`incidents::service`), an admin's pin and a new
 //! component (`status_page::service`), a maintenance window's start and end
-//! (`maintenance::service`). The status page only reads it.
+//! (`maintenance::service`), a health service that starts or stops counting against its
+//! component (`overview::scheduler`, `overview::service`). The status page only reads it.
 //!
 //! [`record`] recomputes the status with the roll-up rules and appends a row when it differs
 //! from the last one. Recording is serialised by a transaction-scoped lock, so concurrent
@@ -65,12 +66,14 @@ async fn record_some(
     let recorded = store::recorded(&mut *tx, ids).await?;
     let mut impacts = store::open_impacts(&mut *tx, ids).await?;
     let maintenance = crate::db::maintenance::components_in_maintenance(&mut *tx, ids).await?;
+    let down = crate::db::health::components_down(&mut *tx, ids).await?;
     let mut changed = vec![];
     for (id, known) in recorded {
         let status = component_status(&signals(
             impacts.remove(&id).unwrap_or_default(),
             known.pinned,
             maintenance.contains(&id),
+            down.get(&id).copied(),
         ));
         if known.last != Some(status) {
             changed.push((id, status));
@@ -82,13 +85,15 @@ async fn record_some(
 
 /// What a component's status is computed from, the same for the page and for the history:
 /// open public incidents' impacts, an admin's pin, and whether an in-progress maintenance window
-/// covers it (recorded where windows start and end, `maintenance::service`).
+/// covers it (recorded where windows start and end, `maintenance::service`), and the worst
+/// impact of the health services that count against it (recorded where a service starts or
+/// stops counting, `overview::scheduler`, and where a service's definition changes,
+/// `overview::service`).
 pub(crate) fn signals(
     incident_impacts: Vec<Impact>,
     pinned: Option<ComponentStatus>,
     in_maintenance: bool,
+    probe: Option<ComponentStatus>,
 ) -> Signals {
-    // Seam: health probe verdicts set `probe` here once that area feeds the roll-up; it then
-    // records history where they change.
-    Signals { incident_impacts, manual: pinned, in_maintenance, ..Signals::default() }
+    Signals { incident_impacts, manual: pinned, in_maintenance, probe }
 }

@@ -118,6 +118,8 @@ pub(crate) struct IncidentView {
     pub affected: String,
     /// Newest first.
     pub updates: Vec<UpdateView>,
+    /// The published postmortem's public summary (rendered Markdown, raw HTML escaped).
+    pub postmortem_html: Option<String>,
 }
 
 impl IncidentView {
@@ -146,6 +148,7 @@ impl IncidentView {
             started: Moment::new(incident.started_at, &settings.time_zone, now),
             resolved: incident.resolved_at.map(|at| Moment::new(at, &settings.time_zone, now)),
             affected,
+            postmortem_html: incident.postmortem.as_ref().map(|(body, _)| crate::markdown::to_html(body)),
             updates: incident
                 .updates
                 .iter()

@@ -108,7 +108,11 @@ impl StatusSite {
         let cache = state.status.clone();
         Self {
             host: cache.settings.host.clone(),
-            router: site_router(cache, state.config.public_url.starts_with("https://")),
+            router: site_router(
+                cache,
+                state.config.public_url.starts_with("https://"),
+                state.http_metrics.clone(),
+            ),
         }
     }
 
@@ -124,7 +128,11 @@ impl StatusSite {
 
 /// The router of the status host: GET (and HEAD) of public documents only; anything else
 /// is 404 (unknown path) or 405 (known path, other method).
-fn site_router(cache: Arc<StatusCache>, https: bool) -> Router {
+fn site_router(
+    cache: Arc<StatusCache>,
+    https: bool,
+    metrics: Arc<crate::web::metrics::HttpMetrics>,
+) -> Router {
     let mut router = Router::new()
         .route("/", get(site_home))
         .route("/history", get(site_history))
@@ -160,7 +168,7 @@ fn site_router(cache: Arc<StatusCache>, https: bool) -> Router {
         .fallback(|| async { not_found(Site::Public) })
         .with_state(cache)
         .layer(CatchPanicLayer::new())
-        .layer(axum::middleware::from_fn(crate::web::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(metrics, crate::web::metrics::track))
         // Documents arrive precompressed with Content-Encoding set, which this layer skips;
         // it only compresses the stylesheet and the small error pages.
         .layer(CompressionLayer::new());

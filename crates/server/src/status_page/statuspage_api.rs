@@ -7,7 +7,8 @@
 //!   `group: true`, the worst status of their members, and `components` listing member ids.
 //! - `status.indicator`: `none` / `minor` / `major` / `critical` from the worst component
 //!   status (degraded / partial / major outage) and open incidents' impacts.
-//! - incident `status`: triggered and acknowledged read `investigating`; `postmortem` is never sent.
+//! - incident `status`: triggered and acknowledged read `investigating`; `postmortem` once a
+//!   resolved incident's postmortem is published (with `postmortem_body`).
 //! - incident `impact`: the worse of severity (P0 critical, P1 major, P2/P3 minor) and the
 //!   worst component impact (degraded minor, partial major, major outage critical).
 //! - `incident_updates`: public updates (corrected text in place), plus "resolved" and
@@ -97,6 +98,11 @@ pub(crate) struct IncidentJson {
     pub page_id: String,
     pub incident_updates: Vec<UpdateJson>,
     pub components: Vec<ComponentJson>,
+    /// The published postmortem's public summary (Markdown); absent before publication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postmortem_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postmortem_published_at: Option<String>,
 }
 
 /// A scheduled maintenance, as Statuspage writes one (an incident with `scheduled_for`).
@@ -296,6 +302,8 @@ fn incident(settings: &Settings, data: &StatusData, i: &Incident) -> IncidentJso
         updated_at: iso(i.updated_at),
         monitoring_at: i.monitoring_at.map(iso),
         resolved_at: i.resolved_at.map(iso),
+        postmortem_body: i.postmortem.as_ref().map(|(body, _)| body.clone()),
+        postmortem_published_at: i.postmortem.as_ref().map(|(_, at)| iso(*at)),
         impact: i.impact.as_str(),
         shortlink: format!("{}/incidents/{id}", settings.base_url),
         started_at: iso(i.started_at),

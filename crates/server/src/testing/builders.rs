@@ -169,6 +169,24 @@ impl ServiceBuilder {
         self
     }
 
+    /// Its component recovers after `passes` passing checks in a row.
+    pub fn up_after(mut self, passes: i32) -> Self {
+        self.spec.passes_before_up = passes;
+        self
+    }
+
+    /// Only degrades its component when down (impact degraded performance).
+    pub fn degrades(mut self) -> Self {
+        self.spec.impact = twisterlab_domain::incident::Impact::DegradedPerformance;
+        self
+    }
+
+    /// Declares its incidents public at once.
+    pub fn public_incidents(mut self) -> Self {
+        self.spec.public_incidents = true;
+        self
+    }
+
     /// Degrades the component called `name` (seeded: "API", "Cache"…) when down.
     pub fn component(mut self, name: &str) -> Self {
         self.component = Some(name.into());

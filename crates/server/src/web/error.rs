@@ -214,6 +214,8 @@ pub async fn render_errors(
         }
         None => framework_problem(status, &pages),
     };
+    // A layout the route's guard attached (with the signed-in user) wins over the bare one.
+    let layout = response.extensions().get::<Layout>().cloned().or(layout);
     let mut problem = problem;
     problem.instance = Some(path);
     problem.request_id = request_id;
@@ -277,11 +279,6 @@ fn framework_problem(status: StatusCode, pages: &ErrorPages) -> Problem {
 pub struct ErrorPage {
     pub layout: Layout,
     pub problem: Problem,
-}
-
-/// Fallback for unknown routes.
-pub async fn not_found() -> AppError {
-    AppError::NotFound
 }
 
 #[cfg(test)]

@@ -1,12 +1,23 @@
-//! Prometheus metrics: request durations labelled by route template and status, pool gauges.
+//! Prometheus metrics: request durations labelled by route template, method and status, pool
+//! gauges.
+//!
+//! Memory stays flat: the request durations are counted straight into fixed buckets by
+//! [`HttpMetrics`] (owned by `AppState`; no sample is kept between scrapes), every label comes
+//! from a closed set (route templates, [`method_label`], status codes), and the exporter's own
+//! upkeep runs on a timer ([`UpkeepJob`]) whether or not anything scrapes `/metrics`.
 
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::workers::{BoxFuture, NextPass, Worker};
 
 /// Histogram buckets in seconds: fine below 100 ms, where a healthy portal lives.
 const DURATION_BUCKETS: &[f64] =
@@ -20,13 +31,7 @@ pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("http_request_duration_seconds".into()),
-                    DURATION_BUCKETS,
-                )
-                .expect("the bucket list is not empty")
-                .build_recorder();
+            let recorder = PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics may be incomplete");
@@ -38,11 +43,6 @@ pub fn handle() -> PrometheusHandle {
 }
 
 fn describe() {
-    metrics::describe_histogram!(
-        "http_request_duration_seconds",
-        metrics::Unit::Seconds,
-        "Time to answer an HTTP request, by route template, method and status code."
-    );
     metrics::describe_gauge!(
         "db_pool_connections_in_use",
         "Database connections lent to requests or workers."
@@ -54,20 +54,127 @@ fn describe() {
     );
 }
 
-/// Records every request's duration under its route template (never the raw path).
-pub async fn track(request: Request, next: Next) -> Response {
+/// The label of `method`: the standard methods a client may send, and `other` for any other
+/// token, so a scanner inventing methods cannot add series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// One series: a count per bucket (not cumulative), the total and the sum of seconds.
+#[derive(Clone, Debug, Default)]
+struct Buckets {
+    counts: [u64; DURATION_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Request durations by (route template, method label, status code), counted into
+/// [`DURATION_BUCKETS`] as they happen: a fixed amount of memory per series, nothing queued
+/// for a scrape.
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    series: Mutex<HashMap<(String, &'static str, u16), Buckets>>,
+}
+
+impl HttpMetrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one request.
+    pub fn record(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
+        let Ok(mut series) = self.series.lock() else { return };
+        let key = (route.to_owned(), method, status);
+        let entry = series.entry(key).or_default();
+        if let Some(i) = DURATION_BUCKETS.iter().position(|le| seconds <= *le) {
+            entry.counts[i] += 1;
+        }
+        entry.count += 1;
+        entry.sum += seconds;
+    }
+
+    /// How many series exist.
+    pub fn series(&self) -> usize {
+        self.series.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Numbers held in memory: per series its buckets, count and sum. Grows with new series
+    /// only, never with the number of requests.
+    pub fn values_held(&self) -> usize {
+        self.series() * (DURATION_BUCKETS.len() + 2)
+    }
+
+    /// The histogram in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP http_request_duration_seconds Time to answer an HTTP request, by route template, method and status code.\n\
+             # TYPE http_request_duration_seconds histogram\n",
+        );
+        let Ok(series) = self.series.lock() else { return out };
+        let mut keys: Vec<_> = series.keys().collect();
+        keys.sort();
+        for key in keys {
+            let (route, method, status) = key;
+            let b = &series[key];
+            let labels = format!("route=\"{}\",method=\"{method}\",status=\"{status}\"", escape_label(route));
+            let mut cumulative = 0;
+            for (le, n) in DURATION_BUCKETS.iter().zip(b.counts) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(out, "http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", b.count);
+            let _ = writeln!(out, "http_request_duration_seconds_sum{{{labels}}} {}", b.sum);
+            let _ = writeln!(out, "http_request_duration_seconds_count{{{labels}}} {}", b.count);
+        }
+        out
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Records every request's duration under its route template (never the raw path) and its
+/// method's label (never the raw method).
+pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| UNMATCHED.into());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method, "status" => status)
-        .record(started.elapsed().as_secs_f64());
+    metrics.record(&route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
+}
+
+/// How often the exporter's upkeep runs (it folds what was recorded since the last pass, so
+/// memory stays flat without a scraper).
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The worker that runs the exporter's upkeep.
+pub struct UpkeepJob;
+
+impl Worker for UpkeepJob {
+    fn run_once(&self) -> BoxFuture<'_, anyhow::Result<NextPass>> {
+        Box::pin(async {
+            handle().run_upkeep();
+            Ok(None)
+        })
+    }
 }
 
 /// Sets the pool gauges; called right before each scrape so they are current.

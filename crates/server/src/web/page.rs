@@ -30,6 +30,8 @@ pub const NAVIGATION: &[NavItem] = &[
     NavItem { label: "Incidents", href: "/incidents", prefix: "/incidents", min_role: Role::Viewer },
     NavItem { label: "On call", href: "/oncall", prefix: "/oncall", min_role: Role::Viewer },
     NavItem { label: "Maintenance", href: "/maintenance", prefix: "/maintenance", min_role: Role::Viewer },
+    NavItem { label: "Escalations", href: "/escalations", prefix: "/escalations", min_role: Role::Manager },
+    NavItem { label: "Reports", href: "/reports", prefix: "/reports", min_role: Role::Manager },
     NavItem { label: "Users", href: "/admin/users", prefix: "/admin/users", min_role: Role::Admin },
     NavItem { label: "Audit log", href: "/admin/audit", prefix: "/admin/audit", min_role: Role::Admin },
 ];
@@ -80,11 +82,19 @@ pub struct Layout {
     pub user: Option<LayoutUser>,
     /// Who is on call, for signed-in pages; set with the user, from memory, never a query.
     pub oncall: Option<OnCallLine>,
+    /// How many escalations nobody has reviewed, for managers' pages (set by the guard).
+    pub unreviewed_escalations: Option<i64>,
 }
 
 impl Default for Layout {
     fn default() -> Self {
-        Self { path: "/".into(), version: env!("CARGO_PKG_VERSION"), user: None, oncall: None }
+        Self {
+            path: "/".into(),
+            version: env!("CARGO_PKG_VERSION"),
+            user: None,
+            oncall: None,
+            unreviewed_escalations: None,
+        }
     }
 }
 
@@ -100,6 +110,11 @@ impl Layout {
     /// Whether `item` is the area the page belongs to (for `aria-current`).
     pub fn is_current(&self, item: &NavItem) -> bool {
         if item.prefix == "/" { self.path == "/" } else { self.path.starts_with(item.prefix) }
+    }
+
+    /// The count shown beside a navigation entry (unreviewed escalations), when above zero.
+    pub fn badge(&self, item: &NavItem) -> Option<i64> {
+        if item.href == "/escalations" { self.unreviewed_escalations.filter(|n| *n > 0) } else { None }
     }
 
     /// URL of an embedded asset under its content-hashed name.

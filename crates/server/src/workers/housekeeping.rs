@@ -21,7 +21,9 @@ impl Housekeeping {
         let idle = i64::try_from(self.idle_timeout.as_secs()).unwrap_or(i64::MAX);
         let sessions = crate::db::sessions::delete_expired(&self.pool, idle).await?;
         let counters = crate::db::throttle::delete_stale(&self.pool).await?;
-        Ok((sessions, counters))
+        // Known devices unused for half a year are forgotten with the counters.
+        let devices = crate::db::devices::delete_stale(&self.pool).await?;
+        Ok((sessions, counters + devices))
     }
 }
 

@@ -154,6 +154,16 @@ pub fn table(state: &AppState) -> anyhow::Result<Vec<WorkerRow>> {
             crate::maintenance::tasks::TaskWorker { pool: pool.clone(), zone: config.timezone.clone() },
         ),
         row(
+            "metric_readings_prune",
+            Cadence::Every(jobs::READING_PRUNE_INTERVAL),
+            jobs::ReadingPruneJob { pool: pool.clone() },
+        ),
+        row(
+            "metrics_upkeep",
+            Cadence::Every(crate::web::metrics::UPKEEP_INTERVAL),
+            crate::web::metrics::UpkeepJob,
+        ),
+        row(
             "housekeeping",
             Cadence::Every(housekeeping::INTERVAL),
             housekeeping::Housekeeping { pool: pool.clone(), idle_timeout: config.session_idle_timeout },

@@ -57,6 +57,8 @@ pub(crate) async fn change_password(
         None => sessions::delete_all_for_user(&mut *tx, locked.id).await?,
     };
     throttle::clear(&mut *tx, &account_key).await?;
+    // API tokens made with the old password end with it.
+    let tokens_revoked = crate::db::api_tokens::revoke_all_for_user(&mut *tx, locked.id).await?;
     audit::record(
         &mut *tx,
         &user.actor,
@@ -64,7 +66,7 @@ pub(crate) async fn change_password(
             action: "user.password_change",
             target: format!("user:{email}"),
             before: Some(json!({"must_change_password": locked.must_change_password})),
-            after: Some(json!({"must_change_password": false, "other_sessions_ended": ended})),
+            after: Some(json!({"must_change_password": false, "other_sessions_ended": ended, "tokens_revoked": tokens_revoked})),
         },
     )
     .await?;

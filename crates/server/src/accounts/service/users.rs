@@ -252,6 +252,8 @@ pub(crate) async fn reset_password(
     };
     users::set_password(&mut *tx, id, &hash.0, true).await?;
     let ended = sessions::delete_all_for_user(&mut *tx, id).await?;
+    // A token made with the old password is as suspect as a session.
+    let tokens_revoked = crate::db::api_tokens::revoke_all_for_user(&mut *tx, id).await?;
     audit::record(
         &mut *tx,
         actor,
@@ -260,7 +262,7 @@ pub(crate) async fn reset_password(
             target: format!("user:{}", user.email),
             before: Some(json!({"must_change_password": user.must_change_password})),
             after: Some(
-                json!({"must_change_password": true, "generated": generated, "sessions_ended": ended}),
+                json!({"must_change_password": true, "generated": generated, "sessions_ended": ended, "tokens_revoked": tokens_revoked}),
             ),
         },
     )

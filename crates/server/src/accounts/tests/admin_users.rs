@@ -437,7 +437,9 @@ async fn resetting_a_password_forces_a_change_and_ends_sessions(pool: PgPool) {
     assert_eq!(rows[0].target, format!("user:{}", target.user.email));
     assert_eq!(
         rows[0].after,
-        Some(json!({"must_change_password": true, "generated": true, "sessions_ended": 1}))
+        Some(
+            json!({"must_change_password": true, "generated": true, "sessions_ended": 1, "tokens_revoked": 0})
+        )
     );
     let everything = serde_json::to_string(&(&rows[0].before, &rows[0].after)).expect("json");
     assert!(!everything.contains(&shown), "never the password");
@@ -510,4 +512,19 @@ async fn admin_forms_without_the_csrf_token_change_nothing(pool: PgPool) {
     assert_eq!(response.status(), 403);
     assert!(still_signed_in(&app, &target).await);
     assert!(audit_actions(&pool, "user.sessions_end").await.is_empty());
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn resetting_a_password_revokes_the_users_api_tokens(pool: PgPool) {
+    let app = testing::app(&pool);
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let target = testing::signed_in(&pool, Role::Commander).await;
+    let token = testing::api_token(&pool, &target.user, "pipeline").await;
+    let (response, html) = reset_password(&app, &admin, target.user.id, "").await;
+    assert_eq!(response.status(), 200, "{html}");
+    let call = testing::api_request(axum::http::Method::GET, "/api/v1/incidents", Some(&token), None);
+    let (response, _) = send(&app, call).await;
+    assert_eq!(response.status(), 401, "the reset ends the user's API tokens too");
+    let rows = audit_actions(&pool, "user.password_reset").await;
+    assert_eq!(rows[0].after.as_ref().expect("after")["tokens_revoked"], 1, "{rows:?}");
 }

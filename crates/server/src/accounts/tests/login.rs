@@ -542,3 +542,171 @@ async fn the_audit_log_refuses_update_and_delete(pool: PgPool) {
     }
     assert_eq!(testing::audit_actions(&pool, "auth.sign_in").await.len(), 1, "the row is unchanged");
 }
+
+/// The app as deployed behind the ingress: its pods' network is a trusted proxy.
+fn behind_ingress(pool: &PgPool) -> testing::TestApp {
+    let sources = crate::config::Sources::from_pairs(
+        [("TWISTERLAB_TRUSTED_PROXIES", "10.244.0.0/16")],
+        toml::Table::new(),
+    );
+    let config = crate::config::Config::from_sources(&sources).expect("valid configuration");
+    testing::TestApp::with_config(pool, config)
+}
+
+/// A sign-in that reaches the portal through the ingress pod 10.244.1.7 with `forwarded_for`.
+fn through_ingress(email: &str, password: &str, forwarded_for: &str) -> Request<Body> {
+    let mut request = sign_in(email, password, "/", "10.244.1.7");
+    request.headers_mut().insert("x-forwarded-for", forwarded_for.parse().expect("header"));
+    request
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn behind_the_ingress_one_clients_failures_do_not_lock_out_other_clients(pool: PgPool) {
+    let app = behind_ingress(&pool);
+    let victim = testing::user(&pool, Role::Commander).await;
+    // The attacker guesses other accounts (and forges an earlier hop) through the ingress.
+    for i in 1..=6 {
+        let email = format!("guess-{i}@twisterlab.test");
+        app.send(through_ingress(&email, "wrong horse battery staple", "192.0.2.1, 198.51.100.66")).await;
+    }
+    let (response, html) = app.send(through_ingress(&victim.email, PASSWORD, "203.0.113.40")).await;
+    assert_eq!(response.status(), 303, "another client behind the same ingress signs in: {html}");
+    let failed = testing::audit_actions(&pool, "auth.sign_in_failed").await;
+    assert!(
+        failed.iter().all(|r| r.client_addr.as_deref() == Some("198.51.100.66")),
+        "the client is the right-most hop the ingress added, not the forged one: {failed:?}"
+    );
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored(pool: PgPool) {
+    let app = behind_ingress(&pool);
+    let mut request = sign_in("nobody@twisterlab.test", "wrong horse battery staple", "/", "198.51.100.9");
+    request.headers_mut().insert("x-forwarded-for", "203.0.113.1".parse().expect("header"));
+    app.send(request).await;
+    let failed = testing::audit_actions(&pool, "auth.sign_in_failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].client_addr.as_deref(),
+        Some("198.51.100.9"),
+        "a direct client cannot pick its address"
+    );
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_correct_password_from_a_known_device_passes_the_account_lock(pool: PgPool) {
+    let app = testing::app(&pool);
+    let commander = testing::user(&pool, Role::Commander).await;
+    let (first, html) = send(&app, sign_in(&commander.email, PASSWORD, "/", "192.0.2.50")).await;
+    assert_eq!(first.status(), 303, "{html}");
+    let device = set_cookie(&first, "twisterlab_device").expect("a successful sign-in remembers the device");
+    assert!(device.contains("HttpOnly") && device.contains("SameSite=Strict"), "{device}");
+    let device = device.split(';').next().expect("name=value").to_owned();
+
+    // An attacker locks the account from elsewhere.
+    for i in 1..=8 {
+        send(&app, sign_in(&commander.email, "wrong horse battery staple", "/", &format!("203.0.113.{i}")))
+            .await;
+    }
+    let (locked, html) = send(&app, sign_in(&commander.email, PASSWORD, "/", "192.0.2.51")).await;
+    assert_eq!(locked.status(), 429, "without the device cookie the account is locked: {html}");
+
+    let mut request = sign_in(&commander.email, PASSWORD, "/", "192.0.2.51");
+    let cookies = format!("{}; {device}", request.headers()[header::COOKIE].to_str().expect("cookie"));
+    request.headers_mut().insert(header::COOKIE, cookies.parse().expect("cookie"));
+    let (response, html) = send(&app, request).await;
+    assert_eq!(response.status(), 303, "the commander's known device still signs in: {html}");
+    assert!(session_token(&response).is_some());
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_successful_sign_in_clears_the_address_counter(pool: PgPool) {
+    let app = testing::app(&pool);
+    let user = testing::user(&pool, Role::Viewer).await;
+    for i in 1..=3 {
+        let email = format!("typo-{i}@twisterlab.test");
+        send(&app, sign_in(&email, "wrong horse battery staple", "/", "192.0.2.60")).await;
+    }
+    let (response, html) = send(&app, sign_in(&user.email, PASSWORD, "/", "192.0.2.60")).await;
+    assert_eq!(response.status(), 303, "{html}");
+    let left =
+        count_with(&pool, "select count(*) from sign_in_throttle where key = $1", "address:192.0.2.60").await;
+    assert_eq!(left, 0, "the address starts again from zero");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn concurrent_wrong_guesses_verify_at_most_the_free_failures(pool: PgPool) {
+    let app = testing::app(&pool);
+    let user = testing::user(&pool, Role::Commander).await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 1..=20 {
+        let request =
+            sign_in(&user.email, &format!("wrong horse battery {i}"), "/", &format!("203.0.113.{i}"));
+        let app = app.clone();
+        guesses.spawn(async move { send(&app, request).await.0.status() });
+    }
+    while let Some(status) = guesses.join_next().await {
+        let status = status.expect("the guess finishes");
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    let verified = testing::audit_actions(&pool, "auth.sign_in_failed").await.len();
+    assert!(
+        verified <= crate::db::throttle::FREE_FAILURES as usize,
+        "{verified} concurrent guesses were verified; the limit is {}",
+        crate::db::throttle::FREE_FAILURES
+    );
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn signed_in_pages_are_never_stored_by_a_cache(pool: PgPool) {
+    let app = testing::app(&pool);
+    let browser = testing::signed_in(&pool, Role::Admin).await;
+    for path in ["/", "/incidents", "/account", "/admin/users", "/admin/audit"] {
+        let (response, html) = send(&app, get(path, Some(&browser))).await;
+        assert_eq!(response.status(), 200, "{path}: {html:.200}");
+        let cache = response.headers().get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(cache.contains("no-store"), "{path} has Cache-Control {cache:?}");
+    }
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_client_supplied_request_id_never_reaches_the_audit_log(pool: PgPool) {
+    let app = testing::app(&pool);
+    let mut request = sign_in("nobody@twisterlab.test", "wrong horse battery staple", "/", "192.0.2.70");
+    request.headers_mut().insert("x-request-id", "admin-approved-this".parse().expect("header"));
+    let (response, _) = send(&app, request).await;
+    let answered = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let failed = testing::audit_actions(&pool, "auth.sign_in_failed").await;
+    assert_eq!(failed.len(), 1);
+    let stored = failed[0].request_id.clone().expect("a request id");
+    assert_ne!(stored, "admin-approved-this");
+    assert!(uuid::Uuid::parse_str(&stored).is_ok(), "the portal's own id: {stored}");
+    assert_eq!(answered.as_deref(), Some(stored.as_str()), "the response names the id the logs use");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn attempts_while_locked_write_one_audit_row_per_lock(pool: PgPool) {
+    let app = testing::app(&pool);
+    let user = testing::user(&pool, Role::Viewer).await;
+    for _ in 1..=5 {
+        send(&app, sign_in(&user.email, "wrong horse battery staple", "/", "192.0.2.80")).await;
+    }
+    for _ in 1..=30 {
+        let (response, _) = send(&app, sign_in(&user.email, PASSWORD, "/", "192.0.2.80")).await;
+        assert_eq!(response.status(), 429);
+    }
+    let locked = testing::audit_actions(&pool, "auth.sign_in_locked").await;
+    assert_eq!(locked.len(), 1, "thirty refusals during one lock are one row: {locked:?}");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn control_characters_an_anonymous_caller_types_never_reach_the_audit_log(pool: PgPool) {
+    let app = testing::app(&pool);
+    let typed = "root@x\n2026-01-01 auth.sign_in admin@twisterlab\u{1b}[2J\u{202e}";
+    send(&app, sign_in(typed, "wrong horse battery staple", "/", "192.0.2.81")).await;
+    let failed = testing::audit_actions(&pool, "auth.sign_in_failed").await;
+    assert_eq!(failed.len(), 1);
+    let target = &failed[0].target;
+    assert!(!target.chars().any(|c| c.is_control() || c == '\u{202e}'), "{target:?}");
+    assert!(target.starts_with("account:root@x 2026-01-01"), "{target:?}");
+}

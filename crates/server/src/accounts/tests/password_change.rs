@@ -97,3 +97,19 @@ async fn a_user_who_must_change_their_password_is_sent_to_the_form_then_reaches_
         .expect("user");
     assert!(!flagged);
 }
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn changing_the_password_revokes_the_users_api_tokens(pool: PgPool) {
+    let app = testing::app(&pool);
+    let b = testing::signed_in(&pool, Role::Viewer).await;
+    let token = testing::api_token(&pool, &b.user, "laptop script").await;
+    let stranger = testing::user(&pool, Role::Viewer).await;
+    let strangers = testing::api_token(&pool, &stranger, "other script").await;
+    let (response, html) = change_password(&app, &b, testing::PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(response.status(), 303, "{html}");
+    let call = |t: &str| testing::api_request(axum::http::Method::GET, "/api/v1/incidents", Some(t), None);
+    let (response, _) = send(&app, call(&token)).await;
+    assert_eq!(response.status(), 401, "a stolen token dies with the old password");
+    let (response, _) = send(&app, call(&strangers)).await;
+    assert_eq!(response.status(), 200, "other users' tokens are not touched");
+}

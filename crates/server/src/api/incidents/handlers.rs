@@ -12,10 +12,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
 use sqlx::PgConnection;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use twisterlab_domain::incident::{Impact, IncidentNumber, IncidentStatus, Title};
-use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
@@ -24,9 +21,9 @@ use super::types::{
 };
 use super::{DEFAULT_LIMIT, LIST_PARAMETERS, MAX_LIMIT, MAX_QUERY_TEXT};
 use crate::api::error::{ApiError, problem};
-use crate::api::request::{expected_version, parse_json};
+use crate::api::request::{expected_version, parse_json, parse_rfc3339, parse_uuid, present, version};
 use crate::auth::CurrentUser;
-use crate::clock::{from_jiff, to_jiff};
+use crate::clock::from_jiff;
 use crate::db::incidents::{self as store, Cursor, Incident, ListFilter};
 use crate::db::users;
 use crate::incidents::service::{self, Declaration, IncidentRole};
@@ -46,9 +43,15 @@ fn incident_number(raw: &str) -> Result<IncidentNumber, ApiError> {
     })
 }
 
+/// The value whose name is exactly `text`: the API takes the names the document lists, as they
+/// are (the pages' forms are more forgiving about case and spaces).
+fn exact<T: Copy>(all: &[T], name: fn(T) -> &'static str, text: &str) -> Option<T> {
+    all.iter().copied().find(|v| name(*v) == text)
+}
+
 fn parse_severity(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<Severity> {
-    value
-        .parse::<Severity>()
+    exact(&Severity::ALL, Severity::as_str, value)
+        .ok_or(())
         .map_err(|_| {
             errors.push(FieldError::new(field, format!("Unknown severity {value:?}: use P0, P1, P2 or P3.")))
         })
@@ -56,8 +59,8 @@ fn parse_severity(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Opt
 }
 
 fn parse_status(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<IncidentStatus> {
-    value
-        .parse::<IncidentStatus>()
+    exact(&IncidentStatus::ALL, IncidentStatus::as_str, value)
+        .ok_or(())
         .map_err(|_| {
             errors.push(FieldError::new(
                 field,
@@ -68,8 +71,8 @@ fn parse_status(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Optio
 }
 
 fn parse_time(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<Timestamp> {
-    OffsetDateTime::parse(value.trim(), &Rfc3339)
-        .map(to_jiff)
+    parse_rfc3339(value)
+        .ok_or(())
         .map_err(|_| {
             errors.push(FieldError::new(
                 field,
@@ -92,15 +95,20 @@ async fn detail(conn: &mut PgConnection, incident: &Incident) -> Result<Incident
 #[serde(deny_unknown_fields, default)]
 struct DeclareRequest {
     title: String,
+    #[serde(deserialize_with = "present")]
     severity: Option<String>,
     summary: String,
     components: Vec<ComponentRequest>,
+    #[serde(deserialize_with = "present")]
     private: Option<bool>,
     security: bool,
+    #[serde(deserialize_with = "present")]
     started_at: Option<String>,
+    #[serde(deserialize_with = "present")]
     detected_at: Option<String>,
     labels: Vec<String>,
     /// E-mail of the commander; the caller by default.
+    #[serde(deserialize_with = "present")]
     commander: Option<String>,
 }
 
@@ -115,9 +123,13 @@ struct ComponentRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct PatchRequest {
+    #[serde(deserialize_with = "present")]
     severity: Option<String>,
+    #[serde(deserialize_with = "present")]
     status: Option<String>,
+    #[serde(deserialize_with = "present")]
     commander: Option<String>,
+    #[serde(deserialize_with = "version")]
     version: Option<i32>,
 }
 
@@ -125,7 +137,16 @@ struct PatchRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct ActionRequest {
+    #[serde(deserialize_with = "version")]
     version: Option<i32>,
+}
+
+/// `POST /api/v1/incidents/{number}/resolve`: an optional version and resolution note.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ResolveRequest {
+    version: Option<i32>,
+    resolution: Option<String>,
 }
 
 /// `POST /api/v1/incidents/{number}/events`.
@@ -134,13 +155,16 @@ struct ActionRequest {
 struct EventRequest {
     kind: String,
     body: String,
+    #[serde(deserialize_with = "present")]
     status: Option<String>,
+    #[serde(deserialize_with = "version")]
     version: Option<i32>,
 }
 
 /// `GET /api/v1/incidents`: open first, newest first, keyset-paginated.
 pub(super) async fn list_incidents(
     State(state): State<AppState>,
+    user: CurrentUser,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<IncidentListJson>, ApiError> {
     let Query(pairs) = query.map_err(|e| {
@@ -161,14 +185,18 @@ pub(super) async fn list_incidents(
             errors.push(FieldError::new(key, "Give this parameter once."));
             continue;
         }
-        let value = value.trim();
+        let value = value.as_str();
+        if value.contains('\0') {
+            errors.push(FieldError::new(key, "Remove the NUL character (U+0000): no text in the portal may contain it."));
+            continue;
+        }
         match key.as_str() {
             "status" => match value {
                 "open" => filter.open = Some(true),
                 "resolved" => filter.open = Some(false),
                 other => {
-                    filter.status = other
-                        .parse::<IncidentStatus>()
+                    filter.status = exact(&IncidentStatus::ALL, IncidentStatus::as_str, other)
+                        .ok_or(())
                         .map_err(|_| {
                             errors.push(FieldError::new(
                                 "status",
@@ -203,11 +231,7 @@ pub(super) async fn list_incidents(
             other => errors.push(FieldError::new(other, format!("Unknown parameter: use {}.", LIST_PARAMETERS.join(", ")))),
         }
     }
-    if let (Some(from), Some(until)) = (filter.started_from, filter.started_until)
-        && from >= until
-    {
-        errors.push(FieldError::new("until", "`until` must come after `from`."));
-    }
+    // `until` at or before `from` is an empty range: a valid filter that matches nothing.
     if let Some(email) = commander {
         match users::find_by_email(&state.pool, email).await? {
             Some(user) => filter.commander_id = Some(user.id),
@@ -223,6 +247,7 @@ pub(super) async fn list_incidents(
         ));
     }
 
+    service::ReadScope::of(&user).restrict(&mut filter);
     // One more than asked tells whether another page follows.
     let mut rows = store::list(&state.pool, &filter, cursor, limit + 1).await?;
     let page = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -253,7 +278,8 @@ pub(super) async fn declare_incident(
     let detected_at = request.detected_at.as_deref().and_then(|s| parse_time("detected_at", s, &mut errors));
     let mut components: Vec<(Uuid, Impact)> = vec![];
     for (i, c) in request.components.iter().enumerate() {
-        let id = Uuid::parse_str(c.id.trim())
+        let id = parse_uuid(&c.id)
+            .ok_or(())
             .map_err(|_| {
                 errors.push(FieldError::new(
                     format!("components[{i}].id"),
@@ -261,9 +287,8 @@ pub(super) async fn declare_incident(
                 ))
             })
             .ok();
-        let impact = c
-            .impact
-            .parse::<Impact>()
+        let impact = exact(&Impact::ALL, Impact::as_str, &c.impact)
+            .ok_or(())
             .map_err(|_| {
                 errors.push(FieldError::new(
                     format!("components[{i}].impact"),
@@ -329,13 +354,14 @@ pub(super) async fn declare_incident(
 /// `GET /api/v1/incidents/{number}`: the incident with components, links, SLA and timeline.
 pub(super) async fn show_incident(
     State(state): State<AppState>,
+    user: CurrentUser,
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let number = incident_number(&raw)?;
     let mut tx = state.pool.begin().await?;
     // One snapshot, so the version matches the timeline shown with it.
     store::read_snapshot(&mut tx).await?;
-    let incident = service::load(&mut tx, number).await?;
+    let incident = service::load_readable(&mut tx, number, service::ReadScope::of(&user)).await?;
     let json = detail(&mut tx, &incident).await?;
     tx.rollback().await?;
     Ok(incident_response(StatusCode::OK, &json))
@@ -368,10 +394,14 @@ pub(super) async fn resolve_incident(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let number = incident_number(&raw)?;
-    let request: ActionRequest = parse_json(&headers, &body, true)?;
+    let request: ResolveRequest = parse_json(&headers, &body, true)?;
     let expected = expected_version(&headers, request.version)?;
     let mut tx = state.pool.begin().await?;
-    let incident = service::resolve(&mut tx, &user.actor, number, expected).await?;
+    service::authorize_command(&mut tx, &user.actor, user.role, number).await?;
+    let incident = match request.resolution.as_deref() {
+        Some(note) => service::resolve_with_note(&mut tx, &user.actor, number, expected, note).await?,
+        None => service::resolve(&mut tx, &user.actor, number, expected).await?,
+    };
     let json = detail(&mut tx, &incident).await?;
     tx.commit().await?;
     Ok(incident_response(StatusCode::OK, &json))
@@ -388,7 +418,7 @@ pub(super) async fn add_incident_event(
 ) -> Result<Response, ApiError> {
     let number = incident_number(&raw)?;
     let request: EventRequest = parse_json(&headers, &body, false)?;
-    let public = match request.kind.trim() {
+    let public = match request.kind.as_str() {
         "note" => false,
         "public_update" => true,
         other => {
@@ -401,9 +431,6 @@ pub(super) async fn add_incident_event(
             .into());
         }
     };
-    if public && !user.role.allows(Role::Commander) {
-        return Err(AppError::Forbidden { have: user.role, need: Role::Commander }.into());
-    }
     let mut errors = vec![];
     let status = match (&request.status, public) {
         (None, _) => None,
@@ -423,13 +450,11 @@ pub(super) async fn add_incident_event(
 
     let mut tx = state.pool.begin().await?;
     let event = if public {
+        service::authorize_command(&mut tx, &user.actor, user.role, number).await?;
         service::post_public_update(&mut tx, &user.actor, number, &request.body, status, expected).await?
     } else {
-        // `add_note` takes no version: a note overwrites nothing, but a caller who sends one
-        // asked for the check, so it is made here under the same row lock.
-        if expected.is_some() {
-            service::lock_current(&mut tx, number, expected).await?;
-        }
+        // A note is an append: it overwrites nothing and never conflicts, so a version sent
+        // with it is not checked.
         service::add_note(&mut tx, &user.actor, number, &request.body).await?
     };
     let incident = service::load(&mut tx, number).await?;
@@ -482,6 +507,7 @@ pub(super) async fn update_incident(
         return Err(AppError::Validation(errors).into());
     }
 
+    service::authorize_command(&mut tx, &user.actor, user.role, number).await?;
     let mut incident = service::lock_current(&mut tx, number, expected).await?;
     if let Some(commander) = commander
         && incident.commander.as_ref().map(|p| p.id) != Some(commander.id)

@@ -28,9 +28,11 @@ pub(crate) fn routes() -> Routes {
         .get("/api/v1/incidents", Access::Role(Role::Viewer), list_incidents)
         .post("/api/v1/incidents", Access::Role(Role::Commander), declare_incident)
         .get("/api/v1/incidents/{number}", Access::Role(Role::Viewer), show_incident)
-        .patch("/api/v1/incidents/{number}", Access::Role(Role::Commander), update_incident)
+        // Commander actions: responders at the route; `service::authorize_command` then lets
+        // through commanders and the incident's own commander, as on the pages.
+        .patch("/api/v1/incidents/{number}", Access::Role(Role::Responder), update_incident)
         .post("/api/v1/incidents/{number}/acknowledge", Access::Role(Role::Responder), acknowledge_incident)
-        .post("/api/v1/incidents/{number}/resolve", Access::Role(Role::Commander), resolve_incident)
-        // Notes need a responder, public updates a commander: checked in the handler.
+        .post("/api/v1/incidents/{number}/resolve", Access::Role(Role::Responder), resolve_incident)
+        // Notes need a responder, public updates a commander (or the incident's commander).
         .post("/api/v1/incidents/{number}/events", Access::Role(Role::Responder), add_incident_event)
 }

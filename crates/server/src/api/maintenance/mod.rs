@@ -15,7 +15,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::api::error::{ApiError, problem};
-use crate::api::request::parse_json;
+use crate::api::request::{parse_json, parse_rfc3339, parse_uuid, present, version};
 use crate::auth::{Access, CurrentUser, Routes};
 use crate::db::maintenance::{self as store, Approval, ShownItem, Suppressed, Update, Window};
 use crate::db::users;
@@ -58,7 +58,7 @@ impl From<MaintenanceError> for ApiError {
 }
 
 fn window_id(raw: &str) -> Result<Uuid, ApiError> {
-    raw.parse().map_err(|_| {
+    parse_uuid(raw).ok_or(()).map_err(|_| {
         problem(
             StatusCode::NOT_FOUND,
             format!("{raw:?} is not a maintenance window id: address windows by the UUID in their `id`."),
@@ -279,10 +279,13 @@ fn window_response(status: StatusCode, json: &WindowDetailJson) -> Response {
 struct CreateRequest {
     title: String,
     description: String,
+    #[serde(deserialize_with = "present")]
     starts_at: Option<String>,
+    #[serde(deserialize_with = "present")]
     ends_at: Option<String>,
     components: Vec<String>,
     /// E-mail of the owner; the caller by default.
+    #[serde(deserialize_with = "present")]
     owner: Option<String>,
 }
 
@@ -291,6 +294,7 @@ struct CreateRequest {
 struct ScheduleRequest {
     short_notice_reason: String,
     overlap_reason: String,
+    #[serde(deserialize_with = "version")]
     version: Option<i32>,
 }
 
@@ -299,6 +303,7 @@ struct ScheduleRequest {
 struct StartRequest {
     override_reason: String,
     message: String,
+    #[serde(deserialize_with = "version")]
     version: Option<i32>,
 }
 
@@ -318,6 +323,7 @@ struct VerifyRequest {
 #[serde(deny_unknown_fields, default)]
 struct EndRequest {
     outcome: String,
+    #[serde(deserialize_with = "version")]
     version: Option<i32>,
 }
 
@@ -325,6 +331,7 @@ struct EndRequest {
 #[serde(deny_unknown_fields, default)]
 struct CancelRequest {
     reason: String,
+    #[serde(deserialize_with = "version")]
     version: Option<i32>,
 }
 
@@ -350,9 +357,8 @@ fn parse_time(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>) ->
         errors.push(FieldError::new(field, "Give the time in RFC 3339, such as 2026-12-05T06:00:00Z."));
         return None;
     };
-    value
-        .trim()
-        .parse::<Timestamp>()
+    parse_rfc3339(value)
+        .ok_or(())
         .map_err(|_| {
             errors.push(FieldError::new(
                 field,
@@ -391,9 +397,9 @@ async fn create_window(
     let ends_at = parse_time("ends_at", request.ends_at.as_deref(), &mut errors);
     let mut components = vec![];
     for (i, raw) in request.components.iter().enumerate() {
-        match raw.trim().parse::<Uuid>() {
-            Ok(id) => components.push(id),
-            Err(_) => errors.push(FieldError::new(
+        match parse_uuid(raw) {
+            Some(id) => components.push(id),
+            None => errors.push(FieldError::new(
                 format!("components[{i}]"),
                 format!("{raw:?} is not a component id: use the UUID of a status-page component."),
             )),
@@ -464,18 +470,41 @@ async fn schedule_window(
 ) -> Result<Response, ApiError> {
     let id = window_id(&raw)?;
     let request: ScheduleRequest = parse_json(&headers, &body, true)?;
+    // A reason the window's state asks for and the request left out is a conflict with that
+    // state (409), not a malformed request: the same body is fine for another window.
+    let left_out = |field: &str| match field {
+        "short_notice_reason" => request.short_notice_reason.trim().is_empty(),
+        "overlap_reason" => request.overlap_reason.trim().is_empty(),
+        _ => false,
+    };
+    let state_asks: Vec<&'static str> = ["short_notice_reason", "overlap_reason"]
+        .into_iter()
+        .filter(|f| left_out(f))
+        .collect();
     let input = ScheduleInput {
-        short_notice_reason: request.short_notice_reason,
-        overlap_reason: request.overlap_reason,
+        short_notice_reason: request.short_notice_reason.clone(),
+        overlap_reason: request.overlap_reason.clone(),
         expected: request.version,
     };
     let zone = app.config.timezone.clone();
-    window_action(&app, |tx| {
+    let outcome = window_action(&app, |tx| {
         Box::pin(async move {
             service::schedule(tx, &user.actor, user.role, &zone, id, &input, Timestamp::now()).await
         })
     })
-    .await
+    .await;
+    match outcome {
+        Err(ApiError::App(AppError::Validation(errors)))
+            if !errors.is_empty() && errors.iter().all(|e| state_asks.contains(&e.field.as_str())) =>
+        {
+            Err(problem(
+                StatusCode::CONFLICT,
+                "This window needs a written reason to be scheduled now; see `errors`.",
+                errors,
+            ))
+        }
+        other => other,
+    }
 }
 
 async fn start_window(
@@ -627,7 +656,16 @@ async fn tick_item(
     let id = window_id(&raw)?;
     let request: TickRequest = parse_json(&headers, &body, true)?;
     let mut tx = app.pool.begin().await?;
-    service::tick(&mut tx, &user.actor, id, &key, &request.evidence, Timestamp::now()).await?;
+    match service::tick(&mut tx, &user.actor, id, &key, &request.evidence, Timestamp::now()).await {
+        // The item asks for evidence and the request has none: the same body ticks other items,
+        // so this is the item's state refusing it (409), not a malformed request.
+        Err(MaintenanceError::Invalid(errors))
+            if request.evidence.trim().is_empty() && errors.iter().all(|e| e.field == "evidence") =>
+        {
+            return Err(problem(StatusCode::CONFLICT, "This item needs an evidence note to be ticked; see `errors`.", errors));
+        }
+        other => other?,
+    };
     let response = checklist_response(&mut tx, id, StatusCode::OK).await?;
     tx.commit().await?;
     Ok(response)

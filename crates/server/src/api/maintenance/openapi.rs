@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use twisterlab_domain::incident::Title;
 use twisterlab_domain::maintenance::{Checklist, ItemKey, PublicStatus, Reason, WindowState};
 
+use crate::api::openapi::{Link, required_text, text, title_schema, trimmed_text, version_schema, with_description};
 use crate::maintenance::service::MAX_BODY;
 
 /// The maintenance area's part of the document.
@@ -89,9 +90,13 @@ pub(crate) fn fragment() -> Fragment {
     let public: Vec<&str> = PublicStatus::ALL.iter().map(|s| s.as_str()).collect();
     let timestamp = json!({"type": "string", "format": "date-time"});
     let nullable_timestamp = json!({"type": ["string", "null"], "format": "date-time"});
-    let version = json!({"type": "integer", "minimum": 1,
-        "description": "The window version you last saw; if it changed since, nothing is applied and the answer is 409."});
-    let reason = json!({"type": "string", "maxLength": Reason::MAX_CHARS});
+    let version = version_schema(
+        "The window version you last saw; if it changed since, nothing is applied and the answer is 409.",
+    );
+    let reason = with_description(
+        trimmed_text(false, Reason::MAX_CHARS, "\\u0000"),
+        "A written reason, up to 2000 characters once trimmed; needed only when the window's state asks for it (409 naming the field otherwise).",
+    );
 
     let mut paths = Map::new();
     paths.insert(
@@ -191,7 +196,7 @@ pub(crate) fn fragment() -> Fragment {
             "rollBackMaintenanceWindow",
             "Roll the window back",
             "Like complete, but `outcome` is required: it tells the public what was undone.",
-            "EndMaintenanceWindow",
+            "RollBackMaintenanceWindow",
             "commander",
             true,
         ),
@@ -333,7 +338,7 @@ pub(crate) fn fragment() -> Fragment {
                 "verifying_at": nullable_timestamp,
                 "ended_at": nullable_timestamp,
                 "run_id": {"type": ["string", "null"], "format": "uuid", "description": "The guided run of the maintenance runbook, once runs attach to windows."},
-                "version": {"type": "integer", "minimum": 1, "description": "Bumped by every change; also the ETag."},
+                "version": {"type": "integer", "format": "int32", "minimum": 1, "maximum": i32::MAX, "description": "Bumped by every change; also the ETag."},
                 "created_at": timestamp,
                 "updated_at": timestamp
             }
@@ -395,8 +400,8 @@ pub(crate) fn fragment() -> Fragment {
     schemas.insert(
         "CreateMaintenanceWindow".into(),
         json!({"type": "object", "additionalProperties": false, "required": ["title", "starts_at", "ends_at", "components"], "properties": {
-            "title": {"type": "string", "minLength": 1, "maxLength": Title::MAX_CHARS},
-            "description": {"type": "string", "maxLength": MAX_BODY, "description": "Markdown; public once scheduled."},
+            "title": title_schema(),
+            "description": with_description(text(MAX_BODY), "Markdown; public once scheduled."),
             "starts_at": {"type": "string", "format": "date-time", "description": "Planned start, not in the past."},
             "ends_at": {"type": "string", "format": "date-time", "description": "Planned end, after the start."},
             "components": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "uuid"}},
@@ -424,14 +429,19 @@ pub(crate) fn fragment() -> Fragment {
             "outcome": {"type": "string", "maxLength": MAX_BODY, "description": "Posted publicly; required to roll back."}, "version": version.clone()}}),
     );
     schemas.insert(
+        "RollBackMaintenanceWindow".into(),
+        json!({"type": "object", "additionalProperties": false, "required": ["outcome"], "properties": {
+            "outcome": with_description(required_text(MAX_BODY), "Posted publicly: what was undone."), "version": version.clone()}}),
+    );
+    schemas.insert(
         "CancelMaintenanceWindow".into(),
         json!({"type": "object", "additionalProperties": false, "required": ["reason"], "properties": {
-            "reason": {"type": "string", "minLength": 1, "maxLength": Reason::MAX_CHARS}, "version": version}}),
+            "reason": trimmed_text(true, Reason::MAX_CHARS, "\\u0000"), "version": version}}),
     );
     schemas.insert(
         "NewMaintenanceUpdate".into(),
         json!({"type": "object", "additionalProperties": false, "required": ["body"], "properties": {
-            "body": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "description": "Markdown."}}}),
+            "body": with_description(required_text(MAX_BODY), "Markdown.")}}),
     );
     schemas.insert(
         "NewMaintenanceChecklistItem".into(),
@@ -456,4 +466,45 @@ pub(crate) fn fragment() -> Fragment {
         schemas,
         tag: json!({"name": "maintenance", "description": "Maintenance windows, their checklist and public updates."}),
     }
+}
+
+/// plan → show, schedule, checklist, cancel; schedule → tick, start, post an update; start →
+/// verify, complete, roll back; the checklist → tick and untick its first item.
+pub(crate) fn links() -> Vec<Link> {
+    let created = json!({"id": "$response.body#/id"});
+    let same = json!({"id": "$request.path.id"});
+    let first_item = json!({"id": "$request.path.id", "key": "$response.body#/items/0/key"});
+    let mut links: Vec<Link> = vec![];
+    for (name, op) in [
+        ("ShowMaintenanceWindow", "showMaintenanceWindow"),
+        ("ScheduleMaintenanceWindow", "scheduleMaintenanceWindow"),
+        ("ShowMaintenanceChecklist", "showMaintenanceChecklist"),
+        ("AddMaintenanceChecklistItem", "addMaintenanceChecklistItem"),
+        ("CancelMaintenanceWindow", "cancelMaintenanceWindow"),
+    ] {
+        links.push(("/api/v1/maintenance", "post", "201", name, op, created.clone()));
+    }
+    for (name, op) in [
+        ("ShowMaintenanceChecklist", "showMaintenanceChecklist"),
+        ("StartMaintenanceWindow", "startMaintenanceWindow"),
+        ("PostMaintenanceUpdate", "postMaintenanceUpdate"),
+    ] {
+        links.push(("/api/v1/maintenance/{id}/schedule", "post", "200", name, op, same.clone()));
+    }
+    for (name, op) in [
+        ("VerifyMaintenanceWindow", "verifyMaintenanceWindow"),
+        ("CompleteMaintenanceWindow", "completeMaintenanceWindow"),
+        ("RollBackMaintenanceWindow", "rollBackMaintenanceWindow"),
+        ("PostMaintenanceUpdate", "postMaintenanceUpdate"),
+    ] {
+        links.push(("/api/v1/maintenance/{id}/start", "post", "200", name, op, same.clone()));
+    }
+    links.push(("/api/v1/maintenance/{id}/verify", "post", "200", "CompleteMaintenanceWindow", "completeMaintenanceWindow", same.clone()));
+    for (path, status) in [("/api/v1/maintenance/{id}/checklist", "get"), ("/api/v1/maintenance/{id}/checklist", "post")] {
+        let code = if status == "get" { "200" } else { "201" };
+        links.push((path, status, code, "TickMaintenanceChecklistItem", "tickMaintenanceChecklistItem", first_item.clone()));
+        links.push((path, status, code, "UntickMaintenanceChecklistItem", "untickMaintenanceChecklistItem", first_item.clone()));
+    }
+    links.push(("/api/v1/maintenance/{id}/checklist/{key}/tick", "post", "200", "StartMaintenanceWindow", "startMaintenanceWindow", same));
+    links
 }

@@ -109,7 +109,11 @@ async fn refused_actions_explain_themselves_with_409(pool: PgPool) {
         send(&app, post_form(&format!("{path}/status"), Some(&commander), &[("status", "bogus")])).await;
     assert_eq!(response.status(), 422);
 
-    let (response, _) = send(&app, post_form(&format!("{path}/resolve"), Some(&commander), &[])).await;
+    let (response, _) = send(
+        &app,
+        post_form(&format!("{path}/resolve"), Some(&commander), &[("resolution", "Evicted the bad keys")]),
+    )
+    .await;
     assert_eq!(response.status(), 303);
     let (response, html) = send(&app, post_form(&format!("{path}/acknowledge"), Some(&commander), &[])).await;
     assert_eq!(response.status(), 409);

@@ -12,7 +12,8 @@ async fn declaring_with_every_field_and_a_backdated_start_shows_the_overdue_ack(
     let app = testing::app(&pool);
     let me = testing::signed_in(&pool, Role::Commander).await;
     let other = testing::signed_in(&pool, Role::Commander).await;
-    let viewer = testing::signed_in(&pool, Role::Viewer).await;
+    // A security incident is private: responders and above read it (a viewer gets 404).
+    let reader = testing::signed_in(&pool, Role::Responder).await;
     let zone = jiff::tz::TimeZone::UTC;
     let started = crate::clock::to_jiff(OffsetDateTime::now_utc() - time::Duration::minutes(40))
         .to_zoned_datetime(zone.clone());
@@ -40,7 +41,7 @@ async fn declaring_with_every_field_and_a_backdated_start_shows_the_overdue_ack(
     )
     .await;
 
-    let (_, html) = send(&app, get(&path, Some(&viewer))).await;
+    let (_, html) = send(&app, get(&path, Some(&reader))).await;
     assert!(
         html.contains("Login tokens leaked in logs")
             && html.contains("security incident")
@@ -68,7 +69,7 @@ async fn declaring_with_every_field_and_a_backdated_start_shows_the_overdue_ack(
     assert!(private, "security incidents default to private");
     assert_eq!(crate::clock::to_jiff(started_at).strftime("%Y-%m-%dT%H:%M").to_string(), started);
 
-    let (_, html) = send(&app, get("/incidents", Some(&viewer))).await;
+    let (_, html) = send(&app, get("/incidents", Some(&reader))).await;
     assert!(html.contains("ack overdue by"), "{html}");
     assert!(html.contains("escalation due") || html.contains("escalates in"), "{html}");
     assert_eq!(audit_actions(&pool, "incident.declare").await.len(), 1);

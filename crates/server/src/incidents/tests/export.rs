@@ -21,7 +21,7 @@ async fn exports_hold_every_step_in_order(pool: PgPool) {
     let steps: [(&str, Vec<(&str, &str)>); 3] = [
         ("acknowledge", vec![]),
         ("updates", vec![("body", "Investigating elevated API errors"), ("status", "investigating")]),
-        ("resolve", vec![]),
+        ("resolve", vec![("resolution", "Raised the pool size back to 100")]),
     ];
     for (action, fields) in steps {
         let (response, body) =

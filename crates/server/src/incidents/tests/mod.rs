@@ -2,9 +2,11 @@
 //! by topic; the helpers here drive the pages as a browser would.
 
 mod actions;
+mod corrections;
 mod declare;
 mod export;
 mod list;
+mod running;
 mod show;
 mod sla;
 

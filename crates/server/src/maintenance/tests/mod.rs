@@ -4,6 +4,7 @@
 
 mod api;
 mod public;
+mod run;
 mod suppression;
 mod tasks;
 mod windows;

@@ -110,7 +110,13 @@ fn same_snapshot(a: &MetricsSnapshot, b: &MetricsSnapshot) -> bool {
 }
 
 fn job(pool: &PgPool, prometheus: Option<Prometheus>, specs: Vec<KeyMetricSpec>) -> KeyMetricsJob {
-    KeyMetricsJob { pool: pool.clone(), prometheus, specs, min_age: Duration::ZERO }
+    KeyMetricsJob {
+        pool: pool.clone(),
+        prometheus,
+        specs,
+        min_age: Duration::ZERO,
+        zone: jiff::tz::TimeZone::UTC,
+    }
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -125,6 +131,8 @@ async fn key_metrics_come_from_a_real_prometheus_and_cross_their_thresholds(pool
         threshold: 1.0,
         direction: Direction::Below,
         unit: Unit::Number,
+        for_seconds: 0,
+        open_incident: None,
     });
     specs.push(KeyMetricSpec {
         name: "absent".into(),
@@ -133,6 +141,8 @@ async fn key_metrics_come_from_a_real_prometheus_and_cross_their_thresholds(pool
         threshold: 1.0,
         direction: Direction::Below,
         unit: Unit::Number,
+        for_seconds: 0,
+        open_incident: None,
     });
     let job = job(&pool, Some(Prometheus::new(&server.base).expect("client")), specs);
 
@@ -255,4 +265,140 @@ async fn a_fresh_snapshot_is_not_refreshed_again_by_another_process(pool: PgPool
     first.min_age = Duration::from_secs(60);
     assert!(first.run_once().await.expect("stored").is_some(), "the first snapshot is taken");
     assert!(first.run_once().await.expect("stored").is_none(), "a fresh snapshot is left alone");
+}
+
+async fn metric_incidents(pool: &PgPool) -> Vec<(uuid::Uuid, String, bool)> {
+    sqlx::query_as(
+        "select id, title, private from incidents where 'key-metric' = any(labels) order by number",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("incidents")
+}
+
+async fn metric_events(pool: &PgPool, incident: uuid::Uuid) -> Vec<serde_json::Value> {
+    sqlx::query_scalar(
+        "select data from timeline_events where incident_id = $1 and kind = 'health_signal' order by at, id",
+    )
+    .bind(incident)
+    .fetch_all(pool)
+    .await
+    .expect("events")
+}
+
+async fn signal_row(pool: &PgPool, metric: &str) -> crate::db::metric_signals::SignalRow {
+    crate::db::metric_signals::signals(pool)
+        .await
+        .expect("signals")
+        .into_iter()
+        .find(|s| s.metric == metric)
+        .unwrap_or_else(|| panic!("no signal for {metric}"))
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_breach_held_for_its_duration_opens_one_incident_and_recovery_clears_it(pool: PgPool) {
+    let demo = Demo::start(Duration::from_millis(100)).await;
+    let server = PrometheusServer::start(demo.addr).await;
+    let memory = KeyMetricSpec {
+        for_seconds: 2,
+        open_incident: Some(twisterlab_domain::severity::Severity::P2),
+        ..key_metrics::defaults().into_iter().find(|s| s.name == "memory").expect("memory metric")
+    };
+    let job = job(&pool, Some(Prometheus::new(&server.base).expect("client")), vec![memory]);
+    job.run_once().await.expect("stored").expect("refreshed");
+    assert_eq!(signal_row(&pool, "memory").await.last_state, MetricState::Ok);
+
+    demo.mode("down").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut first_breach: Option<Instant> = None;
+    loop {
+        let snapshot = job.run_once().await.expect("stored").expect("refreshed");
+        if find(&snapshot, "memory").state == MetricState::Breach {
+            let first = *first_breach.get_or_insert_with(Instant::now);
+            let incidents = metric_incidents(&pool).await;
+            if !incidents.is_empty() {
+                assert!(first.elapsed() >= Duration::from_secs(2), "fired before its 2 s \"for\" duration");
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no incident 60 s after the demo went down");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let incidents = metric_incidents(&pool).await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    let (incident, title, private) = incidents[0].clone();
+    assert_eq!(title, "Memory (share of limit) is over its threshold");
+    assert!(private);
+    let events = metric_events(&pool, incident).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["state"], "firing");
+    assert!(events[0]["reading"]["value"].as_f64().is_some_and(|v| v > 0.8), "{events:?}");
+    assert!(signal_row(&pool, "memory").await.signal.firing);
+
+    // Still over its threshold: nothing new.
+    for _ in 0..3 {
+        job.run_once().await.expect("stored");
+    }
+    assert_eq!(metric_incidents(&pool).await.len(), 1);
+    assert_eq!(metric_events(&pool, incident).await.len(), 1);
+
+    // Prometheus unreachable: unknown, neither cleared nor fired again.
+    let unreachable = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        KeyMetricsJob {
+            prometheus: Some(Prometheus::new(&format!("http://{addr}")).expect("client")),
+            ..self::job(&pool, None, job.specs.clone())
+        }
+    };
+    unreachable.run_once().await.expect("stored");
+    let row = signal_row(&pool, "memory").await;
+    assert_eq!(row.last_state, MetricState::Unknown);
+    assert!(row.signal.firing, "unknown is not a recovery");
+    assert_eq!(twisterlab_domain::health::signal_label(row.signal, row.last_state), "unknown");
+    assert_eq!(metric_events(&pool, incident).await.len(), 1);
+
+    demo.mode("healthy").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        job.run_once().await.expect("stored");
+        if !signal_row(&pool, "memory").await.signal.firing {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not cleared 60 s after the demo recovered");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let events = metric_events(&pool, incident).await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1]["state"], "ok");
+    assert_eq!(metric_incidents(&pool).await.len(), 1, "recovery declares nothing");
+    // Every read is kept for the charts, the unknown one as a gap.
+    let readings = crate::db::metric_signals::readings(
+        &pool,
+        "memory",
+        jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+    )
+    .await
+    .expect("readings");
+    assert!(readings.len() >= 6, "{readings:?}");
+    assert!(readings.iter().any(|r| r.value.is_none()));
+    drop(server);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn readings_older_than_30_days_are_pruned(pool: PgPool) {
+    for days in [0, 29, 31, 60] {
+        sqlx::query("insert into metric_readings (metric, read_at, value, threshold, state) values ('memory', now() - make_interval(days => $1), 0.5, 0.8, 'ok')")
+            .bind(days)
+            .execute(&pool)
+            .await
+            .expect("insert");
+    }
+    let pruned =
+        crate::overview::jobs::ReadingPruneJob { pool: pool.clone() }.run_once().await.expect("prune");
+    assert_eq!(pruned, 2);
+    let left: i64 =
+        sqlx::query_scalar("select count(*) from metric_readings").fetch_one(&pool).await.expect("count");
+    assert_eq!(left, 2);
 }

@@ -2,6 +2,7 @@
 //! Prometheus, a fake Kubernetes API server through a real kube client, and real Postgres.
 
 mod admin;
+mod components;
 mod kube;
 mod metrics;
 mod pages;

@@ -48,7 +48,12 @@ async fn the_overview_puts_the_down_service_its_incident_and_the_unknown_metrics
     let demo = Demo::start(Duration::from_millis(100)).await;
     let broken = Demo::start(Duration::from_millis(100)).await;
     probing("healthy-api", &demo.health_url(), 2).create(&pool).await;
-    probing("broken-api", &broken.health_url(), 2).opens(Severity::P1).component("API").create(&pool).await;
+    probing("broken-api", &broken.health_url(), 2)
+        .opens(Severity::P1)
+        .public_incidents()
+        .component("API")
+        .create(&pool)
+        .await;
     rounds(&pool, 1).await;
     broken.mode("down").await;
     rounds(&pool, 2).await;
@@ -57,6 +62,7 @@ async fn the_overview_puts_the_down_service_its_incident_and_the_unknown_metrics
         prometheus: None,
         specs: key_metrics::defaults(),
         min_age: Duration::ZERO,
+        zone: jiff::tz::TimeZone::UTC,
     }
     .run_once()
     .await
@@ -103,4 +109,37 @@ async fn a_service_page_shows_its_definition_history_and_raw_results(pool: PgPoo
 
     let (response, _) = send(&app, get("/health/services/no-such-service", Some(&viewer))).await;
     assert_eq!(response.status(), 404);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn only_admins_see_what_a_failing_probe_target_answered(pool: PgPool) {
+    without_seeded_services(&pool).await;
+    let id = crate::testing::builders::service("internal-api")
+        .url("http://127.0.0.1:9/health")
+        .create(&pool)
+        .await;
+    let now = jiff::Timestamp::now();
+    let result = crate::db::probe_results::NewResult {
+        service_id: id,
+        scheduled_at: now,
+        started_at: now,
+        ok: false,
+        latency_ms: 12,
+        http_status: Some(500),
+        failure: Some(twisterlab_domain::health::FailureKind::HttpStatus),
+        reason: Some("500 Internal Server Error"),
+        excerpt: Some("aws_secret_access_key=AKIAEXCERPT"),
+    };
+    crate::db::probe_results::insert(&pool, &result).await.expect("insert");
+    let app = testing::app(&pool);
+    for role in [Role::Viewer, Role::Responder, Role::Manager] {
+        let browser = testing::signed_in(&pool, role).await;
+        let (response, html) = send(&app, get("/health/services/internal-api", Some(&browser))).await;
+        assert_eq!(response.status(), 200, "{html:.300}");
+        assert!(html.contains("500 Internal Server Error"), "the failure itself is shown to {role}");
+        assert!(!html.contains("AKIAEXCERPT"), "{role} sees the body the target answered");
+    }
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let (_, html) = send(&app, get("/health/services/internal-api", Some(&admin))).await;
+    assert!(html.contains("AKIAEXCERPT"), "admins keep the evidence");
 }
