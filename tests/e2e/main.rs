@@ -2,6 +2,7 @@
 
 mod accounts;
 mod escalation;
+mod faults;
 mod foundation;
 mod incidents;
 mod overview;

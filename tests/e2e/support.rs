@@ -259,3 +259,119 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("build the HTTP client")
 }
+
+// ---------------------------------------------------------------------------------------------
+// A private PostgreSQL cluster the test can stop and start under a running portal.
+
+/// The directory with `pg_ctl`, as the portal finds it.
+pub fn pg_bin_dir() -> std::path::PathBuf {
+    let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server binaries under /usr/lib/postgresql (apt-get install postgresql)")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("pg_ctl").is_file())
+        .collect();
+    versions.sort();
+    versions.pop().expect("a pg_ctl under /usr/lib/postgresql/*/bin")
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The socket name (port) of the portal's private cluster in these tests.
+const PRIVATE_PG_PORT: &str = "5432";
+
+/// A portal whose database is a private cluster in a temporary directory (the portal starts it),
+/// and that cluster's controls.
+pub struct PrivatePortal {
+    pub portal: Portal,
+    /// `<data dir>/pgdata`.
+    pub pgdata: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PrivatePortal {
+    /// Starts the portal with `TWISTERLAB_DATA_DIR` in a new temporary directory and no local
+    /// PostgreSQL, so it initialises and starts a private cluster of its own.
+    pub fn start(env: &[(&str, &str)]) -> PrivatePortal {
+        let dir = tempfile::Builder::new().prefix("tl-fault-").tempdir_in("/tmp").expect("tempdir");
+        // The cluster may run as the `postgres` user (when the tests run as root): let it in.
+        Command::new("chmod").arg("0755").arg(dir.path()).status().expect("chmod");
+        let data_dir = dir.path().to_str().expect("utf-8").to_owned();
+        let mut cmd = Command::new(BINARY);
+        cmd.arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("TWISTERLAB_BIND", "127.0.0.1:0")
+            .env("TWISTERLAB_DATA_DIR", &data_dir)
+            .env("TWISTERLAB_LOCAL_POSTGRES", "127.0.0.1:1")
+            .env("TWISTERLAB_PRIVATE_PG_PORT", PRIVATE_PG_PORT)
+            .env("TWISTERLAB_LOG_FORMAT", "json")
+            .env("TWISTERLAB_SHUTDOWN_GRACE", "2");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (child, logs, base) = spawn_until_listening(cmd);
+        let pgdata = dir.path().join("pgdata");
+        // The command line and the test's own connections reach the cluster over its socket.
+        let database_url = format!(
+            "postgres://postgres@localhost/twisterlab?host={}&port={PRIVATE_PG_PORT}",
+            pgdata.display()
+        );
+        PrivatePortal { portal: Portal { child, base, database_url, logs }, pgdata, _dir: dir }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let pg_ctl = pg_bin_dir().join("pg_ctl");
+        let mut cmd = if running_as_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&pg_ctl);
+            c
+        } else {
+            Command::new(&pg_ctl)
+        };
+        let out = cmd.arg("-D").arg(&self.pgdata).args(args).current_dir("/").output().expect("run pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `pg_ctl stop -m <mode>` ("fast" or "immediate").
+    pub fn stop_postgres(&self, mode: &str) {
+        self.pg_ctl(&["-m", mode, "-w", "stop"]);
+    }
+
+    /// Starts the cluster again as the portal did.
+    pub fn start_postgres(&self) {
+        let data = self.pgdata.display().to_string();
+        let log = self.pgdata.join("postgres.log").display().to_string();
+        let options = format!("-c listen_addresses='' -k '{data}' -p {PRIVATE_PG_PORT}");
+        self.pg_ctl(&["-l", &log, "-w", "-t", "60", "-o", &options, "start"]);
+    }
+}
+
+impl Drop for PrivatePortal {
+    fn drop(&mut self) {
+        let _ = self.portal.child.kill();
+        let _ = self.portal.child.wait();
+        if self.pgdata.join("postmaster.pid").exists() {
+            let pg_ctl = pg_bin_dir().join("pg_ctl");
+            let mut cmd = if running_as_root() {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(&pg_ctl);
+                c
+            } else {
+                Command::new(&pg_ctl)
+            };
+            let _ = cmd.arg("-D").arg(&self.pgdata).args(["-m", "immediate", "-w", "stop"]).output();
+        }
+    }
+}

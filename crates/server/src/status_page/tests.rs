@@ -1365,3 +1365,66 @@ async fn components_no_incident_names_can_be_deleted_and_a_deleted_group_keeps_i
     }
     assert!(testing::audit_actions(&pool, "component.delete").await[0].target.contains("Edge CDN"));
 }
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_burst_of_changes_within_the_coalescing_window_is_folded_into_one_rebuild(pool: PgPool) {
+    use std::time::Instant;
+    let test_app = testing::TestApp::new(&pool);
+    let cache = test_app.state.status.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let cadence = crate::workers::Cadence::Notified {
+        channel: super::worker::CHANNEL,
+        interval: super::worker::SAFETY_INTERVAL,
+        coalesce: super::worker::DEBOUNCE,
+    };
+    let worker = StatusPageWorker { cache: cache.clone() };
+    let running =
+        crate::workers::spawn_one(crate::workers::row("status_page", cadence, worker), &pool, stop_rx);
+
+    // Wait until the worker listens (pg_stat_activity shows it) and its first pass is done.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listening: bool = sqlx::query_scalar(
+            "select exists(select 1 from pg_stat_activity
+                            where datname = current_database() and query ilike 'listen%')",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("pg_stat_activity");
+        if listening && cache.snapshot().is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the status worker did not start listening within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let a pass started by the listener's connection finish before counting.
+    tokio::time::sleep(super::worker::DEBOUNCE * 4).await;
+    let before = cache.attempts();
+
+    // Ten changes back to back on one connection, well inside the window.
+    let mut conn = pool.acquire().await.expect("a connection");
+    let burst = Instant::now();
+    for _ in 0..10 {
+        crate::db::status::notify(&mut *conn).await.expect("notify");
+    }
+    let burst_took = burst.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while cache.attempts() == before {
+        assert!(Instant::now() < deadline, "no rebuild within 5 s of the burst");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let fresh_after = burst.elapsed();
+    assert!(fresh_after < Duration::from_secs(1), "the rebuild came {fresh_after:?} after the burst");
+    // Nothing else is pending: no second rebuild follows within several windows.
+    tokio::time::sleep(super::worker::DEBOUNCE * 4).await;
+    // On a machine so loaded that the burst outlasted the window, its tail may be a second pass.
+    let expected = if burst_took < super::worker::DEBOUNCE { 1 } else { 2 };
+    assert!(
+        cache.attempts() - before <= expected,
+        "ten changes in {burst_took:?} were {} rebuilds",
+        cache.attempts() - before
+    );
+
+    let _ = stop_tx.send(true);
+    running.await.expect("the worker stops");
+}

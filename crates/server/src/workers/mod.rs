@@ -198,8 +198,7 @@ async fn drive<W: Worker + ?Sized>(
             match (&mut wake, cadence) {
                 (Some(wake), Cadence::Notified { coalesce, .. }) => {
                     if wake.wait(wait).await && !coalesce.is_zero() {
-                        tokio::time::sleep(coalesce).await;
-                        wake.drain();
+                        wake.absorb(coalesce).await;
                     }
                 }
                 _ => tokio::time::sleep(wait).await,

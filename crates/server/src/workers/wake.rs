@@ -62,10 +62,28 @@ impl Wakeup {
         }
     }
 
-    /// Discards notifications already received (they are covered by the pass about to run).
-    pub fn drain(&mut self) {
-        if let Some(listener) = self.listener.as_mut() {
-            while listener.next_buffered().is_some() {}
+    /// Receives and discards every notification for `window` (they are covered by the pass
+    /// about to run), so a burst of changes within it is one pass. Reading the connection
+    /// matters: notifications still in the socket are not "buffered" and would wake the next
+    /// wait at once, making a second pass for the same burst.
+    pub async fn absorb(&mut self, window: Duration) {
+        let Some(listener) = self.listener.as_mut() else {
+            tokio::time::sleep(window).await;
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + window;
+        let failed = loop {
+            match tokio::time::timeout_at(deadline, listener.recv()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => break Some(e),
+                Err(_) => break None,
+            }
+        };
+        if let Some(e) = failed {
+            // The next `wait` reconnects and asks for a pass, as after any lost connection.
+            tracing::debug!(error = %e, channel = self.channel, "the LISTEN connection failed; reconnecting");
+            self.listener = None;
+            tokio::time::sleep_until(deadline).await;
         }
     }
 }
