@@ -227,6 +227,7 @@ async fn subject_of(app: &AppState, loaded: &LoadedRun) -> Result<(String, Strin
     Ok((String::new(), String::new()))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_page(
     app: &AppState,
     user: &CurrentUser,
@@ -600,8 +601,16 @@ pub(crate) async fn preview(
                 .await?;
         let run = locked.run.clone();
         if action.kind().uses_kubernetes() {
-            service::record_kubernetes_action(&mut tx, &user.actor, &run, &key, &action, true, &Ok(output.clone()))
-                .await?;
+            service::record_kubernetes_action(
+                &mut tx,
+                &user.actor,
+                &run,
+                &key,
+                &action,
+                true,
+                &Ok(output.clone()),
+            )
+            .await?;
         }
         let mut bytes = [0u8; 24];
         rand::fill(&mut bytes);
