@@ -272,6 +272,65 @@ fn quoted(input: &str) -> String {
     }
 }
 
+/// A container image reference (`twisterlab-api:v2.0`, `registry.local/team/api@sha256:…`):
+/// at most 512 characters of letters, digits and `._-/:@`, starting with a letter or digit.
+///
+/// # Errors
+/// Field `image`, saying what is allowed.
+pub fn validate_image(image: &str) -> Result<(), FieldError> {
+    let first_ok = image.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let chars_ok =
+        image.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'));
+    if image.len() <= 512 && first_ok && chars_ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "image",
+            format!(
+                "{} is not an image reference (letters, digits and . _ - / : @, starting with a letter or \
+                 digit, at most 512 characters), such as twisterlab-api:v2.0",
+                quoted(image)
+            ),
+        ))
+    }
+}
+
+/// An annotation key (an optional DNS-subdomain prefix and `/`, then up to 63 letters, digits,
+/// `-`, `_` or `.`, starting and ending with a letter or digit) and a value of 1 to 1000 bytes.
+///
+/// # Errors
+/// Field `annotation.key` or `annotation.value`.
+pub fn validate_annotation(key: &str, value: &str) -> Result<(), FieldError> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let prefix_ok = prefix.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 253
+            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && starts_and_ends_alphanumeric(p)
+    });
+    let name_ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
+        && name.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric);
+    if !prefix_ok || !name_ok {
+        return Err(FieldError::new(
+            "annotation.key",
+            format!(
+                "{} is not an annotation key (such as maintenance or example.com/maintenance)",
+                quoted(key)
+            ),
+        ));
+    }
+    if value.is_empty() || value.len() > 1000 || value.contains('\0') {
+        return Err(FieldError::new("annotation.value", "must be 1 to 1000 bytes, without NUL"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,63 +445,4 @@ mod tests {
         let err = validate_object_name("pod", &"X".repeat(500)).expect_err("long");
         assert!(err.message.len() < 300, "{}", err.message);
     }
-}
-
-/// A container image reference (`twisterlab-api:v2.0`, `registry.local/team/api@sha256:…`):
-/// at most 512 characters of letters, digits and `._-/:@`, starting with a letter or digit.
-///
-/// # Errors
-/// Field `image`, saying what is allowed.
-pub fn validate_image(image: &str) -> Result<(), FieldError> {
-    let first_ok = image.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let chars_ok =
-        image.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | ':' | '@'));
-    if image.len() <= 512 && first_ok && chars_ok {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            "image",
-            format!(
-                "{} is not an image reference (letters, digits and . _ - / : @, starting with a letter or \
-                 digit, at most 512 characters), such as twisterlab-api:v2.0",
-                quoted(image)
-            ),
-        ))
-    }
-}
-
-/// An annotation key (an optional DNS-subdomain prefix and `/`, then up to 63 letters, digits,
-/// `-`, `_` or `.`, starting and ending with a letter or digit) and a value of 1 to 1000 bytes.
-///
-/// # Errors
-/// Field `annotation.key` or `annotation.value`.
-pub fn validate_annotation(key: &str, value: &str) -> Result<(), FieldError> {
-    let (prefix, name) = match key.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-            && starts_and_ends_alphanumeric(p)
-    });
-    let name_ok = !name.is_empty()
-        && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && name.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
-        && name.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric);
-    if !prefix_ok || !name_ok {
-        return Err(FieldError::new(
-            "annotation.key",
-            format!(
-                "{} is not an annotation key (such as maintenance or example.com/maintenance)",
-                quoted(key)
-            ),
-        ));
-    }
-    if value.is_empty() || value.len() > 1000 || value.contains('\0') {
-        return Err(FieldError::new("annotation.value", "must be 1 to 1000 bytes, without NUL"));
-    }
-    Ok(())
 }

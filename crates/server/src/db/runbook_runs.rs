@@ -33,9 +33,6 @@ pub(crate) struct Run {
     pub closed_reason: Option<String>,
     pub started_by_label: String,
     pub started_at: Timestamp,
-    pub closed_by_label: Option<String>,
-    pub closed_at: Option<Timestamp>,
-    pub version: i32,
 }
 
 #[derive(sqlx::FromRow)]
@@ -50,9 +47,6 @@ struct RunRow {
     closed_reason: Option<String>,
     started_by_label: String,
     started_at: OffsetDateTime,
-    closed_by_label: Option<String>,
-    closed_at: Option<OffsetDateTime>,
-    version: i32,
 }
 
 impl TryFrom<RunRow> for Run {
@@ -69,29 +63,24 @@ impl TryFrom<RunRow> for Run {
             closed_reason: r.closed_reason,
             started_by_label: r.started_by_label,
             started_at: to_jiff(r.started_at),
-            closed_by_label: r.closed_by_label,
-            closed_at: r.closed_at.map(to_jiff),
-            version: r.version,
         })
     }
 }
 
 const RUN_COLUMNS: &str =
     "r.id, r.slug, r.revision, r.incident_id, i.number as incident_number, r.window_id, r.status,
-     r.closed_reason, r.started_by_label, r.started_at, r.closed_by_label, r.closed_at, r.version";
+     r.closed_reason, r.started_by_label, r.started_at";
 const RUN_FROM: &str = "runbook_runs r left join incidents i on i.id = r.incident_id";
 
 /// One step of a run.
 #[derive(Clone, Debug)]
 pub(crate) struct RunStep {
     pub key: StepKey,
-    pub position: i32,
     pub state: StepState,
     pub note: Option<String>,
     pub actor_label: Option<String>,
     pub changed_at: Option<Timestamp>,
     pub action_input: Option<Value>,
-    pub preview: Option<Value>,
     pub preview_token: Option<String>,
     pub preview_at: Option<Timestamp>,
     pub output: Option<Value>,
@@ -101,7 +90,6 @@ pub(crate) struct RunStep {
 #[derive(sqlx::FromRow)]
 struct StepRow {
     step_key: String,
-    position: i32,
     status: String,
     reason: Option<String>,
     message: Option<String>,
@@ -109,7 +97,6 @@ struct StepRow {
     actor_label: Option<String>,
     changed_at: Option<OffsetDateTime>,
     action_input: Option<Value>,
-    preview: Option<Value>,
     preview_token: Option<String>,
     preview_at: Option<OffsetDateTime>,
     output: Option<Value>,
@@ -129,13 +116,11 @@ impl TryFrom<StepRow> for RunStep {
         };
         Ok(RunStep {
             key: decode(StepKey::parse(&r.step_key))?,
-            position: r.position,
             state,
             note: r.note,
             actor_label: r.actor_label,
             changed_at: r.changed_at.map(to_jiff),
             action_input: r.action_input,
-            preview: r.preview,
             preview_token: r.preview_token,
             preview_at: r.preview_at.map(to_jiff),
             output: r.output,
@@ -144,9 +129,8 @@ impl TryFrom<StepRow> for RunStep {
     }
 }
 
-const STEP_COLUMNS: &str =
-    "step_key, position, status, reason, message, note, actor_label, changed_at, action_input,
-     preview, preview_token, preview_at, output, version";
+const STEP_COLUMNS: &str = "step_key, status, reason, message, note, actor_label, changed_at, action_input,
+     preview_token, preview_at, output, version";
 
 /// What a run is about.
 #[derive(Clone, Copy, Debug)]
@@ -156,6 +140,7 @@ pub(crate) enum Subject {
 }
 
 /// Inserts a run and its steps (all pending), in order.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert(
     tx: &mut PgConnection,
     id: Uuid,
@@ -234,17 +219,6 @@ pub(crate) async fn of_window(db: impl PgExecutor<'_>, window_id: Uuid) -> Resul
         "select {RUN_COLUMNS} from {RUN_FROM} where r.window_id = $1 order by r.started_at desc, r.id desc"
     )))
     .bind(window_id)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter().map(Run::try_from).collect()
-}
-
-/// The most recent runs, newest first (for the API's list), at most `limit`.
-pub(crate) async fn recent(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Run>, sqlx::Error> {
-    let rows: Vec<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {RUN_COLUMNS} from {RUN_FROM} order by r.started_at desc, r.id desc limit $1"
-    )))
-    .bind(limit)
     .fetch_all(db)
     .await?;
     rows.into_iter().map(Run::try_from).collect()

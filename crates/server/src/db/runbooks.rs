@@ -33,9 +33,6 @@ impl Source {
 pub(crate) struct Version {
     pub runbook: Runbook,
     pub digest: ContentDigest,
-    pub source: String,
-    pub created_by_label: String,
-    pub created_at: Timestamp,
 }
 
 /// A version without its content, for the version list.
@@ -51,9 +48,6 @@ pub(crate) struct VersionInfo {
 struct VersionRow {
     content: Value,
     digest: String,
-    source: String,
-    created_by_label: String,
-    created_at: OffsetDateTime,
 }
 
 impl TryFrom<VersionRow> for Version {
@@ -62,17 +56,11 @@ impl TryFrom<VersionRow> for Version {
         let runbook: Runbook =
             serde_json::from_value(r.content).map_err(|e| sqlx::Error::Decode(e.into()))?;
         let digest = ContentDigest::parse(&r.digest).map_err(|e| sqlx::Error::Decode(e.into()))?;
-        Ok(Version {
-            runbook,
-            digest,
-            source: r.source,
-            created_by_label: r.created_by_label,
-            created_at: to_jiff(r.created_at),
-        })
+        Ok(Version { runbook, digest })
     }
 }
 
-const COLUMNS: &str = "content, digest, source, created_by_label, created_at";
+const COLUMNS: &str = "content, digest";
 
 /// The latest version of every runbook, by title.
 pub(crate) async fn latest_all(db: impl PgExecutor<'_>) -> Result<Vec<Version>, sqlx::Error> {

@@ -227,6 +227,7 @@ async fn subject_of(app: &AppState, loaded: &LoadedRun) -> Result<(String, Strin
     Ok((String::new(), String::new()))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_page(
     app: &AppState,
     user: &CurrentUser,

@@ -1,6 +1,6 @@
 //! How runbooks, steps and action outputs are shown.
 
-use twisterlab_domain::runbook::{ParamType, Runbook, Step};
+use twisterlab_domain::runbook::{Runbook, Step};
 
 use super::output::ActionOutput;
 use crate::markdown;
@@ -13,7 +13,6 @@ pub(crate) struct ParamView {
     pub value: String,
     pub help: String,
     pub editable: bool,
-    pub integer: bool,
 }
 
 /// A step as the runbook page and the run page show it.
@@ -52,7 +51,6 @@ impl StepView {
                             value: f.value.map(|v| v.to_string()).unwrap_or_default(),
                             help: f.spec.help.to_owned(),
                             editable: f.editable,
-                            integer: f.spec.ty == ParamType::Integer,
                         })
                         .collect()
                 })

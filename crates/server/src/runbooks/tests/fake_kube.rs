@@ -31,7 +31,6 @@ pub(crate) enum Patching {
 /// One request the fake received that changes (or would change) something.
 #[derive(Clone, Debug)]
 pub(crate) struct Recorded {
-    pub method: String,
     pub path: String,
     pub query: String,
     pub content_type: String,
@@ -100,7 +99,6 @@ async fn deployment_route(
     }
     if method == Method::PATCH {
         fake.recorded.lock().expect("lock").push(Recorded {
-            method: method.to_string(),
             path: uri.path().to_owned(),
             query: uri.query().unwrap_or("").to_owned(),
             content_type: headers

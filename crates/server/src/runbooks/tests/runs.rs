@@ -409,3 +409,24 @@ async fn read_only_actions_run_at_once_and_never_show_a_secrets_value(pool: PgPo
         }
     }
 }
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_database_step_without_a_monitored_database_says_not_configured(pool: PgPool) {
+    let (app, _fake) = app_with_fake(&pool).await;
+    let commander = app.signed_in(Role::Commander).await;
+    let (n, id) = start_on_incident(&pool, &commander, "database-connection-exhaustion").await;
+    let responder = app.signed_in(Role::Responder).await;
+    post(
+        &app,
+        &responder,
+        &format!("/runs/{id}/steps/check-current-connections/run"),
+        &[],
+        StatusCode::SEE_OTHER,
+    )
+    .await;
+    let (_, html) = app.send(get(&format!("/runs/{id}"), Some(&responder))).await;
+    assert!(html.contains("not configured: set TWISTERLAB_TARGET_DATABASE_URL"), "{html}");
+    let events = timeline(&pool, n).await;
+    assert!(events.iter().any(|(k, _, d)| k == "runbook_step" && d["status"] == "failed"), "{events:?}");
+    assert!(!events.iter().any(|(k, _, _)| k == "kubernetes_action"), "no Kubernetes call: {events:?}");
+}
