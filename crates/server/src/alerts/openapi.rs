@@ -65,7 +65,7 @@ pub(crate) fn fragment() -> Fragment {
             "properties": {
                 "version": {"type": "string", "const": WEBHOOK_VERSION},
                 "groupKey": {"type": "string"},
-                "truncatedAlerts": {"type": "integer", "format": "int64", "minimum": 0},
+                "truncatedAlerts": {"type": "integer", "minimum": 0, "maximum": u64::MAX},
                 "status": {"type": "string"},
                 "receiver": {"type": "string"},
                 "groupLabels": {"type": "object", "additionalProperties": {"type": "string"}},

@@ -707,7 +707,7 @@ pub(crate) fn document() -> Value {
             "additionalProperties": false,
             "properties": {
                 "version": version,
-                "resolution": {"type": "string", "minLength": 1, "maxLength": MAX_BODY, "pattern": "\\S", "description": "What fixed it (Markdown), kept on the `resolved` event; not only spaces."}
+                "resolution": with_description(required_text(MAX_BODY), "What fixed it (Markdown), kept on the `resolved` event; not only spaces.")
             }
         }),
     );

@@ -979,7 +979,7 @@ async fn null_is_not_a_way_to_leave_a_field_out_and_nul_characters_are_refused(p
         let (response, problem) =
             call(&app, api_request(Method::POST, "/api/v1/incidents", Some(&commander), Some(&body))).await;
         assert_problem(&response, &problem, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(error_fields(&problem), [field.clone()], "{body}: {problem:#}");
+        assert_eq!(error_fields(&problem), std::slice::from_ref(&field), "{body}: {problem:#}");
     }
     assert_eq!(incident_count(&pool).await, 0);
 }

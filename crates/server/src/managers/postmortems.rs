@@ -93,16 +93,24 @@ pub(crate) struct PostmortemPage {
     pub notice: Option<&'static str>,
 }
 
+/// What the page shows besides the stored postmortem: the text a refused form kept, the action
+/// item form, field errors and a notice.
+#[derive(Default)]
+struct Shown {
+    typed: Option<(Texts, Vec<Uuid>)>,
+    action_form: ActionForm,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+}
+
 async fn page(
     app: &AppState,
     layout: Layout,
     user: &CurrentUser,
     number: twisterlab_domain::incident::IncidentNumber,
-    typed: Option<(Texts, Vec<Uuid>)>,
-    action_form: ActionForm,
-    errors: FieldErrors,
-    notice: Option<&'static str>,
+    shown: Shown,
 ) -> Result<Response, AppError> {
+    let Shown { typed, action_form, errors, notice } = shown;
     let mut conn = app.pool.acquire().await?;
     let incident = incidents_store::find(&mut *conn, number)
         .await?
@@ -180,8 +188,7 @@ pub(crate) async fn show_postmortem(
     PathNumber(number): PathNumber,
     Query(notice): Query<NoticeQuery>,
 ) -> Result<Response, AppError> {
-    page(&app, layout, &user, number, None, ActionForm::default(), FieldErrors::new(), notice.text(NOTICES))
-        .await
+    page(&app, layout, &user, number, Shown { notice: notice.text(NOTICES), ..Shown::default() }).await
 }
 
 fn path_of(number: twisterlab_domain::incident::IncidentNumber) -> String {
@@ -249,17 +256,9 @@ pub(crate) async fn save_postmortem(
     .await;
     match result {
         Err(AppError::Validation(errors)) => {
-            let mut r = page(
-                &app,
-                layout,
-                &user,
-                number,
-                Some((input.texts, input.excerpt)),
-                ActionForm::default(),
-                errors.into(),
-                None,
-            )
-            .await?;
+            let typed = Some((input.texts, input.excerpt));
+            let shown = Shown { typed, errors: errors.into(), ..Shown::default() };
+            let mut r = page(&app, layout, &user, number, shown).await?;
             *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r)
         }
@@ -295,7 +294,8 @@ pub(crate) async fn add_action(
     .await;
     match result {
         Err(AppError::Validation(errors)) => {
-            let mut r = page(&app, layout, &user, number, None, form, errors.into(), None).await?;
+            let shown = Shown { action_form: form, errors: errors.into(), ..Shown::default() };
+            let mut r = page(&app, layout, &user, number, shown).await?;
             *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r)
         }
@@ -345,8 +345,8 @@ pub(crate) async fn publish_postmortem(
     .await;
     match result {
         Err(AppError::Validation(errors)) => {
-            let mut r =
-                page(&app, layout, &user, number, None, ActionForm::default(), errors.into(), None).await?;
+            let shown = Shown { errors: errors.into(), ..Shown::default() };
+            let mut r = page(&app, layout, &user, number, shown).await?;
             *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r)
         }

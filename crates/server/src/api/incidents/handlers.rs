@@ -148,7 +148,9 @@ struct ActionRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct ResolveRequest {
+    #[serde(deserialize_with = "version")]
     version: Option<i32>,
+    #[serde(deserialize_with = "present")]
     resolution: Option<String>,
 }
 

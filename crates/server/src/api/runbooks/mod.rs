@@ -18,7 +18,7 @@ use twisterlab_domain::runbook::{Runbook, Slug};
 use uuid::Uuid;
 
 use crate::api::error::{ApiError, problem};
-use crate::api::request::parse_json;
+use crate::api::request::{parse_json, version};
 use crate::auth::{Access, CurrentUser, Routes};
 use crate::db::incidents as incident_store;
 use crate::db::runbook_runs::{self as runs, Subject};
@@ -216,9 +216,19 @@ async fn start_run(
     let request: StartRequest = parse_json(&headers, &body, false)?;
     let mut tx = app.pool.begin().await?;
     let incident = incident_id(&mut tx, &raw).await?;
-    let id =
+    let started =
         service::start_run(&mut tx, &user.actor, user.role, &request.runbook, Subject::Incident(incident))
-            .await?;
+            .await;
+    let id = match started {
+        // The runbook is named in the body but is a resource like the incident: one that does
+        // not exist is "not found", as the document says, not a form mistake.
+        Err(RunbookError::Invalid(errors)) if errors.iter().any(|e| e.field == "runbook") => {
+            return Err(ApiError::App(AppError::NotFoundThing {
+                what: format!("Runbook {:?}", request.runbook),
+            }));
+        }
+        other => other?,
+    };
     let json = run_json(&mut tx, id).await?;
     tx.commit().await?;
     let mut response = json_response(StatusCode::CREATED, &json);
@@ -240,6 +250,7 @@ struct StepRequest {
     /// `complete`, `skip` or `fail`.
     change: String,
     /// The step's version the caller saw; a different current version is 409.
+    #[serde(default, deserialize_with = "version")]
     version: Option<i32>,
     reason: Option<String>,
     message: Option<String>,
@@ -261,6 +272,19 @@ async fn change_step(
     let invalid = |field: &str, message: &str| {
         ApiError::App(AppError::Validation(vec![FieldError::new(field, message)]))
     };
+    // Each change takes exactly its own fields (the document's `oneOf`): a reason with
+    // `complete`, say, is a mistake worth telling, not something to drop quietly.
+    let stray = match request.change.as_str() {
+        "complete" => {
+            request.reason.as_ref().map(|_| "reason").or(request.message.as_ref().map(|_| "message"))
+        }
+        "skip" => request.message.as_ref().map(|_| "message"),
+        "fail" => request.reason.as_ref().map(|_| "reason"),
+        _ => None,
+    };
+    if let Some(field) = stray {
+        return Err(invalid(field, "This change does not take this field."));
+    }
     let change = match request.change.as_str() {
         "complete" => StepChange::Complete,
         "skip" => {

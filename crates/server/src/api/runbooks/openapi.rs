@@ -236,13 +236,38 @@ pub(crate) fn fragment() -> Fragment {
     );
     schemas.insert(
         "StepChange".into(),
-        json!({"type": "object", "additionalProperties": false, "required": ["change"], "properties": {
-            "change": {"type": "string", "enum": ["complete", "skip", "fail"]},
-            "version": {"type": ["integer", "null"], "format": "int32", "description": "The step's version you saw."},
-            "reason": {"type": ["string", "null"], "maxLength": Reason::MAX_CHARS, "description": "Required to skip: why (1 to 1000 characters after trimming)."},
-            "message": {"type": ["string", "null"], "maxLength": MAX_FAILURE_CHARS, "description": "Required to fail: what went wrong."},
-            "note": {"type": ["string", "null"], "maxLength": MAX_NOTE}
-        }}),
+        {
+            let version = crate::api::openapi::version_schema("The step's version you saw; another current version is 409.");
+            let note = json!({"type": ["string", "null"], "maxLength": MAX_NOTE, "pattern": "^[^\\u0000]*$"});
+            let variant = |change: &str, required: &str, field: Option<(&str, Value)>| {
+                let mut properties = Map::new();
+                properties.insert("change".into(), json!({"const": change}));
+                properties.insert("version".into(), version.clone());
+                properties.insert("note".into(), note.clone());
+                let mut needed = vec!["change"];
+                if let Some((name, schema)) = field {
+                    properties.insert(name.into(), schema);
+                    needed.push(required);
+                }
+                json!({"type": "object", "additionalProperties": false, "required": needed, "properties": properties})
+            };
+            let reason = crate::api::openapi::with_description(
+                crate::api::openapi::trimmed_text(true, Reason::MAX_CHARS, "\\u0000"),
+                "Why the step is skipped (1 to 1000 characters after trimming).",
+            );
+            let message = crate::api::openapi::with_description(
+                crate::api::openapi::trimmed_text(true, MAX_FAILURE_CHARS, "\\u0000"),
+                "What went wrong (1 to 4000 characters after trimming).",
+            );
+            json!({
+                "description": "`complete` a step, `skip` it with a reason, or `fail` it with a message.",
+                "oneOf": [
+                    variant("complete", "", None),
+                    variant("skip", "reason", Some(("reason", reason))),
+                    variant("fail", "message", Some(("message", message)))
+                ]
+            })
+        },
     );
 
     Fragment {
