@@ -118,6 +118,20 @@ pub(crate) fn fragment() -> Fragment {
         }}),
     );
 
+    // Path parameters belong to the path item, shared by its operations.
+    for item in paths.values_mut() {
+        let Some(ops) = item.as_object_mut() else { continue };
+        let mut shared = None;
+        for op in ops.values_mut() {
+            if let Some(params) = op.as_object_mut().and_then(|o| o.remove("parameters")) {
+                shared = Some(params);
+            }
+        }
+        if let Some(params) = shared {
+            ops.insert("parameters".into(), params);
+        }
+    }
+
     let mut parameters = Map::new();
     parameters.insert(
         "RunbookSlug".into(),
