@@ -84,6 +84,7 @@ async fn the_overview_follows_a_service_from_healthy_to_down_with_its_incident_a
         format!(
             "[[services]]\nname = \"demo-api\"\nurl = \"{}/health\"\ninterval_seconds = 5\ntimeout_ms = 1000\n\
              failures_before_down = 2\ncomponent = \"API\"\nimpact = \"partial_outage\"\nopen_incident = \"P2\"\n\
+             public_incidents = true\n\
              expect = {{ \"/status\" = \"healthy\", \"/database\" = \"connected\" }}\n",
             demo.base
         ),

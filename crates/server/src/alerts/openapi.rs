@@ -18,13 +18,16 @@ fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/responses/{name}")})
 }
 
+/// No text in a payload may hold U+0000: the payload is stored as `jsonb`, which cannot.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
 fn string_map(description: &str) -> Value {
     json!({
         "type": "object",
         "description": description,
         "maxProperties": MAX_LABELS,
-        "propertyNames": {"minLength": 1, "maxLength": MAX_LABEL_NAME},
-        "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_VALUE}
+        "propertyNames": {"minLength": 1, "maxLength": MAX_LABEL_NAME, "pattern": NO_NUL},
+        "additionalProperties": {"type": "string", "maxLength": MAX_LABEL_VALUE, "pattern": NO_NUL}
     })
 }
 
@@ -64,14 +67,14 @@ pub(crate) fn fragment() -> Fragment {
             "required": ["version", "alerts"],
             "properties": {
                 "version": {"type": "string", "const": WEBHOOK_VERSION},
-                "groupKey": {"type": "string"},
+                "groupKey": {"type": "string", "pattern": NO_NUL},
                 "truncatedAlerts": {"type": "integer", "minimum": 0, "maximum": u64::MAX},
-                "status": {"type": "string"},
-                "receiver": {"type": "string"},
-                "groupLabels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "commonLabels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "commonAnnotations": {"type": "object", "additionalProperties": {"type": "string"}},
-                "externalURL": {"type": "string"},
+                "status": {"type": "string", "pattern": NO_NUL},
+                "receiver": {"type": "string", "pattern": NO_NUL},
+                "groupLabels": {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": {"type": "string", "pattern": NO_NUL}},
+                "commonLabels": {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": {"type": "string", "pattern": NO_NUL}},
+                "commonAnnotations": {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": {"type": "string", "pattern": NO_NUL}},
+                "externalURL": {"type": "string", "pattern": NO_NUL},
                 "alerts": {"type": "array", "maxItems": MAX_ALERTS, "items": {"$ref": "#/components/schemas/AlertmanagerAlert"}}
             }
         }),
@@ -88,7 +91,7 @@ pub(crate) fn fragment() -> Fragment {
                 "annotations": string_map("`summary` becomes the incident title, `description` goes into its summary."),
                 "startsAt": {"type": "string", "format": "date-time"},
                 "endsAt": {"type": "string", "format": "date-time", "description": "For a firing alert Alertmanager sends year 1 (ignored)."},
-                "generatorURL": {"type": "string", "maxLength": 2000},
+                "generatorURL": {"type": "string", "maxLength": 2000, "pattern": NO_NUL},
                 "fingerprint": {"type": "string", "minLength": 1, "maxLength": MAX_FINGERPRINT, "pattern": "^[0-9A-Za-z]+$"}
             }
         }),

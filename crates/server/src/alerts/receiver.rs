@@ -29,21 +29,21 @@ use crate::validation::FieldError;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Payload {
     pub version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::request::present")]
     pub group_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::request::present")]
     pub truncated_alerts: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::request::present")]
     pub status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::request::present")]
     pub receiver: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::request::present")]
     pub group_labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::request::present")]
     pub common_labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::request::present")]
     pub common_annotations: Option<BTreeMap<String, String>>,
-    #[serde(default, rename = "externalURL")]
+    #[serde(default, rename = "externalURL", deserialize_with = "crate::api::request::present")]
     pub external_url: Option<String>,
     pub alerts: Vec<RawAlert>,
 }
@@ -58,9 +58,9 @@ pub(crate) struct RawAlert {
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     pub starts_at: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::request::present")]
     pub ends_at: Option<String>,
-    #[serde(default, rename = "generatorURL")]
+    #[serde(default, rename = "generatorURL", deserialize_with = "crate::api::request::present")]
     pub generator_url: Option<String>,
     pub fingerprint: String,
 }
@@ -82,8 +82,23 @@ fn check_map(field: &str, map: &BTreeMap<String, String>, errors: &mut Vec<Field
     }
 }
 
+/// Whether any key or string in `value` holds U+0000, which PostgreSQL's `jsonb` cannot store.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
 /// The checked alerts of a payload, or a 400 naming every problem.
 pub(crate) fn check(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
+    // The payload is stored as received, so a NUL anywhere in it is refused up front.
+    if serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| holds_nul(&v)) {
+        let message = "Text may not contain U+0000.".to_owned();
+        return Err(bad(message.clone(), vec![FieldError::new("body", message)]));
+    }
     let payload: Payload = serde_json::from_slice(body).map_err(|e| {
         let message = e.to_string();
         if e.is_syntax() || e.is_eof() {

@@ -112,9 +112,8 @@ async fn page(
 ) -> Result<Response, AppError> {
     let Shown { typed, action_form, errors, notice } = shown;
     let mut conn = app.pool.acquire().await?;
-    let incident = incidents_store::find(&mut *conn, number)
-        .await?
-        .ok_or_else(|| AppError::NotFoundThing { what: format!("{number}") })?;
+    let scope = crate::incidents::service::ReadScope::of(user);
+    let incident = crate::incidents::service::load_readable(&mut conn, number, scope).await?;
     let postmortem = pm::of_incident(&mut conn, incident.id).await?;
     let events = incidents_store::timeline(&mut *conn, incident.id, &TimelineFilter::default()).await?;
     let actions = match &postmortem {

@@ -240,6 +240,7 @@ pub(crate) async fn run_page(
 ) -> Result<Response, AppError> {
     let mut conn = app.pool.acquire().await?;
     let loaded = service::load_run(&mut conn, id).await?;
+    service::check_readable(&mut conn, &loaded.run, crate::incidents::service::ReadScope::of(user)).await?;
     drop(conn);
     let now = Timestamp::now();
     let zone = &app.config.timezone;

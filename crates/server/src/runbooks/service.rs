@@ -80,6 +80,22 @@ pub(crate) async fn load_run(db: &mut PgConnection, id: Uuid) -> Result<LoadedRu
     Ok(LoadedRun { run, runbook: version.runbook, steps })
 }
 
+/// Refuses a run `scope` may not see: a run on an incident is as readable as the incident
+/// (the incidents' one read rule), and one it may not read does not exist for it.
+pub(crate) async fn check_readable(
+    db: &mut PgConnection,
+    run: &Run,
+    scope: crate::incidents::service::ReadScope,
+) -> Result<(), RunbookError> {
+    let Some(number) = run.incident_number else { return Ok(()) };
+    let hidden = || RunbookError::NotFound("run".into());
+    let number = twisterlab_domain::incident::IncidentNumber::new(number).map_err(|_| hidden())?;
+    match crate::incidents::service::load_readable(db, number, scope).await {
+        Ok(_) => Ok(()),
+        Err(_) => Err(hidden()),
+    }
+}
+
 async fn version_of(db: &mut PgConnection, run: &Run) -> Result<Version, RunbookError> {
     store::find(&mut *db, &run.slug, run.revision)
         .await?

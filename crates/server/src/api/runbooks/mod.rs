@@ -186,12 +186,16 @@ async fn incident_id(conn: &mut PgConnection, raw: &str) -> Result<Uuid, ApiErro
         .ok_or_else(|| ApiError::App(AppError::NotFoundThing { what: format!("INC-{}", number.get()) }))
 }
 
-async fn list_runs(State(app): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
+async fn list_runs(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
     let mut tx = app.pool.begin().await?;
     let number = parse_number(&raw)?;
-    let incident = incident_store::find(&mut *tx, number)
-        .await?
-        .ok_or_else(|| ApiError::App(AppError::NotFoundThing { what: format!("INC-{}", number.get()) }))?;
+    // Who may read the incident may read its runs: the incidents' one read rule.
+    let scope = crate::incidents::service::ReadScope::of(&user);
+    let incident = crate::incidents::service::load_readable(&mut tx, number, scope).await?;
     let mut list = Vec::new();
     for run in runs::of_incident(&mut *tx, incident.id).await? {
         list.push(run_json(&mut tx, run.id).await?);
@@ -238,9 +242,17 @@ async fn start_run(
     Ok(response)
 }
 
-async fn show_run(State(app): State<AppState>, Path(raw): Path<String>) -> Result<Response, ApiError> {
+async fn show_run(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
     let id = run_id(&raw)?;
     let mut conn = app.pool.acquire().await?;
+    let run = runs::find(&mut *conn, id)
+        .await?
+        .ok_or_else(|| ApiError::App(AppError::NotFoundThing { what: "run".into() }))?;
+    service::check_readable(&mut conn, &run, crate::incidents::service::ReadScope::of(&user)).await?;
     Ok(json_response(StatusCode::OK, &run_json(&mut conn, id).await?))
 }
 

@@ -36,6 +36,11 @@ fn problem(description: &str) -> Value {
     json!({"description": description, "content": {"application/problem+json": {"schema": schema("Problem")}}})
 }
 
+/// The slugs of the shipped runbooks, the only ones there are.
+fn shipped_slugs() -> Vec<&'static str> {
+    twisterlab_domain::runbook::SHIPPED_FILES.iter().filter_map(|f| f.name.strip_suffix(".toml")).collect()
+}
+
 const KEY_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$";
 
 pub(crate) fn fragment() -> Fragment {
@@ -245,7 +250,7 @@ pub(crate) fn fragment() -> Fragment {
     schemas.insert(
         "StartRun".into(),
         json!({"type": "object", "additionalProperties": false, "required": ["runbook"], "properties": {
-            "runbook": {"type": "string", "pattern": KEY_PATTERN, "maxLength": Slug::MAX_LEN, "description": "The runbook's slug."}
+            "runbook": {"type": "string", "enum": shipped_slugs(), "description": "The runbook's slug (the shipped runbooks; admins edit them, they add none)."}
         }}),
     );
     schemas.insert(
