@@ -151,17 +151,17 @@ pub(crate) fn check(body: &[u8]) -> Result<Vec<Alert>, ApiError> {
         }
         check_map(&at("labels"), &raw.labels, &mut errors);
         check_map(&at("annotations"), &raw.annotations, &mut errors);
-        let starts_at = raw.starts_at.parse::<jiff::Timestamp>().ok();
+        let starts_at = crate::api::request::parse_rfc3339(&raw.starts_at);
         if starts_at.is_none() {
             errors.push(FieldError::new(at("startsAt"), "An RFC 3339 time."));
         }
         let ends_at = match raw.ends_at.as_deref() {
-            None | Some("") => None,
-            Some(t) => match t.parse::<jiff::Timestamp>() {
+            None => None,
+            Some(t) => match crate::api::request::parse_rfc3339(t).ok_or(()) {
                 // Firing alerts carry year 1 (or a time in the future): no end yet.
                 Ok(t) if t.as_second() > 0 => Some(t),
                 Ok(_) => None,
-                Err(_) => {
+                Err(()) => {
                     errors.push(FieldError::new(at("endsAt"), "An RFC 3339 time."));
                     None
                 }
