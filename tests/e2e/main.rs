@@ -7,5 +7,6 @@ mod foundation;
 mod incidents;
 mod overview;
 mod phone;
+mod runbooks;
 mod status_page;
 mod support;

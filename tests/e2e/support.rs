@@ -211,6 +211,12 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// A client with a cookie jar, signed in as a new user with `role`.
 pub async fn signed_in(portal: &Portal, role: &str) -> reqwest::Client {
+    signed_in_as(portal, role).await.0
+}
+
+/// Like [`signed_in`], with the new user's email: the portal names the person by it on the
+/// timeline and in the audit log.
+pub async fn signed_in_as(portal: &Portal, role: &str) -> (reqwest::Client, String) {
     let email = format!("{role}-{}@twisterlab.test", uuid::Uuid::new_v4().simple());
     create_user(&portal.database_url, &email, role, PASSWORD);
     let http = browser();
@@ -229,7 +235,7 @@ pub async fn signed_in(portal: &Portal, role: &str) -> reqwest::Client {
         .await
         .expect("POST /login");
     assert_eq!(response.status(), 303, "sign-in failed: {}", response.text().await.unwrap_or_default());
-    http
+    (http, email)
 }
 
 /// A client that keeps cookies and does not follow redirects, like a browser tab under test.
