@@ -435,6 +435,7 @@ async fn a_commander_runs_api_pods_crashing_from_declare_to_resolve_through_the_
     for (entry, (kind, says)) in entries.iter().zip(steps) {
         assert_eq!((entry.kind.as_str(), entry.actor.as_str()), (kind, commander.as_str()), "{entry:#?}");
         assert!(entry.text.contains(says), "expected {says:?} in {entry:#?}");
+        assert!(!entry.text.contains("{\""), "no raw JSON on the timeline: {entry:#?}");
     }
     assert!(
         entries[7].text.contains(&format!("restartedAt: never \u{2192} {restarted_at}")),

@@ -384,6 +384,10 @@ pub(crate) fn generic_facts(e: &TimelineEvent) -> Vec<(String, String)> {
     let Some(map) = e.data.as_object().filter(|_| !dedicated) else { return vec![] };
     map.iter()
         .filter(|(k, _)| !k.ends_with("_id") && k.as_str() != "id")
+        // A nested object (a runbook step's output: its summary and whole table, up to a
+        // hundred log lines) is no one-line fact: its summary is already the event's text, the
+        // table is on the run page, and the JSON export keeps the object.
+        .filter(|(_, v)| !v.is_object())
         .map(|(k, v)| {
             let value = match v {
                 Value::String(s) => s.clone(),
@@ -478,6 +482,21 @@ mod tests {
         assert_eq!(safe_href("javascript:alert(1)"), None);
         assert_eq!(safe_href("JAVASCRIPT:alert(1)"), None);
         assert_eq!(safe_href("data:text/html,x"), None);
+    }
+
+    #[test]
+    fn a_runbook_steps_output_table_is_not_shown_as_a_fact() {
+        let e = event(
+            TimelineKind::RunbookStep,
+            json!({"step": "check-recent-logs", "status": "done",
+                   "output": {"summary": "2 log line(s)", "table": {"columns": ["line"], "rows": [["ERROR x"]]}}}),
+        );
+        let mut facts = generic_facts(&e);
+        facts.sort();
+        assert_eq!(
+            facts,
+            [("status".to_owned(), "done".to_owned()), ("step".to_owned(), "check-recent-logs".to_owned())]
+        );
     }
 
     #[test]
