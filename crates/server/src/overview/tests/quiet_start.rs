@@ -94,6 +94,22 @@ async fn a_component_created_today_reports_uptime_over_its_own_life_only(pool: P
     let (response, _) =
         app.send(post_form("/admin/components", Some(&admin), &[("name", "Edge"), ("position", "9")])).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // Created an hour ago (or at midnight, whichever is later): today has some history to count.
+    sqlx::query(
+        "with edge as (select id from components where name = 'Edge'),
+              born as (select greatest(date_trunc('day', now(), 'UTC'), now() - interval '1 hour') as at)
+         update component_status_history h set at = born.at from edge, born where h.component_id = edge.id",
+    )
+    .execute(&pool)
+    .await
+    .expect("backdate the history");
+    sqlx::query(
+        "update components set created_at = greatest(date_trunc('day', now(), 'UTC'), now() - interval '1 hour')
+          where name = 'Edge'",
+    )
+    .execute(&pool)
+    .await
+    .expect("backdate the component");
     make_due(&pool).await;
     scheduler(&pool).run_once().await.expect("pass");
 
