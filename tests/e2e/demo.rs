@@ -23,7 +23,8 @@ async fn wait_for(portal: &Portal, query: &'static str, wanted: &str, what: &str
     }
 }
 
-const API_STATE: &str = "select st.state from health_service_state st join health_services s on s.id = st.service_id
+const API_STATE: &str =
+    "select st.state from health_service_state st join health_services s on s.id = st.service_id
                           where s.name = 'demo-twisterlab-api' and s.demo and s.enabled";
 const API_INCIDENT: &str =
     "select severity from incidents where title like 'demo-twisterlab-api is down%' order by number limit 1";

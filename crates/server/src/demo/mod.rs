@@ -28,9 +28,11 @@ use crate::auth::{Access, Routes};
 /// The panel's routes; registered always, answering 404 unless the portal runs with `--demo`.
 pub(crate) fn routes() -> Routes {
     let admin = Access::Role(Role::Admin);
-    Routes::new()
-        .get("/admin/demo", admin, panel::show_panel)
-        .post("/admin/demo/{name}/mode", admin, panel::switch_mode)
+    Routes::new().get("/admin/demo", admin, panel::show_panel).post(
+        "/admin/demo/{name}/mode",
+        admin,
+        panel::switch_mode,
+    )
 }
 
 /// Demo services probe every 5 s (the shortest interval a service may have) and are down after
@@ -72,7 +74,12 @@ pub(crate) const BLUEPRINTS: [Blueprint; 3] = [
     Blueprint {
         name: "demo-twisterlab-api",
         simulates: "the TwisterLab API (twisterlab-api)",
-        expect: &[("/status", "healthy"), ("/database", "connected"), ("/redis", "connected"), ("/agents", "operational")],
+        expect: &[
+            ("/status", "healthy"),
+            ("/database", "connected"),
+            ("/redis", "connected"),
+            ("/agents", "operational"),
+        ],
         component: uuid::uuid!("0193a000-0000-7000-8000-000000000011"),
         impact: Impact::PartialOutage,
         open_incident: Some(Severity::P1),

@@ -16,10 +16,8 @@ use crate::web::error::AppError;
 use crate::web::form::{NoticeQuery, Notices, see_other_with_notice};
 use crate::web::page::{Layout, render_page};
 
-const NOTICES: Notices = &[(
-    "switched",
-    "Mode switched. The demo services probe every 5 s and are down after 2 failed checks.",
-)];
+const NOTICES: Notices =
+    &[("switched", "Mode switched. The demo services probe every 5 s and are down after 2 failed checks.")];
 
 /// The simulated services, or 404 when the portal runs without `--demo`.
 fn simulated(app: &AppState) -> Result<&Simulated, AppError> {

@@ -60,10 +60,16 @@ pub(crate) async fn point_services(pool: &PgPool, simulated: &Simulated) -> Resu
         let failed = |source| StartError::Service { name: name.to_owned(), source };
         match store::find_by_name(&mut *tx, name).await? {
             None => {
-                let component = existing_components.iter().find(|c| c.id == blueprint.component).map(|c| c.id);
-                services::create(&mut tx, &actor, Via::Pages, &input(blueprint, &service.health_url(), component))
-                    .await
-                    .map_err(failed)?;
+                let component =
+                    existing_components.iter().find(|c| c.id == blueprint.component).map(|c| c.id);
+                services::create(
+                    &mut tx,
+                    &actor,
+                    Via::Pages,
+                    &input(blueprint, &service.health_url(), component),
+                )
+                .await
+                .map_err(failed)?;
             }
             Some(found) if found.demo => {
                 // Settings an admin tuned on the demo service stay; only where it points moves.
@@ -110,7 +116,9 @@ pub(crate) enum SwitchError {
 impl From<SwitchError> for AppError {
     fn from(e: SwitchError) -> Self {
         match e {
-            SwitchError::NotFound(name) => AppError::NotFoundThing { what: format!("Simulated service {name}") },
+            SwitchError::NotFound(name) => {
+                AppError::NotFoundThing { what: format!("Simulated service {name}") }
+            }
             SwitchError::UnknownMode(_) => AppError::BadRequest(format!(
                 "Choose one of the modes: {}.",
                 MODES.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", ")

@@ -42,7 +42,10 @@ async fn state_of(pool: &PgPool, name: &str) -> health::Service {
 }
 
 async fn demo_service_count(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("select count(*) from health_services where demo").fetch_one(pool).await.expect("count")
+    sqlx::query_scalar("select count(*) from health_services where demo")
+        .fetch_one(pool)
+        .await
+        .expect("count")
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -51,8 +54,9 @@ async fn the_demo_panel_is_404_without_demo_mode_and_admin_only_with_it(pool: Pg
     let admin = plain.signed_in(Role::Admin).await;
     let (response, _) = plain.send(get("/admin/demo", Some(&admin))).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let (response, _) =
-        plain.send(post_form("/admin/demo/demo-twisterlab-api/mode", Some(&admin), &[("mode", "down")])).await;
+    let (response, _) = plain
+        .send(post_form("/admin/demo/demo-twisterlab-api/mode", Some(&admin), &[("mode", "down")]))
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let (_, html) = plain.send(get("/admin/services", Some(&admin))).await;
     assert!(!html.contains("/admin/demo"), "no link to a panel that is not there: {html}");
@@ -122,8 +126,9 @@ async fn breaking_a_simulated_service_makes_the_next_probe_passes_mark_it_down_w
     assert!(html.contains("HTTP 503"), "the panel shows why the probe failed: {html}");
 
     // Bad input is a 4xx page, never a switch.
-    let (response, _) =
-        app.send(post_form("/admin/demo/demo-twisterlab-api/mode", Some(&admin), &[("mode", "sideways")])).await;
+    let (response, _) = app
+        .send(post_form("/admin/demo/demo-twisterlab-api/mode", Some(&admin), &[("mode", "sideways")]))
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let (response, _) =
         app.send(post_form("/admin/demo/twisterlab-api/mode", Some(&admin), &[("mode", "down")])).await;
@@ -164,8 +169,10 @@ async fn a_second_demo_run_points_the_same_demo_services_at_its_new_ports(pool: 
     let (second, _stop_second) = demo_app(&pool).await;
     assert_eq!(demo_service_count(&pool).await, 3, "reused, not duplicated");
     let api = state_of(&pool, "demo-twisterlab-api").await;
-    let now_at = second.state.demo.as_ref().expect("demo").find("demo-twisterlab-api").expect("sim").health_url();
-    let before = first.state.demo.as_ref().expect("demo").find("demo-twisterlab-api").expect("sim").health_url();
+    let now_at =
+        second.state.demo.as_ref().expect("demo").find("demo-twisterlab-api").expect("sim").health_url();
+    let before =
+        first.state.demo.as_ref().expect("demo").find("demo-twisterlab-api").expect("sim").health_url();
     assert_eq!(api.url, now_at);
     assert_ne!(api.url, before);
     assert!(api.enabled && api.demo);

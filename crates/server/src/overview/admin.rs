@@ -95,7 +95,12 @@ async fn list_services(
             demo: s.demo,
         })
         .collect();
-    Ok(render_page(&ServicesPage { layout, services, notice: q.text(NOTICES), demo_mode: app.demo.is_some() }))
+    Ok(render_page(&ServicesPage {
+        layout,
+        services,
+        notice: q.text(NOTICES),
+        demo_mode: app.demo.is_some(),
+    }))
 }
 
 /// The values of the service form, as stored or as typed.

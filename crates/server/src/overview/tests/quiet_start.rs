@@ -20,7 +20,9 @@ fn scheduler(pool: &PgPool) -> ProbeScheduler {
 const READY_MADE: [&str; 3] = ["mcp-unified", "ollama", "twisterlab-api"];
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
-async fn a_fresh_database_probes_nothing_declares_nothing_and_keeps_the_status_page_operational(pool: PgPool) {
+async fn a_fresh_database_probes_nothing_declares_nothing_and_keeps_the_status_page_operational(
+    pool: PgPool,
+) {
     let services = store::list(&pool).await.expect("services");
     let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, READY_MADE, "the runbook's services are offered");
@@ -122,7 +124,8 @@ async fn a_component_created_today_reports_uptime_over_its_own_life_only(pool: P
 
     let worker = app.status_worker();
     worker.run_once().await.expect("status page build");
-    let status = axum::http::Request::get("/status").header("host", "localhost").body(axum::body::Body::empty());
+    let status =
+        axum::http::Request::get("/status").header("host", "localhost").body(axum::body::Body::empty());
     let (_, html) = app.send(status.expect("request")).await;
     assert!(html.contains("100 % uptime"), "{html:.4000}");
     assert!(html.contains(": no data</title>"), "days before it existed read no data: {html:.4000}");
