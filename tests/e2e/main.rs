@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts the real `twisterlab-portal` binary against a fresh database.
 
 mod accounts;
+mod demo;
 mod escalation;
 mod faults;
 mod foundation;

@@ -75,8 +75,14 @@ impl Portal {
 
     /// Starts the portal on `database_url` with extra environment variables.
     pub async fn start_with(database_url: &str, env: &[(&str, &str)]) -> Portal {
+        Portal::start_serving(database_url, &[], env).await
+    }
+
+    /// Starts `serve` with extra arguments (`--demo`) on `database_url`.
+    pub async fn start_serving(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Portal {
         let mut cmd = Command::new(BINARY);
         cmd.arg("serve")
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DATABASE_URL", database_url)

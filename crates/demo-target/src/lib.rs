@@ -126,22 +126,63 @@ pub async fn serve(
     options: DemoTargetOptions,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = DemoState::new(options);
-    let address = listener.local_addr()?;
-    tracing::info!(
-        demo_target.address = %address,
-        demo_target.mode = %state.mode(),
-        "demo target listening"
-    );
-    let releaser = state.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            releaser.begin_shutdown();
-        })
-        .await?;
-    tracing::info!(demo_target.address = %address, "demo target stopped");
-    Ok(())
+    DemoTarget::new(options).serve(listener, shutdown).await
+}
+
+/// One simulated API whose mode its owner switches in process (the portal's `--demo` panel)
+/// as well as through `POST /mode`. Clones share the mode.
+#[derive(Clone)]
+pub struct DemoTarget {
+    state: DemoState,
+}
+
+impl DemoTarget {
+    /// A simulated API in `healthy` mode.
+    pub fn new(options: DemoTargetOptions) -> Self {
+        Self { state: DemoState::new(options) }
+    }
+
+    /// The current mode, in the words `POST /mode` accepts (`slow 3000ms`).
+    pub fn mode(&self) -> String {
+        self.state.mode().to_string()
+    }
+
+    /// Switches the mode as `POST /mode` does with `text` as its body; returns the new mode in
+    /// the words [`DemoTarget::mode`] uses.
+    pub fn set_mode(&self, text: &str) -> Result<String, ModeError> {
+        let mode = parse_mode(text, None, self.state.shared.default_slow_delay)?;
+        let previous = self.state.replace_mode(mode);
+        tracing::info!(
+            demo_target.mode = %mode,
+            demo_target.previous_mode = %previous,
+            "demo target mode changed"
+        );
+        Ok(mode.to_string())
+    }
+
+    /// Serves this target on `listener` until `shutdown` resolves (see [`serve`]).
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state;
+        let address = listener.local_addr()?;
+        tracing::info!(
+            demo_target.address = %address,
+            demo_target.mode = %state.mode(),
+            "demo target listening"
+        );
+        let releaser = state.clone();
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                releaser.begin_shutdown();
+            })
+            .await?;
+        tracing::info!(demo_target.address = %address, "demo target stopped");
+        Ok(())
+    }
 }
 
 fn app(state: DemoState) -> Router {
@@ -187,8 +228,9 @@ impl fmt::Display for Mode {
     }
 }
 
+/// Why a mode was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-enum ModeError {
+pub enum ModeError {
     #[error("no mode given; valid modes: {modes}", modes = VALID_MODES)]
     Missing,
     #[error("unknown mode `{0}`; valid modes: {modes}", modes = VALID_MODES)]

@@ -22,7 +22,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn routes() -> Routes {
     Routes::new()
         .merge(crate::health::routes())
-        .merge(crate::overview::routes())
+        .merge(crate::overview::routes().merge(crate::demo::routes()))
         .merge(crate::accounts::routes())
         .merge(crate::api::routes())
         .merge(crate::incidents::routes())

@@ -24,7 +24,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the portal: connect to (or start) PostgreSQL, migrate, serve HTTP (the default).
-    Serve,
+    Serve {
+        /// Demo mode: simulated TwisterLab services run inside the portal, demo services probe
+        /// them, and admins break them from /admin/demo. Without it no demo data is used.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Validate the configuration and print the effective values, secrets masked.

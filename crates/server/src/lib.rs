@@ -10,6 +10,7 @@ pub(crate) mod clock;
 pub(crate) mod cluster;
 pub(crate) mod config;
 pub mod db;
+pub(crate) mod demo;
 pub(crate) mod escalation;
 pub(crate) mod health;
 pub(crate) mod identity;
@@ -53,7 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(s) => s,
         Err(e) => return config_failure(&e),
     };
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve { demo: false });
     if let Command::CheckConfig = command {
         return check_config(&sources);
     }
@@ -72,7 +73,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match command {
-            Command::Serve => serve::serve(config).await,
+            Command::Serve { demo } => serve::serve(config, demo).await,
             Command::Migrate => serve::migrate_only(config).await,
             Command::CreateUser { email, role, name, password_stdin: _ } => {
                 serve::create_user(config, &email, &role, &name).await

@@ -11,16 +11,16 @@ use crate::config::Config;
 use crate::db;
 use crate::state::AppState;
 
-/// `twisterlab-portal serve`.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// `twisterlab-portal serve`, with `--demo` when `demo`.
+pub async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let database = db::connect(&config).await?;
     tracing::info!(db.location = %database.location, "connected to PostgreSQL");
-    let result = serve_with(&config, &database).await;
+    let result = serve_with(&config, &database, demo).await;
     database.shutdown().await;
     result
 }
 
-async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<()> {
+async fn serve_with(config: &Config, database: &db::Database, demo: bool) -> anyhow::Result<()> {
     let applied = db::migrate(&database.pool).await?;
     tracing::info!(migrations.applied = applied, "database schema is current");
     crate::accounts::service::users::bootstrap_admin(
@@ -30,12 +30,22 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     )
     .await?;
 
-    start_up(config, &database.pool).await?;
+    start_up(config, &database.pool, demo).await?;
 
+    let (stop_tx, stop_rx) = watch::channel(false);
     let listener = TcpListener::bind(config.bind).await.with_context(|| {
         format!("cannot listen on {}: set TWISTERLAB_BIND to a free address:port", config.bind)
     })?;
-    let state = AppState::new(database.pool.clone(), config.clone(), database.location.clone());
+    let mut state = AppState::new(database.pool.clone(), config.clone(), database.location.clone());
+    if demo {
+        let simulated = crate::demo::Simulated::start(stop_tx.subscribe()).await?;
+        crate::demo::service::point_services(&database.pool, &simulated).await?;
+        tracing::warn!(
+            demo.services = simulated.len(),
+            "demo mode: simulated TwisterLab services run inside the portal; admins break them at /admin/demo"
+        );
+        state = state.with_demo(simulated);
+    }
     match &state.target_db {
         Some(target) => {
             tracing::info!(
@@ -54,7 +64,6 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
     let local = listener.local_addr()?;
     tracing::info!(http.bind = %local, status_host = %config.status_host, "TwisterLab Ops Portal is listening on http://{local}");
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(wait_for(stop_rx));
     let mut server = tokio::spawn(async move { server.await });
@@ -84,8 +93,9 @@ async fn serve_with(config: &Config, database: &db::Database) -> anyhow::Result<
 /// What the configuration file declares and the workers act on, written to the database before
 /// they start: the `[[services]]` to probe and the notification channels named by settings; and
 /// the component status history, brought up to date with the current roll-up rules.
+/// Without `--demo`, demo services left by an earlier demo run are disabled.
 /// A failure is logged and the portal runs with what is stored.
-async fn start_up(config: &Config, pool: &sqlx::PgPool) -> anyhow::Result<()> {
+pub(crate) async fn start_up(config: &Config, pool: &sqlx::PgPool, demo: bool) -> anyhow::Result<()> {
     // A runbook file that does not load stops the start, naming file, line and field.
     crate::runbooks::loader::load_shipped(pool).await?;
     if let Err(e) = crate::status_page::history::reconcile(pool).await {
@@ -93,6 +103,14 @@ async fn start_up(config: &Config, pool: &sqlx::PgPool) -> anyhow::Result<()> {
     }
     if let Err(e) = crate::overview::service::reconcile_file_services(pool, &config.services).await {
         tracing::error!(error = %e, "cannot reconcile [[services]] from the configuration file; probing what is stored");
+    }
+    if !demo {
+        match crate::demo::service::retire(pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(demo.services = n, "disabled the demo services of an earlier --demo run"),
+            // They are never probed without --demo either way (the scheduler skips them).
+            Err(e) => tracing::warn!(error = %e, "cannot disable the demo services of an earlier --demo run"),
+        }
     }
     match crate::escalation::channels::sync_configured(pool, config).await {
         Ok(n) if n > 0 => tracing::info!(channels.added = n, "added the channels named by the configuration"),

@@ -32,6 +32,9 @@ pub struct AppState {
     pub hasher: crate::auth::password::Hasher,
     /// Request durations for `/metrics`, counted into fixed buckets.
     pub http_metrics: Arc<crate::web::metrics::HttpMetrics>,
+    /// The simulated services of `serve --demo`; `None` (no demo panel, demo services never
+    /// probed) otherwise.
+    pub(crate) demo: Option<Arc<crate::demo::Simulated>>,
 }
 
 impl AppState {
@@ -49,7 +52,13 @@ impl AppState {
             pool,
             hasher: crate::auth::password::Hasher::shared(),
             http_metrics: Arc::new(crate::web::metrics::HttpMetrics::new()),
+            demo: None,
         }
+    }
+
+    /// Demo mode (`serve --demo`) over `simulated`.
+    pub(crate) fn with_demo(self, simulated: crate::demo::Simulated) -> Self {
+        Self { demo: Some(Arc::new(simulated)), ..self }
     }
 
     /// Uses `hasher` instead of the process's shared hashing threads (tests of a full queue).

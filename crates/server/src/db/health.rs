@@ -43,6 +43,10 @@ pub(crate) struct Service {
     pub public_incidents: bool,
     pub enabled: bool,
     pub managed_by_file: bool,
+    /// Shipped with the portal (the runbook's services), offered ready-made while disabled.
+    pub ready_made: bool,
+    /// Created by `serve --demo` for a simulated service; probed only in demo mode.
+    pub demo: bool,
     pub state: ServiceState,
     pub state_since: Timestamp,
     pub consecutive_failures: i32,
@@ -71,6 +75,8 @@ struct ServiceRow {
     public_incidents: bool,
     enabled: bool,
     managed_by_file: bool,
+    ready_made: bool,
+    demo: bool,
     state: Option<String>,
     counts_down: Option<bool>,
     state_since: Option<OffsetDateTime>,
@@ -126,6 +132,8 @@ impl TryFrom<ServiceRow> for Service {
             component_name: r.component_name,
             enabled: r.enabled,
             managed_by_file: r.managed_by_file,
+            ready_made: r.ready_made,
+            demo: r.demo,
             last_checked_at: r.last_checked_at.map(to_jiff),
             last_latency_ms: r.last_latency_ms,
             last_reason: r.last_reason,
@@ -136,7 +144,7 @@ impl TryFrom<ServiceRow> for Service {
 const SELECT: &str =
     "select s.id, s.name, s.url, s.expect, s.interval_seconds, s.timeout_ms, s.failures_before_down,
         s.component_id, c.name as component_name, s.impact, s.open_incident, s.passes_before_up,
-        s.public_incidents, s.enabled, s.managed_by_file, st.state, st.counts_down, st.state_since, st.consecutive_failures, st.last_checked_at, st.last_latency_ms,
+        s.public_incidents, s.enabled, s.managed_by_file, s.ready_made, s.demo, st.state, st.counts_down, st.state_since, st.consecutive_failures, st.last_checked_at, st.last_latency_ms,
         st.last_reason, s.updated_at
    from health_services s
    left join health_service_state st on st.service_id = s.id
@@ -198,6 +206,8 @@ pub(crate) struct Definition<'a> {
     pub enabled: bool,
     /// Written by the configuration file's reconciliation (read-only in the pages).
     pub managed_by_file: bool,
+    /// Demo data (`serve --demo`); set when the service is created, never changed.
+    pub demo: bool,
 }
 
 /// Why a definition was not written.
@@ -243,8 +253,8 @@ pub(crate) async fn insert(db: &mut PgConnection, d: &Definition<'_>) -> Result<
     let query = sqlx::query(
         "insert into health_services (id, name, url, expect, interval_seconds, timeout_ms, failures_before_down,
                                       component_id, impact, open_incident, enabled, managed_by_file,
-                                      passes_before_up, public_incidents)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                                      passes_before_up, public_incidents, demo)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(id)
     .bind(d.name)
@@ -259,7 +269,8 @@ pub(crate) async fn insert(db: &mut PgConnection, d: &Definition<'_>) -> Result<
     .bind(d.enabled)
     .bind(d.managed_by_file)
     .bind(d.passes_before_up)
-    .bind(d.public_incidents);
+    .bind(d.public_incidents)
+    .bind(d.demo);
     refusable(db, query).await?;
     sqlx::query(
         "insert into health_service_state (service_id, next_run_at)
@@ -352,7 +363,8 @@ struct ClaimRow {
     scheduled_at: OffsetDateTime,
 }
 
-/// Claims at most `limit` enabled probes due within `lookahead` for `owner`: moves each one's
+/// Claims at most `limit` enabled probes due within `lookahead` for `owner` (demo services only
+/// with `include_demo`, which only a portal started with `--demo` passes): moves each one's
 /// next run one interval on and leases it until its timeout plus `lease_margin` has passed, in
 /// one statement (`SKIP LOCKED`, so concurrent processes split the work instead of doubling
 /// it). A service that fell more than an interval behind (the portal was down) restarts at a
@@ -363,6 +375,7 @@ pub(crate) async fn claim_due(
     lookahead: Duration,
     limit: i64,
     lease_margin: Duration,
+    include_demo: bool,
 ) -> Result<Vec<Claim>, sqlx::Error> {
     let rows: Vec<ClaimRow> = sqlx::query_as(
         "with due as (
@@ -370,6 +383,7 @@ pub(crate) async fn claim_due(
                from health_service_state st
                join health_services s on s.id = st.service_id
               where s.enabled
+                and (not s.demo or $5)
                 and st.next_run_at <= now() + make_interval(secs => $2)
                 and (st.lease_until is null or st.lease_until < now())
               order by st.next_run_at
@@ -393,6 +407,7 @@ pub(crate) async fn claim_due(
     .bind(lookahead.as_secs_f64())
     .bind(limit)
     .bind(lease_margin.as_secs_f64())
+    .bind(include_demo)
     .fetch_all(db)
     .await?;
     Ok(rows

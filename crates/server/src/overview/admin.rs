@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Routes {
         .get("/admin/services/new", admin, new_service)
         .get("/admin/services/{name}", admin, show_service)
         .post("/admin/services/{name}", admin, update_service)
+        .post("/admin/services/{name}/enable", admin, enable_service)
         .post("/admin/services/{name}/delete", admin, delete_service)
 }
 
@@ -40,6 +41,7 @@ const NOTICES: Notices = &[
     ("saved", "Saved."),
     ("unchanged", "Nothing to save: the form had no changes."),
     ("deleted", "Service deleted, with its probe history. Incidents it opened stay."),
+    ("enabled", "Service enabled. Its first probe runs within one interval."),
 ];
 
 /// A service in the admin list.
@@ -51,6 +53,9 @@ pub(crate) struct AdminRow {
     pub incident: String,
     pub enabled: bool,
     pub managed_by_file: bool,
+    /// Shipped with the portal: offered as "ready-made, disabled" until enabled.
+    pub ready_made: bool,
+    pub demo: bool,
 }
 
 #[derive(Template)]
@@ -59,6 +64,8 @@ pub(crate) struct ServicesPage {
     pub layout: Layout,
     pub services: Vec<AdminRow>,
     pub notice: Option<&'static str>,
+    /// The portal runs with `--demo`: link the demo panel.
+    pub demo_mode: bool,
 }
 
 /// `GET /admin/services`.
@@ -84,9 +91,16 @@ async fn list_services(
             url: s.url,
             enabled: s.enabled,
             managed_by_file: s.managed_by_file,
+            ready_made: s.ready_made,
+            demo: s.demo,
         })
         .collect();
-    Ok(render_page(&ServicesPage { layout, services, notice: q.text(NOTICES) }))
+    Ok(render_page(&ServicesPage {
+        layout,
+        services,
+        notice: q.text(NOTICES),
+        demo_mode: app.demo.is_some(),
+    }))
 }
 
 /// The values of the service form, as stored or as typed.
@@ -211,7 +225,7 @@ impl ServiceForm {
             public_incidents: self.public_incidents.is_some(),
             enabled: self.enabled.is_some(),
         };
-        ServiceInput { spec, component_id, read_errors: errors }
+        ServiceInput { spec, component_id, read_errors: errors, demo: false }
     }
 }
 
@@ -354,6 +368,20 @@ async fn update_service(
     Ok(form_outcome(result, |errors| {
         render_page(&ServiceFormPage::new(layout, Some(name), false, form, errors, &components))
     }))
+}
+
+/// `POST /admin/services/{name}/enable`: the one click that starts probing a disabled service
+/// (a ready-made one once its URL is right).
+async fn enable_service(
+    State(app): State<AppState>,
+    me: CurrentUser,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let mut tx = app.pool.begin().await?;
+    service::set_enabled(&mut tx, &me.actor, &name, true).await?;
+    tx.commit().await?;
+    tracing::info!(service.name = %name, by = %me.user.id, "admin enabled a probed service");
+    Ok(see_other_with_notice("/admin/services", "enabled"))
 }
 
 /// `POST /admin/services/{name}/delete`.

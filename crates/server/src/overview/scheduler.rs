@@ -45,6 +45,8 @@ pub(crate) struct ProbeScheduler {
     permits: Arc<Semaphore>,
     concurrency: usize,
     zone: jiff::tz::TimeZone,
+    /// Whether demo services are probed: only in a portal started with `--demo`.
+    include_demo: bool,
 }
 
 impl ProbeScheduler {
@@ -61,7 +63,13 @@ impl ProbeScheduler {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             concurrency: concurrency.max(1),
             zone,
+            include_demo: false,
         })
+    }
+
+    /// Probes the demo services too (`serve --demo`); without it they are never claimed.
+    pub(crate) fn including_demo(self, include_demo: bool) -> Self {
+        Self { include_demo, ..self }
     }
 
     /// Claims the enabled probes due within `lookahead` for this process (see
@@ -76,7 +84,7 @@ impl ProbeScheduler {
         lookahead: Duration,
         limit: i64,
     ) -> Result<Vec<Claim>, sqlx::Error> {
-        store::claim_due(&self.pool, self.owner, lookahead, limit, LEASE_MARGIN).await
+        store::claim_due(&self.pool, self.owner, lookahead, limit, LEASE_MARGIN, self.include_demo).await
     }
 
     /// Waits for the claim's time and a free slot, probes, and records the result.

@@ -58,12 +58,14 @@ pub(crate) struct ServiceInput {
     /// Problems met while reading the input (a number that is not one), reported together
     /// with the definition's own; a field listed here is not checked again.
     pub read_errors: Vec<FieldError>,
+    /// Demo data (`serve --demo`): only the demo creates such services.
+    pub demo: bool,
 }
 
 impl ServiceInput {
     /// A definition read without problems.
     pub(crate) fn new(spec: ServiceSpec, component_id: Option<Uuid>) -> Self {
-        Self { spec, component_id, read_errors: vec![] }
+        Self { spec, component_id, read_errors: vec![], demo: false }
     }
 
     /// Every problem, one message per field at most from the definition's checks.
@@ -93,6 +95,7 @@ impl ServiceInput {
             public_incidents: s.public_incidents,
             enabled: s.enabled,
             managed_by_file,
+            demo: self.demo,
         }
     }
 
@@ -112,7 +115,7 @@ impl ServiceInput {
 
 /// The stored service as input (its component as an id).
 pub(crate) fn input_of(service: &Service) -> ServiceInput {
-    ServiceInput::new(
+    let mut input = ServiceInput::new(
         ServiceSpec {
             name: service.name.clone(),
             url: service.url.clone(),
@@ -128,7 +131,9 @@ pub(crate) fn input_of(service: &Service) -> ServiceInput {
             enabled: service.enabled,
         },
         service.component_id,
-    )
+    );
+    input.demo = service.demo;
+    input
 }
 
 fn refused(e: WriteError, name: &str) -> ServiceError {
@@ -223,6 +228,22 @@ pub(crate) async fn update(
     )
     .await?;
     Ok(true)
+}
+
+/// Enables or disables the service called `name`, keeping the rest of its definition (audited
+/// `service.update`); `Ok(false)` when it already was.
+pub(crate) async fn set_enabled(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    name: &str,
+    enabled: bool,
+) -> Result<bool, ServiceError> {
+    // Locked before reading, so a concurrent edit is not undone by this one's copy of it.
+    let current =
+        store::lock_by_name(tx, name).await?.ok_or_else(|| ServiceError::NotFound(name.to_owned()))?;
+    let mut input = input_of(&current);
+    input.spec.enabled = enabled;
+    update(tx, actor, Via::Pages, name, &input).await
 }
 
 /// Deletes the service called `name` with its probe history (audited `service.delete`); the

@@ -131,7 +131,8 @@ pub fn table(state: &AppState) -> anyhow::Result<Vec<WorkerRow>> {
             "probe_scheduler",
             Cadence::Every(scheduler::TICK),
             scheduler::ProbeScheduler::new(pool.clone(), config.probe_concurrency, config.timezone.clone())
-                .map_err(|e| anyhow::anyhow!("cannot build the probe HTTP client: {e}"))?,
+                .map_err(|e| anyhow::anyhow!("cannot build the probe HTTP client: {e}"))?
+                .including_demo(state.demo.is_some()),
         ),
         row(
             "key_metrics",

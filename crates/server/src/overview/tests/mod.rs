@@ -7,6 +7,7 @@ mod kube;
 mod metrics;
 mod pages;
 mod probe;
+mod quiet_start;
 mod scheduler;
 
 use std::collections::BTreeMap;

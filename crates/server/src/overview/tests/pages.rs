@@ -27,8 +27,9 @@ async fn a_viewer_sees_the_overview_with_their_name_and_a_sign_out_form(pool: Pg
     assert!(html.contains("<h1>Overview</h1>"), "{html}");
     assert!(html.contains(&browser.user.display_name) && html.contains("Sign out"), "{html}");
     assert!(!html.contains("/admin/users"), "viewers do not see admin navigation: {html}");
-    // The seeded services, not probed yet, and the panels before their first snapshot.
-    assert!(html.contains("twisterlab-api") && html.contains("not checked yet"), "{html}");
+    // The ready-made services, disabled on a fresh install, and the panels before their first
+    // snapshot.
+    assert!(html.contains("twisterlab-api") && html.contains("disabled"), "{html}");
     assert!(html.contains("Key metrics") && html.contains("Kubernetes"), "{html}");
     assert!(html.contains("http://grafana.twisterlab.local/d/system-overview"), "{html}");
 }
