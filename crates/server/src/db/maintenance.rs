@@ -307,7 +307,11 @@ pub(crate) async fn update(
 }
 
 /// Makes `components` the affected components of window `id`.
-pub(crate) async fn set_components(tx: &mut PgConnection, id: Uuid, components: &[Uuid]) -> Result<(), sqlx::Error> {
+pub(crate) async fn set_components(
+    tx: &mut PgConnection,
+    id: Uuid,
+    components: &[Uuid],
+) -> Result<(), sqlx::Error> {
     sqlx::query("delete from maintenance_window_components where window_id = $1 and component_id <> all($2)")
         .bind(id)
         .bind(components)

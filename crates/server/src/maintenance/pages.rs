@@ -349,7 +349,8 @@ async fn edit_page(
     let zone = &app.config.timezone;
     let mut conn = app.pool.acquire().await?;
     let window = service::load(&mut conn, id).await?;
-    rules::check_editable(window.state).map_err(|e| AppError::Conflict(format!("{}.", capitalise(&e.to_string()))))?;
+    rules::check_editable(window.state)
+        .map_err(|e| AppError::Conflict(format!("{}.", capitalise(&e.to_string()))))?;
     let events = store::events(&mut *conn, id).await?;
     let current = store::components(&mut *conn, id).await?;
     drop(conn);
@@ -380,7 +381,11 @@ async fn edit_page(
     let components = crate::db::components::list(&app.pool)
         .await?
         .into_iter()
-        .map(|c| ComponentChoice { checked: form.components.contains(&c.id.to_string()), id: c.id, name: c.name })
+        .map(|c| ComponentChoice {
+            checked: form.components.contains(&c.id.to_string()),
+            id: c.id,
+            name: c.name,
+        })
         .collect();
     Ok(render_page(&EditPage {
         layout,
@@ -435,9 +440,17 @@ pub(crate) async fn save_window(
         if form.ends_at.trim() == form_time(current.ends_at, zone) {
             input.window.ends_at = current.ends_at;
         }
-        let saved =
-            service::edit(&mut tx, &user.actor, user.role, zone, id, &input, max_duration(&app), Timestamp::now())
-                .await;
+        let saved = service::edit(
+            &mut tx,
+            &user.actor,
+            user.role,
+            zone,
+            id,
+            &input,
+            max_duration(&app),
+            Timestamp::now(),
+        )
+        .await;
         stale = matches!(saved, Err(MaintenanceError::Stale { .. }));
         saved?;
         tx.commit().await?;
@@ -661,7 +674,10 @@ async fn show_page(
                 by: u.actor_label.clone(),
             })
             .collect(),
-        events: log.into_iter().map(|(at, summary)| EventView { at: Moment::new(at, zone, now), summary }).collect(),
+        events: log
+            .into_iter()
+            .map(|(at, summary)| EventView { at: Moment::new(at, zone, now), summary })
+            .collect(),
         signals: signals
             .iter()
             .map(|s| SignalView {

@@ -893,7 +893,8 @@ pub(crate) async fn edit(
     now: Timestamp,
 ) -> Result<Window, MaintenanceError> {
     let window = store::lock(&mut *tx, id).await?.ok_or_else(not_found)?;
-    rules::check_editable(window.state).map_err(|e| MaintenanceError::Refused(format!("{}.", capitalise(&e.to_string()))))?;
+    rules::check_editable(window.state)
+        .map_err(|e| MaintenanceError::Refused(format!("{}.", capitalise(&e.to_string()))))?;
     if let Some(v) = input.expected
         && v != window.version
     {
@@ -967,16 +968,20 @@ pub(crate) async fn edit(
         }
         if times_changed || components_changed {
             let others =
-                store::overlap_candidates(&mut *tx, &valid.components, valid.starts_at, valid.ends_at).await?;
+                store::overlap_candidates(&mut *tx, &valid.components, valid.starts_at, valid.ends_at)
+                    .await?;
             let overlaps = rules::overlaps(&valid, Some(id), &others);
             match rules::accept_overlaps(&overlaps, &input.overlap_reason) {
                 Ok(reason) => overlap_reason = reason,
                 Err(e) => {
                     let titles =
-                        store::titles(&mut *tx, &overlaps.iter().map(|o| o.window).collect::<Vec<_>>()).await?;
+                        store::titles(&mut *tx, &overlaps.iter().map(|o| o.window).collect::<Vec<_>>())
+                            .await?;
                     let names: Vec<String> = overlaps
                         .iter()
-                        .map(|o| format!("\u{201c}{}\u{201d}", titles.get(&o.window).cloned().unwrap_or_default()))
+                        .map(|o| {
+                            format!("\u{201c}{}\u{201d}", titles.get(&o.window).cloned().unwrap_or_default())
+                        })
                         .collect();
                     errors.push(FieldError::new(
                         "overlap_reason",
@@ -1009,18 +1014,25 @@ pub(crate) async fn edit(
         store::set_components(&mut *tx, id, &valid.components).await?;
     }
     let after_components = store::components(&mut *tx, id).await?;
-    let names = |list: &[store::WindowComponent]| list.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
-    let (was_span, now_span) = (span(window.starts_at, window.ends_at, zone), span(valid.starts_at, valid.ends_at, zone));
+    let names =
+        |list: &[store::WindowComponent]| list.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+    let (was_span, now_span) =
+        (span(window.starts_at, window.ends_at, zone), span(valid.starts_at, valid.ends_at, zone));
 
     let mut changes = vec![];
     if title_changed {
-        changes.push(format!("title \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}", window.title, valid.title));
+        changes
+            .push(format!("title \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}", window.title, valid.title));
     }
     if times_changed {
         changes.push(format!("planned {was_span} \u{2192} {now_span}"));
     }
     if components_changed {
-        changes.push(format!("components {} \u{2192} {}", names(&before_components), names(&after_components)));
+        changes.push(format!(
+            "components {} \u{2192} {}",
+            names(&before_components),
+            names(&after_components)
+        ));
     }
     if description_changed {
         changes.push("description".to_owned());
@@ -1074,10 +1086,14 @@ pub(crate) async fn edit(
             ));
         }
         if title_changed {
-            lines.push(format!("Renamed: now \u{201c}{}\u{201d} (was \u{201c}{}\u{201d}).", valid.title, window.title));
+            lines.push(format!(
+                "Renamed: now \u{201c}{}\u{201d} (was \u{201c}{}\u{201d}).",
+                valid.title, window.title
+            ));
         }
         let body = lines.join("\n\n");
-        store::insert_update(&mut *tx, id, PublicStatus::Scheduled, &body, actor.user_id, &actor.label).await?;
+        store::insert_update(&mut *tx, id, PublicStatus::Scheduled, &body, actor.user_id, &actor.label)
+            .await?;
     }
     if scheduled {
         crate::db::status::notify(&mut *tx).await?;

@@ -516,14 +516,12 @@ async fn patch_window(
     }
     // Reasons the window's state asks for and the request left out are a conflict with that
     // state (409), not a malformed request: the same body is fine for another window.
-    let state_asks: Vec<&'static str> = [
-        ("short_notice_reason", &request.short_notice_reason),
-        ("overlap_reason", &request.overlap_reason),
-    ]
-    .into_iter()
-    .filter(|(_, value)| value.trim().is_empty())
-    .map(|(field, _)| field)
-    .collect();
+    let state_asks: Vec<&'static str> =
+        [("short_notice_reason", &request.short_notice_reason), ("overlap_reason", &request.overlap_reason)]
+            .into_iter()
+            .filter(|(_, value)| value.trim().is_empty())
+            .map(|(field, _)| field)
+            .collect();
     let zone = app.config.timezone.clone();
     let max = SignedDuration::from_hours(i64::from(app.config.maintenance_max_hours));
     let outcome = window_action(&app, |tx| {

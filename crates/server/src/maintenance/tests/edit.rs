@@ -68,8 +68,14 @@ async fn a_commander_fixes_a_drafts_title_and_components_and_the_log_shows_befor
     let (response, _) = app.send(get(&format!("/maintenance/{id}/edit"), Some(&responder))).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 
-    let bad = save(&app, &commander, &draft, &[("title", " "), ("ends_at", "2020-01-01T00:00")], StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
+    let bad = save(
+        &app,
+        &commander,
+        &draft,
+        &[("title", " "), ("ends_at", "2020-01-01T00:00")],
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert!(bad.contains("the title is empty") && bad.contains("Databse upgrade"), "{bad:.3000}");
     assert_eq!(stored(&pool, id).await.version, draft.version, "nothing saved");
 
@@ -111,7 +117,8 @@ async fn rescheduling_later_posts_a_public_update_and_the_calendar_sequence_incr
     let new_start = before.starts_at + SignedDuration::from_hours(24);
     let new_end = new_start + SignedDuration::from_hours(2);
     let (starts, ends) = (minute(new_start), minute(new_end));
-    save(&app, &commander, &before, &[("starts_at", &starts), ("ends_at", &ends)], StatusCode::SEE_OTHER).await;
+    save(&app, &commander, &before, &[("starts_at", &starts), ("ends_at", &ends)], StatusCode::SEE_OTHER)
+        .await;
 
     let after = stored(&pool, id).await;
     assert_eq!(minute(after.starts_at), starts);
@@ -184,7 +191,10 @@ async fn a_stale_version_is_a_409_that_keeps_the_typed_values_and_says_what_chan
     assert!(body.contains("\u{201c}Cache resize to 8 GB\u{201d}"), "what changed: {body:.4000}");
     let now = stored(&pool, id).await;
     assert_eq!(now.title, "Cache resize to 8 GB", "nothing saved");
-    assert!(body.contains(&format!("name=\"version\" value=\"{}\"", now.version)), "saving again is possible");
+    assert!(
+        body.contains(&format!("name=\"version\" value=\"{}\"", now.version)),
+        "saving again is possible"
+    );
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -209,7 +219,8 @@ async fn the_windows_log_shows_its_guided_runs_step_changes_with_who(pool: PgPoo
     let run = stored(&pool, id).await.run_id.expect("run");
     let responder = app.signed_in(Role::Responder).await;
     let base = format!("/runs/{run}/steps");
-    post_expect(&app, &responder, &format!("{base}/announce-48-hours/complete"), &[], StatusCode::SEE_OTHER).await;
+    post_expect(&app, &responder, &format!("{base}/announce-48-hours/complete"), &[], StatusCode::SEE_OTHER)
+        .await;
     post_expect(
         &app,
         &responder,
@@ -230,7 +241,13 @@ async fn the_windows_log_shows_its_guided_runs_step_changes_with_who(pool: PgPoo
     );
 }
 
-async fn call(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let (response, text) = app.send(api_request(method, path, Some(token), body.as_ref())).await;
     (response.status(), serde_json::from_str(&text).unwrap_or(Value::Null))
 }
@@ -256,8 +273,14 @@ async fn the_api_patch_edits_reschedules_and_refuses_as_the_pages_do(pool: PgPoo
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = call(&app, Method::PATCH, &path, &commander, Some(json!({"version": v1}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "an empty patch: {body}");
-    let (status, body) =
-        call(&app, Method::PATCH, &path, &commander, Some(json!({"title": "Database upgrade", "version": v1}))).await;
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &commander,
+        Some(json!({"title": "Database upgrade", "version": v1})),
+    )
+    .await;
     assert_eq!((status, body["title"].as_str()), (StatusCode::OK, Some("Database upgrade")), "{body}");
     assert_eq!(body["version"].as_i64(), Some(v1 + 1));
     assert_eq!(body["components"][0]["id"].as_str(), Some(API), "left out: unchanged");
@@ -282,10 +305,18 @@ async fn the_api_patch_edits_reschedules_and_refuses_as_the_pages_do(pool: PgPoo
     let (status, body) = call(&app, Method::PATCH, &path, &manager, Some(with_reason)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["short_notice_override"]["reason"], "disk failing", "{body}");
-    assert!(body["updates"][0]["body"].as_str().is_some_and(|b| b.starts_with("Rescheduled: now ")), "{body}");
-    let (status, body) =
-        call(&app, Method::PATCH, &path, &commander, Some(json!({"starts_at": at(h(40)), "ends_at": at(h(41))})))
-            .await;
+    assert!(
+        body["updates"][0]["body"].as_str().is_some_and(|b| b.starts_with("Rescheduled: now ")),
+        "{body}"
+    );
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &commander,
+        Some(json!({"starts_at": at(h(40)), "ends_at": at(h(41))})),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "later is always fine: {body}");
 
     let (started, _) = started_window(&app, "Deploy v2.1", &["API"]).await;
