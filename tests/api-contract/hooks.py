@@ -53,3 +53,8 @@ def before_load_schema(context, raw_schema):
     _narrow(raw_schema, f"{schemas}/CreateMaintenanceWindow/properties/starts_at", enum=[os.environ["API_CONTRACT_WINDOW_STARTS_AT"]])
     _narrow(raw_schema, f"{schemas}/CreateMaintenanceWindow/properties/ends_at", enum=[os.environ["API_CONTRACT_WINDOW_ENDS_AT"]])
     _narrow(raw_schema, f"{schemas}/CreateMaintenanceWindow/properties/components/items", enum=[DATABASE_COMPONENT])
+    # An edit keeps those times (a window moved to any other valid time is the same case) and
+    # that component.
+    _narrow(raw_schema, f"{schemas}/PatchMaintenanceWindow/properties/starts_at", enum=[os.environ["API_CONTRACT_WINDOW_STARTS_AT"]])
+    _narrow(raw_schema, f"{schemas}/PatchMaintenanceWindow/properties/ends_at", enum=[os.environ["API_CONTRACT_WINDOW_ENDS_AT"]])
+    _narrow(raw_schema, f"{schemas}/PatchMaintenanceWindow/properties/components/items", enum=[DATABASE_COMPONENT])

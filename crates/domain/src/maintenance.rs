@@ -7,6 +7,7 @@ mod checklist;
 mod draft;
 mod notice;
 mod overrides;
+mod reschedule;
 mod window;
 
 pub use checklist::{
@@ -20,5 +21,8 @@ pub use draft::{
 pub use notice::{MIN_NOTICE, Notice, NoticeDecision, check_short_notice_override};
 pub use overrides::{
     OVERRIDE_ROLE, OverrideError, OverrideKind, OverrideRequest, Reason, ReasonError, authorize_override,
+};
+pub use reschedule::{
+    EditRefused, RescheduleDecision, check_editable, check_reschedule_override, reschedule,
 };
 pub use window::{PublicStatus, WindowState, WindowTransitionError, transition};

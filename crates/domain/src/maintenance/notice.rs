@@ -16,7 +16,7 @@ pub const MIN_NOTICE: SignedDuration = SignedDuration::from_hours(48);
 ///
 /// The announcement is the moment the window is scheduled (draft → scheduled): that is
 /// when it appears on the status page. Moving a scheduled window's start announces the new
-/// time, so check the new start against the moment of the move.
+/// time; the notice still counts from the original announcement (see [`super::reschedule`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Notice {
     announced_at: Timestamp,

@@ -80,6 +80,8 @@ pub enum OverrideKind {
     ShortNotice,
     /// Starting before every checklist item is ticked.
     UntickedChecklist,
+    /// Moving a scheduled window's start earlier, to less than 48 hours after its announcement.
+    EarlierStart,
 }
 
 impl OverrideKind {
@@ -88,6 +90,7 @@ impl OverrideKind {
         match self {
             OverrideKind::ShortNotice => "short_notice",
             OverrideKind::UntickedChecklist => "unticked_checklist",
+            OverrideKind::EarlierStart => "earlier_start",
         }
     }
 
@@ -96,6 +99,9 @@ impl OverrideKind {
         match self {
             OverrideKind::ShortNotice => "schedule a window with less than 48 hours' notice",
             OverrideKind::UntickedChecklist => "start a window before every checklist item is ticked",
+            OverrideKind::EarlierStart => {
+                "move a window's start to less than 48 hours after its announcement"
+            }
         }
     }
 }

@@ -124,7 +124,7 @@ impl WindowState {
     }
 
     /// The state as an adjective with its indefinite article ("a draft", "an in-progress").
-    fn with_article(self) -> &'static str {
+    pub(crate) fn with_article(self) -> &'static str {
         match self {
             WindowState::Draft => "a draft",
             WindowState::Scheduled => "a scheduled",

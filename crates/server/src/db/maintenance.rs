@@ -232,6 +232,11 @@ pub(crate) async fn insert(
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Changes<'a> {
     pub state: Option<WindowState>,
+    pub title: Option<&'a str>,
+    /// Markdown.
+    pub description: Option<&'a str>,
+    pub starts_at: Option<Timestamp>,
+    pub ends_at: Option<Timestamp>,
     pub announced_at: Option<Timestamp>,
     /// Reason, approving user.
     pub short_notice: Option<(&'a str, Option<Uuid>)>,
@@ -270,6 +275,10 @@ pub(crate) async fn update(
             verifying_at = coalesce($11, verifying_at),
             ended_at = coalesce($12, ended_at),
             run_id = coalesce($14, run_id),
+            title = coalesce($15, title),
+            description = coalesce($16, description),
+            starts_at = coalesce($17, starts_at),
+            ends_at = coalesce($18, ends_at),
             version = version + 1,
             updated_at = $13
           where id = $1",
@@ -288,7 +297,33 @@ pub(crate) async fn update(
     .bind(changes.ended_at.map(from_jiff))
     .bind(from_jiff(now))
     .bind(changes.run_id)
+    .bind(changes.title)
+    .bind(changes.description)
+    .bind(changes.starts_at.map(from_jiff))
+    .bind(changes.ends_at.map(from_jiff))
     .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Makes `components` the affected components of window `id`.
+pub(crate) async fn set_components(
+    tx: &mut PgConnection,
+    id: Uuid,
+    components: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from maintenance_window_components where window_id = $1 and component_id <> all($2)")
+        .bind(id)
+        .bind(components)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "insert into maintenance_window_components (window_id, component_id) select $1, unnest($2::uuid[])
+         on conflict do nothing",
+    )
+    .bind(id)
+    .bind(components)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

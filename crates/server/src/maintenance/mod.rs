@@ -1,7 +1,7 @@
 //! Maintenance windows and recurring maintenance tasks, from the runbook's "Planned
 //! Maintenance Window", "Database Vacuum & Analyze" and "Log Rotation & Cleanup" sections.
 //!
-//! - `service`: the window use cases (create, schedule under the 48-hour rule, the checklist,
+//! - `service`: the window use cases (create, edit or reschedule, schedule under the 48-hour rule, the checklist,
 //!   start behind its gate, public updates, verifying, complete or roll back, cancel);
 //! - `suppression`: health signals held back while a window runs, checked again at its end;
 //! - `run`: the seam to guided runs of the `planned-maintenance` runbook;
@@ -37,6 +37,8 @@ pub(crate) fn routes() -> Routes {
         .post("/maintenance/tasks/{id}/complete", responder, pages::complete_task)
         .post("/maintenance/schedules", Access::Role(Role::Admin), pages::add_schedule)
         .get("/maintenance/{id}", viewer, pages::show_window)
+        .get("/maintenance/{id}/edit", commander, pages::edit_window)
+        .post("/maintenance/{id}/edit", commander, pages::save_window)
         .post("/maintenance/{id}/schedule", commander, pages::schedule_window)
         .post("/maintenance/{id}/checklist", responder, pages::add_item)
         .post("/maintenance/{id}/checklist/{key}/tick", responder, pages::tick_item)

@@ -34,6 +34,7 @@ const DONE_SHOWN: i64 = 30;
 
 const NOTICES: Notices = &[
     ("created", "Draft created. Schedule it to announce it on the status page."),
+    ("edited", "Saved. If the window is announced, the status page says what changed."),
     ("scheduled", "Scheduled: the window is announced on the status page."),
     ("item-added", "Item added to the checklist."),
     ("ticked", "Item ticked."),
@@ -202,6 +203,39 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+/// The window typed in the new-window or edit form, or every field error at once.
+fn window_input(form: &NewForm, zone: &jiff::tz::TimeZone) -> Result<WindowInput, AppError> {
+    let mut errors = vec![];
+    let starts_at = local_time("starts_at", &form.starts_at, zone, &mut errors);
+    let ends_at = local_time("ends_at", &form.ends_at, zone, &mut errors);
+    let mut components = vec![];
+    for raw in &form.components {
+        match raw.parse::<Uuid>() {
+            Ok(id) => components.push(id),
+            Err(_) => errors.push(FieldError::new("components", "Choose components from the list.")),
+        }
+    }
+    let (Some(starts_at), Some(ends_at), true) = (starts_at, ends_at, errors.is_empty()) else {
+        // Report the other fields' problems too, as the use case would.
+        let mut all = errors;
+        if let Err(e) = twisterlab_domain::incident::Title::parse(&form.title) {
+            all.insert(0, FieldError::new("title", e.to_string()));
+        }
+        if form.components.is_empty() {
+            all.push(FieldError::new("components", "Choose at least one affected component."));
+        }
+        return Err(AppError::Validation(all));
+    };
+    Ok(WindowInput {
+        title: form.title.clone(),
+        description: form.description.clone(),
+        starts_at,
+        ends_at,
+        components,
+        owner_id: None,
+    })
+}
+
 pub(crate) async fn create_window(
     State(app): State<AppState>,
     user: CurrentUser,
@@ -210,35 +244,7 @@ pub(crate) async fn create_window(
 ) -> Result<Response, AppError> {
     let zone = &app.config.timezone;
     let result = async {
-        let mut errors = vec![];
-        let starts_at = local_time("starts_at", &form.starts_at, zone, &mut errors);
-        let ends_at = local_time("ends_at", &form.ends_at, zone, &mut errors);
-        let mut components = vec![];
-        for raw in &form.components {
-            match raw.parse::<Uuid>() {
-                Ok(id) => components.push(id),
-                Err(_) => errors.push(FieldError::new("components", "Choose components from the list.")),
-            }
-        }
-        let (Some(starts_at), Some(ends_at), true) = (starts_at, ends_at, errors.is_empty()) else {
-            // Report the other fields' problems too, as the use case would.
-            let mut all = errors;
-            if let Err(e) = twisterlab_domain::incident::Title::parse(&form.title) {
-                all.insert(0, FieldError::new("title", e.to_string()));
-            }
-            if form.components.is_empty() {
-                all.push(FieldError::new("components", "Choose at least one affected component."));
-            }
-            return Err(AppError::Validation(all));
-        };
-        let input = WindowInput {
-            title: form.title.clone(),
-            description: form.description.clone(),
-            starts_at,
-            ends_at,
-            components,
-            owner_id: None,
-        };
+        let input = window_input(&form, zone)?;
         let mut tx = app.pool.begin().await?;
         let window =
             service::create(&mut tx, &user.actor, &input, max_duration(&app), Timestamp::now()).await?;
@@ -255,6 +261,222 @@ pub(crate) async fn create_window(
         }
         other => other,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /maintenance/{id}/edit, POST /maintenance/{id}/edit
+
+#[derive(Template)]
+#[template(path = "maintenance/edit.html")]
+pub(crate) struct EditPage {
+    pub layout: Layout,
+    pub errors: FieldErrors,
+    pub form: NewForm,
+    pub components: Vec<ComponentChoice>,
+    pub time_zone: String,
+    pub max_hours: u32,
+    pub href: String,
+    pub window_title: String,
+    /// When a scheduled window was announced; `None` for a draft.
+    pub announced: Option<Moment>,
+    /// The window's version the form saves against.
+    pub version: i32,
+    /// How many log entries the form's author has seen: the ones after it are what changed.
+    pub log_seen: usize,
+    pub values: Values,
+    /// The version sent was stale.
+    pub stale: bool,
+    /// What changed since the form was opened, when it was stale.
+    pub changed: Vec<EventView>,
+}
+
+/// The edit form: the window's fields plus the reasons a scheduled window may need.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub(crate) struct EditForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    starts_at: String,
+    #[serde(default)]
+    ends_at: String,
+    #[serde(default)]
+    components: Vec<String>,
+    #[serde(default)]
+    short_notice_reason: String,
+    #[serde(default)]
+    overlap_reason: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    log_seen: String,
+}
+
+impl EditForm {
+    fn fields(&self) -> NewForm {
+        NewForm {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            starts_at: self.starts_at.clone(),
+            ends_at: self.ends_at.clone(),
+            components: self.components.clone(),
+        }
+    }
+}
+
+/// `t` as the form's `datetime-local` value in the team's zone.
+fn form_time(t: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// What the edit page shows again after a refused save.
+struct EditRetry {
+    form: NewForm,
+    values: Values,
+    errors: FieldErrors,
+    /// The log entries the author had seen, when the version was stale.
+    stale_since: Option<usize>,
+}
+
+async fn edit_page(
+    app: &AppState,
+    layout: Layout,
+    id: Uuid,
+    retry: Option<EditRetry>,
+) -> Result<Response, AppError> {
+    let now = Timestamp::now();
+    let zone = &app.config.timezone;
+    let mut conn = app.pool.acquire().await?;
+    let window = service::load(&mut conn, id).await?;
+    rules::check_editable(window.state)
+        .map_err(|e| AppError::Conflict(format!("{}.", capitalise(&e.to_string()))))?;
+    let events = store::events(&mut *conn, id).await?;
+    let current = store::components(&mut *conn, id).await?;
+    drop(conn);
+    let (form, values, errors, stale_since) = match retry {
+        Some(r) => (r.form, r.values, r.errors, r.stale_since),
+        None => (
+            NewForm {
+                title: window.title.clone(),
+                description: window.description.clone(),
+                starts_at: form_time(window.starts_at, zone),
+                ends_at: form_time(window.ends_at, zone),
+                components: current.iter().map(|c| c.id.to_string()).collect(),
+            },
+            Values { overlap_reason: window.overlap_reason.clone().unwrap_or_default(), ..Values::default() },
+            FieldErrors::new(),
+            None,
+        ),
+    };
+    let changed = stale_since
+        .map(|seen| {
+            events
+                .iter()
+                .skip(seen)
+                .map(|e| EventView { at: Moment::new(e.at, zone, now), summary: e.summary.clone() })
+                .collect()
+        })
+        .unwrap_or_default();
+    let components = crate::db::components::list(&app.pool)
+        .await?
+        .into_iter()
+        .map(|c| ComponentChoice {
+            checked: form.components.contains(&c.id.to_string()),
+            id: c.id,
+            name: c.name,
+        })
+        .collect();
+    Ok(render_page(&EditPage {
+        layout,
+        errors,
+        form,
+        components,
+        time_zone: app.config.timezone_name.clone(),
+        max_hours: app.config.maintenance_max_hours,
+        href: format!("/maintenance/{id}"),
+        window_title: window.title.clone(),
+        announced: window.announced_at.map(|t| Moment::new(t, zone, now)),
+        version: window.version,
+        log_seen: events.len(),
+        values,
+        stale: stale_since.is_some(),
+        changed,
+    }))
+}
+
+pub(crate) async fn edit_window(
+    State(app): State<AppState>,
+    layout: Layout,
+    PathId(id): PathId,
+) -> Result<Response, AppError> {
+    edit_page(&app, layout, id, None).await
+}
+
+pub(crate) async fn save_window(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    PathId(id): PathId,
+    Form(form): Form<EditForm>,
+) -> Result<Response, AppError> {
+    let zone = &app.config.timezone;
+    let fields = form.fields();
+    let mut stale = false;
+    let result = async {
+        let mut input = service::EditInput {
+            window: window_input(&fields, zone)?,
+            short_notice_reason: form.short_notice_reason.clone(),
+            overlap_reason: form.overlap_reason.clone(),
+            expected: version(&form.version),
+        };
+        let mut tx = app.pool.begin().await?;
+        // The form shows times to the minute: a time left as shown keeps its stored seconds, so
+        // a title fix is not taken for a move.
+        let current = service::load(&mut tx, id).await?;
+        if form.starts_at.trim() == form_time(current.starts_at, zone) {
+            input.window.starts_at = current.starts_at;
+        }
+        if form.ends_at.trim() == form_time(current.ends_at, zone) {
+            input.window.ends_at = current.ends_at;
+        }
+        let saved = service::edit(
+            &mut tx,
+            &user.actor,
+            user.role,
+            zone,
+            id,
+            &input,
+            max_duration(&app),
+            Timestamp::now(),
+        )
+        .await;
+        stale = matches!(saved, Err(MaintenanceError::Stale { .. }));
+        saved?;
+        tx.commit().await?;
+        Ok(see_other_with_notice(&format!("/maintenance/{id}"), "edited"))
+    }
+    .await;
+    let values = Values {
+        short_notice_reason: form.short_notice_reason.clone(),
+        overlap_reason: form.overlap_reason.clone(),
+        ..Values::default()
+    };
+    let (status, errors, stale_since) = match result {
+        Err(AppError::Validation(errors)) => {
+            (axum::http::StatusCode::UNPROCESSABLE_ENTITY, errors.into(), None)
+        }
+        Err(AppError::Conflict(_)) if stale => (
+            axum::http::StatusCode::CONFLICT,
+            FieldErrors::new(),
+            Some(form.log_seen.trim().parse().unwrap_or(usize::MAX)),
+        ),
+        other => return other,
+    };
+    let retry = EditRetry { form: fields, values, errors, stale_since };
+    let mut response = edit_page(&app, layout, id, Some(retry)).await?;
+    *response.status_mut() = status;
+    Ok(response)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,6 +550,8 @@ pub(crate) struct ShowPage {
     pub signals: Vec<SignalView>,
     pub can_tick: bool,
     pub can_act: bool,
+    /// A commander looking at a draft or a scheduled window that has not started.
+    pub can_edit: bool,
     pub can_override: bool,
     pub errors: FieldErrors,
     pub values: Values,
@@ -348,6 +572,35 @@ impl ShowPage {
     fn item_evidence(&self, key: &str) -> &str {
         if self.values.item.as_deref() == Some(key) { &self.values.evidence } else { "" }
     }
+}
+
+/// The step changes of the window's guided runs, for its log: read from the runs' steps (each
+/// step's latest change: done, skipped or failed, by whom, when), not stored twice.
+async fn step_changes(
+    conn: &mut sqlx::PgConnection,
+    runs: &[crate::db::runbook_runs::Run],
+) -> Result<Vec<(Timestamp, String)>, sqlx::Error> {
+    use twisterlab_domain::runbook::StepState;
+    let mut out = vec![];
+    for run in runs {
+        let version = crate::db::runbooks::find(&mut *conn, &run.slug, run.revision).await?;
+        for step in crate::db::runbook_runs::steps(&mut *conn, run.id).await? {
+            let Some(at) = step.changed_at else { continue };
+            let what = match &step.state {
+                StepState::Pending => continue,
+                StepState::Done => "done".to_owned(),
+                StepState::Skipped { reason } => format!("skipped: {reason}"),
+                StepState::Failed { message } => format!("failed: {message}"),
+            };
+            let title = version
+                .as_ref()
+                .and_then(|v| v.runbook.step(&step.key))
+                .map_or_else(|| step.key.to_string(), |s| s.title.to_string());
+            let who = step.actor_label.clone().unwrap_or_else(|| "someone".to_owned());
+            out.push((at, format!("{who} marked step \u{201c}{title}\u{201d} of the guided run {what}")));
+        }
+    }
+    Ok(out)
 }
 
 fn outcome_words(s: &Suppressed) -> Option<String> {
@@ -383,8 +636,13 @@ async fn show_page(
     let events: Vec<Event> = store::events(&mut *conn, id).await?;
     let signals = store::suppressed(&mut *conn, id).await?;
     let runs = crate::db::runbook_runs::of_window(&mut *conn, id).await?;
+    let step_events = step_changes(&mut conn, &runs).await?;
     let runs = crate::runbooks::view::summaries(&mut conn, runs).await?;
     drop(conn);
+    let mut log: Vec<(Timestamp, String)> =
+        events.iter().map(|e| (e.at, e.summary.clone())).chain(step_events).collect();
+    // Stable: a step changed in the same millisecond as a window event stays after it.
+    log.sort_by_key(|(at, _)| *at);
     let items = shown
         .iter()
         .map(|s: &ShownItem| ItemView {
@@ -416,9 +674,9 @@ async fn show_page(
                 by: u.actor_label.clone(),
             })
             .collect(),
-        events: events
-            .iter()
-            .map(|e| EventView { at: Moment::new(e.at, zone, now), summary: e.summary.clone() })
+        events: log
+            .into_iter()
+            .map(|(at, summary)| EventView { at: Moment::new(at, zone, now), summary })
             .collect(),
         signals: signals
             .iter()
@@ -433,6 +691,7 @@ async fn show_page(
             .collect(),
         can_tick: user.role.allows(Role::Responder),
         can_act: user.role.allows(Role::Commander),
+        can_edit: user.role.allows(Role::Commander) && rules::check_editable(window.state).is_ok(),
         can_override: user.role.allows(rules::OVERRIDE_ROLE),
         errors,
         values,

@@ -849,3 +849,254 @@ pub(crate) async fn cancel(
     }
     load(tx, id).await
 }
+
+/// An edit of a draft or a scheduled window that has not started.
+#[derive(Clone, Debug)]
+pub(crate) struct EditInput {
+    /// The window as it should be; the owner is left as it is.
+    pub window: WindowInput,
+    /// A manager's reason to move a scheduled window's start to less than 48 hours after its
+    /// announcement.
+    pub short_notice_reason: String,
+    /// A reason to keep a scheduled window that now overlaps another on the same components.
+    pub overlap_reason: String,
+    /// The version the caller saw, if it sent one.
+    pub expected: Option<i32>,
+}
+
+/// "Fri 2026-12-05 06:00–08:00 UTC", or with both dates when the window spans midnight.
+fn span(start: Timestamp, end: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    let (s, e) = (start.to_zoned_datetime(zone.clone()), end.to_zoned_datetime(zone.clone()));
+    if s.date() == e.date() && s.offset() == e.offset() {
+        format!("{}\u{2013}{}", s.strftime("%a %Y-%m-%d %H:%M"), e.strftime("%H:%M %Z"))
+    } else {
+        format!("{} \u{2013} {}", s.strftime("%a %Y-%m-%d %H:%M %Z"), e.strftime("%a %Y-%m-%d %H:%M %Z"))
+    }
+}
+
+/// Edits the title, description, planned times and components of a draft or of a scheduled
+/// window that has not started, with the same validation as [`create`]. For a scheduled
+/// window the 48-hour rule counts from the original announcement: moving the start earlier to
+/// under 48 hours needs a manager's written reason (recorded on the window, audited), moving it
+/// later is always fine; a new overlap needs a reason as at scheduling. A change the public can
+/// see (times, components, title) posts a public update saying what moved. The log records
+/// before → after; the audit log gets a row. Nothing changed: nothing is written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn edit(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    role: Role,
+    zone: &jiff::tz::TimeZone,
+    id: Uuid,
+    input: &EditInput,
+    max_duration: SignedDuration,
+    now: Timestamp,
+) -> Result<Window, MaintenanceError> {
+    let window = store::lock(&mut *tx, id).await?.ok_or_else(not_found)?;
+    rules::check_editable(window.state)
+        .map_err(|e| MaintenanceError::Refused(format!("{}.", capitalise(&e.to_string()))))?;
+    if let Some(v) = input.expected
+        && v != window.version
+    {
+        return Err(MaintenanceError::Stale { current: window.version });
+    }
+    let typed = &input.window;
+    let draft = WindowDraft {
+        title: typed.title.clone(),
+        starts_at: typed.starts_at,
+        ends_at: typed.ends_at,
+        components: typed.components.clone(),
+    };
+    // A start that is not moved may have passed (a scheduled window started late); only a
+    // moved start must be from now on.
+    let checked_at = if typed.starts_at == window.starts_at { now.min(window.starts_at) } else { now };
+    let mut errors: Vec<FieldError> = vec![];
+    let valid = rules::validate_draft(&draft, checked_at, max_duration)
+        .map_err(|e| errors.extend(e.into_iter().map(|f| FieldError::new(f.field.as_str(), f.message))))
+        .ok();
+    check_text("description", &typed.description, false, &mut errors);
+    let mut unknown = vec![];
+    for component in &typed.components {
+        if components::find(&mut *tx, *component).await?.is_none() {
+            unknown.push(component.to_string());
+        }
+    }
+    if !unknown.is_empty() {
+        errors.push(FieldError::new(
+            "components",
+            format!("No component has the id {}: choose components of the status page.", unknown.join(", ")),
+        ));
+    }
+    let (Some(valid), true) = (valid, errors.is_empty()) else {
+        return Err(MaintenanceError::Invalid(errors));
+    };
+    let before_components = store::components(&mut *tx, id).await?;
+    let mut before_ids: Vec<Uuid> = before_components.iter().map(|c| c.id).collect();
+    before_ids.sort_unstable();
+    let description = typed.description.trim();
+    let title_changed = valid.title.as_str() != window.title;
+    let times_changed = valid.starts_at != window.starts_at || valid.ends_at != window.ends_at;
+    let components_changed = valid.components != before_ids;
+    let description_changed = description != window.description;
+    if !(title_changed || times_changed || components_changed || description_changed) {
+        return Ok(window);
+    }
+
+    let scheduled = window.state == WindowState::Scheduled;
+    let mut short_notice = None;
+    let mut overlap_reason = None;
+    if scheduled && let Some(announced_at) = window.announced_at {
+        let decision = rules::reschedule(announced_at, window.starts_at, valid.starts_at);
+        if let rules::RescheduleDecision::EarlierNeedsOverride { notice } = decision {
+            if input.short_notice_reason.trim().is_empty() {
+                errors.push(FieldError::new(
+                    "short_notice_reason",
+                    format!(
+                        "Moving the start earlier leaves less than 48 hours' notice ({}). A manager can move it anyway with a written reason; otherwise keep a later start.",
+                        notice.describe(zone)
+                    ),
+                ));
+            } else {
+                match rules::check_reschedule_override(
+                    &decision,
+                    OverrideRequest { role, reason: &input.short_notice_reason },
+                ) {
+                    Ok(reason) => short_notice = reason.map(|r| (r, notice)),
+                    Err(e) => errors.push(FieldError::new("short_notice_reason", capitalise(&e.to_string()))),
+                }
+            }
+        }
+        if times_changed || components_changed {
+            let others =
+                store::overlap_candidates(&mut *tx, &valid.components, valid.starts_at, valid.ends_at)
+                    .await?;
+            let overlaps = rules::overlaps(&valid, Some(id), &others);
+            match rules::accept_overlaps(&overlaps, &input.overlap_reason) {
+                Ok(reason) => overlap_reason = reason,
+                Err(e) => {
+                    let titles =
+                        store::titles(&mut *tx, &overlaps.iter().map(|o| o.window).collect::<Vec<_>>())
+                            .await?;
+                    let names: Vec<String> = overlaps
+                        .iter()
+                        .map(|o| {
+                            format!("\u{201c}{}\u{201d}", titles.get(&o.window).cloned().unwrap_or_default())
+                        })
+                        .collect();
+                    errors.push(FieldError::new(
+                        "overlap_reason",
+                        format!("{} ({}).", capitalise(&e.to_string()), names.join(", ")),
+                    ));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(MaintenanceError::Invalid(errors));
+    }
+
+    store::update(
+        &mut *tx,
+        id,
+        &Changes {
+            title: title_changed.then_some(valid.title.as_str()),
+            description: description_changed.then_some(description),
+            starts_at: Some(valid.starts_at),
+            ends_at: Some(valid.ends_at),
+            short_notice: short_notice.as_ref().map(|(r, _)| (r.as_str(), actor.user_id)),
+            overlap_reason: overlap_reason.as_ref().map(|r| r.as_str()),
+            ..Changes::default()
+        },
+        now,
+    )
+    .await?;
+    if components_changed {
+        store::set_components(&mut *tx, id, &valid.components).await?;
+    }
+    let after_components = store::components(&mut *tx, id).await?;
+    let names =
+        |list: &[store::WindowComponent]| list.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+    let (was_span, now_span) =
+        (span(window.starts_at, window.ends_at, zone), span(valid.starts_at, valid.ends_at, zone));
+
+    let mut changes = vec![];
+    if title_changed {
+        changes
+            .push(format!("title \u{201c}{}\u{201d} \u{2192} \u{201c}{}\u{201d}", window.title, valid.title));
+    }
+    if times_changed {
+        changes.push(format!("planned {was_span} \u{2192} {now_span}"));
+    }
+    if components_changed {
+        changes.push(format!(
+            "components {} \u{2192} {}",
+            names(&before_components),
+            names(&after_components)
+        ));
+    }
+    if description_changed {
+        changes.push("description".to_owned());
+    }
+    let mut summary = format!("{} edited the window: {}", actor.label, changes.join("; "));
+    if let Some((reason, notice)) = &short_notice {
+        summary.push_str(&format!("; earlier start approved ({}): {reason}", notice.describe(zone)));
+    }
+    if let Some(reason) = &overlap_reason {
+        summary.push_str(&format!("; overlaps accepted: {reason}"));
+    }
+    let before = json!({"title": window.title, "description": window.description,
+        "starts_at": crate::clock::iso(window.starts_at), "ends_at": crate::clock::iso(window.ends_at),
+        "components": before_ids});
+    let after = json!({"title": valid.title.as_str(), "description": description,
+        "starts_at": crate::clock::iso(valid.starts_at), "ends_at": crate::clock::iso(valid.ends_at),
+        "components": valid.components});
+    log(
+        tx,
+        id,
+        "edited",
+        actor,
+        &summary,
+        json!({"before": before, "after": after,
+               "short_notice_reason": short_notice.as_ref().map(|(r, _)| r.as_str()),
+               "overlap_reason": overlap_reason.as_ref().map(|r| r.as_str())}),
+    )
+    .await?;
+    audit_window(tx, actor, "maintenance.edit", id, before, after).await?;
+    if let Some((reason, notice)) = &short_notice {
+        audit_window(
+            tx,
+            actor,
+            "maintenance.override_short_notice",
+            id,
+            json!(null),
+            json!({"reason": reason.as_str(), "notice": notice.describe(zone), "rescheduled": true}),
+        )
+        .await?;
+    }
+    if scheduled && (title_changed || times_changed || components_changed) {
+        let mut lines = vec![];
+        if times_changed {
+            lines.push(format!("Rescheduled: now {now_span} (was {was_span})."));
+        }
+        if components_changed {
+            lines.push(format!(
+                "Affected components: now {} (was {}).",
+                names(&after_components),
+                names(&before_components)
+            ));
+        }
+        if title_changed {
+            lines.push(format!(
+                "Renamed: now \u{201c}{}\u{201d} (was \u{201c}{}\u{201d}).",
+                valid.title, window.title
+            ));
+        }
+        let body = lines.join("\n\n");
+        store::insert_update(&mut *tx, id, PublicStatus::Scheduled, &body, actor.user_id, &actor.label)
+            .await?;
+    }
+    if scheduled {
+        crate::db::status::notify(&mut *tx).await?;
+    }
+    load(tx, id).await
+}

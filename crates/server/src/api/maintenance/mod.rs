@@ -38,6 +38,7 @@ pub(crate) fn routes() -> Routes {
         .get("/api/v1/maintenance", viewer, list_windows)
         .post("/api/v1/maintenance", commander, create_window)
         .get("/api/v1/maintenance/{id}", viewer, show_window)
+        .patch("/api/v1/maintenance/{id}", commander, patch_window)
         .post("/api/v1/maintenance/{id}/schedule", commander, schedule_window)
         .post("/api/v1/maintenance/{id}/start", commander, start_window)
         .post("/api/v1/maintenance/{id}/updates", commander, post_update)
@@ -289,6 +290,26 @@ struct CreateRequest {
     owner: Option<String>,
 }
 
+/// A change of a draft or scheduled window; what is left out stays as it is.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PatchRequest {
+    #[serde(deserialize_with = "present")]
+    title: Option<String>,
+    #[serde(deserialize_with = "present")]
+    description: Option<String>,
+    #[serde(deserialize_with = "present")]
+    starts_at: Option<String>,
+    #[serde(deserialize_with = "present")]
+    ends_at: Option<String>,
+    #[serde(deserialize_with = "present")]
+    components: Option<Vec<String>>,
+    short_notice_reason: String,
+    overlap_reason: String,
+    #[serde(deserialize_with = "version")]
+    version: Option<i32>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct ScheduleRequest {
@@ -445,6 +466,101 @@ async fn show_window(State(app): State<AppState>, Path(raw): Path<String>) -> Re
     let json = detail(&mut tx, &window).await?;
     tx.rollback().await?;
     Ok(window_response(StatusCode::OK, &json))
+}
+
+/// `PATCH /api/v1/maintenance/{id}`: edits a draft or reschedules a scheduled window that has
+/// not started, with the page's rules (`service::edit`).
+async fn patch_window(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = window_id(&raw)?;
+    let request: PatchRequest = parse_json(&headers, &body, false)?;
+    if request.title.is_none()
+        && request.description.is_none()
+        && request.starts_at.is_none()
+        && request.ends_at.is_none()
+        && request.components.is_none()
+    {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "Nothing to change: send at least one of title, description, starts_at, ends_at or components.",
+            vec![FieldError::new(
+                "body",
+                "Send at least one of title, description, starts_at, ends_at or components.",
+            )],
+        ));
+    }
+    let mut errors = vec![];
+    let starts_at = request.starts_at.as_deref().map(|v| parse_time("starts_at", Some(v), &mut errors));
+    let ends_at = request.ends_at.as_deref().map(|v| parse_time("ends_at", Some(v), &mut errors));
+    let components = request.components.as_ref().map(|list| {
+        list.iter()
+            .enumerate()
+            .filter_map(|(i, raw)| {
+                parse_uuid(raw).or_else(|| {
+                    errors.push(FieldError::new(
+                        format!("components[{i}]"),
+                        format!("{raw:?} is not a component id: use the UUID of a status-page component."),
+                    ));
+                    None
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors).into());
+    }
+    // Reasons the window's state asks for and the request left out are a conflict with that
+    // state (409), not a malformed request: the same body is fine for another window.
+    let state_asks: Vec<&'static str> =
+        [("short_notice_reason", &request.short_notice_reason), ("overlap_reason", &request.overlap_reason)]
+            .into_iter()
+            .filter(|(_, value)| value.trim().is_empty())
+            .map(|(field, _)| field)
+            .collect();
+    let zone = app.config.timezone.clone();
+    let max = SignedDuration::from_hours(i64::from(app.config.maintenance_max_hours));
+    let outcome = window_action(&app, |tx| {
+        Box::pin(async move {
+            // Locked before reading, so the fields left out are the ones the edit replaces.
+            let current = store::lock(&mut *tx, id)
+                .await?
+                .ok_or_else(|| MaintenanceError::NotFound { what: "This maintenance window".into() })?;
+            let current_components: Vec<Uuid> =
+                store::components(&mut *tx, id).await?.iter().map(|c| c.id).collect();
+            let input = service::EditInput {
+                window: WindowInput {
+                    title: request.title.unwrap_or(current.title),
+                    description: request.description.unwrap_or(current.description),
+                    starts_at: starts_at.flatten().unwrap_or(current.starts_at),
+                    ends_at: ends_at.flatten().unwrap_or(current.ends_at),
+                    components: components.unwrap_or(current_components),
+                    owner_id: None,
+                },
+                short_notice_reason: request.short_notice_reason,
+                overlap_reason: request.overlap_reason,
+                expected: request.version,
+            };
+            service::edit(tx, &user.actor, user.role, &zone, id, &input, max, Timestamp::now()).await
+        })
+    })
+    .await;
+    match outcome {
+        Err(ApiError::App(AppError::Validation(errors)))
+            if !errors.is_empty() && errors.iter().all(|e| state_asks.contains(&e.field.as_str())) =>
+        {
+            Err(problem(
+                StatusCode::CONFLICT,
+                "This change needs a written reason for this window; see `errors`.",
+                errors,
+            ))
+        }
+        other => other,
+    }
 }
 
 /// Runs one window action in a transaction and answers with the window.

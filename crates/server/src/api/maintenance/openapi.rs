@@ -153,7 +153,11 @@ pub(crate) fn fragment() -> Fragment {
                     "403": r("Forbidden"),
                     "404": r("MaintenanceNotFound")
                 }
-            }
+            },
+            "patch": post("patchMaintenanceWindow", "Edit a draft or reschedule a scheduled window that has not started",
+                "The same rules as creating it: an end before the start, a start moved into the past, a window longer than the configured maximum, no or unknown components are field errors (422); fields left out stay as they are. For a scheduled window the 48-hour notice counts from the original announcement: moving the start later is always fine; moving it earlier to less than 48 hours after the announcement needs `short_notice_reason` from a manager or admin (409 naming it when left out, 422 for a commander's), recorded on the window and audited. New overlaps with another window on the same components need `overlap_reason` (409 naming it when left out). A change of a scheduled window's times, components or title posts a public update saying what moved (Rescheduled: now … (was …)), and the calendar feed's SEQUENCE increases. An in-progress, completed, rolled-back or cancelled window is refused (409); so is a stale `version`. Nothing changed: the window is returned as it is.",
+                "commander", body("PatchMaintenanceWindow", true, "What to change; at least one of title, description, starts_at, ends_at, components."),
+                ("200", window_ok("The edited window.")), true)
         }),
     );
     let actions: [(&str, &str, &str, &str, &str, &str, bool); 7] = [
@@ -412,6 +416,22 @@ pub(crate) fn fragment() -> Fragment {
                 "components": ["0193a000-0000-7000-8000-000000000015"]}]}),
     );
     schemas.insert(
+        "PatchMaintenanceWindow".into(),
+        json!({"type": "object", "additionalProperties": false,
+            "description": "At least one of title, description, starts_at, ends_at and components (400 otherwise); the others stay as they are.",
+            "anyOf": [{"required": ["title"]}, {"required": ["description"]}, {"required": ["starts_at"]}, {"required": ["ends_at"]}, {"required": ["components"]}],
+            "properties": {
+            "title": title_schema(),
+            "description": with_description(text(MAX_BODY), "Markdown; public once scheduled."),
+            "starts_at": {"type": "string", "format": "date-time", "description": "Planned start; if moved, not in the past."},
+            "ends_at": {"type": "string", "format": "date-time", "description": "Planned end, after the start."},
+            "components": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "uuid"}, "description": "Replaces the affected components."},
+            "short_notice_reason": reason.clone(),
+            "overlap_reason": reason.clone(),
+            "version": version.clone()},
+            "examples": [{"starts_at": "2026-12-05T06:00:00Z", "ends_at": "2026-12-05T08:00:00Z", "version": 2}]}),
+    );
+    schemas.insert(
         "ScheduleMaintenanceWindow".into(),
         json!({"type": "object", "additionalProperties": false, "properties": {
             "short_notice_reason": reason.clone(), "overlap_reason": reason.clone(), "version": version.clone()}}),
@@ -470,7 +490,7 @@ pub(crate) fn fragment() -> Fragment {
     }
 }
 
-/// plan → show, schedule, checklist, cancel; schedule → tick, start, post an update; start →
+/// plan → show, schedule, checklist, cancel, edit; schedule → edit, tick, start, post an update; start →
 /// verify, complete, roll back; the checklist → tick and untick its first item.
 pub(crate) fn links() -> Vec<Link> {
     let created = json!({"id": "$response.body#/id"});
@@ -483,6 +503,7 @@ pub(crate) fn links() -> Vec<Link> {
         ("ShowMaintenanceChecklist", "showMaintenanceChecklist"),
         ("AddMaintenanceChecklistItem", "addMaintenanceChecklistItem"),
         ("CancelMaintenanceWindow", "cancelMaintenanceWindow"),
+        ("PatchMaintenanceWindow", "patchMaintenanceWindow"),
     ] {
         links.push(("/api/v1/maintenance", "post", "201", name, op, created.clone()));
     }
@@ -490,6 +511,7 @@ pub(crate) fn links() -> Vec<Link> {
         ("ShowMaintenanceChecklist", "showMaintenanceChecklist"),
         ("StartMaintenanceWindow", "startMaintenanceWindow"),
         ("PostMaintenanceUpdate", "postMaintenanceUpdate"),
+        ("PatchMaintenanceWindow", "patchMaintenanceWindow"),
     ] {
         links.push(("/api/v1/maintenance/{id}/schedule", "post", "200", name, op, same.clone()));
     }

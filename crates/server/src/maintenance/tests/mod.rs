@@ -3,6 +3,7 @@
 //! back during a window (with the demo target), task generation across DST, and the JSON API.
 
 mod api;
+mod edit;
 mod public;
 mod run;
 mod suppression;

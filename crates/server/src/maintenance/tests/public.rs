@@ -29,7 +29,7 @@ async fn public(app: &TestApp, path: &str) -> String {
     body
 }
 
-async fn json(app: &TestApp, path: &str) -> Value {
+pub(super) async fn json(app: &TestApp, path: &str) -> Value {
     serde_json::from_str(&public(app, path).await).expect("JSON")
 }
 
@@ -218,7 +218,7 @@ async fn a_rolled_back_window_is_completed_publicly_and_a_cancelled_one_leaves_t
 }
 
 /// Parses `/maintenance.ics` as a calendar program would.
-async fn calendar(app: &TestApp) -> icalendar::Calendar {
+pub(super) async fn calendar(app: &TestApp) -> icalendar::Calendar {
     let body = public(app, "/maintenance.ics").await;
     assert!(body.starts_with("BEGIN:VCALENDAR\r\n") && body.ends_with("END:VCALENDAR\r\n"), "{body:.300}");
     for line in body.split("\r\n") {
