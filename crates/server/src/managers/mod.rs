@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Routes {
         .post("/incidents/{number}/postmortem", commander, postmortems::start_postmortem)
         .post("/incidents/{number}/postmortem/save", commander, postmortems::save_postmortem)
         .post("/incidents/{number}/postmortem/actions", commander, postmortems::add_action)
+        .post("/incidents/{number}/postmortem/actions/starting", commander, postmortems::add_starting_actions)
         .post("/incidents/{number}/postmortem/actions/{action}/done", responder, postmortems::complete_action)
         .post("/incidents/{number}/postmortem/submit", commander, postmortems::submit_postmortem)
         .post("/incidents/{number}/postmortem/publish", manager, postmortems::publish_postmortem)
