@@ -110,7 +110,11 @@ impl Cursor {
         let hyphens = [8, 13, 18, 23];
         let id_ok = id.len() == 36
             && id.bytes().enumerate().all(|(i, b)| {
-                if hyphens.contains(&i) { b == b'-' } else { b.is_ascii_digit() || (b'a'..=b'f').contains(&b) }
+                if hyphens.contains(&i) {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+                }
             });
         if !id_ok {
             return None;

@@ -306,7 +306,8 @@ pub(crate) async fn show_postmortem(
     Query(notice): Query<NoticeQuery>,
     Query(pick): Query<PickQuery>,
 ) -> Result<Response, AppError> {
-    let shown = Shown { notice: notice.text(NOTICES), pick: pick.runbook.trim().to_owned(), ..Shown::default() };
+    let shown =
+        Shown { notice: notice.text(NOTICES), pick: pick.runbook.trim().to_owned(), ..Shown::default() };
     page(&app, layout, &user, number, shown).await
 }
 

@@ -46,7 +46,13 @@ impl ReportQuery {
     pub(crate) fn from_pairs(pairs: &[(String, String)]) -> Result<Self, Vec<FieldError>> {
         let values = super::query_values(pairs)?;
         let get = |k: &str| values.get(k).map_or_else(String::new, |v| (*v).to_owned());
-        Ok(Self { kind: get("kind"), date: get("date"), start: get("start"), end: get("end"), severity: get("severity") })
+        Ok(Self {
+            kind: get("kind"),
+            date: get("date"),
+            start: get("start"),
+            end: get("end"),
+            severity: get("severity"),
+        })
     }
 }
 
@@ -99,7 +105,10 @@ pub(crate) fn parse_request(
                 .ok(),
             (None, None) => {
                 if q.start.trim().is_empty() && q.end.trim().is_empty() {
-                    errors.push("start", "Enter the first day of the range (and its last day, unless it is one day).");
+                    errors.push(
+                        "start",
+                        "Enter the first day of the range (and its last day, unless it is one day).",
+                    );
                 }
                 None
             }
@@ -108,7 +117,8 @@ pub(crate) fn parse_request(
             let kind = if kind.is_empty() { Ok(PeriodKind::Month) } else { kind.parse::<PeriodKind>() };
             match kind {
                 Ok(kind) => {
-                    let day = if q.date.trim().is_empty() { Some(zone.to_datetime(now).date()) } else { date };
+                    let day =
+                        if q.date.trim().is_empty() { Some(zone.to_datetime(now).date()) } else { date };
                     day.and_then(|d| {
                         Period::calendar(kind, zone, d)
                             .map_err(|e| errors.push("date", capitalise(&e.to_string())))

@@ -351,7 +351,9 @@ async fn insert_actions(
                 action: "postmortem.action.add",
                 target: format!("incident:{number}"),
                 before: None,
-                after: Some(json!({"id": id, "title": title, "owner": owner.email, "due_on": due.to_string()})),
+                after: Some(
+                    json!({"id": id, "title": title, "owner": owner.email, "due_on": due.to_string()}),
+                ),
             },
         )
         .await?;
@@ -391,7 +393,8 @@ pub(crate) struct StartingInput {
 }
 
 /// The starting items' field names on the postmortem page (apart from the single item's form).
-pub(crate) const STARTING_FIELDS: (&str, &str, &str) = ("prevention", "prevention_owner", "prevention_due_on");
+pub(crate) const STARTING_FIELDS: (&str, &str, &str) =
+    ("prevention", "prevention_owner", "prevention_due_on");
 
 /// Adds the prevention steps a commander kept as action items, all or none (each audited): at
 /// least one item, an active owner and a due date are required.
@@ -403,7 +406,8 @@ pub(crate) async fn add_starting_actions(
 ) -> Result<Vec<Uuid>, ManagersError> {
     let incident = incident_of(tx, number).await?;
     let postmortem = locked(tx, &incident).await?;
-    let fields = ActionFields { title: STARTING_FIELDS.0, owner: STARTING_FIELDS.1, due_on: STARTING_FIELDS.2 };
+    let fields =
+        ActionFields { title: STARTING_FIELDS.0, owner: STARTING_FIELDS.1, due_on: STARTING_FIELDS.2 };
     let mut errors = FieldErrors::new();
     let mut titles: Vec<&str> = Vec::new();
     for raw in &input.titles {

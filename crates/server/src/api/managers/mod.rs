@@ -118,9 +118,14 @@ pub(crate) struct EscalationListJson {
 }
 
 /// The query string's pairs; an unreadable one is a field error like any other bad value.
-fn pairs(query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<Vec<(String, String)>, AppError> {
+fn pairs(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, AppError> {
     query.map(|Query(pairs)| pairs).map_err(|e| {
-        AppError::Validation(vec![FieldError::new("query", format!("The query string cannot be read: {}", e.body_text()))])
+        AppError::Validation(vec![FieldError::new(
+            "query",
+            format!("The query string cannot be read: {}", e.body_text()),
+        )])
     })
 }
 

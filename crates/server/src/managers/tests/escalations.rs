@@ -155,7 +155,8 @@ async fn unknown_person_or_severity_or_a_malformed_day_are_field_errors_and_an_i
     }
     team(&pool).await;
     unanswered(&pool, "Pager silent", Severity::P1).await;
-    let (response, body) = app.send(get("/escalations?start=2999-12-31&end=1970-01-01", Some(&manager))).await;
+    let (response, body) =
+        app.send(get("/escalations?start=2999-12-31&end=1970-01-01", Some(&manager))).await;
     assert_eq!(response.status(), StatusCode::OK, "{body:.1500}");
     assert!(!body.contains("id=\"esc-"), "nothing fired after the start and before the end");
     let (response, body) = app.send(get("/escalations?end=2999-12-31", Some(&manager))).await;

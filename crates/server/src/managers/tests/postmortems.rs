@@ -293,10 +293,15 @@ async fn the_prevention_steps_of_the_runbook_run_are_offered_kept_and_the_kept_o
 
     let mut form = kept.to_vec();
     form.extend([("prevention_owner", owner_id.as_str()), ("prevention_due_on", "2027-01-15")]);
-    expect(&app, post_form(&format!("{path}/actions/starting"), Some(&commander), &form), StatusCode::SEE_OTHER)
-        .await;
+    expect(
+        &app,
+        post_form(&format!("{path}/actions/starting"), Some(&commander), &form),
+        StatusCode::SEE_OTHER,
+    )
+    .await;
     let page = expect(&app, get(&path, Some(&commander)), StatusCode::OK).await;
-    let items = page.split("id=\"action-items\"").nth(1).expect("action items").split("</ul>").next().expect("list");
+    let items =
+        page.split("id=\"action-items\"").nth(1).expect("action items").split("</ul>").next().expect("list");
     assert!(items.contains("Add database query monitoring · Olga · due 2027-01-15"), "{items}");
     assert!(items.contains("Add indexes for frequently queried columns · Olga · due 2027-01-15"), "{items}");
     assert!(!items.contains("Set query timeout limits"), "a removed step is no action item");
@@ -325,7 +330,11 @@ async fn a_runbook_picked_from_the_list_offers_its_prevention_steps_when_none_ra
     let titles: Vec<String> = offered(&page).into_iter().map(|(t, _)| t).collect();
     assert_eq!(
         titles,
-        ["Set aggressive connection timeouts", "Monitor connection pool usage", "Use connection pooling (PgBouncer)"]
+        [
+            "Set aggressive connection timeouts",
+            "Monitor connection pool usage",
+            "Use connection pooling (PgBouncer)"
+        ]
     );
     let page = expect(&app, get(&picked, Some(&viewer)), StatusCode::OK).await;
     assert!(!page.contains("id=\"prevention\""), "only those who write the postmortem are offered items");
@@ -355,8 +364,12 @@ async fn each_postmortem_state_change_is_an_event_on_the_incident_timeline(pool:
     expect(&app, post_form(&path, Some(&commander), &[]), StatusCode::SEE_OTHER).await;
     assert_eq!(changes().await.len(), 1, "starting an existing draft again changes nothing");
     expect(&app, post_form(&format!("{path}/submit"), Some(&commander), &[]), StatusCode::SEE_OTHER).await;
-    expect(&app, post_form(&format!("{path}/publish"), Some(&manager), &[]), StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
+    expect(
+        &app,
+        post_form(&format!("{path}/publish"), Some(&manager), &[]),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(changes().await.len(), 2, "a refused publish is no event");
     expect(
         &app,
