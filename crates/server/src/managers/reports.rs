@@ -64,7 +64,7 @@ pub(crate) struct ReportRequest {
 }
 
 /// Checks the query: the period in the team's zone and the severity. Every day given is
-/// checked, used or not. A custom range with one day only is that day.
+/// checked, used or not. A custom range with one day only is that day; with none, today.
 pub(crate) fn parse_request(
     q: &ReportQuery,
     zone: &TimeZone,
@@ -103,15 +103,14 @@ pub(crate) fn parse_request(
             (Some(one), None) | (None, Some(one)) => Period::custom(zone, one, one)
                 .map_err(|e| errors.push("start", capitalise(&e.to_string())))
                 .ok(),
-            (None, None) => {
-                if q.start.trim().is_empty() && q.end.trim().is_empty() {
-                    errors.push(
-                        "start",
-                        "Enter the first day of the range (and its last day, unless it is one day).",
-                    );
-                }
-                None
+            // Like the calendar kinds without a date: today.
+            (None, None) if q.start.trim().is_empty() && q.end.trim().is_empty() => {
+                let today = zone.to_datetime(now).date();
+                Period::custom(zone, today, today)
+                    .map_err(|e| errors.push("start", capitalise(&e.to_string())))
+                    .ok()
             }
+            (None, None) => None,
         },
         kind => {
             let kind = if kind.is_empty() { Ok(PeriodKind::Month) } else { kind.parse::<PeriodKind>() };

@@ -94,7 +94,7 @@ pub(crate) fn fragment() -> Fragment {
             "operationId": "showReport",
             "tags": ["managers"],
             "summary": "The SLA report of a period: the page's tables, cell for cell as in its CSV downloads",
-            "description": "`kind` week, month (default) or quarter takes the period containing `date` (today when absent); `custom` takes `start` to `end` (one of them alone is that one day; the end not before the start, at most two years after it). Durations are minutes with one decimal, shares percentages with one decimal, `n/a` where nothing can be computed. Field errors (422, each parameter named in `errors`): a custom range without a day, ending before it starts or longer than two years, a parameter given twice, a value with spaces around it.",
+            "description": "`kind` week, month (default) or quarter takes the period containing `date` (today when absent); `custom` takes `start` to `end` (one of them alone is that one day, neither is today; the end not before the start, at most two years after it). Durations are minutes with one decimal, shares percentages with one decimal, `n/a` where nothing can be computed. Field errors (422, each parameter named in `errors`): a custom range ending before it starts or longer than two years, a parameter given twice, a value with spaces around it.",
             "x-required-role": "manager",
             "parameters": [
                 query("kind", "The period kind.", json!({"type": "string", "enum": ["", "week", "month", "quarter", "custom"]})),
