@@ -84,10 +84,10 @@ async fn offers(
             versions.push((v.runbook, "ran on this incident"));
         }
     }
-    if !pick.is_empty() {
-        if let Some(v) = crate::db::runbooks::latest(&mut *conn, pick).await? {
-            versions.push((v.runbook, "picked"));
-        }
+    if !pick.is_empty()
+        && let Some(v) = crate::db::runbooks::latest(&mut *conn, pick).await?
+    {
+        versions.push((v.runbook, "picked"));
     }
     let mut groups: Vec<OfferGroup> = Vec::new();
     let mut seen_slugs: Vec<String> = Vec::new();
