@@ -18,6 +18,7 @@ import os
 import schemathesis
 
 EMAIL = os.environ["API_CONTRACT_EMAIL"]
+USER_ID = os.environ["API_CONTRACT_USER_ID"]
 API_COMPONENT = "0193a000-0000-7000-8000-000000000011"  # "API", migrations/0003_incidents.sql
 DATABASE_COMPONENT = "0193a000-0000-7000-8000-000000000015"  # "Database"
 
@@ -30,6 +31,15 @@ def _narrow(document, pointer, **facts):
             raise KeyError(f"tests/api-contract/hooks.py: the document has no {pointer} (renamed?)")
         node = node[part]
     node.update(facts)
+
+
+def _narrow_parameter(document, path, method, name, **facts):
+    """Adds `facts` to the schema of query parameter `name` of `method` `path`, which must exist."""
+    for parameter in document.get("paths", {}).get(path, {}).get(method, {}).get("parameters", []):
+        if parameter.get("name") == name:
+            parameter["schema"].update(facts)
+            return
+    raise KeyError(f"tests/api-contract/hooks.py: {method.upper()} {path} has no parameter {name} (renamed?)")
 
 
 @schemathesis.hook
@@ -58,3 +68,9 @@ def before_load_schema(context, raw_schema):
     _narrow(raw_schema, f"{schemas}/PatchMaintenanceWindow/properties/starts_at", enum=[os.environ["API_CONTRACT_WINDOW_STARTS_AT"]])
     _narrow(raw_schema, f"{schemas}/PatchMaintenanceWindow/properties/ends_at", enum=[os.environ["API_CONTRACT_WINDOW_ENDS_AT"]])
     _narrow(raw_schema, f"{schemas}/PatchMaintenanceWindow/properties/components/items", enum=[DATABASE_COMPONENT])
+    # Escalations name people by user id: the run's admin is the only user.
+    _narrow_parameter(raw_schema, "/api/v1/escalations", "get", "person", enum=[USER_ID])
+    # A report's custom range ends on or after its start and spans at most two years, which no
+    # schema of two separate parameters can say: the run's range is 40 days up to today.
+    _narrow_parameter(raw_schema, "/api/v1/reports", "get", "start", enum=[os.environ["API_CONTRACT_REPORT_START"]])
+    _narrow_parameter(raw_schema, "/api/v1/reports", "get", "end", enum=[os.environ["API_CONTRACT_REPORT_END"]])

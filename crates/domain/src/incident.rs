@@ -345,6 +345,8 @@ pub enum TimelineKind {
     DetailsChanged,
     /// A public incident was taken off the status page, with a reason.
     Withdrawn,
+    /// The incident's postmortem was started, sent to review or published (data: from, to).
+    PostmortemStateChanged,
 }
 
 named_enum!(
@@ -353,12 +355,12 @@ named_enum!(
     "declared, acknowledged, status_changed, severity_changed, role_assigned, note, \
      public_update, component_impact_changed, link_added, escalated, notified, \
      sla_breached, runbook_step, kubernetes_action, health_signal, resolved, reopened, \
-     details_changed, withdrawn"
+     details_changed, withdrawn, postmortem_state_changed"
 );
 
 impl TimelineKind {
     /// Every kind, roughly in the order they happen.
-    pub const ALL: [TimelineKind; 19] = [
+    pub const ALL: [TimelineKind; 20] = [
         TimelineKind::Declared,
         TimelineKind::Acknowledged,
         TimelineKind::StatusChanged,
@@ -378,6 +380,7 @@ impl TimelineKind {
         TimelineKind::Reopened,
         TimelineKind::DetailsChanged,
         TimelineKind::Withdrawn,
+        TimelineKind::PostmortemStateChanged,
     ];
 
     /// The snake_case name stored in the timeline table.
@@ -402,6 +405,7 @@ impl TimelineKind {
             TimelineKind::Reopened => "reopened",
             TimelineKind::DetailsChanged => "details_changed",
             TimelineKind::Withdrawn => "withdrawn",
+            TimelineKind::PostmortemStateChanged => "postmortem_state_changed",
         }
     }
 

@@ -95,9 +95,31 @@ impl Cursor {
         format!("{}.{}", self.fired_at.as_nanosecond(), self.event_id)
     }
 
+    /// The shape of an encoded cursor, for the API's document.
+    pub(crate) const PATTERN: &'static str =
+        r"^-?[0-9]{1,19}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
+    /// Reads what [`Cursor::encode`] wrote: exactly the texts of [`Cursor::PATTERN`] (every one
+    /// of them decodes).
     pub(crate) fn decode(text: &str) -> Option<Self> {
         let (nanos, id) = text.split_once('.')?;
-        let fired_at = Timestamp::from_nanosecond(nanos.parse().ok()?).ok()?;
+        let digits = nanos.strip_prefix('-').unwrap_or(nanos);
+        if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let hyphens = [8, 13, 18, 23];
+        let id_ok = id.len() == 36
+            && id.bytes().enumerate().all(|(i, b)| {
+                if hyphens.contains(&i) {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+                }
+            });
+        if !id_ok {
+            return None;
+        }
+        let fired_at = Timestamp::from_nanosecond(nanos.parse::<i128>().ok()?).ok()?;
         Some(Self { fired_at, event_id: id.parse().ok()? })
     }
 }

@@ -7,6 +7,14 @@ use uuid::Uuid;
 
 use crate::clock::from_jiff;
 
+/// Turns PostgreSQL's JIT compilation off for the rest of the caller's transaction. The
+/// report's aggregates cost more than `jit_above_cost` on a large table, and compiling them
+/// took ~100 ms per query in `bench/managers.sh` while each runs in tens of milliseconds.
+pub(crate) async fn without_jit(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("set local jit = off").execute(&mut *tx).await?;
+    Ok(())
+}
+
 /// The figures of one severity (or of all, `severity: None`) in a period.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub(crate) struct SeverityFigures {
@@ -120,10 +128,11 @@ pub(crate) async fn oncall_load(
         "with pages as (
              select (t.data ->> 'user_id')::uuid as user_id, (t.at at time zone $4) as local
                from timeline_events t
-               join incidents i on i.id = t.incident_id
               where t.kind in ('notified', 'escalated') and t.at >= $1 and t.at < $2
                 and t.data ->> 'user_id' is not null
-                and ($3::text is null or i.severity = $3)
+                -- Only a severity filter needs the incident: no join per page without one.
+                and ($3::text is null
+                     or exists (select 1 from incidents i where i.id = t.incident_id and i.severity = $3))
          )
          select u.id as user_id, u.display_name as name, count(*) as pages,
                 count(*) filter (where not (extract(isodow from p.local)::smallint = any (bh.days)

@@ -346,6 +346,11 @@ pub(crate) fn describe_event(e: &TimelineEvent) -> String {
         TimelineKind::Reopened => format!("{} reopened the incident", e.actor_label),
         TimelineKind::DetailsChanged => format!("{} corrected the {}", e.actor_label, s("field")),
         TimelineKind::Withdrawn => format!("{} withdrew the incident from the status page", e.actor_label),
+        TimelineKind::PostmortemStateChanged => format!(
+            "{}: {}",
+            e.actor_label,
+            crate::incidents::view::postmortem_words(e.data.get("to").and_then(|v| v.as_str()))
+        ),
         other => format!("{} ({})", other.as_str().replace('_', " "), e.actor_label),
     }
 }

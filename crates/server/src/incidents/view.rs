@@ -214,6 +214,7 @@ pub(crate) const fn kind_label(kind: TimelineKind) -> &'static str {
         TimelineKind::Reopened => "Reopened",
         TimelineKind::DetailsChanged => "Details corrected",
         TimelineKind::Withdrawn => "Withdrawn",
+        TimelineKind::PostmortemStateChanged => "Postmortem",
     }
 }
 
@@ -324,7 +325,18 @@ pub(crate) fn event_summary(
             _ => "Details corrected".into(),
         },
         TimelineKind::Withdrawn => format!("Withdrawn from the status page: {}", s("reason")),
+        TimelineKind::PostmortemStateChanged => postmortem_words(text(d, "to")).into(),
         other => kind_label(other).into(),
+    }
+}
+
+/// What a postmortem state change did, by the state it reached.
+pub(crate) fn postmortem_words(to: Option<&str>) -> &'static str {
+    match to {
+        Some("draft") => "Postmortem draft started",
+        Some("in_review") => "Postmortem sent to review",
+        Some("published") => "Postmortem published",
+        _ => "Postmortem changed",
     }
 }
 
@@ -380,6 +392,7 @@ pub(crate) fn generic_facts(e: &TimelineEvent) -> Vec<(String, String)> {
             | TimelineKind::Notified
             | TimelineKind::Escalated
             | TimelineKind::Withdrawn
+            | TimelineKind::PostmortemStateChanged
     );
     let Some(map) = e.data.as_object().filter(|_| !dedicated) else { return vec![] };
     map.iter()

@@ -9,7 +9,6 @@ use axum_extra::extract::Form;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use twisterlab_domain::period::Period;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
@@ -47,7 +46,26 @@ pub(crate) struct ListQuery {
     pub after: String,
 }
 
-/// The checked filters, or the fields at fault.
+impl ListQuery {
+    /// The query from a query string's pairs (each parameter at most once; others ignored).
+    pub(crate) fn from_pairs(pairs: &[(String, String)]) -> Result<Self, Vec<FieldError>> {
+        let values = super::query_values(pairs)?;
+        let get = |k: &str| values.get(k).map_or_else(String::new, |v| (*v).to_owned());
+        Ok(Self {
+            start: get("start"),
+            end: get("end"),
+            severity: get("severity"),
+            level: get("level"),
+            person: get("person"),
+            reviewed: get("reviewed"),
+            after: get("after"),
+        })
+    }
+}
+
+/// The checked filters, or the fields at fault. Either end of the range may be left out (an
+/// open range). Unlike a report's custom range, the list's range has no length limit: it only
+/// narrows a keyset-paginated list.
 pub(crate) fn parse_filter(
     q: &ListQuery,
     zone: &TimeZone,
@@ -60,25 +78,17 @@ pub(crate) fn parse_filter(
         if raw.is_empty() {
             return None;
         }
-        raw.parse::<jiff::civil::Date>()
-            .map_err(|_| {
-                errors.push(field, format!("Enter a date such as 2026-11-30 (got {:?}).", truncate(raw)))
-            })
-            .ok()
+        super::parse_day(raw).or_else(|| {
+            errors.push(field, super::day_error(raw));
+            None
+        })
     };
-    let first = date("start", &q.start, &mut errors);
-    let last = date("end", &q.end, &mut errors);
-    match (first, last) {
-        (Some(first), Some(last)) => match Period::custom(zone, first, last) {
-            Ok(p) => {
-                filter.from = Some(p.start());
-                filter.until = Some(p.end());
-            }
-            Err(e) => errors.push(e.field().as_str(), capitalise(&e.to_string())),
-        },
-        (Some(_), None) if q.end.trim().is_empty() => errors.push("end", "Enter the last day too."),
-        (None, Some(_)) if q.start.trim().is_empty() => errors.push("start", "Enter the first day too."),
-        _ => {}
+    // Each bound on its own: a range ending before it starts is a valid filter matching nothing.
+    if let Some(first) = date("start", &q.start, &mut errors) {
+        filter.from = day_start(zone, first);
+    }
+    if let Some(last) = date("end", &q.end, &mut errors) {
+        filter.until = last.tomorrow().ok().and_then(|d| day_start(zone, d));
     }
     match q.severity.trim() {
         "" => {}
@@ -120,8 +130,10 @@ pub(crate) fn parse_filter(
     errors.into_result((filter, cursor))
 }
 
-fn truncate(s: &str) -> String {
-    s.chars().take(40).collect()
+/// When `day` begins in `zone`; `None` past the last representable day, where a bound
+/// excludes nothing.
+fn day_start(zone: &TimeZone, day: jiff::civil::Date) -> Option<Timestamp> {
+    zone.to_timestamp(day.to_datetime(jiff::civil::Time::midnight())).ok()
 }
 
 pub(crate) fn capitalise(s: &str) -> String {
@@ -258,12 +270,17 @@ fn next_query(q: &ListQuery, cursor: &Cursor) -> String {
 pub(crate) async fn list_escalations(
     State(app): State<AppState>,
     layout: Layout,
-    Query(q): Query<ListQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let zone = &app.config.timezone;
     let users = crate::db::users::list(&app.pool).await?;
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-    let (rows, next, errors) = match parse_filter(&q, zone, &ids) {
+    let parsed = ListQuery::from_pairs(&pairs).map(|q| (parse_filter(&q, zone, &ids), q));
+    let (q, parsed) = match parsed {
+        Ok((parsed, q)) => (q, parsed),
+        Err(errors) => (ListQuery::default(), Err(errors)),
+    };
+    let (rows, next, errors) = match parsed {
         Ok((filter, cursor)) => {
             let mut found = store::list(&app.pool, &filter, cursor, PAGE_SIZE + 1).await?;
             let more = found.len() > usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
 
-use super::service::{self, ActionInput, PostmortemInput};
+use super::service::{self, ActionInput, PostmortemInput, StartingInput};
 use crate::auth::CurrentUser;
 use crate::db::incidents::{self as incidents_store, TimelineFilter};
 use crate::db::postmortems::{self as pm, Action, State as PmState, Texts};
@@ -29,6 +29,7 @@ const NOTICES: Notices = &[
     ("started", "Draft started."),
     ("saved", "Saved."),
     ("action-added", "Action item added."),
+    ("starting-added", "The kept prevention steps are now action items."),
     ("action-done", "Action item done."),
     ("submitted", "Sent to review."),
     ("published", "Published. A public incident's summary is now on the status page."),
@@ -39,6 +40,75 @@ pub(crate) struct EventChoice {
     pub id: Uuid,
     pub text: String,
     pub picked: bool,
+}
+
+/// A runbook's prevention step offered as a starting action item.
+pub(crate) struct Offer {
+    pub title: String,
+    /// Checked: the commander keeps it (every offer starts kept).
+    pub kept: bool,
+}
+
+/// The prevention steps one runbook offers.
+pub(crate) struct OfferGroup {
+    pub runbook: String,
+    /// Why it is offered: it ran on the incident, or it was picked.
+    pub why: &'static str,
+    pub offers: Vec<Offer>,
+}
+
+/// The steps of a runbook's prevention sections, in order: follow-up work that keeps the
+/// incident from happening again, hence a postmortem's natural starting action items.
+pub(crate) fn prevention_steps(runbook: &twisterlab_domain::runbook::Runbook) -> Vec<String> {
+    runbook
+        .sections
+        .iter()
+        .filter(|s| s.kind == twisterlab_domain::runbook::SectionKind::Prevention)
+        .flat_map(|s| s.steps.iter().map(|step| step.title.as_str().to_owned()))
+        .collect()
+}
+
+/// What the page offers from the runbooks run on the incident and the one picked (`pick`, a
+/// slug), without steps that already are action items. `kept` is what a refused form kept
+/// (`None`: everything).
+async fn offers(
+    conn: &mut sqlx::PgConnection,
+    incident_id: Uuid,
+    pick: &str,
+    actions: &[Action],
+    kept: Option<&[String]>,
+) -> Result<Vec<OfferGroup>, AppError> {
+    let mut versions = Vec::new();
+    for run in crate::db::runbook_runs::of_incident(&mut *conn, incident_id).await? {
+        if let Some(v) = crate::db::runbooks::find(&mut *conn, &run.slug, run.revision).await? {
+            versions.push((v.runbook, "ran on this incident"));
+        }
+    }
+    if !pick.is_empty()
+        && let Some(v) = crate::db::runbooks::latest(&mut *conn, pick).await?
+    {
+        versions.push((v.runbook, "picked"));
+    }
+    let mut groups: Vec<OfferGroup> = Vec::new();
+    let mut seen_slugs: Vec<String> = Vec::new();
+    let mut seen_titles: Vec<String> = actions.iter().map(|a| a.title.clone()).collect();
+    for (runbook, why) in versions {
+        if seen_slugs.iter().any(|s| s == runbook.slug.as_str()) {
+            continue;
+        }
+        seen_slugs.push(runbook.slug.as_str().to_owned());
+        let mut group = OfferGroup { runbook: runbook.title.as_str().to_owned(), why, offers: vec![] };
+        for title in prevention_steps(&runbook) {
+            if seen_titles.contains(&title) {
+                continue;
+            }
+            let is_kept = kept.is_none_or(|k| k.contains(&title));
+            seen_titles.push(title.clone());
+            group.offers.push(Offer { title, kept: is_kept });
+        }
+        groups.push(group);
+    }
+    Ok(groups)
 }
 
 /// An action item as the pages show it.
@@ -86,6 +156,13 @@ pub(crate) struct PostmortemPage {
     pub actions: Vec<ActionView>,
     pub people: Vec<Choice>,
     pub action_form: ActionForm,
+    /// The runbooks whose prevention list can be offered (`runbook` of the query).
+    pub runbooks: Vec<Choice>,
+    pub offer_groups: Vec<OfferGroup>,
+    /// Whether any group offers a step.
+    pub has_offers: bool,
+    pub starting_form: StartingForm,
+    pub starting_people: Vec<Choice>,
     pub can_command: bool,
     pub can_respond: bool,
     pub can_publish: bool,
@@ -99,6 +176,10 @@ pub(crate) struct PostmortemPage {
 struct Shown {
     typed: Option<(Texts, Vec<Uuid>)>,
     action_form: ActionForm,
+    /// The starting items' form as sent (`None`: not sent; every offer kept).
+    starting: Option<StartingForm>,
+    /// The runbook picked to offer its prevention list (a slug; blank for none).
+    pick: String,
     errors: FieldErrors,
     notice: Option<&'static str>,
 }
@@ -110,7 +191,7 @@ async fn page(
     number: twisterlab_domain::incident::IncidentNumber,
     shown: Shown,
 ) -> Result<Response, AppError> {
-    let Shown { typed, action_form, errors, notice } = shown;
+    let Shown { typed, action_form, starting, pick, errors, notice } = shown;
     let mut conn = app.pool.acquire().await?;
     let scope = crate::incidents::service::ReadScope::of(user);
     let incident = crate::incidents::service::load_readable(&mut conn, number, scope).await?;
@@ -121,7 +202,31 @@ async fn page(
         None => vec![],
     };
     let people = crate::db::users::list(&mut *conn).await?;
+    let editable = matches!(postmortem.as_ref().map(|p| p.state), Some(PmState::Draft | PmState::InReview));
+    let pick = starting.as_ref().map_or(pick, |f| f.runbook.trim().to_owned());
+    let (offer_groups, runbooks) = if editable && user.role.allows(Role::Commander) {
+        let kept = starting.as_ref().map(|f| f.prevention.as_slice());
+        let groups = offers(&mut conn, incident.id, &pick, &actions, kept).await?;
+        let mut choices = vec![Choice::new("", "choose a runbook", pick.is_empty())];
+        choices.extend(crate::db::runbooks::latest_all(&mut *conn).await?.iter().map(|v| {
+            let slug = v.runbook.slug.as_str();
+            Choice::new(slug, v.runbook.title.as_str(), slug == pick)
+        }));
+        (groups, choices)
+    } else {
+        (vec![], vec![])
+    };
     drop(conn);
+    let starting_form = starting.unwrap_or_else(|| StartingForm { runbook: pick, ..StartingForm::default() });
+    let mut starting_people =
+        vec![Choice::new("", "choose the owner", starting_form.prevention_owner.is_empty())];
+    starting_people.extend(people.iter().filter(|u| u.active).map(|u| {
+        Choice::new(
+            u.id.to_string(),
+            format!("{} ({})", u.display_name, u.email),
+            u.id.to_string() == starting_form.prevention_owner,
+        )
+    }));
     let zone = &app.config.timezone;
     let today = zone.to_datetime(Timestamp::now()).date();
     let (texts, picked) = match (typed, &postmortem) {
@@ -147,7 +252,7 @@ async fn page(
         required: service::postmortem_required(incident.severity),
         private: incident.private,
         state: state.map(PmState::label),
-        editable: matches!(state, Some(PmState::Draft | PmState::InReview)),
+        editable,
         texts,
         events: events
             .iter()
@@ -169,6 +274,11 @@ async fn page(
         actions: actions.iter().map(|a| ActionView::of(a, today)).collect(),
         people: people_choices,
         action_form,
+        has_offers: offer_groups.iter().any(|g| !g.offers.is_empty()),
+        offer_groups,
+        runbooks,
+        starting_form,
+        starting_people,
         can_command: user.role.allows(Role::Commander),
         can_respond: user.role.allows(Role::Responder),
         can_publish: user.role.allows(Role::Manager) && state == Some(PmState::InReview),
@@ -179,15 +289,26 @@ async fn page(
     }))
 }
 
-/// `GET /incidents/{number}/postmortem`.
+/// The runbook picked to offer its prevention list.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct PickQuery {
+    pub runbook: String,
+}
+
+/// `GET /incidents/{number}/postmortem` (`?runbook=<slug>` offers that runbook's prevention
+/// list besides the lists of the runbooks run on the incident).
 pub(crate) async fn show_postmortem(
     State(app): State<AppState>,
     layout: Layout,
     user: CurrentUser,
     PathNumber(number): PathNumber,
     Query(notice): Query<NoticeQuery>,
+    Query(pick): Query<PickQuery>,
 ) -> Result<Response, AppError> {
-    page(&app, layout, &user, number, Shown { notice: notice.text(NOTICES), ..Shown::default() }).await
+    let shown =
+        Shown { notice: notice.text(NOTICES), pick: pick.runbook.trim().to_owned(), ..Shown::default() };
+    page(&app, layout, &user, number, shown).await
 }
 
 fn path_of(number: twisterlab_domain::incident::IncidentNumber) -> String {
@@ -294,6 +415,50 @@ pub(crate) async fn add_action(
     match result {
         Err(AppError::Validation(errors)) => {
             let shown = Shown { action_form: form, errors: errors.into(), ..Shown::default() };
+            let mut r = page(&app, layout, &user, number, shown).await?;
+            *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(r)
+        }
+        other => other,
+    }
+}
+
+/// The starting items' form: the prevention steps kept, one owner and one due date.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct StartingForm {
+    /// The titles of the kept steps (checked boxes).
+    pub prevention: Vec<String>,
+    pub prevention_owner: String,
+    pub prevention_due_on: String,
+    /// The runbook that was picked, to offer the same list again after an error.
+    pub runbook: String,
+}
+
+/// `POST /incidents/{number}/postmortem/actions/starting`: the kept prevention steps become
+/// action items, all or none.
+pub(crate) async fn add_starting_actions(
+    State(app): State<AppState>,
+    layout: Layout,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+    Form(form): Form<StartingForm>,
+) -> Result<Response, AppError> {
+    let input = StartingInput {
+        titles: form.prevention.clone(),
+        owner: form.prevention_owner.clone(),
+        due_on: form.prevention_due_on.clone(),
+    };
+    let result: Result<Response, AppError> = async {
+        let mut tx = app.pool.begin().await?;
+        service::add_starting_actions(&mut tx, &user.actor, number, &input).await?;
+        tx.commit().await?;
+        Ok(see_other_with_notice(&path_of(number), "starting-added"))
+    }
+    .await;
+    match result {
+        Err(AppError::Validation(errors)) => {
+            let shown = Shown { starting: Some(form), errors: errors.into(), ..Shown::default() };
             let mut r = page(&app, layout, &user, number, shown).await?;
             *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
             Ok(r)

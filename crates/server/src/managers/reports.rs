@@ -41,6 +41,21 @@ pub(crate) struct ReportQuery {
     pub severity: String,
 }
 
+impl ReportQuery {
+    /// The query from a query string's pairs (each parameter at most once; others ignored).
+    pub(crate) fn from_pairs(pairs: &[(String, String)]) -> Result<Self, Vec<FieldError>> {
+        let values = super::query_values(pairs)?;
+        let get = |k: &str| values.get(k).map_or_else(String::new, |v| (*v).to_owned());
+        Ok(Self {
+            kind: get("kind"),
+            date: get("date"),
+            start: get("start"),
+            end: get("end"),
+            severity: get("severity"),
+        })
+    }
+}
+
 /// The checked report request.
 #[derive(Clone, Debug)]
 pub(crate) struct ReportRequest {
@@ -48,21 +63,8 @@ pub(crate) struct ReportRequest {
     pub severity: Option<Severity>,
 }
 
-fn parse_date(field: &str, raw: &str, errors: &mut FieldErrors) -> Option<jiff::civil::Date> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        errors.push(field, "Enter a date such as 2026-11-30.");
-        return None;
-    }
-    raw.parse()
-        .map_err(|_| {
-            let shown: String = raw.chars().take(40).collect();
-            errors.push(field, format!("Enter a date such as 2026-11-30 (got {shown:?})."));
-        })
-        .ok()
-}
-
-/// Checks the query: the period in the team's zone and the severity.
+/// Checks the query: the period in the team's zone and the severity. Every day given is
+/// checked, used or not. A custom range with one day only is that day; with none, today.
 pub(crate) fn parse_request(
     q: &ReportQuery,
     zone: &TimeZone,
@@ -80,26 +82,42 @@ pub(crate) fn parse_request(
             }
         },
     };
-    let period = match q.kind.trim() {
-        "custom" => {
-            let first = parse_date("start", &q.start, &mut errors);
-            let last = parse_date("end", &q.end, &mut errors);
-            match (first, last) {
-                (Some(first), Some(last)) => Period::custom(zone, first, last)
-                    .map_err(|e| errors.push(e.field().as_str(), capitalise(&e.to_string())))
-                    .ok(),
-                _ => None,
-            }
+    let day = |field: &str, raw: &str, errors: &mut FieldErrors| {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return None;
         }
+        super::parse_day(raw).or_else(|| {
+            errors.push(field, super::day_error(raw));
+            None
+        })
+    };
+    let start = day("start", &q.start, &mut errors);
+    let end = day("end", &q.end, &mut errors);
+    let date = day("date", &q.date, &mut errors);
+    let period = match q.kind.trim() {
+        "custom" => match (start, end) {
+            (Some(first), Some(last)) => Period::custom(zone, first, last)
+                .map_err(|e| errors.push(e.field().as_str(), capitalise(&e.to_string())))
+                .ok(),
+            (Some(one), None) | (None, Some(one)) => Period::custom(zone, one, one)
+                .map_err(|e| errors.push("start", capitalise(&e.to_string())))
+                .ok(),
+            // Like the calendar kinds without a date: today.
+            (None, None) if q.start.trim().is_empty() && q.end.trim().is_empty() => {
+                let today = zone.to_datetime(now).date();
+                Period::custom(zone, today, today)
+                    .map_err(|e| errors.push("start", capitalise(&e.to_string())))
+                    .ok()
+            }
+            (None, None) => None,
+        },
         kind => {
             let kind = if kind.is_empty() { Ok(PeriodKind::Month) } else { kind.parse::<PeriodKind>() };
             match kind {
                 Ok(kind) => {
-                    let day = if q.date.trim().is_empty() {
-                        Some(zone.to_datetime(now).date())
-                    } else {
-                        parse_date("date", &q.date, &mut errors)
-                    };
+                    let day =
+                        if q.date.trim().is_empty() { Some(zone.to_datetime(now).date()) } else { date };
                     day.and_then(|d| {
                         Period::calendar(kind, zone, d)
                             .map_err(|e| errors.push("date", capitalise(&e.to_string())))
@@ -208,14 +226,16 @@ pub(crate) async fn compute(
 ) -> Result<Report, sqlx::Error> {
     let (start, end) = (request.period.start(), request.period.end());
     let severity = request.severity.map(Severity::as_str);
-    let mut conn = app.pool.acquire().await?;
+    // One read-only transaction, only so that `without_jit` holds for these four queries.
+    let mut conn = app.pool.begin().await?;
+    store::without_jit(&mut conn).await?;
     let figures = store::by_severity(&mut *conn, start, end, severity, now).await?;
     let components = store::by_component(&mut *conn, start, end, severity).await?;
     let load = store::oncall_load(&mut *conn, start, end, severity, &app.config.timezone_name).await?;
     let periods = request.period.trend(TREND_PERIODS);
     let bounds: Vec<_> = periods.iter().map(|p| (p.start(), p.end())).collect();
     let points = store::trend(&mut *conn, &bounds, severity).await?;
-    drop(conn);
+    conn.rollback().await?;
 
     // Every severity gets a row, zero when nothing happened; the total comes last.
     let shown: Vec<Severity> = match request.severity {
@@ -413,10 +433,17 @@ fn query_string(q: &ReportQuery) -> String {
 pub(crate) async fn show_report(
     State(app): State<AppState>,
     layout: Layout,
-    Query(q): Query<ReportQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let now = Timestamp::now();
-    let (report, errors) = match parse_request(&q, &app.config.timezone, now) {
+    let (q, parsed) = match ReportQuery::from_pairs(&pairs) {
+        Ok(q) => {
+            let parsed = parse_request(&q, &app.config.timezone, now);
+            (q, parsed)
+        }
+        Err(errors) => (ReportQuery::default(), Err(errors)),
+    };
+    let (report, errors) = match parsed {
         Ok(request) => (Some(compute(&app, &request, now).await?), FieldErrors::new()),
         Err(errors) => (None, FieldErrors::from(errors)),
     };
@@ -451,8 +478,9 @@ pub(crate) async fn show_report(
 pub(crate) async fn download_csv(
     State(app): State<AppState>,
     Path(file): Path<String>,
-    Query(q): Query<ReportQuery>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
+    let q = ReportQuery::from_pairs(&pairs).map_err(AppError::Validation)?;
     let Some(id) = file.strip_suffix(".csv") else {
         return Err(AppError::NotFoundThing { what: "This report table".to_owned() });
     };

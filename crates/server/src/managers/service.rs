@@ -109,10 +109,10 @@ pub(crate) async fn review_escalation(
 // Postmortems
 
 use jiff::civil::Date;
-use twisterlab_domain::incident::{IncidentNumber, IncidentStatus};
+use twisterlab_domain::incident::{IncidentNumber, IncidentStatus, TimelineKind};
 use twisterlab_domain::severity::Severity;
 
-use crate::db::incidents::{self as incidents_store, Incident};
+use crate::db::incidents::{self as incidents_store, Incident, NewEvent};
 use crate::db::postmortems::{self as pm, Postmortem, State, Texts};
 
 /// Longest text of a postmortem section.
@@ -155,6 +155,33 @@ async fn locked(tx: &mut PgConnection, incident: &Incident) -> Result<Postmortem
         .ok_or(ManagersError::NotFound { what: "This incident's postmortem" })
 }
 
+/// Tells the incident's timeline that its postmortem reached `to` (`from` is `None` when the
+/// draft starts): readers of the incident see the postmortem's progress where they look.
+async fn record_state(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    incident: &Incident,
+    from: Option<State>,
+    to: State,
+) -> Result<(), sqlx::Error> {
+    incidents_store::append(
+        &mut *tx,
+        &NewEvent {
+            incident_id: incident.id,
+            kind: TimelineKind::PostmortemStateChanged,
+            actor_user_id: actor.user_id,
+            actor_label: &actor.label,
+            body: None,
+            data: json!({"from": from.map(State::as_str), "to": to.as_str()}),
+            public: false,
+            public_status: None,
+            corrects_id: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 fn texts_json(t: &Texts) -> serde_json::Value {
     json!({"summary": t.summary, "impact": t.impact, "root_cause": t.root_cause,
            "contributing_factors": t.contributing_factors, "went_well": t.went_well, "public_summary": t.public_summary})
@@ -184,6 +211,7 @@ pub(crate) async fn start_postmortem(
             },
         )
         .await?;
+        record_state(tx, actor, &incident, None, State::Draft).await?;
     }
     locked(tx, &incident).await
 }
@@ -244,6 +272,96 @@ pub(crate) async fn save_postmortem(
     Ok(())
 }
 
+/// The names of an action item's fields in the form that sent them.
+struct ActionFields {
+    title: &'static str,
+    owner: &'static str,
+    due_on: &'static str,
+}
+
+const ACTION_FIELDS: ActionFields = ActionFields { title: "title", owner: "owner", due_on: "due_on" };
+
+/// The checked owner (an active user) and due date, or field errors under `fields`' names.
+async fn check_owner_and_due(
+    tx: &mut PgConnection,
+    owner: &str,
+    due_on: &str,
+    fields: &ActionFields,
+    errors: &mut FieldErrors,
+) -> Result<Option<(crate::db::users::User, Date)>, sqlx::Error> {
+    let owner = match owner.trim() {
+        "" => {
+            errors.push(fields.owner, "Choose who owns this action item.");
+            None
+        }
+        raw => match raw.parse::<Uuid>() {
+            Ok(id) => match crate::db::users::find(&mut *tx, id).await?.filter(|u| u.active) {
+                Some(u) => Some(u),
+                None => {
+                    errors.push(fields.owner, "Choose an active person from the list.");
+                    None
+                }
+            },
+            Err(_) => {
+                errors.push(fields.owner, "Choose an active person from the list.");
+                None
+            }
+        },
+    };
+    let due = match due_on.trim().parse::<Date>() {
+        Ok(d) => Some(d),
+        Err(_) => {
+            errors.push(fields.due_on, "Enter the due date, such as 2026-12-31.");
+            None
+        }
+    };
+    Ok(owner.zip(due))
+}
+
+/// The trimmed title, or a field error.
+fn check_title<'a>(title: &'a str, field: &'static str, errors: &mut FieldErrors) -> &'a str {
+    let title = title.trim();
+    let n = title.chars().count();
+    if n == 0 || n > MAX_ACTION {
+        errors.push(field, format!("Say what must be done, in 1 to {MAX_ACTION} characters."));
+    }
+    title
+}
+
+/// Inserts checked action items of a postmortem that is not published, each audited.
+async fn insert_actions(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    number: IncidentNumber,
+    postmortem: &Postmortem,
+    titles: &[&str],
+    owner: &crate::db::users::User,
+    due: Date,
+) -> Result<Vec<Uuid>, ManagersError> {
+    if postmortem.state == State::Published {
+        return Err(ManagersError::Refused("This postmortem is published; track new work elsewhere.".into()));
+    }
+    let mut ids = Vec::with_capacity(titles.len());
+    for title in titles {
+        let id = pm::add_action(&mut *tx, postmortem.id, title, owner.id, due).await?;
+        audit::record(
+            &mut *tx,
+            actor,
+            Entry {
+                action: "postmortem.action.add",
+                target: format!("incident:{number}"),
+                before: None,
+                after: Some(
+                    json!({"id": id, "title": title, "owner": owner.email, "due_on": due.to_string()}),
+                ),
+            },
+        )
+        .await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 /// Adds an action item (audited): a title, an active owner and a due date are required.
 pub(crate) async fn add_action(
     tx: &mut PgConnection,
@@ -254,59 +372,61 @@ pub(crate) async fn add_action(
     let incident = incident_of(tx, number).await?;
     let postmortem = locked(tx, &incident).await?;
     let mut errors = FieldErrors::new();
-    let title = input.title.trim();
-    let n = title.chars().count();
-    if n == 0 || n > MAX_ACTION {
-        errors.push("title", format!("Say what must be done, in 1 to {MAX_ACTION} characters."));
-    }
-    let owner = match input.owner.trim() {
-        "" => {
-            errors.push("owner", "Choose who owns this action item.");
-            None
-        }
-        raw => match raw.parse::<Uuid>() {
-            Ok(id) => match crate::db::users::find(&mut *tx, id).await?.filter(|u| u.active) {
-                Some(u) => Some(u),
-                None => {
-                    errors.push("owner", "Choose an active person from the list.");
-                    None
-                }
-            },
-            Err(_) => {
-                errors.push("owner", "Choose an active person from the list.");
-                None
-            }
-        },
-    };
-    let due = match input.due_on.trim().parse::<Date>() {
-        Ok(d) => Some(d),
-        Err(_) => {
-            errors.push("due_on", "Enter the due date, such as 2026-12-31.");
-            None
-        }
-    };
-    let (Some(owner), Some(due)) = (owner, due) else {
+    let title = check_title(&input.title, ACTION_FIELDS.title, &mut errors);
+    let checked = check_owner_and_due(tx, &input.owner, &input.due_on, &ACTION_FIELDS, &mut errors).await?;
+    let (Some((owner, due)), true) = (checked, errors.is_empty()) else {
         return Err(ManagersError::Invalid(errors.into_vec()));
     };
-    if !errors.is_empty() {
+    let ids = insert_actions(tx, actor, number, &postmortem, &[title], &owner, due).await?;
+    ids.into_iter().next().ok_or(ManagersError::NotFound { what: "This action item" })
+}
+
+/// Starting action items kept from the runbooks' prevention lists, with one owner and due date.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StartingInput {
+    /// The kept items' titles; blank ones are ignored.
+    pub(crate) titles: Vec<String>,
+    /// A user id.
+    pub(crate) owner: String,
+    /// `YYYY-MM-DD`.
+    pub(crate) due_on: String,
+}
+
+/// The starting items' field names on the postmortem page (apart from the single item's form).
+pub(crate) const STARTING_FIELDS: (&str, &str, &str) =
+    ("prevention", "prevention_owner", "prevention_due_on");
+
+/// Adds the prevention steps a commander kept as action items, all or none (each audited): at
+/// least one item, an active owner and a due date are required.
+pub(crate) async fn add_starting_actions(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    number: IncidentNumber,
+    input: &StartingInput,
+) -> Result<Vec<Uuid>, ManagersError> {
+    let incident = incident_of(tx, number).await?;
+    let postmortem = locked(tx, &incident).await?;
+    let fields =
+        ActionFields { title: STARTING_FIELDS.0, owner: STARTING_FIELDS.1, due_on: STARTING_FIELDS.2 };
+    let mut errors = FieldErrors::new();
+    let mut titles: Vec<&str> = Vec::new();
+    for raw in &input.titles {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let title = check_title(raw, fields.title, &mut errors);
+        if !titles.contains(&title) {
+            titles.push(title);
+        }
+    }
+    if titles.is_empty() {
+        errors.push(fields.title, "Keep at least one item, or add action items one by one below.");
+    }
+    let checked = check_owner_and_due(tx, &input.owner, &input.due_on, &fields, &mut errors).await?;
+    let (Some((owner, due)), true) = (checked, errors.is_empty()) else {
         return Err(ManagersError::Invalid(errors.into_vec()));
-    }
-    if postmortem.state == State::Published {
-        return Err(ManagersError::Refused("This postmortem is published; track new work elsewhere.".into()));
-    }
-    let id = pm::add_action(&mut *tx, postmortem.id, title, owner.id, due).await?;
-    audit::record(
-        &mut *tx,
-        actor,
-        Entry {
-            action: "postmortem.action.add",
-            target: format!("incident:{number}"),
-            before: None,
-            after: Some(json!({"id": id, "title": title, "owner": owner.email, "due_on": due.to_string()})),
-        },
-    )
-    .await?;
-    Ok(id)
+    };
+    insert_actions(tx, actor, number, &postmortem, &titles, &owner, due).await
 }
 
 /// Marks an action item done (audited).
@@ -361,6 +481,7 @@ pub(crate) async fn submit_postmortem(
         },
     )
     .await?;
+    record_state(tx, actor, &incident, Some(State::Draft), State::InReview).await?;
     Ok(())
 }
 
@@ -401,6 +522,7 @@ pub(crate) async fn publish_postmortem(
         },
     )
     .await?;
+    record_state(tx, actor, &incident, Some(State::InReview), State::Published).await?;
     if !incident.private {
         crate::db::status::notify(&mut *tx).await?;
     }

@@ -7,6 +7,7 @@ pub(crate) mod openapi;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use jiff::Timestamp;
@@ -22,6 +23,7 @@ use crate::managers::escalations::{ListQuery, PAGE_SIZE, acknowledgement_words, 
 use crate::managers::reports::{self, ReportQuery, Table};
 use crate::managers::service::{self, ReviewInput};
 use crate::state::AppState;
+use crate::validation::FieldError;
 use crate::web::error::AppError;
 use crate::web::form::parse_number;
 
@@ -115,11 +117,42 @@ pub(crate) struct EscalationListJson {
     pub next: Option<String>,
 }
 
+/// The query string's pairs; an unreadable one is a field error like any other bad value.
+fn pairs(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, AppError> {
+    query.map(|Query(pairs)| pairs).map_err(|e| {
+        AppError::Validation(vec![FieldError::new(
+            "query",
+            format!("The query string cannot be read: {}", e.body_text()),
+        )])
+    })
+}
+
+/// The API holds values exactly as documented: a value with spaces around it is not the value
+/// (the pages trim what people type; a client sends what it means), and the parameters in
+/// `not_empty` have no empty value (the pages' forms send empty fields; a client leaves the
+/// parameter out).
+fn as_documented(pairs: &[(String, String)], not_empty: &[&str]) -> Result<(), AppError> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (k, v) in pairs {
+        if v.trim() != v.as_str() {
+            errors.push(FieldError::new(k, "Remove the spaces around the value."));
+        } else if v.is_empty() && not_empty.contains(&k.as_str()) {
+            errors.push(FieldError::new(k, "Give a value, or leave the parameter out."));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(AppError::Validation(errors)) }
+}
+
 /// `GET /api/v1/escalations`.
 async fn list_escalations(
     State(app): State<AppState>,
-    Query(q): Query<ListQuery>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<EscalationListJson>, ApiError> {
+    let pairs = pairs(query)?;
+    as_documented(&pairs, &["start", "end", "person", "after"])?;
+    let q = ListQuery::from_pairs(&pairs).map_err(AppError::Validation)?;
     let users = crate::db::users::list(&app.pool).await.map_err(AppError::from)?;
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let (filter, cursor) = parse_filter(&q, &app.config.timezone, &ids).map_err(AppError::Validation)?;
@@ -179,8 +212,11 @@ pub(crate) struct ReportJson {
 /// `GET /api/v1/reports`.
 async fn show_report(
     State(app): State<AppState>,
-    Query(q): Query<ReportQuery>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<ReportJson>, ApiError> {
+    let pairs = pairs(query)?;
+    as_documented(&pairs, &["date", "start", "end"])?;
+    let q = ReportQuery::from_pairs(&pairs).map_err(AppError::Validation)?;
     let now = Timestamp::now();
     let request = reports::parse_request(&q, &app.config.timezone, now).map_err(AppError::Validation)?;
     let report = reports::compute(&app, &request, now).await.map_err(AppError::from)?;

@@ -3,6 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::db::escalations::Cursor;
+use crate::managers::DAY_PATTERN;
 use crate::managers::service::{MAX_COMMENT, MAX_FOLLOW_UP};
 
 /// The managers' part of the document.
@@ -31,6 +33,7 @@ fn query(name: &str, description: &str, schema: Value) -> Value {
 /// The paths and schemas.
 pub(crate) fn fragment() -> Fragment {
     let date = json!({"type": "string", "format": "date"});
+    let day = json!({"type": "string", "format": "date", "pattern": DAY_PATTERN});
     let timestamp = json!({"type": "string", "format": "date-time"});
     let nullable_timestamp = json!({"type": ["string", "null"], "format": "date-time"});
     let nullable_text = json!({"type": ["string", "null"]});
@@ -45,16 +48,16 @@ pub(crate) fn fragment() -> Fragment {
             "operationId": "listEscalations",
             "tags": ["managers"],
             "summary": "Every missed acknowledgement, manager escalation and response SLA breach, newest first",
-            "description": "Fifty per page; pass `next` back as `after` for the following page. A range needs both `start` and `end` (the last day included, at most two years, in the team's zone); an end before the start, an unknown person, severity or level are field errors (422).",
+            "description": "Fifty per page; pass `next` back as `after` for the following page. `start` and `end` are days in the team's zone, the last one included; either may be left out for an open range, and a range ending before it starts matches nothing. Field errors (422, each parameter named in `errors`): a person who is not a user, a parameter given twice, a value with spaces around it.",
             "x-required-role": "manager",
             "parameters": [
-                query("start", "First day fired, in the team's zone.", date.clone()),
-                query("end", "Last day fired (included).", date.clone()),
+                query("start", "First day fired, in the team's zone.", day.clone()),
+                query("end", "Last day fired (included).", day.clone()),
                 query("severity", "The incident's severity; empty for any.", severity_filter.clone()),
                 query("level", "The paging level; empty for any.", json!({"type": "string", "enum": ["", "primary", "secondary", "manager"]})),
-                query("person", "A user id: on call or paged.", json!({"type": "string", "format": "uuid"})),
+                query("person", "A user's id (on call or paged); another id is a field error.", json!({"type": "string", "format": "uuid"})),
                 query("reviewed", "`yes` reviewed only, `no` unreviewed only, empty for both.", json!({"type": "string", "enum": ["", "yes", "no"]})),
-                query("after", "Opaque: `next` of the previous page.", json!({"type": "string"}))
+                query("after", "Opaque: `next` of the previous page.", json!({"type": "string", "pattern": Cursor::PATTERN}))
             ],
             "responses": {
                 "200": ok("One page of escalations.", "EscalationList"),
@@ -91,13 +94,13 @@ pub(crate) fn fragment() -> Fragment {
             "operationId": "showReport",
             "tags": ["managers"],
             "summary": "The SLA report of a period: the page's tables, cell for cell as in its CSV downloads",
-            "description": "`kind` week, month (default) or quarter takes the period containing `date` (today when absent); `custom` takes `start` to `end` (both required, the end not before the start, at most two years). Durations are minutes with one decimal, shares percentages with one decimal, `n/a` where nothing can be computed.",
+            "description": "`kind` week, month (default) or quarter takes the period containing `date` (today when absent); `custom` takes `start` to `end` (one of them alone is that one day, neither is today; the end not before the start, at most two years after it). Durations are minutes with one decimal, shares percentages with one decimal, `n/a` where nothing can be computed. Field errors (422, each parameter named in `errors`): a custom range ending before it starts or longer than two years, a parameter given twice, a value with spaces around it.",
             "x-required-role": "manager",
             "parameters": [
                 query("kind", "The period kind.", json!({"type": "string", "enum": ["", "week", "month", "quarter", "custom"]})),
-                query("date", "A day in the week, month or quarter.", date.clone()),
-                query("start", "A custom range's first day.", date.clone()),
-                query("end", "A custom range's last day (included).", date.clone()),
+                query("date", "A day in the week, month or quarter.", day.clone()),
+                query("start", "A custom range's first day.", day.clone()),
+                query("end", "A custom range's last day (included).", day),
                 query("severity", "One severity; empty for every severity.", severity_filter)
             ],
             "responses": {

@@ -97,3 +97,39 @@ async fn the_report_api_returns_the_page_tables_cell_for_cell(pool: PgPool) {
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("\"end\""), "{body}");
 }
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_api_takes_an_open_range_and_refuses_a_repeated_empty_or_padded_parameter_as_a_field_error(
+    pool: PgPool,
+) {
+    let app = TestApp::new(&pool);
+    team(&pool).await;
+    unanswered(&pool, "Queue stuck", Severity::P2).await;
+    let manager = user(&pool, Role::Manager).await;
+    let token = api_token(&pool, &manager, "ci").await;
+    let (response, body) =
+        app.send(api_request(Method::GET, "/api/v1/escalations?end=2999-12-31", Some(&token), None)).await;
+    assert_eq!(response.status(), StatusCode::OK, "an end without a start: {body}");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(list["escalations"].as_array().expect("array").len(), 3);
+
+    for (path, field) in [
+        ("/api/v1/escalations?severity=P1&severity=P2", "severity"),
+        ("/api/v1/escalations?start=", "start"),
+        ("/api/v1/escalations?severity=%20P1", "severity"),
+        ("/api/v1/escalations?after=1.2", "after"),
+        ("/api/v1/reports?kind=week&kind=month", "kind"),
+        ("/api/v1/reports?start=null", "start"),
+        ("/api/v1/reports?kind=quarter&date=20261203", "date"),
+    ] {
+        let (response, body) = app.send(api_request(Method::GET, path, Some(&token), None)).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "{path}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {body}");
+    }
+}

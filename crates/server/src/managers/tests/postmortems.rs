@@ -203,3 +203,202 @@ async fn an_open_incident_has_no_postmortem_yet(pool: PgPool) {
             .await;
     assert!(!page.contains("Postmortem due."), "not before it is resolved");
 }
+
+/// Starts the latest version of `slug` on the incident as `by`.
+async fn run_runbook(pool: &PgPool, by: &crate::db::users::User, slug: &str, inc: &Incident) {
+    let mut tx = pool.begin().await.expect("begin");
+    crate::runbooks::service::start_run(
+        &mut tx,
+        &crate::testing::actor(by),
+        by.role,
+        slug,
+        crate::db::runbook_runs::Subject::Incident(inc.id),
+    )
+    .await
+    .expect("started");
+    tx.commit().await.expect("commit");
+}
+
+/// The checkboxes of the offered prevention steps: (title, checked).
+fn offered(page: &str) -> Vec<(String, bool)> {
+    let Some(section) = page.split("id=\"prevention\"").nth(1) else { return vec![] };
+    let section = section.split("</section>").next().unwrap_or_default();
+    section
+        .split("name=\"prevention\" value=\"")
+        .skip(1)
+        .map(|rest| {
+            let (title, after) = rest.split_once('"').expect("a value");
+            (title.to_owned(), after.starts_with(" checked"))
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_prevention_steps_of_the_runbook_run_are_offered_kept_and_the_kept_ones_become_action_items(
+    pool: PgPool,
+) {
+    crate::runbooks::loader::load_shipped(&pool).await.expect("the shipped runbooks load");
+    let app = TestApp::new(&pool);
+    let commander = app.signed_in(Role::Commander).await;
+    let owner = person(&pool, "Olga", Role::Responder).await;
+    let inc = resolved_p1(&pool, "API slow").await;
+    run_runbook(&pool, &commander.user, "high-api-latency", &inc).await;
+    let path = format!("/incidents/{}/postmortem", inc.number.get());
+    expect(&app, post_form(&path, Some(&commander), &[]), StatusCode::SEE_OTHER).await;
+
+    let page = expect(&app, get(&path, Some(&commander)), StatusCode::OK).await;
+    let expected = [
+        "Add database query monitoring",
+        "Set query timeout limits",
+        "Implement proper caching strategy",
+        "Add indexes for frequently queried columns",
+    ];
+    let offers = offered(&page);
+    assert_eq!(
+        offers,
+        expected.iter().map(|t| ((*t).to_owned(), true)).collect::<Vec<_>>(),
+        "every prevention step of the run's runbook, kept until unchecked"
+    );
+
+    // No owner: a field error, the choice kept, nothing saved.
+    let kept = [("prevention", expected[0]), ("prevention", expected[3])];
+    let mut form = kept.to_vec();
+    form.extend([("prevention_owner", ""), ("prevention_due_on", "2027-01-15")]);
+    let body = expect(
+        &app,
+        post_form(&format!("{path}/actions/starting"), Some(&commander), &form),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(body.contains("id=\"prevention_owner-error\""), "{body:.3000}");
+    let checked: Vec<String> = offered(&body).into_iter().filter(|(_, c)| *c).map(|(t, _)| t).collect();
+    assert_eq!(checked, [expected[0], expected[3]], "the unchecked steps stay unchecked");
+    let saved: i64 =
+        sqlx::query_scalar("select count(*) from postmortem_actions").fetch_one(&pool).await.expect("count");
+    assert_eq!(saved, 0, "nothing saved half-way");
+
+    // Nothing kept: a field error too.
+    let owner_id = owner.id.to_string();
+    let body = expect(
+        &app,
+        post_form(
+            &format!("{path}/actions/starting"),
+            Some(&commander),
+            &[("prevention_owner", owner_id.as_str()), ("prevention_due_on", "2027-01-15")],
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(body.contains("id=\"prevention-error\""), "{body:.3000}");
+
+    let mut form = kept.to_vec();
+    form.extend([("prevention_owner", owner_id.as_str()), ("prevention_due_on", "2027-01-15")]);
+    expect(
+        &app,
+        post_form(&format!("{path}/actions/starting"), Some(&commander), &form),
+        StatusCode::SEE_OTHER,
+    )
+    .await;
+    let page = expect(&app, get(&path, Some(&commander)), StatusCode::OK).await;
+    let items =
+        page.split("id=\"action-items\"").nth(1).expect("action items").split("</ul>").next().expect("list");
+    assert!(items.contains("Add database query monitoring · Olga · due 2027-01-15"), "{items}");
+    assert!(items.contains("Add indexes for frequently queried columns · Olga · due 2027-01-15"), "{items}");
+    assert!(!items.contains("Set query timeout limits"), "a removed step is no action item");
+    let still: Vec<String> = offered(&page).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(still, [expected[1], expected[2]], "what became an action item is not offered again");
+    assert_eq!(audit_actions(&pool, "postmortem.action.add").await.len(), 2);
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn a_runbook_picked_from_the_list_offers_its_prevention_steps_when_none_ran(pool: PgPool) {
+    crate::runbooks::loader::load_shipped(&pool).await.expect("the shipped runbooks load");
+    let app = TestApp::new(&pool);
+    let commander = app.signed_in(Role::Commander).await;
+    let viewer = app.signed_in(Role::Viewer).await;
+    let inc = resolved_p1(&pool, "Connections gone").await;
+    let path = format!("/incidents/{}/postmortem", inc.number.get());
+    expect(&app, post_form(&path, Some(&commander), &[]), StatusCode::SEE_OTHER).await;
+
+    let page = expect(&app, get(&path, Some(&commander)), StatusCode::OK).await;
+    assert!(page.contains("No runbook ran on this incident"), "{page:.3000}");
+    assert!(page.contains("<option value=\"database-connection-exhaustion\">"), "the pick list");
+    assert!(offered(&page).is_empty());
+
+    let picked = format!("{path}?runbook=database-connection-exhaustion");
+    let page = expect(&app, get(&picked, Some(&commander)), StatusCode::OK).await;
+    let titles: Vec<String> = offered(&page).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        titles,
+        [
+            "Set aggressive connection timeouts",
+            "Monitor connection pool usage",
+            "Use connection pooling (PgBouncer)"
+        ]
+    );
+    let page = expect(&app, get(&picked, Some(&viewer)), StatusCode::OK).await;
+    assert!(!page.contains("id=\"prevention\""), "only those who write the postmortem are offered items");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn each_postmortem_state_change_is_an_event_on_the_incident_timeline(pool: PgPool) {
+    let app = TestApp::new(&pool);
+    let commander = app.signed_in(Role::Commander).await;
+    let manager = app.signed_in(Role::Manager).await;
+    let inc = resolved_p1(&pool, "Disk full").await;
+    let n = inc.number.get();
+    let path = format!("/incidents/{n}/postmortem");
+    let changes = || async {
+        let rows: Vec<(Option<String>, String, String)> = sqlx::query_as(
+            "select data->>'from', data->>'to', actor_label from timeline_events
+              where incident_id = $1 and kind = 'postmortem_state_changed' order by at, id",
+        )
+        .bind(inc.id)
+        .fetch_all(&pool)
+        .await
+        .expect("events");
+        rows
+    };
+
+    expect(&app, post_form(&path, Some(&commander), &[]), StatusCode::SEE_OTHER).await;
+    expect(&app, post_form(&path, Some(&commander), &[]), StatusCode::SEE_OTHER).await;
+    assert_eq!(changes().await.len(), 1, "starting an existing draft again changes nothing");
+    expect(&app, post_form(&format!("{path}/submit"), Some(&commander), &[]), StatusCode::SEE_OTHER).await;
+    expect(
+        &app,
+        post_form(&format!("{path}/publish"), Some(&manager), &[]),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(changes().await.len(), 2, "a refused publish is no event");
+    expect(
+        &app,
+        post_form(
+            &format!("{path}/save"),
+            Some(&commander),
+            &[("root_cause", "Logs never rotated."), ("public_summary", "Storage filled up.")],
+        ),
+        StatusCode::SEE_OTHER,
+    )
+    .await;
+    expect(&app, post_form(&format!("{path}/publish"), Some(&manager), &[]), StatusCode::SEE_OTHER).await;
+
+    let c = commander.user.email.clone();
+    let m = manager.user.email.clone();
+    assert_eq!(
+        changes().await,
+        [
+            (None, "draft".to_owned(), c.clone()),
+            (Some("draft".to_owned()), "in_review".to_owned(), c),
+            (Some("in_review".to_owned()), "published".to_owned(), m),
+        ]
+    );
+    let page = expect(&app, get(&format!("/incidents/{n}"), Some(&commander)), StatusCode::OK).await;
+    for words in ["Postmortem draft started", "Postmortem sent to review", "Postmortem published"] {
+        assert!(page.contains(words), "{words} on the incident's timeline");
+    }
+    let status = app.status_worker();
+    status.run_once().await.expect("rebuild");
+    let (_, html) = app.send(status_get(&format!("/incidents/{}", inc.id))).await;
+    assert!(!html.contains("Postmortem draft started"), "the events stay internal");
+}

@@ -246,7 +246,8 @@ async fn a_range_ending_before_it_starts_or_over_two_years_or_an_unknown_severit
     for (query, field) in [
         ("kind=custom&start=2026-11-30&end=2026-11-01", "end-error"),
         ("kind=custom&start=2024-01-01&end=2026-01-01", "end-error"),
-        ("kind=custom&start=2026-11-01", "end-error"),
+        ("kind=custom&start=2026-11-01&end=2026-11-01&end=2026-11-02", "end-error"),
+        ("kind=month&start=yesterday", "start-error"),
         ("kind=month&severity=P7", "severity-error"),
         ("kind=fortnight", "kind-error"),
         ("kind=week&date=11/30/2026", "date-error"),
@@ -263,4 +264,9 @@ async fn a_range_ending_before_it_starts_or_over_two_years_or_an_unknown_severit
     let (response, _) =
         app.send(get("/reports?kind=custom&start=2025-01-01&end=2026-12-31", Some(&manager))).await;
     assert_eq!(response.status(), StatusCode::OK, "exactly two years is allowed");
+    let (response, html) = app.send(get("/reports?kind=custom&end=2026-11-17", Some(&manager))).await;
+    assert_eq!(response.status(), StatusCode::OK, "one day given is a one-day range");
+    assert!(html.contains("2026-11-17"), "{html:.1500}");
+    let (response, _) = app.send(get("/reports?kind=custom", Some(&manager))).await;
+    assert_eq!(response.status(), StatusCode::OK, "no day at all is today, as for a week or month");
 }
