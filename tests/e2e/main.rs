@@ -3,6 +3,7 @@
 mod accounts;
 mod escalation;
 mod faults;
+mod first_run;
 mod foundation;
 mod incidents;
 mod overview;
