@@ -430,6 +430,7 @@ async fn confirm_delete_channel(
             "To stop sending for a while instead, disable it on its page: undelivered notifications are kept.".into(),
         ],
         action: format!("{href}/delete"),
+        carried: vec![],
         button: format!("Delete {}", channel.name),
         cancel: href,
     }

@@ -380,6 +380,7 @@ async fn confirm_delete_service(
             "To stop probing it for a while instead, disable it on its page.".into(),
         ],
         action: format!("{href}/delete"),
+        carried: vec![],
         button: format!("Delete {}", service.name),
         cancel: href,
     }

@@ -21,6 +21,8 @@ pub struct ConfirmPage {
     pub consequences: Vec<String>,
     /// Where the confirmed form posts.
     pub action: String,
+    /// The fields of the form that asked, sent again as they were typed.
+    pub carried: Vec<(String, String)>,
     /// The button's words ("Delete twisterlab-api").
     pub button: String,
     /// Where "Keep it" goes back to.
