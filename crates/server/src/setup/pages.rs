@@ -56,12 +56,12 @@ pub(crate) const ADMIN_PAGES: &[AdminLink] = &[
         what: "alert mappings and the deliveries received",
     },
     AdminLink {
-        label: "Responders' rotation",
+        label: "On-call rotation: responders",
         href: "/oncall/rotations/responders",
         what: "who is primary and secondary on call, in order",
     },
     AdminLink {
-        label: "Managers' rotation",
+        label: "On-call rotation: managers",
         href: "/oncall/rotations/managers",
         what: "the manager escalations reach",
     },

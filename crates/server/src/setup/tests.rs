@@ -62,13 +62,13 @@ async fn checklist_items_turn_done_as_the_real_data_appears_and_the_list_goes_aw
         post_form(
             "/admin/component-groups",
             Some(&admin),
-            &[("group_name", "Platform"), ("group_position", "5")],
+            &[("group_name", "Edge"), ("group_position", "5")],
         ),
     )
     .await;
     assert_eq!(response.status(), 303, "{body}");
     // Services: one enabled service.
-    builders::service("twisterlab-api").create(&pool).await;
+    builders::service("staging-api").create(&pool).await;
     // Users: a teammate.
     let teammate = testing::person(&pool, "Alice", Role::Responder).await;
     let html = overview().await;
