@@ -4,6 +4,7 @@ mod accounts;
 mod demo;
 mod escalation;
 mod faults;
+mod first_run;
 mod foundation;
 mod incidents;
 mod overview;

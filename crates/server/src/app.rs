@@ -32,6 +32,7 @@ pub fn routes() -> Routes {
         .merge(crate::runbooks::routes())
         .merge(crate::managers::routes())
         .merge(crate::alerts::routes())
+        .merge(crate::setup::routes())
         .get("/static/{file}", Access::Public, assets::serve_asset)
 }
 

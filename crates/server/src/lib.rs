@@ -25,6 +25,7 @@ pub(crate) mod roster;
 mod route_matrix_tests;
 pub(crate) mod runbooks;
 pub(crate) mod serve;
+pub(crate) mod setup;
 pub(crate) mod state;
 pub(crate) mod status_page;
 pub(crate) mod target_db;

@@ -19,6 +19,7 @@ use crate::db::sessions;
 use crate::db::users::{self, User};
 use crate::state::AppState;
 use crate::validation::{FieldError, FieldErrors};
+use crate::web::confirm::ConfirmPage;
 use crate::web::error::AppError;
 use crate::web::form::{Choice, NoticeQuery, Notices, no_store, parse_id, see_other, see_other_with_notice};
 use crate::web::page::{Layout, render_page};
@@ -318,6 +319,9 @@ pub(crate) struct EditUserForm {
     /// "active" or "deactivated".
     #[serde(default)]
     state: String,
+    /// "yes" from the confirmation page that deactivating an active user asks for.
+    #[serde(default)]
+    confirm: String,
 }
 
 /// `POST /admin/users/{id}`: see [`service::update_user`]. A refused change shows the form
@@ -348,6 +352,31 @@ pub(super) async fn update_user(
     let mut tx = app.pool.begin().await?;
     match service::update_user(&mut tx, &me.actor, id, &edit).await {
         Ok(UserUpdate::Unchanged) => Ok(see_other_with_notice(&format!("/admin/users/{id}"), "unchanged")),
+        Ok(UserUpdate::Saved { sessions_ended: Some(_) }) if form.confirm != "yes" => {
+            // Deactivating is what stands for deleting a user (their incidents and audit rows
+            // keep naming them): the change passed every rule, and is asked for once more.
+            drop(tx);
+            let name = users::find(&app.pool, id).await?.map(|u| u.display_name).unwrap_or_default();
+            Ok(ConfirmPage {
+                layout,
+                question: format!("Deactivate {name}?"),
+                consequences: vec![
+                    "They can no longer sign in, and every session they have open ends now.".into(),
+                    "Their API tokens stop working.".into(),
+                    "Incidents, notes and audit rows keep their name; an admin can activate them again."
+                        .into(),
+                ],
+                action: format!("/admin/users/{id}"),
+                carried: vec![
+                    ("display_name".into(), form.display_name.clone()),
+                    ("role".into(), form.role.clone()),
+                    ("state".into(), form.state.clone()),
+                ],
+                button: format!("Deactivate {name}"),
+                cancel: format!("/admin/users/{id}"),
+            }
+            .render())
+        }
         Ok(UserUpdate::Saved { .. }) => {
             tx.commit().await?;
             let UserEdit { role, active, .. } = edit;

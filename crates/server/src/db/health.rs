@@ -619,3 +619,42 @@ pub(crate) async fn signal_incidents(
         })
         .collect())
 }
+
+/// An enabled service that is up again while the incident its failures declared is still open.
+#[derive(Clone, Debug)]
+pub(crate) struct Recovered {
+    pub service: String,
+    /// When it came back up.
+    pub since: Timestamp,
+    pub number: i64,
+    pub private: bool,
+}
+
+/// Services that recovered after their open incident was declared, most recent recovery first.
+pub(crate) async fn recovered_with_open_incident(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<Recovered>, sqlx::Error> {
+    let rows: Vec<(String, OffsetDateTime, i64, bool)> = sqlx::query_as(
+        "select s.name, st.state_since, i.number, i.private
+           from health_services s
+           join health_service_state st on st.service_id = s.id
+           join health_signal_incidents h on h.service_id = s.id
+           join incidents i on i.id = h.incident_id
+          where s.enabled and st.state = 'up' and i.status <> 'resolved' and st.state_since >= h.opened_at
+          order by st.state_since desc, i.number
+          limit $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(service, since, number, private)| Recovered {
+            service,
+            since: to_jiff(since),
+            number,
+            private,
+        })
+        .collect())
+}

@@ -21,6 +21,7 @@ use crate::db::channels::{self as store, Channel};
 use crate::db::notifications::{self, State as Delivery};
 use crate::state::AppState;
 use crate::validation::{FieldError, FieldErrors};
+use crate::web::confirm::{ConfirmPage, Confirmation};
 use crate::web::error::AppError;
 use crate::web::form::{NoticeQuery, Notices, PathId, form_outcome, see_other_with_notice};
 use crate::web::page::{Layout, render_page};
@@ -34,6 +35,7 @@ pub(crate) fn routes() -> Routes {
         .get("/admin/channels/new", admin, new_channel)
         .get("/admin/channels/{id}", admin, show_channel)
         .post("/admin/channels/{id}", admin, update_channel)
+        .get("/admin/channels/{id}/delete", admin, confirm_delete_channel)
         .post("/admin/channels/{id}/delete", admin, delete_channel)
         .get("/admin/notifications", admin, list_notifications)
         .post("/admin/notifications/{id}/retry", admin, retry_notification)
@@ -405,12 +407,47 @@ async fn update_channel(
     }))
 }
 
-/// `POST /admin/channels/{id}/delete`.
+/// `GET /admin/channels/{id}/delete`: what deleting loses, and the button that does it.
+async fn confirm_delete_channel(
+    State(app): State<AppState>,
+    layout: Layout,
+    PathId(id): PathId,
+) -> Result<Response, AppError> {
+    let channel = store::find(&app.pool, id).await?.ok_or_else(channel_not_found)?;
+    if channel.is_configured() {
+        return Err(AppError::Conflict(format!(
+            "The channel {} comes from the portal's settings; remove it there.",
+            channel.name
+        )));
+    }
+    let href = format!("/admin/channels/{id}");
+    Ok(ConfirmPage {
+        layout,
+        question: format!("Delete the channel {}?", channel.name),
+        consequences: vec![
+            "Nothing more is sent to it.".into(),
+            "Its undelivered notifications are dropped; what was delivered stays in the outbox history.".into(),
+            "To stop sending for a while instead, disable it on its page: undelivered notifications are kept.".into(),
+        ],
+        action: format!("{href}/delete"),
+        carried: vec![],
+        button: format!("Delete {}", channel.name),
+        cancel: href,
+    }
+    .render())
+}
+
+/// `POST /admin/channels/{id}/delete`: deletes only with `confirm=yes` (the confirmation
+/// page's form); otherwise shows that page.
 async fn delete_channel(
     State(app): State<AppState>,
     me: CurrentUser,
     PathId(id): PathId,
+    Form(confirmation): Form<Confirmation>,
 ) -> Result<Response, AppError> {
+    if let Some(ask) = confirmation.required(&format!("/admin/channels/{id}/delete")) {
+        return Ok(ask);
+    }
     let mut tx = app.pool.begin().await?;
     service::delete_channel(&mut tx, &me.actor, id).await?;
     tx.commit().await?;

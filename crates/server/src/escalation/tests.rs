@@ -962,8 +962,21 @@ async fn channel_secrets_never_reach_a_page_or_the_audit_log(pool: PgPool) {
     for row in rows {
         assert!(!row.contains("s3cr3t") && !row.contains("T0K3N"), "{row}");
     }
-    let (response, _) =
-        send(&app, testing::post_form(&format!("/admin/channels/{id}/delete"), Some(&admin), &[])).await;
+    // Deleting asks first; a POST without the confirmation deletes nothing.
+    let delete = format!("/admin/channels/{id}/delete");
+    let (response, _) = send(&app, testing::post_form(&delete, Some(&admin), &[])).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], delete.as_str());
+    assert!(testing::audit_actions(&pool, "channel.delete").await.is_empty(), "not deleted unconfirmed");
+    let (response, html) = send(&app, testing::get(&delete, Some(&admin))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        html.contains("Delete the channel ")
+            && html.contains("undelivered notifications are dropped")
+            && html.contains("<input type=\"hidden\" name=\"confirm\" value=\"yes\">"),
+        "{html}"
+    );
+    let (response, _) = send(&app, testing::post_form(&delete, Some(&admin), &[("confirm", "yes")])).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(testing::audit_actions(&pool, "channel.delete").await.len(), 1);
 }

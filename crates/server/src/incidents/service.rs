@@ -266,6 +266,11 @@ impl ReadScope {
         rules::may_read(self.role, incident.private)
     }
 
+    /// Whether the caller may read an incident that is private or not.
+    pub(crate) fn may_read_flag(&self, private: bool) -> bool {
+        rules::may_read(self.role, private)
+    }
+
     /// Narrows a list or search filter to what the caller may read.
     pub(crate) fn restrict(&self, filter: &mut store::ListFilter) {
         if !rules::may_read(self.role, true) {

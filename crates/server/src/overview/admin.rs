@@ -19,6 +19,7 @@ use crate::db::components::{self, Component};
 use crate::db::health::{self, Service};
 use crate::state::AppState;
 use crate::validation::{FieldError, FieldErrors};
+use crate::web::confirm::{ConfirmPage, Confirmation};
 use crate::web::error::AppError;
 use crate::web::form::{Choice, NoticeQuery, Notices, form_outcome, see_other_with_notice};
 use crate::web::page::{Layout, render_page};
@@ -32,6 +33,7 @@ pub(crate) fn routes() -> Routes {
         .get("/admin/services/{name}", admin, show_service)
         .post("/admin/services/{name}", admin, update_service)
         .post("/admin/services/{name}/enable", admin, enable_service)
+        .get("/admin/services/{name}/delete", admin, confirm_delete_service)
         .post("/admin/services/{name}/delete", admin, delete_service)
 }
 
@@ -384,12 +386,46 @@ async fn enable_service(
     Ok(see_other_with_notice("/admin/services", "enabled"))
 }
 
-/// `POST /admin/services/{name}/delete`.
+/// `GET /admin/services/{name}/delete`: what deleting loses, and the button that does it.
+async fn confirm_delete_service(
+    State(app): State<AppState>,
+    layout: Layout,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let service = health::find_by_name(&app.pool, &name)
+        .await?
+        .ok_or_else(|| AppError::NotFoundThing { what: format!("Service {name}") })?;
+    if service.managed_by_file {
+        return Err(service::ServiceError::ManagedByFile(service.name).into());
+    }
+    let href = format!("/admin/services/{}", urlencode(&service.name));
+    Ok(ConfirmPage {
+        layout,
+        question: format!("Delete the service {}?", service.name),
+        consequences: vec![
+            "The portal stops probing it, and its probe history is deleted.".into(),
+            "Incidents its failures declared stay, with their timelines.".into(),
+            "To stop probing it for a while instead, disable it on its page.".into(),
+        ],
+        action: format!("{href}/delete"),
+        carried: vec![],
+        button: format!("Delete {}", service.name),
+        cancel: href,
+    }
+    .render())
+}
+
+/// `POST /admin/services/{name}/delete`: deletes only with `confirm=yes` (the confirmation
+/// page's form); otherwise shows that page.
 async fn delete_service(
     State(app): State<AppState>,
     me: CurrentUser,
     Path(name): Path<String>,
+    Form(confirmation): Form<Confirmation>,
 ) -> Result<Response, AppError> {
+    if let Some(ask) = confirmation.required(&format!("/admin/services/{}/delete", urlencode(&name))) {
+        return Ok(ask);
+    }
     let mut tx = app.pool.begin().await?;
     service::delete(&mut tx, &me.actor, Via::Pages, &name).await?;
     tx.commit().await?;

@@ -3,7 +3,7 @@
 //! Everything comes from Postgres (probe state, worker snapshots); nothing waits on a target.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use jiff::Timestamp;
 use twisterlab_domain::health::{MetricState, Overall, Picture, ServiceState};
 use twisterlab_domain::role::Role;
@@ -13,8 +13,10 @@ use super::key_metrics::{DashboardLink, MetricsSnapshot, Reading};
 use super::view::{self, ServiceView, service_views};
 use crate::db::health_snapshots::{self, SnapshotKind};
 use crate::db::incidents::{self, ListFilter};
+use crate::setup::checklist::{self, Checklist};
 use crate::state::AppState;
 use crate::web::error::AppError;
+use crate::web::form::{NoticeQuery, Notices};
 use crate::web::page::{Layout, Page};
 use crate::web::time::Moment;
 
@@ -227,9 +229,6 @@ impl KubePanel {
 #[template(path = "overview/index.html")]
 pub(crate) struct OverviewPage {
     pub layout: Layout,
-    pub overall: Overall,
-    /// What is wrong, in a few words ("twisterlab-api down; error rate over threshold").
-    pub headline: String,
     pub services: Vec<ServiceView>,
     pub metrics: MetricsPanel,
     pub kube: KubePanel,
@@ -244,13 +243,74 @@ pub(crate) struct OverviewPage {
     pub signals: Vec<SignalRow>,
     /// Maintenance in progress and overdue recurring tasks (`maintenance/overview.html`).
     pub maintenance: crate::maintenance::view::OverviewSection,
+    /// The banner's words and colour: never "All systems healthy" while an incident is open.
+    pub banner: Banner,
+    /// Services back up while the incident they declared is still open: what to do next.
+    pub recovered: Vec<RecoveredHint>,
+    /// The first-run checklist, for admins until it is done or dismissed.
+    pub checklist: Option<Checklist>,
+    pub notice: Option<&'static str>,
+}
+
+/// The overview's flashes after a redirect.
+const NOTICES: Notices =
+    &[("checklist_dismissed", "Checklist dismissed for every admin. It stays on the Admin page.")];
+
+/// Recovery hints listed at most.
+const RECOVERED_SHOWN: i64 = 10;
+
+/// "twisterlab-api recovered 3 min ago — resolve INC-4?".
+pub(crate) struct RecoveredHint {
+    pub service: String,
+    pub since: Moment,
+    pub number: i64,
+}
+
+/// The top banner of the overview.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Banner {
+    pub text: String,
+    pub css: &'static str,
+}
+
+/// The banner for what the signals say and how many open incidents the reader can see (`more`:
+/// there are more than `open`). Signals can be quiet while people still work an incident (a
+/// declared one, or one whose service came back), so the banner then says the incident is open
+/// rather than "All systems healthy".
+pub(crate) fn banner(overall: Overall, headline: &str, open: usize, more: bool) -> Banner {
+    let incidents = match (open, more) {
+        (0, _) => None,
+        (1, false) => Some("1 incident is open".to_owned()),
+        (n, false) => Some(format!("{n} incidents are open")),
+        (n, true) => Some(format!("more than {n} incidents are open")),
+    };
+    match (overall, incidents) {
+        (_, None) => Banner {
+            text: if headline.is_empty() {
+                overall.label().to_owned()
+            } else {
+                format!("{}: {headline}", overall.label())
+            },
+            css: view::overall_css(overall),
+        },
+        (Overall::Healthy, Some(i)) => {
+            Banner { text: format!("Signals healthy, but {i}"), css: "state-degraded" }
+        }
+        (Overall::Unknown, Some(i)) => {
+            Banner { text: format!("{}; {i}", overall.label()), css: "state-degraded" }
+        }
+        (_, Some(i)) => Banner {
+            text: if headline.is_empty() {
+                format!("{}; {i}", overall.label())
+            } else {
+                format!("{}: {headline}; {i}", overall.label())
+            },
+            css: view::overall_css(overall),
+        },
+    }
 }
 
 impl OverviewPage {
-    fn overall_css(&self) -> &'static str {
-        view::overall_css(self.overall)
-    }
-
     /// Askama hands method arguments over by reference.
     fn metric_css(&self, state: &MetricState) -> &'static str {
         view::metric_css(*state)
@@ -300,6 +360,7 @@ async fn metric_trends(
 pub(crate) async fn show_overview(
     State(app): State<AppState>,
     layout: Layout,
+    Query(q): Query<NoticeQuery>,
 ) -> Result<Page<OverviewPage>, AppError> {
     let now = Timestamp::now();
     let zone = &app.config.timezone;
@@ -358,8 +419,10 @@ pub(crate) async fn show_overview(
     // The incident read rule decides which open incidents the caller sees.
     let mut filter = ListFilter { open: Some(true), ..ListFilter::default() };
     crate::incidents::service::ReadScope::for_role(role).restrict(&mut filter);
-    let incidents = incidents::list(&app.pool, &filter, None, INCIDENTS_SHOWN)
-        .await?
+    let mut listed = incidents::list(&app.pool, &filter, None, INCIDENTS_SHOWN + 1).await?;
+    let more_incidents = listed.len() > usize::try_from(INCIDENTS_SHOWN).unwrap_or(usize::MAX);
+    listed.truncate(usize::try_from(INCIDENTS_SHOWN).unwrap_or(usize::MAX));
+    let incidents: Vec<IncidentRow> = listed
         .into_iter()
         .map(|i| IncidentRow {
             number: i.number.get(),
@@ -380,6 +443,28 @@ pub(crate) async fn show_overview(
         pod_problems: kube.snapshot.as_ref().map_or(0, KubeSnapshot::problem_pods),
     };
     let (overall, headline) = (picture.overall(), picture.headline());
+    let banner = banner(overall, &headline, incidents.len(), more_incidents);
+
+    let scope = crate::incidents::service::ReadScope::for_role(role);
+    let recovered = crate::db::health::recovered_with_open_incident(&app.pool, RECOVERED_SHOWN)
+        .await?
+        .into_iter()
+        .filter(|r| scope.may_read_flag(r.private))
+        .map(|r| RecoveredHint {
+            service: r.service,
+            since: Moment::new(r.since, zone, now),
+            number: r.number,
+        })
+        .collect();
+
+    let is_admin = role.allows(Role::Admin);
+    let checklist = if is_admin {
+        let facts = crate::db::setup::facts(&app.pool).await?;
+        let dismissed = crate::db::setup::dismissed(&app.pool).await?.is_some();
+        checklist::shown(&facts, dismissed)
+    } else {
+        None
+    };
 
     let applied = crate::db::applied_count(&app.pool).await;
     let up = app.lifecycle.started.elapsed().as_secs();
@@ -395,9 +480,11 @@ pub(crate) async fn show_overview(
         signals,
         maintenance,
         portal,
-        is_admin: role.allows(Role::Admin),
-        headline,
-        overall,
+        is_admin,
+        banner,
+        recovered,
+        checklist,
+        notice: q.text(NOTICES),
         services,
         metrics,
         kube,

@@ -14,6 +14,7 @@ pub mod definition;
 pub(crate) mod home;
 pub(crate) mod jobs;
 pub mod key_metrics;
+pub(crate) mod live;
 pub(crate) mod pages;
 pub(crate) mod probe;
 pub(crate) mod scheduler;
@@ -34,6 +35,8 @@ use crate::auth::{Access, Routes};
 pub(crate) fn routes() -> Routes {
     Routes::new()
         .get("/", Access::Role(Role::Viewer), home::show_overview)
+        // Polled by `static/live.js` on pages that change during an incident.
+        .get("/live", Access::Role(Role::Viewer), live::show_marker)
         .get("/health/services/{name}", Access::Role(Role::Viewer), pages::show_service)
         .get("/health/metrics/{name}", Access::Role(Role::Viewer), pages::show_metric)
         // Logs can carry tokens and customer data: responders and up.

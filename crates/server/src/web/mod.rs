@@ -3,6 +3,7 @@
 //! and the layer stack are in `crate::app`.
 
 pub mod assets;
+pub mod confirm;
 pub mod error;
 pub mod form;
 pub mod metrics;

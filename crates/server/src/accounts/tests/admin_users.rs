@@ -317,8 +317,24 @@ async fn deactivating_a_user_ends_their_sessions(pool: PgPool) {
     let second = testing::session_for(&pool, target.user.clone()).await;
     assert!(still_signed_in(&app, &target).await);
 
-    let (response, _) =
+    // Deactivating asks first: the confirmation page carries the form, and nothing changed yet.
+    let (response, html) =
         edit_user(&app, &admin, target.user.id, "responder", "responder", "deactivated").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        html.contains("Deactivate responder?")
+            && html.contains("<input type=\"hidden\" name=\"state\" value=\"deactivated\">")
+            && html.contains("<input type=\"hidden\" name=\"confirm\" value=\"yes\">"),
+        "{html}"
+    );
+    assert!(stored(&pool, target.user.id).await.active, "not deactivated unconfirmed");
+    assert!(still_signed_in(&app, &target).await);
+    assert!(audit_actions(&pool, "user.update").await.is_empty());
+
+    let fields =
+        [("display_name", "responder"), ("role", "responder"), ("state", "deactivated"), ("confirm", "yes")];
+    let (response, _) =
+        send(&app, post_form(&format!("/admin/users/{}", target.user.id), Some(&admin), &fields)).await;
     assert_eq!(response.status(), 303);
     assert!(!stored(&pool, target.user.id).await.active);
     assert_eq!(sessions_of(&pool, target.user.id).await, 0);

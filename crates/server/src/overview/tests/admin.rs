@@ -60,7 +60,30 @@ async fn an_admin_creates_edits_and_deletes_a_service_and_each_change_is_audited
     assert_eq!((updated.url.as_str(), updated.enabled), ("http://staging:8000/healthz", false));
     assert_eq!(audit_actions(&pool, "service.update").await.len(), 1);
 
+    // Deleting asks first: the edit page links to a confirmation page, and a POST without the
+    // confirmation deletes nothing.
+    let (_, html) = send(&app, get("/admin/services/staging-api", Some(&admin))).await;
+    assert!(html.contains("href=\"/admin/services/staging-api/delete\""), "{html}");
     let (response, _) = send(&app, post_form("/admin/services/staging-api/delete", Some(&admin), &[])).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/admin/services/staging-api/delete");
+    assert!(
+        store::find_by_name(&pool, "staging-api").await.expect("query").is_some(),
+        "not deleted unconfirmed"
+    );
+    let (response, html) = send(&app, get("/admin/services/staging-api/delete", Some(&admin))).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        html.contains("Delete the service staging-api?")
+            && html.contains("<input type=\"hidden\" name=\"confirm\" value=\"yes\">")
+            && html.contains("action=\"/admin/services/staging-api/delete\"")
+            && html.contains("href=\"/admin/services/staging-api\">Keep it</a>"),
+        "{html}"
+    );
+    assert!(audit_actions(&pool, "service.delete").await.is_empty());
+    let (response, _) =
+        send(&app, post_form("/admin/services/staging-api/delete", Some(&admin), &[("confirm", "yes")]))
+            .await;
     assert_eq!(response.status(), 303);
     assert!(store::find_by_name(&pool, "staging-api").await.expect("query").is_none());
     assert_eq!(audit_actions(&pool, "service.delete").await.len(), 1);
@@ -158,8 +181,11 @@ async fn file_services_are_reconciled_marked_and_read_only_in_the_pages(pool: Pg
     .await;
     assert_eq!(response.status(), 409);
     let (response, _) =
-        send(&app, post_form("/admin/services/twisterlab-api/delete", Some(&admin), &[])).await;
+        send(&app, post_form("/admin/services/twisterlab-api/delete", Some(&admin), &[("confirm", "yes")]))
+            .await;
     assert_eq!(response.status(), 409);
+    let (response, _) = send(&app, get("/admin/services/twisterlab-api/delete", Some(&admin))).await;
+    assert_eq!(response.status(), 409, "no confirmation page for a service the file keeps");
 
     // Dropped from the file: deleted. Services made in the pages are never touched.
     let only_gpu: Vec<_> = config.services.iter().filter(|s| s.name == "gpu-worker").cloned().collect();

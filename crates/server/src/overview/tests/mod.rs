@@ -5,6 +5,7 @@ mod admin;
 mod components;
 mod kube;
 mod metrics;
+mod next_steps;
 mod pages;
 mod probe;
 mod quiet_start;
