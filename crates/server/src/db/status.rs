@@ -238,7 +238,10 @@ pub(crate) async fn history_incidents(
 }
 
 /// One public incident (an old one's own page); `None` when unknown or private.
-pub(crate) async fn incident(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<PublicIncident>, sqlx::Error> {
+pub(crate) async fn incident(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<PublicIncident>, sqlx::Error> {
     let row: Option<IncidentRow> = sqlx::query_as(
         "select id, title, status, severity, started_at, created_at, resolved_at, number from incidents where id = $1 and not private",
     )

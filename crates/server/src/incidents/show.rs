@@ -202,17 +202,18 @@ impl TimelineQuery {
 
     fn nav(&self) -> Result<TimelineNav, AppError> {
         let id = |name: &str, value: &str| {
-            value
-                .trim()
-                .parse::<Uuid>()
-                .map_err(|_| AppError::BadRequest(format!("Timeline `{name}`: not an event of this incident.")))
+            value.trim().parse::<Uuid>().map_err(|_| {
+                AppError::BadRequest(format!("Timeline `{name}`: not an event of this incident."))
+            })
         };
         Ok(match (self.after.trim(), self.before.trim(), self.at.trim()) {
             ("", "", "") => TimelineNav::First,
             (a, "", "") => TimelineNav::After(id("after", a)?),
             ("", b, "") => TimelineNav::Before(id("before", b)?),
             ("", "", at) => TimelineNav::At(id("at", at)?),
-            _ => return Err(AppError::BadRequest("Timeline: give one of `after`, `before` and `at`.".into())),
+            _ => {
+                return Err(AppError::BadRequest("Timeline: give one of `after`, `before` and `at`.".into()));
+            }
         })
     }
 
@@ -406,8 +407,12 @@ pub(crate) async fn show_incident(
             ],
             timeline_first: (nav != TimelineNav::First && timeline.previous.is_some())
                 .then(|| timeline_href(number, &filter, newest_first, None)),
-            timeline_previous: timeline.previous.map(|id| timeline_href(number, &filter, newest_first, Some(("before", id)))),
-            timeline_next: timeline.next.map(|id| timeline_href(number, &filter, newest_first, Some(("after", id)))),
+            timeline_previous: timeline
+                .previous
+                .map(|id| timeline_href(number, &filter, newest_first, Some(("before", id)))),
+            timeline_next: timeline
+                .next
+                .map(|id| timeline_href(number, &filter, newest_first, Some(("after", id)))),
             page_size: TIMELINE_PAGE,
             time_zone: app.config.timezone_name.clone(),
             postmortem: postmortem.map(crate::db::postmortems::State::label),
@@ -463,7 +468,8 @@ async fn timeline_page(
         TimelineNav::Before(id) => (Some(cursor_of(id).await?), false, 0),
         TimelineNav::At(id) => {
             let at = cursor_of(id).await?;
-            let position = store::timeline_position(&mut *conn, incident_id, filter, newest_first, at).await?;
+            let position =
+                store::timeline_position(&mut *conn, incident_id, filter, newest_first, at).await?;
             (None, true, position / size * size)
         }
     };
@@ -503,7 +509,11 @@ fn timeline_href(
         params.push(format!("{name}={id}"));
     }
     let path = incident_path(number);
-    if params.is_empty() { format!("{path}#timeline-title") } else { format!("{path}?{}#timeline-title", params.join("&")) }
+    if params.is_empty() {
+        format!("{path}#timeline-title")
+    } else {
+        format!("{path}?{}#timeline-title", params.join("&"))
+    }
 }
 
 /// `GET /incidents/{number}/events/{id}`: the lasting link to one event (escalation reviews,

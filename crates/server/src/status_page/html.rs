@@ -537,7 +537,9 @@ pub(crate) fn history(
         .map(|i| (i.started_at, incident_line(i, &chrome, settings)))
         .chain(
             past_maintenances(data)
-                .filter(|m| upper.is_none_or(|u| m.scheduled_for < u) && lower.is_none_or(|l| m.scheduled_for >= l))
+                .filter(|m| {
+                    upper.is_none_or(|u| m.scheduled_for < u) && lower.is_none_or(|l| m.scheduled_for >= l)
+                })
                 .map(|m| (m.scheduled_for, maintenance_line(m, &chrome, settings))),
         )
         .collect();

@@ -35,8 +35,12 @@ pub(crate) fn needs_read(data: &StatusData, doc: Doc) -> bool {
 /// names nothing public.
 pub(crate) async fn read(pool: &sqlx::PgPool, doc: Doc) -> Result<Option<Extra>, sqlx::Error> {
     Ok(match doc {
-        Doc::Incident(id) => super::data::load_incident(pool, id).await?.map(|i| Extra::Incident(Box::new(i))),
-        Doc::History { after: Some(after) } => super::data::load_history(pool, after).await?.map(Extra::History),
+        Doc::Incident(id) => {
+            super::data::load_incident(pool, id).await?.map(|i| Extra::Incident(Box::new(i)))
+        }
+        Doc::History { after: Some(after) } => {
+            super::data::load_history(pool, after).await?.map(Extra::History)
+        }
         _ => None,
     })
 }
@@ -64,7 +68,9 @@ pub(crate) fn one(
             html_doc(html::history(settings, data, &data.history, key.site, stale, now))
         }
         Doc::History { after: Some(_) } => match extra {
-            Some(Extra::History(chunk)) => html_doc(html::history(settings, data, chunk, key.site, stale, now)),
+            Some(Extra::History(chunk)) => {
+                html_doc(html::history(settings, data, chunk, key.site, stale, now))
+            }
             _ => None,
         },
         Doc::Incident(id) => {

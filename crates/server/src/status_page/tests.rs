@@ -499,7 +499,10 @@ async fn an_incident_resolved_15_days_ago_is_only_in_the_history_and_an_old_open
     let (_, json) = text(&app, status_get("/api/v2/incidents.json", &[])).await;
     let names = incident_names(&json);
     assert_eq!(names.len(), 50, "at most 50, as Statuspage");
-    assert!(names.contains(&"Slow burning leak".to_owned()) && !names.contains(&"Fortnight-old outage".to_owned()));
+    assert!(
+        names.contains(&"Slow burning leak".to_owned())
+            && !names.contains(&"Fortnight-old outage".to_owned())
+    );
     let (_, json) = text(&app, status_get("/api/v2/incidents/unresolved.json", &[])).await;
     assert_eq!(incident_names(&json), vec!["Slow burning leak"]);
 
@@ -511,13 +514,17 @@ async fn an_incident_resolved_15_days_ago_is_only_in_the_history_and_an_old_open
         let (status, page) = text(&app, status_get(&href, &[])).await;
         assert_eq!(status, StatusCode::OK, "{href}");
         pages += 1;
-        next = page.split("\" rel=\"next\"").next().filter(|_| page.contains("rel=\"next\""))
+        next = page
+            .split("\" rel=\"next\"")
+            .next()
+            .filter(|_| page.contains("rel=\"next\""))
             .and_then(|before| before.rsplit("href=\"").next())
             .map(str::to_owned);
         history.push_str(&page);
     }
     assert_eq!(pages, 2, "62 incidents, 50 a page");
-    for title in blips(1..=60).iter().map(String::as_str).chain(["Fortnight-old outage", "Slow burning leak"]) {
+    for title in blips(1..=60).iter().map(String::as_str).chain(["Fortnight-old outage", "Slow burning leak"])
+    {
         assert_eq!(history.matches(&format!(">{title}<")).count(), 1, "{title} once in the history");
     }
     let (status, page) = text(&app, status_get(&format!("/incidents/{fortnight}"), &[])).await;

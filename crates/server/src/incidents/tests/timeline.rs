@@ -44,7 +44,7 @@ fn rel_link(html: &str, rel: &str) -> Option<String> {
     let marker = format!("\" rel=\"{rel}\">");
     let end = html.find(&marker)?;
     let start = html[..end].rfind("href=\"")? + "href=\"".len();
-    Some(html[start..end].replace("&amp;", "&").replace("&#x3d;", "="))
+    Some(html[start..end].replace("&amp;", "&").replace("&#38;", "&"))
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
