@@ -640,6 +640,99 @@ pub(crate) async fn timeline(
     rows.into_iter().map(TimelineEvent::try_from).collect()
 }
 
+/// Which way a page of the timeline reads from its cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimelineWindow {
+    /// The page's order: newest first rather than oldest first.
+    pub newest_first: bool,
+    /// Read towards the end of that order (the next page) rather than back (the previous one).
+    pub forward: bool,
+    /// The event the page continues from (exclusive), by its time and id.
+    pub cursor: Option<(Timestamp, Uuid)>,
+    /// Events skipped before the page (only to open the page that contains an event).
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// One window of an incident's events matching `filter` (keyset on time and id; the index
+/// `timeline_events_incident_idx` serves both orders), in the order it was read: a backward
+/// read comes newest-to-cursor first and the caller reverses it.
+pub(crate) async fn timeline_window(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+    filter: &TimelineFilter,
+    window: &TimelineWindow,
+) -> Result<Vec<TimelineEvent>, sqlx::Error> {
+    let ascending = window.newest_first != window.forward;
+    let (cmp, dir) = if ascending { (">", "asc") } else { ("<", "desc") };
+    // Only the two constant fragments above are spliced in; every value is bound.
+    let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id
+           from timeline_events
+          where incident_id = $1
+            and ($2::text is null or kind = $2)
+            and ($3::uuid is null or actor_user_id = $3)
+            and (not $4 or public)
+            and ($5::timestamptz is null or (at, id) {cmp} ($5, $6))
+          order by at {dir}, id {dir} offset $7 limit $8"
+    )))
+    .bind(incident_id)
+    .bind(filter.kind.map(|k| k.as_str()))
+    .bind(filter.actor_user_id)
+    .bind(filter.public_only)
+    .bind(window.cursor.map(|(at, _)| from_jiff(at)))
+    .bind(window.cursor.map(|(_, id)| id))
+    .bind(window.offset)
+    .bind(window.limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(TimelineEvent::try_from).collect()
+}
+
+/// How many of an incident's events matching `filter` come before the event at `(at, id)` in
+/// the page order (older ones, or newer ones when `newest_first`).
+pub(crate) async fn timeline_position(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+    filter: &TimelineFilter,
+    newest_first: bool,
+    (at, id): (Timestamp, Uuid),
+) -> Result<i64, sqlx::Error> {
+    let cmp = if newest_first { ">" } else { "<" };
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from timeline_events
+          where incident_id = $1
+            and ($2::text is null or kind = $2)
+            and ($3::uuid is null or actor_user_id = $3)
+            and (not $4 or public)
+            and (at, id) {cmp} ($5, $6)"
+    )))
+    .bind(incident_id)
+    .bind(filter.kind.map(|k| k.as_str()))
+    .bind(filter.actor_user_id)
+    .bind(filter.public_only)
+    .bind(from_jiff(at))
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
+/// An incident's pages to people (notified and escalated events), oldest first: whether
+/// anybody was reached, whatever page of the timeline is shown.
+pub(crate) async fn page_events(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+) -> Result<Vec<TimelineEvent>, sqlx::Error> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "select id, incident_id, at, kind, actor_user_id, actor_label, body, data, public, public_status, corrects_id
+           from timeline_events where incident_id = $1 and kind in ('notified', 'escalated') order by at, id",
+    )
+    .bind(incident_id)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(TimelineEvent::try_from).collect()
+}
+
 /// One event of an incident.
 pub(crate) async fn event(
     db: impl PgExecutor<'_>,

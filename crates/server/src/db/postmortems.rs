@@ -320,16 +320,18 @@ pub(crate) async fn complete_action(
     Ok(done.rows_affected() == 1)
 }
 
-/// The public summaries of published postmortems of public incidents, by incident, with when
+/// The public summaries of published postmortems of the public incidents `ids`, with when
 /// they were published (for the status page).
 pub(crate) async fn published_public(
     db: impl PgExecutor<'_>,
+    ids: &[Uuid],
 ) -> Result<Vec<(Uuid, String, Timestamp)>, sqlx::Error> {
     let rows: Vec<(Uuid, String, OffsetDateTime)> = sqlx::query_as(
         "select p.incident_id, p.public_summary, p.published_at from postmortems p
            join incidents i on i.id = p.incident_id
-          where p.state = 'published' and not i.private and p.published_at is not null",
+          where p.incident_id = any($1) and p.state = 'published' and not i.private and p.published_at is not null",
     )
+    .bind(ids)
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(|(id, body, at)| (id, body, to_jiff(at))).collect())

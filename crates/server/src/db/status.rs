@@ -106,7 +106,7 @@ pub(crate) async fn open_impacts(
     only: Option<&[Uuid]>,
 ) -> Result<HashMap<Uuid, Vec<Impact>>, sqlx::Error> {
     let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "select ic.component_id, ic.impact from incident_components ic join incidents i on i.id = ic.incident_id
+        "select ic.component_id, ic.impact from incidents i join incident_components ic on ic.incident_id = i.id
           where i.status <> 'resolved' and not i.private and ($1::uuid[] is null or ic.component_id = any($1))",
     )
     .bind(only)
@@ -167,27 +167,88 @@ struct IncidentRow {
     resolved_at: Option<OffsetDateTime>,
 }
 
-/// Every public incident, newest start first.
-pub(crate) async fn incidents(db: impl PgExecutor<'_>) -> Result<Vec<PublicIncident>, sqlx::Error> {
+fn public_incident(row: IncidentRow) -> Result<PublicIncident, sqlx::Error> {
+    Ok(PublicIncident {
+        id: row.id,
+        title: row.title,
+        status: decode(&row.status)?,
+        severity: decode(&row.severity)?,
+        started_at: to_jiff(row.started_at),
+        created_at: to_jiff(row.created_at),
+        resolved_at: row.resolved_at.map(to_jiff),
+    })
+}
+
+/// The public incidents the status page shows: every open one, whatever its age, and the
+/// `resolved_limit` most recently resolved since `resolved_since`; newest start first. Both
+/// halves are read through partial indexes (migration 0040), so the cost does not grow with
+/// the number of past incidents.
+pub(crate) async fn page_incidents(
+    db: impl PgExecutor<'_>,
+    resolved_since: Timestamp,
+    resolved_limit: i64,
+) -> Result<Vec<PublicIncident>, sqlx::Error> {
     let rows: Vec<IncidentRow> = sqlx::query_as(
-        "select id, title, status, severity, started_at, created_at, resolved_at
-           from incidents where not private order by started_at desc, number desc",
+        "(select id, title, status, severity, started_at, created_at, resolved_at, number from incidents where not private and status <> 'resolved')
+         union all
+         (select id, title, status, severity, started_at, created_at, resolved_at, number from incidents
+           where not private and status = 'resolved' and resolved_at >= $1
+           order by resolved_at desc, number desc limit $2)
+         order by started_at desc, number desc",
     )
+    .bind(from_jiff(resolved_since))
+    .bind(resolved_limit)
     .fetch_all(db)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(PublicIncident {
-                id: row.id,
-                title: row.title,
-                status: decode(&row.status)?,
-                severity: decode(&row.severity)?,
-                started_at: to_jiff(row.started_at),
-                created_at: to_jiff(row.created_at),
-                resolved_at: row.resolved_at.map(to_jiff),
-            })
-        })
-        .collect()
+    rows.into_iter().map(public_incident).collect()
+}
+
+/// Where a page of the public history starts: the start and number of the public incident
+/// `id` (the last one of the page before); `None` for an unknown or private incident.
+pub(crate) async fn history_cursor(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<(Timestamp, i64)>, sqlx::Error> {
+    let row: Option<(OffsetDateTime, i64)> =
+        sqlx::query_as("select started_at, number::bigint from incidents where id = $1 and not private")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(|(at, number)| (to_jiff(at), number)))
+}
+
+/// One page of the public history: up to `limit` public incidents started before `cursor`
+/// (a start and number from [`history_cursor`]), or the newest ones; newest start first.
+pub(crate) async fn history_incidents(
+    db: impl PgExecutor<'_>,
+    cursor: Option<(Timestamp, i64)>,
+    limit: i64,
+) -> Result<Vec<PublicIncident>, sqlx::Error> {
+    let rows: Vec<IncidentRow> = sqlx::query_as(
+        "select id, title, status, severity, started_at, created_at, resolved_at, number from incidents
+          where not private and ($1::timestamptz is null or (started_at, number) < ($1, $2))
+          order by started_at desc, number desc limit $3",
+    )
+    .bind(cursor.map(|(at, _)| from_jiff(at)))
+    .bind(cursor.map_or(0, |(_, number)| number))
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(public_incident).collect()
+}
+
+/// One public incident (an old one's own page); `None` when unknown or private.
+pub(crate) async fn incident(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<PublicIncident>, sqlx::Error> {
+    let row: Option<IncidentRow> = sqlx::query_as(
+        "select id, title, status, severity, started_at, created_at, resolved_at, number from incidents where id = $1 and not private",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.map(public_incident).transpose()
 }
 
 /// A public timeline event: a public update (or its correction), or the fact of a resolve or
@@ -217,18 +278,19 @@ struct EventRow {
     corrects_id: Option<Uuid>,
 }
 
-/// The public events of every public incident, oldest first.
-pub(crate) async fn events(db: impl PgExecutor<'_>) -> Result<Vec<PublicEvent>, sqlx::Error> {
+/// The public events of the public incidents `ids`, oldest first.
+pub(crate) async fn events(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<PublicEvent>, sqlx::Error> {
     let rows: Vec<EventRow> = sqlx::query_as(
         "select e.id, e.incident_id, e.at, e.kind,
                 case when e.kind = 'public_update' then e.body end as body,
                 case when e.kind = 'public_update' then e.public_status end as public_status,
                 e.corrects_id
            from timeline_events e join incidents i on i.id = e.incident_id
-          where not i.private
+          where e.incident_id = any($1) and not i.private
             and ((e.kind = 'public_update' and e.public) or e.kind in ('resolved', 'reopened'))
           order by e.at, e.id",
     )
+    .bind(ids)
     .fetch_all(db)
     .await?;
     rows.into_iter()
@@ -246,16 +308,18 @@ pub(crate) async fn events(db: impl PgExecutor<'_>) -> Result<Vec<PublicEvent>, 
         .collect()
 }
 
-/// The components each public incident affects and how, by component position and name.
+/// The components each public incident of `ids` affects and how, by component position and name.
 pub(crate) async fn affected(
     db: impl PgExecutor<'_>,
+    ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<(Uuid, Impact)>>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
         "select ic.incident_id, ic.component_id, ic.impact
            from incident_components ic join incidents i on i.id = ic.incident_id
            join components c on c.id = ic.component_id
-          where not i.private order by c.position, c.name",
+          where ic.incident_id = any($1) and not i.private order by c.position, c.name",
     )
+    .bind(ids)
     .fetch_all(db)
     .await?;
     let mut affected: HashMap<Uuid, Vec<(Uuid, Impact)>> = HashMap::new();

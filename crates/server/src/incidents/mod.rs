@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Routes {
         .post("/incidents", commander, declare::declare_incident)
         .get("/incidents/new", commander, declare::new_incident)
         .get("/incidents/{number}", viewer, show::show_incident)
+        .get("/incidents/{number}/events/{id}", viewer, show::event_permalink)
         .get("/incidents/{number}/timeline.md", viewer, export::timeline_markdown)
         .get("/incidents/{number}/timeline.json", viewer, export::timeline_json)
         .post("/incidents/{number}/acknowledge", responder, actions::acknowledge_incident)

@@ -25,7 +25,7 @@ use crate::db::{components, users};
 use crate::markdown;
 use crate::state::AppState;
 use crate::web::error::AppError;
-use crate::web::form::{Choice, PathNumber};
+use crate::web::form::{Choice, PathId, PathNumber, see_other};
 use crate::web::page::{Layout, render_page};
 use crate::web::time::Moment;
 
@@ -146,6 +146,13 @@ pub(crate) struct ShowPage {
     pub kinds: Vec<Choice>,
     pub actors: Vec<Choice>,
     pub filtered: bool,
+    pub newest_first: bool,
+    pub orders: Vec<Choice>,
+    /// Links to the first, previous and next page of the timeline (same filter and order).
+    pub timeline_first: Option<String>,
+    pub timeline_previous: Option<String>,
+    pub timeline_next: Option<String>,
+    pub page_size: usize,
     pub time_zone: String,
     /// Guided runs on the incident, with their progress.
     pub runs: Vec<crate::runbooks::view::RunSummary>,
@@ -157,14 +164,59 @@ pub(crate) struct ShowPage {
     pub postmortem_due: bool,
 }
 
+/// Events per page of the timeline.
+pub(crate) const TIMELINE_PAGE: usize = 100;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct TimelineQuery {
     kind: String,
     actor: String,
+    /// `newest` or `oldest` (the default).
+    order: String,
+    /// The page after this event (in the chosen order).
+    after: String,
+    /// The page before this event.
+    before: String,
+    /// The page that contains this event (where a permalink lands).
+    at: String,
+}
+
+/// Which page of the timeline to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TimelineNav {
+    First,
+    After(Uuid),
+    Before(Uuid),
+    At(Uuid),
 }
 
 impl TimelineQuery {
+    fn newest_first(&self) -> Result<bool, AppError> {
+        match self.order.trim() {
+            "" | "oldest" => Ok(false),
+            "newest" => Ok(true),
+            _ => Err(AppError::BadRequest("Timeline order: `newest` or `oldest`.".into())),
+        }
+    }
+
+    fn nav(&self) -> Result<TimelineNav, AppError> {
+        let id = |name: &str, value: &str| {
+            value.trim().parse::<Uuid>().map_err(|_| {
+                AppError::BadRequest(format!("Timeline `{name}`: not an event of this incident."))
+            })
+        };
+        Ok(match (self.after.trim(), self.before.trim(), self.at.trim()) {
+            ("", "", "") => TimelineNav::First,
+            (a, "", "") => TimelineNav::After(id("after", a)?),
+            ("", b, "") => TimelineNav::Before(id("before", b)?),
+            ("", "", at) => TimelineNav::At(id("at", at)?),
+            _ => {
+                return Err(AppError::BadRequest("Timeline: give one of `after`, `before` and `at`.".into()));
+            }
+        })
+    }
+
     fn filter(&self) -> Result<TimelineFilter, AppError> {
         let mut filter = TimelineFilter::default();
         match self.kind.trim() {
@@ -198,10 +250,13 @@ pub(crate) async fn show_incident(
 ) -> Result<Response, AppError> {
     let filter = q.filter()?;
     let filtered = filter.kind.is_some() || filter.actor_user_id.is_some();
+    let newest_first = q.newest_first()?;
+    let nav = q.nav()?;
 
     let mut conn = app.pool.acquire().await?;
     let incident = service::load_readable(&mut conn, number, service::ReadScope::of(&user)).await?;
-    let events = store::timeline(&mut *conn, incident.id, &filter).await?;
+    let timeline = timeline_page(&mut conn, incident.id, &filter, newest_first, nav).await?;
+    let events = timeline.events;
     let affected = store::components(&mut *conn, incident.id).await?;
     let links = store::links(&mut *conn, incident.id).await?;
     let runs = crate::db::runbook_runs::of_incident(&mut *conn, incident.id).await?;
@@ -212,20 +267,9 @@ pub(crate) async fn show_incident(
     let postmortem = crate::db::postmortems::of_incident(&mut conn, incident.id).await?.map(|p| p.state);
     let escalation = store::manager_escalations(&mut *conn, &[incident.id]).await?.remove(&incident.id);
     let notifications = notifications::for_incident(&mut *conn, incident.id, MAX_DELIVERIES).await?;
-    let pages: Vec<TimelineEvent> = {
-        let filter = TimelineFilter::default();
-        let all =
-            if filtered { store::timeline(&mut *conn, incident.id, &filter).await? } else { events.clone() };
-        all.into_iter()
-            .filter(|e| matches!(e.kind, TimelineKind::Notified | TimelineKind::Escalated))
-            .collect()
-    };
-    // Corrections of events the filter hides still mark their originals.
-    let corrections = if filtered {
-        store::corrections(&mut *conn, incident.id).await?
-    } else {
-        events.iter().filter_map(|e| Some((e.corrects_id?, e.id))).collect()
-    };
+    let pages = store::page_events(&mut *conn, incident.id).await?;
+    // Corrections on other pages, or hidden by the filter, still mark their originals.
+    let corrections = store::corrections(&mut *conn, incident.id).await?;
     drop(conn);
 
     let zone = &app.config.timezone;
@@ -356,6 +400,20 @@ pub(crate) async fn show_incident(
                 v
             },
             filtered,
+            newest_first,
+            orders: vec![
+                Choice::new("oldest", "oldest first", !newest_first),
+                Choice::new("newest", "newest first", newest_first),
+            ],
+            timeline_first: (nav != TimelineNav::First && timeline.previous.is_some())
+                .then(|| timeline_href(number, &filter, newest_first, None)),
+            timeline_previous: timeline
+                .previous
+                .map(|id| timeline_href(number, &filter, newest_first, Some(("before", id)))),
+            timeline_next: timeline
+                .next
+                .map(|id| timeline_href(number, &filter, newest_first, Some(("after", id)))),
+            page_size: TIMELINE_PAGE,
             time_zone: app.config.timezone_name.clone(),
             postmortem: postmortem.map(crate::db::postmortems::State::label),
             postmortem_due: incident.status == IncidentStatus::Resolved
@@ -377,6 +435,100 @@ pub(crate) async fn show_incident(
             layout,
         };
     Ok(render_page(&page))
+}
+
+/// One page of the timeline and the events its neighbours continue from.
+struct TimelinePage {
+    events: Vec<TimelineEvent>,
+    /// The first event shown, when earlier pages exist (`before=` it).
+    previous: Option<Uuid>,
+    /// The last event shown, when later pages exist (`after=` it).
+    next: Option<Uuid>,
+}
+
+/// Reads the page `nav` asks for: [`TIMELINE_PAGE`] events at most, keyset on time and id,
+/// pages aligned on multiples of [`TIMELINE_PAGE`] from the start of the order so that a
+/// permalink opens the same page the "next" links reach. An event named by `nav` that is not
+/// on this incident is "not found".
+async fn timeline_page(
+    conn: &mut sqlx::PgConnection,
+    incident_id: Uuid,
+    filter: &TimelineFilter,
+    newest_first: bool,
+    nav: TimelineNav,
+) -> Result<TimelinePage, AppError> {
+    let size = TIMELINE_PAGE as i64;
+    let mut cursor_of = async |id: Uuid| -> Result<(Timestamp, Uuid), AppError> {
+        let event = store::event(&mut *conn, incident_id, id).await?.ok_or(AppError::NotFound)?;
+        Ok((event.at, event.id))
+    };
+    let (cursor, forward, offset) = match nav {
+        TimelineNav::First => (None, true, 0),
+        TimelineNav::After(id) => (Some(cursor_of(id).await?), true, 0),
+        TimelineNav::Before(id) => (Some(cursor_of(id).await?), false, 0),
+        TimelineNav::At(id) => {
+            let at = cursor_of(id).await?;
+            let position =
+                store::timeline_position(&mut *conn, incident_id, filter, newest_first, at).await?;
+            (None, true, position / size * size)
+        }
+    };
+    let window = store::TimelineWindow { newest_first, forward, cursor, offset, limit: size + 1 };
+    let mut events = store::timeline_window(&mut *conn, incident_id, filter, &window).await?;
+    let more = events.len() > TIMELINE_PAGE;
+    events.truncate(TIMELINE_PAGE);
+    if !forward {
+        events.reverse();
+    }
+    let (earlier, later) = if forward { (cursor.is_some() || offset > 0, more) } else { (more, true) };
+    Ok(TimelinePage {
+        previous: earlier.then(|| events.first().map(|e| e.id)).flatten(),
+        next: later.then(|| events.last().map(|e| e.id)).flatten(),
+        events,
+    })
+}
+
+/// The incident page with the timeline's (checked) filter and order, at the page `cursor` names.
+fn timeline_href(
+    number: IncidentNumber,
+    filter: &TimelineFilter,
+    newest_first: bool,
+    cursor: Option<(&str, Uuid)>,
+) -> String {
+    let mut params: Vec<String> = vec![];
+    if let Some(kind) = filter.kind {
+        params.push(format!("kind={}", kind.as_str()));
+    }
+    if let Some(actor) = filter.actor_user_id {
+        params.push(format!("actor={actor}"));
+    }
+    if newest_first {
+        params.push("order=newest".into());
+    }
+    if let Some((name, id)) = cursor {
+        params.push(format!("{name}={id}"));
+    }
+    let path = incident_path(number);
+    if params.is_empty() {
+        format!("{path}#timeline-title")
+    } else {
+        format!("{path}?{}#timeline-title", params.join("&"))
+    }
+}
+
+/// `GET /incidents/{number}/events/{id}`: the lasting link to one event (escalation reviews,
+/// postmortems and the timeline's own permalinks use it); sends the reader to the page of the
+/// timeline that holds the event, scrolled to it.
+pub(crate) async fn event_permalink(
+    State(app): State<AppState>,
+    user: CurrentUser,
+    PathNumber(number): PathNumber,
+    PathId(event_id): PathId,
+) -> Result<Response, AppError> {
+    let mut conn = app.pool.acquire().await?;
+    let incident = service::load_readable(&mut conn, number, service::ReadScope::of(&user)).await?;
+    store::event(&mut *conn, incident.id, event_id).await?.ok_or(AppError::NotFound)?;
+    Ok(see_other(&view::event_href(number, Some(event_id))))
 }
 
 /// Most notifications listed on the incident page.
@@ -494,7 +646,6 @@ fn event_views(
     component_names: &HashMap<Uuid, String>,
     may_correct: impl Fn(&TimelineEvent) -> bool,
 ) -> Vec<EventView> {
-    let path = incident_path(number);
     let index: HashMap<Uuid, usize> = events.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
     let mut corrected_by: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
     for (original, correction) in corrections {
@@ -513,7 +664,7 @@ fn event_views(
                     ),
                     None => "correction of an earlier event".into(),
                 };
-                CorrectionRef { href: format!("{path}#e-{original}"), text }
+                CorrectionRef { href: view::event_permalink(number, original), text }
             });
             let link_href = (e.kind == TimelineKind::LinkAdded)
                 .then(|| {

@@ -41,12 +41,19 @@ pub(crate) fn incident_path(number: IncidentNumber) -> String {
     format!("/incidents/{number}")
 }
 
-/// `/incidents/INC-42#e-<id>`: the incident page scrolled to one event.
+/// `/incidents/INC-42?at=<id>#e-<id>`: the page of the timeline that holds one event,
+/// scrolled to it.
 pub(crate) fn event_href(number: IncidentNumber, event: Option<Uuid>) -> String {
     match event {
-        Some(id) => format!("{}#e-{id}", incident_path(number)),
+        Some(id) => format!("{}?at={id}#e-{id}", incident_path(number)),
         None => incident_path(number),
     }
+}
+
+/// `/incidents/INC-42/events/<id>`: the lasting link to one event, whatever page of the
+/// timeline it falls on (it redirects to [`event_href`]).
+pub(crate) fn event_permalink(number: IncidentNumber, id: Uuid) -> String {
+    format!("{}/events/{id}", incident_path(number))
 }
 
 /// A person in an incident role by name (their e-mail when they have none).

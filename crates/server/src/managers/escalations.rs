@@ -185,7 +185,7 @@ pub(crate) struct EscalationView {
     pub id: Uuid,
     pub incident: String,
     pub incident_title: String,
-    /// `/incidents/42#e-<event id>`: the moment on the timeline.
+    /// `/incidents/42/events/<event id>`: the moment on the timeline, on whichever page holds it.
     pub href: String,
     pub severity: String,
     pub kind: &'static str,
@@ -208,7 +208,7 @@ impl EscalationView {
             id: e.event_id,
             incident: format!("INC-{}", e.number),
             incident_title: e.title.clone(),
-            href: format!("/incidents/{}#e-{}", e.number, e.event_id),
+            href: format!("/incidents/{}/events/{}", e.number, e.event_id),
             severity: e.severity.clone(),
             kind: e.kind.label(),
             level: e.level.as_str(),

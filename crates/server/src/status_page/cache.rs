@@ -101,8 +101,9 @@ pub enum Doc {
     Home {
         refresh: bool,
     },
+    /// A page of the history: the first, or the one after the public incident `after`.
     History {
-        page: u32,
+        after: Option<Uuid>,
     },
     Incident(Uuid),
     Api(ApiDoc),
@@ -350,14 +351,18 @@ impl Snapshot {
     }
 
     /// The document for `key`: prerendered, or rendered once on first use (old incident
-    /// pages, older history pages); `None` when there is no such document.
-    pub async fn get(&self, settings: &Settings, key: DocKey) -> Option<Arc<Document>> {
+    /// pages, older history pages, read by their own query); `Ok(None)` when there is no such
+    /// document, `Err` when its read failed (not remembered: the next request tries again).
+    pub async fn get(
+        &self,
+        settings: &Settings,
+        pool: &PgPool,
+        key: DocKey,
+    ) -> Result<Option<Arc<Document>>, sqlx::Error> {
         if let Some(doc) = self.docs.get(&key) {
-            return Some(doc.clone());
+            return Ok(Some(doc.clone()));
         }
-        if !render::exists(settings, &self.data, key.doc) {
-            return None;
-        }
+        let needs_read = render::needs_read(&self.data, key.doc);
         let cell = {
             let mut lazy = self.lazy.lock().unwrap_or_else(PoisonError::into_inner);
             if lazy.len() >= LAZY_LIMIT && !lazy.contains_key(&key) {
@@ -369,18 +374,27 @@ impl Snapshot {
         let render = {
             let (settings, data, stale, at) =
                 (settings.clone(), self.data.clone(), self.stale_since, self.rendered_at);
+            let pool = pool.clone();
             move || async move {
+                let extra = if needs_read {
+                    match render::read(&pool, key.doc).await? {
+                        Some(extra) => Some(extra),
+                        None => return Ok(None),
+                    }
+                } else {
+                    None
+                };
                 // Rendering and compressing take milliseconds: off the request threads.
-                tokio::task::spawn_blocking(move || {
-                    render::one(&settings, &data, key, stale, at).map(Arc::new)
+                Ok(tokio::task::spawn_blocking(move || {
+                    render::one(&settings, &data, extra.as_ref(), key, stale, at).map(Arc::new)
                 })
                 .await
                 .ok()
-                .flatten()
+                .flatten())
             }
         };
         match cell {
-            Some(cell) => cell.get_or_init(render).await.clone(),
+            Some(cell) => cell.get_or_try_init(render).await.cloned(),
             None => render().await,
         }
     }
@@ -406,7 +420,7 @@ struct BuildState {
 /// The cache of one process for one database and status site.
 pub struct StatusCache {
     pub settings: Settings,
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     current: RwLock<Option<Arc<Snapshot>>>,
     build: tokio::sync::Mutex<BuildState>,
     /// Rebuild attempts so far (for tests and logs).
@@ -522,6 +536,23 @@ impl StatusCache {
         }
         self.snapshot()
     }
+}
+
+/// The answer when a document's own read failed (the database is down or slow): short,
+/// plain, not cached.
+pub fn unreadable() -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::RETRY_AFTER, "10"),
+        ],
+        "This page of the TwisterLab status history cannot be read right now. The current status is on the front page.\n",
+    )
+        .into_response();
+    response.extensions_mut().insert(crate::web::error::KeepBody);
+    response
 }
 
 /// The answer before the first successful build: short, plain, not cached.

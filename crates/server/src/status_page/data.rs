@@ -20,6 +20,17 @@ use crate::db::status as store;
 /// Days of uptime history on the page.
 pub(crate) const UPTIME_DAYS: usize = 90;
 
+/// Resolved incidents stay on the status page (under "Recent incidents", in `incidents.json`
+/// and the feeds) for this many days after they were resolved …
+pub(crate) const RECENT_DAYS: i64 = 14;
+
+/// … and at most this many of them (the most recently resolved): a rebuild reads the open
+/// incidents and this window, never the whole past, which the history pages read page by page.
+pub(crate) const RECENT_LIMIT: usize = 50;
+
+/// Incidents per page of the public history.
+pub(crate) const HISTORY_PAGE: usize = 50;
+
 /// A component group as the public sees it.
 #[derive(Clone, Debug)]
 pub(crate) struct Group {
@@ -159,8 +170,11 @@ pub(crate) struct StatusData {
     pub groups: Vec<Group>,
     /// By group position, then position and name.
     pub components: Vec<Component>,
-    /// Every public incident, newest start first.
+    /// Every open public incident and the [`RECENT_LIMIT`] most recently resolved within
+    /// [`RECENT_DAYS`], newest start first.
     pub incidents: Vec<Incident>,
+    /// The first page of the history (kept with the data, so it survives a failed rebuild).
+    pub history: HistoryChunk,
     /// Every announced maintenance window (cancelled ones too), latest planned start first.
     pub maintenances: Vec<Maintenance>,
     pub page: PageStatus,
@@ -204,14 +218,14 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
     // inside; the change before the window gives the status it began with.
     let window_start = now - SignedDuration::from_hours(24 * (UPTIME_DAYS as i64 + 1));
     let mut changes = store::history(&mut *tx, window_start).await?;
-    let incident_rows = store::incidents(&mut *tx).await?;
-    let events = store::events(&mut *tx).await?;
-    let affected = store::affected(&mut *tx).await?;
+    let recent_from = now - SignedDuration::from_hours(24 * RECENT_DAYS);
+    let incident_rows = store::page_incidents(&mut *tx, recent_from, RECENT_LIMIT as i64).await?;
+    let incidents = with_updates(&mut tx, incident_rows).await?;
+    let history = history_chunk(&mut tx, None).await?.unwrap_or_default();
     let in_maintenance = crate::db::maintenance::components_in_maintenance(&mut *tx, None).await?;
     let down = crate::db::health::components_down(&mut *tx, None).await?;
     let windows = crate::db::maintenance::public_windows(&mut *tx).await?;
     let window_updates = crate::db::maintenance::public_updates(&mut *tx).await?;
-    let postmortems = crate::db::postmortems::published_public(&mut *tx).await?;
     tx.commit().await?;
 
     let days = rollup::last_days(now, tz, UPTIME_DAYS);
@@ -239,13 +253,6 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
         });
     }
 
-    let mut incidents = assemble_incidents(incident_rows, events, affected);
-    for (incident_id, body, published_at) in postmortems {
-        if let Some(i) = incidents.iter_mut().find(|i| i.id == incident_id) {
-            i.updated_at = i.updated_at.max(published_at);
-            i.postmortem = Some((body, published_at));
-        }
-    }
     let open_levels: Vec<Level> = incidents.iter().filter(|i| i.is_open()).map(|i| i.impact).collect();
     let component_statuses: Vec<ComponentStatus> = components.iter().map(|c| c.status).collect();
     let page = rollup::page_status(&component_statuses, &open_levels);
@@ -274,7 +281,96 @@ pub(crate) async fn load(pool: &PgPool, tz: &jiff::tz::TimeZone) -> Result<Statu
         })
         .collect();
 
-    Ok(StatusData { loaded_at: now, updated_at, groups, components, incidents, maintenances, page, days })
+    Ok(StatusData {
+        loaded_at: now,
+        updated_at,
+        groups,
+        components,
+        incidents,
+        history,
+        maintenances,
+        page,
+        days,
+    })
+}
+
+/// One page of the public history.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HistoryChunk {
+    /// The incident the page starts after and its start; `None` on the first page.
+    pub after: Option<(Uuid, Timestamp)>,
+    /// Up to [`HISTORY_PAGE`] public incidents, newest start first.
+    pub incidents: Vec<Incident>,
+    /// Whether older incidents exist (the last one here is the next page's cursor).
+    pub has_older: bool,
+}
+
+/// The history page that starts after the public incident `after` (the first page for
+/// `None`); `None` when `after` is not a public incident.
+async fn history_chunk(
+    tx: &mut sqlx::PgConnection,
+    after: Option<Uuid>,
+) -> Result<Option<HistoryChunk>, sqlx::Error> {
+    let cursor = match after {
+        Some(id) => match store::history_cursor(&mut *tx, id).await? {
+            Some(cursor) => Some((id, cursor)),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    let mut rows =
+        store::history_incidents(&mut *tx, cursor.map(|(_, c)| c), HISTORY_PAGE as i64 + 1).await?;
+    let has_older = rows.len() > HISTORY_PAGE;
+    rows.truncate(HISTORY_PAGE);
+    Ok(Some(HistoryChunk {
+        after: cursor.map(|(id, (at, _))| (id, at)),
+        incidents: with_updates(tx, rows).await?,
+        has_older,
+    }))
+}
+
+/// Reads the history page after `after` on its own snapshot (older pages are read on demand,
+/// not by the rebuild).
+pub(crate) async fn load_history(pool: &PgPool, after: Uuid) -> Result<Option<HistoryChunk>, sqlx::Error> {
+    let mut tx = store::begin_snapshot(pool).await?;
+    let chunk = history_chunk(&mut tx, Some(after)).await?;
+    tx.commit().await?;
+    Ok(chunk)
+}
+
+/// Reads one public incident outside the page's window (for its own page).
+pub(crate) async fn load_incident(pool: &PgPool, id: Uuid) -> Result<Option<Incident>, sqlx::Error> {
+    let mut tx = store::begin_snapshot(pool).await?;
+    let row = store::incident(&mut *tx, id).await?;
+    let incident = match row {
+        Some(row) => with_updates(&mut tx, vec![row]).await?.pop(),
+        None => None,
+    };
+    tx.commit().await?;
+    Ok(incident)
+}
+
+/// The incidents of `rows` with their public updates, affected components and published
+/// postmortems, read for exactly these incidents.
+async fn with_updates(
+    tx: &mut sqlx::PgConnection,
+    rows: Vec<store::PublicIncident>,
+) -> Result<Vec<Incident>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let events = store::events(&mut *tx, &ids).await?;
+    let affected = store::affected(&mut *tx, &ids).await?;
+    let postmortems = crate::db::postmortems::published_public(&mut *tx, &ids).await?;
+    let mut incidents = assemble_incidents(rows, events, affected);
+    for (incident_id, body, published_at) in postmortems {
+        if let Some(i) = incidents.iter_mut().find(|i| i.id == incident_id) {
+            i.updated_at = i.updated_at.max(published_at);
+            i.postmortem = Some((body, published_at));
+        }
+    }
+    Ok(incidents)
 }
 
 /// Announced windows with their public updates (newest first).

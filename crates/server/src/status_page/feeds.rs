@@ -1,5 +1,5 @@
 //! The incident history as Atom (RFC 4287) and RSS 2.0 feeds: one entry per public incident,
-//! its public updates as the content. Maintenance windows join once they exist.
+//! its public updates as the content, the same (at most 50) as `incidents.json`. Maintenance windows join once they exist.
 
 use std::fmt::Write as _;
 
@@ -9,9 +9,6 @@ use time::format_description::well_known::Rfc2822;
 use super::cache::Settings;
 use super::data::{Incident, StatusData};
 use crate::clock::iso;
-
-/// Incidents in each feed, newest first.
-pub(crate) const FEED_LIMIT: usize = 50;
 
 /// Escapes text for XML, dropping characters XML 1.0 does not allow at all.
 pub(crate) fn xml_escape(text: &str) -> String {
@@ -84,7 +81,7 @@ pub(crate) fn atom(settings: &Settings, data: &StatusData) -> String {
     );
     let _ = writeln!(xml, "<updated>{}</updated>", iso(data.updated_at));
     let _ = writeln!(xml, "<author><name>{}</name></author>", xml_escape(&settings.page_name));
-    for incident in data.incidents.iter().take(FEED_LIMIT) {
+    for incident in super::statuspage_api::listed(data) {
         let href = xml_escape(&link(settings, incident));
         xml.push_str("<entry>\n");
         let _ = writeln!(xml, "<id>{href}</id>");
@@ -126,7 +123,7 @@ pub(crate) fn rss(settings: &Settings, data: &StatusData) -> String {
         "<atom:link href=\"{}\" rel=\"self\" type=\"application/rss+xml\"/>",
         xml_escape(&format!("{base}/history.rss"))
     );
-    for incident in data.incidents.iter().take(FEED_LIMIT) {
+    for incident in super::statuspage_api::listed(data) {
         let href = xml_escape(&link(settings, incident));
         xml.push_str("<item>\n");
         let _ = writeln!(xml, "<title>{}</title>", xml_escape(&title(incident)));

@@ -12,16 +12,10 @@ use uuid::Uuid;
 use super::cache::{Settings, Site};
 use twisterlab_domain::maintenance::PublicStatus;
 
-use super::data::{Component, Incident, Maintenance, StatusData};
+use super::data::{Component, HistoryChunk, Incident, Maintenance, StatusData};
 use crate::clock;
 use crate::web::assets;
 use crate::web::time::Moment;
-
-/// Months per history page.
-pub(crate) const MONTHS_PER_PAGE: u32 = 3;
-
-/// Resolved incidents listed under "Recent incidents" on the status page, in days.
-pub(crate) const RECENT_DAYS: i64 = 7;
 
 /// Meta refresh interval when the reader asks for it with `?refresh=1`, in seconds.
 pub(crate) const REFRESH_SECONDS: u32 = 60;
@@ -450,11 +444,12 @@ pub(crate) struct HomePage {
 #[template(path = "status/history.html")]
 pub(crate) struct HistoryPage {
     pub chrome: Chrome,
+    /// Newest first; only months with something in them.
     pub months: Vec<MonthView>,
-    pub newer: Option<String>,
+    /// The first page, from a later one.
+    pub latest: Option<String>,
+    /// The next page, when older incidents exist.
     pub older: Option<String>,
-    pub page: u32,
-    pub pages: u32,
 }
 
 /// One month of the history.
@@ -496,13 +491,9 @@ pub(crate) fn home(
     let chrome = Chrome::new(settings, site, refresh, stale_moment(stale, settings, now));
     let incidents =
         data.open_incidents().map(|i| IncidentView::of(i, data, &chrome, settings, now)).collect();
-    let recent_from = now - SignedDuration::from_hours(24 * RECENT_DAYS);
-    let recent = data
-        .incidents
-        .iter()
-        .filter(|i| i.resolved_at.is_some_and(|at| at >= recent_from))
-        .map(|i| incident_line(i, &chrome, settings))
-        .collect();
+    // The data holds exactly the recent window (`data::RECENT_DAYS`, `data::RECENT_LIMIT`).
+    let recent =
+        data.incidents.iter().filter(|i| !i.is_open()).map(|i| incident_line(i, &chrome, settings)).collect();
     let page = HomePage {
         banner: data.page.banner(),
         banner_class: data.page.class(),
@@ -521,94 +512,73 @@ pub(crate) fn home(
     page.render()
 }
 
-/// `(year, month)` of a moment in the team's zone.
-fn month_of(at: Timestamp, settings: &Settings) -> (i16, i8) {
-    let d = at.to_zoned_datetime(settings.time_zone.clone()).date();
-    (d.year(), d.month())
-}
-
-fn month_index((y, m): (i16, i8)) -> i32 {
-    i32::from(y) * 12 + i32::from(m) - 1
-}
-
-/// Number of history pages: from this month back to the oldest public incident's month.
-pub(crate) fn history_pages(data: &StatusData, settings: &Settings) -> u32 {
-    let current = month_index(month_of(data.loaded_at, settings));
-    let oldest = data
-        .incidents
-        .iter()
-        .map(|i| month_index(month_of(i.started_at, settings)))
-        .chain(past_maintenances(data).map(|m| month_index(month_of(m.scheduled_for, settings))))
-        .min()
-        .unwrap_or(current);
-    let months = u32::try_from(current - oldest + 1).unwrap_or(1).max(1);
-    months.div_ceil(MONTHS_PER_PAGE)
-}
-
 /// Maintenances over: history only.
 fn past_maintenances(data: &StatusData) -> impl Iterator<Item = &Maintenance> {
     data.maintenances.iter().filter(|m| m.status == Some(PublicStatus::Completed))
 }
 
-/// One page of the history, `page` from 1 (the current month and the two before it).
+/// One page of the history: the incidents of `chunk` under their month, with the completed
+/// maintenances that fall between its first and last incident (the first page takes every
+/// later one, the last page every earlier one).
 pub(crate) fn history(
     settings: &Settings,
     data: &StatusData,
+    chunk: &HistoryChunk,
     site: Site,
-    page: u32,
     stale: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<String, askama::Error> {
     let chrome = Chrome::new(settings, site, false, stale_moment(stale, settings, now));
-    let pages = history_pages(data, settings);
-    let current = month_index(month_of(data.loaded_at, settings));
-    let first = current - i32::try_from((page.max(1) - 1) * MONTHS_PER_PAGE).unwrap_or(0);
-    let mut months = vec![];
-    for index in (0..MONTHS_PER_PAGE as i32).map(|k| first - k) {
-        let (year, month) = (index.div_euclid(12), index.rem_euclid(12) + 1);
-        let label =
-            jiff::civil::date(i16::try_from(year).unwrap_or(2000), i8::try_from(month).unwrap_or(1), 1)
-                .strftime("%B %Y")
-                .to_string();
-        let mut dated: Vec<(Timestamp, IncidentLine)> = data
-            .incidents
-            .iter()
-            .filter(|i| month_index(month_of(i.started_at, settings)) == index)
-            .map(|i| (i.started_at, incident_line(i, &chrome, settings)))
-            .chain(
-                past_maintenances(data)
-                    .filter(|m| month_index(month_of(m.scheduled_for, settings)) == index)
-                    .map(|m| (m.scheduled_for, maintenance_line(m, &chrome, settings))),
-            )
-            .collect();
-        dated.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        let incidents = dated.into_iter().map(|(_, line)| line).collect();
-        months.push(MonthView { label, incidents });
+    let upper = chunk.after.map(|(_, at)| at);
+    let lower = if chunk.has_older { chunk.incidents.last().map(|i| i.started_at) } else { None };
+    let mut dated: Vec<(Timestamp, IncidentLine)> = chunk
+        .incidents
+        .iter()
+        .map(|i| (i.started_at, incident_line(i, &chrome, settings)))
+        .chain(
+            past_maintenances(data)
+                .filter(|m| {
+                    upper.is_none_or(|u| m.scheduled_for < u) && lower.is_none_or(|l| m.scheduled_for >= l)
+                })
+                .map(|m| (m.scheduled_for, maintenance_line(m, &chrome, settings))),
+        )
+        .collect();
+    dated.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let mut months: Vec<MonthView> = vec![];
+    for (at, line) in dated {
+        let label = at.to_zoned_datetime(settings.time_zone.clone()).strftime("%B %Y").to_string();
+        match months.last_mut() {
+            Some(month) if month.label == label => month.incidents.push(line),
+            _ => months.push(MonthView { label, incidents: vec![line] }),
+        }
     }
     let base = chrome.history();
-    let href = |p: u32| if p == 1 { base.clone() } else { format!("{base}?page={p}") };
     let page_view = HistoryPage {
-        newer: (page > 1).then(|| href(page - 1)),
-        older: (page < pages).then(|| href(page + 1)),
+        latest: chunk.after.is_some().then(|| base.clone()),
+        older: chunk
+            .has_older
+            .then(|| chunk.incidents.last().map(|i| format!("{base}?after={}", i.id)))
+            .flatten(),
         months,
-        page,
-        pages,
         chrome,
     };
     page_view.render()
 }
 
 /// The page of one public incident.
+///
+/// `loaded` is the incident read on its own when it is no longer in `data`.
 pub(crate) fn incident(
     settings: &Settings,
     data: &StatusData,
+    loaded: Option<&Incident>,
     site: Site,
     id: Uuid,
     stale: Option<Timestamp>,
     now: Timestamp,
 ) -> Option<Result<String, askama::Error>> {
     let chrome = Chrome::new(settings, site, false, stale_moment(stale, settings, now));
-    let Some(incident) = data.incident(id) else {
+    let Some(incident) = data.incident(id).or(loaded.filter(|i| i.id == id)) else {
         // Statuspage links a maintenance like an incident (`/incidents/{id}`).
         let m = data.maintenance(id)?;
         let maintenance = MaintenanceView::of(m, data, &chrome, settings, now);

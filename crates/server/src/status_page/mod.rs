@@ -193,9 +193,10 @@ fn wants_refresh(uri: &Uri) -> bool {
     matches!(query_value(uri, "refresh"), Some("1" | "true" | "on" | "yes"))
 }
 
-/// `?page=N` of the history; anything unreadable is page 1.
-fn history_page(uri: &Uri) -> u32 {
-    query_value(uri, "page").and_then(|p| p.parse::<u32>().ok()).filter(|p| *p >= 1).unwrap_or(1)
+/// `?after=<incident id>`: the history page after that incident; anything unreadable is the
+/// first page.
+fn history_after(uri: &Uri) -> Option<Uuid> {
+    query_value(uri, "after").and_then(|p| p.parse::<Uuid>().ok())
 }
 
 /// Answers with the cached document, 503 before the first build, 404 when it does not exist.
@@ -203,9 +204,13 @@ async fn serve(cache: &StatusCache, site: Site, doc: Doc, headers: &HeaderMap) -
     let Some(snapshot) = cache.snapshot_or_build().await else {
         return cache::unavailable();
     };
-    match snapshot.get(&cache.settings, DocKey::new(site, doc)).await {
-        Some(document) => document.respond(headers),
-        None => not_found(site),
+    match snapshot.get(&cache.settings, &cache.pool, DocKey::new(site, doc)).await {
+        Ok(Some(document)) => document.respond(headers),
+        Ok(None) => not_found(site),
+        Err(e) => {
+            tracing::warn!(error = %e, doc = ?doc, "status page: a document's own read failed");
+            cache::unreadable()
+        }
     }
 }
 
@@ -235,7 +240,7 @@ async fn site_home(State(cache): State<Arc<StatusCache>>, request: Request) -> R
 }
 
 async fn site_history(State(cache): State<Arc<StatusCache>>, request: Request) -> Response {
-    let doc = Doc::History { page: history_page(request.uri()) };
+    let doc = Doc::History { after: history_after(request.uri()) };
     serve(&cache, Site::Public, doc, request.headers()).await
 }
 
@@ -258,7 +263,7 @@ async fn internal_home(State(app): State<AppState>, request: Request) -> Respons
 
 /// `GET /status/history`.
 async fn internal_history(State(app): State<AppState>, request: Request) -> Response {
-    let doc = Doc::History { page: history_page(request.uri()) };
+    let doc = Doc::History { after: history_after(request.uri()) };
     serve(&app.status, Site::Internal, doc, request.headers()).await
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::cache::{ApiDoc, Doc, DocKey, Document, Settings, Site};
-use super::data::StatusData;
+use super::data::{HistoryChunk, Incident, StatusData};
 use super::{calendar, feeds, html, statuspage_api};
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -15,19 +15,42 @@ const ATOM: &str = "application/atom+xml; charset=utf-8";
 const RSS: &str = "application/rss+xml; charset=utf-8";
 const CALENDAR: &str = "text/calendar; charset=utf-8";
 
-/// Whether `doc` names something that exists in `data` (an incident, a history page).
-pub(crate) fn exists(settings: &Settings, data: &StatusData, doc: Doc) -> bool {
+/// What a document outside the loaded data is rendered from, read by its own query: an older
+/// history page, an incident no longer on the status page.
+pub(crate) enum Extra {
+    History(HistoryChunk),
+    Incident(Box<Incident>),
+}
+
+/// Whether `doc` needs its own read (it lies outside what a rebuild loads).
+pub(crate) fn needs_read(data: &StatusData, doc: Doc) -> bool {
     match doc {
-        Doc::Incident(id) => data.incident(id).is_some() || data.maintenance(id).is_some(),
-        Doc::History { page } => page >= 1 && page <= html::history_pages(data, settings),
-        _ => true,
+        Doc::Incident(id) => data.incident(id).is_none() && data.maintenance(id).is_none(),
+        Doc::History { after } => after.is_some(),
+        _ => false,
     }
 }
 
-/// Renders one document; `None` when it does not exist or failed to render (logged).
+/// Reads what `doc` is rendered from when it lies outside the loaded data; `None` when it
+/// names nothing public.
+pub(crate) async fn read(pool: &sqlx::PgPool, doc: Doc) -> Result<Option<Extra>, sqlx::Error> {
+    Ok(match doc {
+        Doc::Incident(id) => {
+            super::data::load_incident(pool, id).await?.map(|i| Extra::Incident(Box::new(i)))
+        }
+        Doc::History { after: Some(after) } => {
+            super::data::load_history(pool, after).await?.map(Extra::History)
+        }
+        _ => None,
+    })
+}
+
+/// Renders one document (from `extra` when it needed its own read); `None` when it does not
+/// exist or failed to render (logged).
 pub(crate) fn one(
     settings: &Settings,
     data: &StatusData,
+    extra: Option<&Extra>,
     key: DocKey,
     stale: Option<Timestamp>,
     now: Timestamp,
@@ -41,13 +64,22 @@ pub(crate) fn one(
     };
     match key.doc {
         Doc::Home { refresh } => html_doc(html::home(settings, data, key.site, refresh, stale, now)),
-        Doc::History { page } => {
-            if !exists(settings, data, key.doc) {
-                return None;
-            }
-            html_doc(html::history(settings, data, key.site, page, stale, now))
+        Doc::History { after: None } => {
+            html_doc(html::history(settings, data, &data.history, key.site, stale, now))
         }
-        Doc::Incident(id) => html_doc(html::incident(settings, data, key.site, id, stale, now)?),
+        Doc::History { after: Some(_) } => match extra {
+            Some(Extra::History(chunk)) => {
+                html_doc(html::history(settings, data, chunk, key.site, stale, now))
+            }
+            _ => None,
+        },
+        Doc::Incident(id) => {
+            let loaded = match extra {
+                Some(Extra::Incident(i)) => Some(&**i),
+                _ => None,
+            };
+            html_doc(html::incident(settings, data, loaded, key.site, id, stale, now)?)
+        }
         Doc::Api(api) => match statuspage_api::render(settings, data, api) {
             Ok(body) => Some(Document::new(JSON, body, true)),
             Err(e) => {
@@ -75,7 +107,7 @@ pub(crate) fn eager(
     // The status host's pages; the internal host's copies (`/status`) and the `?refresh=1`
     // variants are rendered on first use: few readers ask for them.
     keys.push(DocKey::new(Site::Public, Doc::Home { refresh: false }));
-    keys.push(DocKey::new(Site::Public, Doc::History { page: 1 }));
+    keys.push(DocKey::new(Site::Public, Doc::History { after: None }));
     for incident in data.open_incidents() {
         keys.push(DocKey::new(Site::Public, Doc::Incident(incident.id)));
     }
@@ -91,7 +123,7 @@ pub(crate) fn eager(
             docs.insert(key, kept.clone());
             continue;
         }
-        if let Some(doc) = one(settings, data, key, stale, now) {
+        if let Some(doc) = one(settings, data, None, key, stale, now) {
             docs.insert(key, Arc::new(doc));
         }
     }

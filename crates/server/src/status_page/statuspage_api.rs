@@ -13,6 +13,11 @@
 //!   worst component impact (degraded minor, partial major, major outage critical).
 //! - `incident_updates`: public updates (corrected text in place), plus "resolved" and
 //!   "reopened" entries the portal writes when no public update said so; newest first.
+//! - `incidents.json` holds at most the 50 most recent incidents, as Statuspage's does: every
+//!   unresolved one, then the most recently resolved within the status page's window (14 days,
+//!   `data::RECENT_DAYS`); older ones are only on the history pages. The Atom and RSS feeds
+//!   list the same incidents. `summary.json` and `incidents/unresolved.json` list the
+//!   unresolved ones only.
 //! - `shortlink`: the incident's page on the status site. Timestamps: RFC 3339 (ISO 8601), UTC.
 //! - Scheduled maintenances: announced windows (not drafts, not cancelled ones), with
 //!   `scheduled_for`/`scheduled_until` (planned), `status` `scheduled` / `in_progress` /
@@ -31,8 +36,22 @@ use twisterlab_domain::maintenance::PublicStatus;
 use super::data::{Component, Group, Incident, Maintenance, StatusData};
 use crate::clock::iso;
 
-/// Incidents in `incidents.json`, newest first (Statuspage's limit).
+/// Incidents in `incidents.json`, newest first (Statuspage's limit), unresolved ones always.
 pub(crate) const INCIDENT_LIMIT: usize = 50;
+
+/// The incidents `incidents.json` and the feeds list: every open one, and resolved ones (newest
+/// start first) while fewer than [`INCIDENT_LIMIT`] are listed.
+pub(crate) fn listed(data: &StatusData) -> impl Iterator<Item = &Incident> {
+    let room = INCIDENT_LIMIT.saturating_sub(data.open_incidents().count());
+    let mut resolved = 0usize;
+    data.incidents.iter().filter(move |i| {
+        if i.is_open() {
+            return true;
+        }
+        resolved += 1;
+        resolved <= room
+    })
+}
 
 #[derive(Serialize)]
 pub(crate) struct PageJson {
@@ -362,12 +381,7 @@ pub(crate) fn render(
         }
         ApiDoc::Incidents => serde_json::to_vec(&IncidentsJson {
             page,
-            incidents: data
-                .incidents
-                .iter()
-                .take(INCIDENT_LIMIT)
-                .map(|i| incident(settings, data, i))
-                .collect(),
+            incidents: listed(data).map(|i| incident(settings, data, i)).collect(),
         }),
         ApiDoc::UnresolvedIncidents => serde_json::to_vec(&IncidentsJson { page, incidents: unresolved() }),
         ApiDoc::ScheduledMaintenances => serde_json::to_vec(&MaintenancesJson {

@@ -372,7 +372,7 @@ async fn the_uptime_bars_follow_the_recorded_history(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
-async fn history_is_by_month_and_paginated_and_incident_pages_exist(pool: PgPool) {
+async fn history_is_paginated_and_incident_pages_exist(pool: PgPool) {
     let commander = testing::user(&pool, Role::Commander).await;
     let recent = incident("Recent cache hiccup").severity(Severity::P3).by(&commander).declare(&pool).await;
     let recent_id = recent.id;
@@ -394,19 +394,19 @@ async fn history_is_by_month_and_paginated_and_incident_pages_exist(pool: PgPool
 
     let (status, page1) = text(&app, status_get("/history", &[])).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page1.contains("Recent cache hiccup") && !page1.contains("Ancient database outage"));
-    assert!(page1.contains("Page 1 of 3") && page1.contains("href=\"/history?page=2\""), "{page1}");
-    let (_, page3) = text(&app, status_get("/history?page=3", &[])).await;
-    assert!(page3.contains("Ancient database outage"), "{page3}");
-    assert!(page3.contains("No incidents reported."));
-    let (status, _) = text(&app, status_get("/history?page=4", &[])).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page1.contains("Recent cache hiccup") && page1.contains("Ancient database outage"), "{page1}");
+    assert!(!page1.contains("Private thing") && !page1.contains("rel=\"next\""), "one page: {page1}");
+    let (status, _) = text(&app, status_get(&format!("/history?after={private_id}"), &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a private incident is no page of the history");
+    let (status, page) = text(&app, status_get(&format!("/history?after={recent_id}"), &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Ancient database outage") && !page.contains("Recent cache hiccup"), "{page}");
 
     let (status, page) = text(&app, status_get(&format!("/incidents/{recent_id}"), &[])).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Recent cache hiccup") && page.contains("Investigating"));
     let (status, page) = text(&app, status_get(&format!("/incidents/{old_id}"), &[])).await;
-    assert_eq!(status, StatusCode::OK, "an old incident is rendered on demand");
+    assert_eq!(status, StatusCode::OK, "an old incident is read and rendered on demand");
     assert!(page.contains("Resolved"));
     for missing in [private_id.to_string(), Uuid::now_v7().to_string(), "INC-1".into()] {
         let (status, _) = text(&app, status_get(&format!("/incidents/{missing}"), &[])).await;
@@ -417,6 +417,119 @@ async fn history_is_by_month_and_paginated_and_incident_pages_exist(pool: PgPool
             .await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("href=\"/status/history\""));
+}
+
+/// `count` public incidents resolved 1, 2, … `count` hours ago, each after half an hour,
+/// titled "Blip n done" (n = 1 is the most recent).
+async fn resolved_blips(pool: &PgPool, count: i32) {
+    sqlx::query(
+        "insert into incidents (id, title, severity, status, started_at, detected_at, resolved_at, respond_by, escalate_by)
+         select gen_random_uuid(), 'Blip ' || g || ' done', 'P3', 'resolved',
+                now() - g * interval '1 hour' - interval '30 minutes', now() - g * interval '1 hour' - interval '30 minutes',
+                now() - g * interval '1 hour', now(), now()
+           from generate_series(1, $1) g",
+    )
+    .bind(count)
+    .execute(pool)
+    .await
+    .expect("resolved incidents");
+}
+
+/// A public incident started `days` ago, resolved a day later unless `open`.
+async fn incident_days_ago(pool: &PgPool, title: &str, days: i32, open: bool) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "insert into incidents (id, title, severity, status, started_at, detected_at, resolved_at, respond_by, escalate_by)
+         values ($1, $2, 'P2', $3, now() - $4 * interval '1 day', now() - $4 * interval '1 day',
+                 case when $3 = 'resolved' then now() - ($4 - 1) * interval '1 day' end, now(), now())",
+    )
+    .bind(id)
+    .bind(title)
+    .bind(if open { "investigating" } else { "resolved" })
+    .bind(days)
+    .execute(pool)
+    .await
+    .expect("incident");
+    id
+}
+
+fn incident_names(json: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(json).expect("json");
+    v["incidents"]
+        .as_array()
+        .expect("incidents")
+        .iter()
+        .map(|i| i["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+fn blips(range: std::ops::RangeInclusive<i32>) -> Vec<String> {
+    range.map(|n| format!("Blip {n} done")).collect()
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn with_more_than_50_recently_resolved_the_page_and_incidents_json_show_the_latest_50(pool: PgPool) {
+    resolved_blips(&pool, 60).await;
+    let (app, _worker) = built(&pool).await;
+
+    let (status, json) = text(&app, status_get("/api/v2/incidents.json", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(incident_names(&json), blips(1..=50), "the 50 most recently resolved, newest first");
+
+    let (_, page) = text(&app, status_get("/", &[])).await;
+    for n in 1..=60 {
+        assert_eq!(page.contains(&format!(">Blip {n} done<")), n <= 50, "Blip {n} on the status page");
+    }
+    let (_, feed) = text(&app, status_get("/history.atom", &[])).await;
+    assert_eq!(feed.matches("<entry>").count(), 50, "the feed lists the same 50");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn an_incident_resolved_15_days_ago_is_only_in_the_history_and_an_old_open_one_stays_on_the_page(
+    pool: PgPool,
+) {
+    resolved_blips(&pool, 60).await;
+    let fortnight = incident_days_ago(&pool, "Fortnight-old outage", 16, false).await;
+    incident_days_ago(&pool, "Slow burning leak", 100, true).await;
+    let (app, _worker) = built(&pool).await;
+
+    let (_, page) = text(&app, status_get("/", &[])).await;
+    assert!(page.contains("Slow burning leak"), "an open incident is on the page whatever its age");
+    assert!(!page.contains("Fortnight-old outage"), "resolved 15 days ago: off the page");
+    let (_, json) = text(&app, status_get("/api/v2/incidents.json", &[])).await;
+    let names = incident_names(&json);
+    assert_eq!(names.len(), 50, "at most 50, as Statuspage");
+    assert!(
+        names.contains(&"Slow burning leak".to_owned())
+            && !names.contains(&"Fortnight-old outage".to_owned())
+    );
+    let (_, json) = text(&app, status_get("/api/v2/incidents/unresolved.json", &[])).await;
+    assert_eq!(incident_names(&json), vec!["Slow burning leak"]);
+
+    // The history pages, followed by their "Older" links, reach the oldest incident.
+    let mut history = String::new();
+    let mut next = Some("/history".to_owned());
+    let mut pages = 0;
+    while let Some(href) = next {
+        let (status, page) = text(&app, status_get(&href, &[])).await;
+        assert_eq!(status, StatusCode::OK, "{href}");
+        pages += 1;
+        next = page
+            .split("\" rel=\"next\"")
+            .next()
+            .filter(|_| page.contains("rel=\"next\""))
+            .and_then(|before| before.rsplit("href=\"").next())
+            .map(str::to_owned);
+        history.push_str(&page);
+    }
+    assert_eq!(pages, 2, "62 incidents, 50 a page");
+    for title in blips(1..=60).iter().map(String::as_str).chain(["Fortnight-old outage", "Slow burning leak"])
+    {
+        assert_eq!(history.matches(&format!(">{title}<")).count(), 1, "{title} once in the history");
+    }
+    let (status, page) = text(&app, status_get(&format!("/incidents/{fortnight}"), &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Fortnight-old outage"));
 }
 
 // ---------------------------------------------------------------------------------------------

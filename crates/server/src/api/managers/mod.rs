@@ -83,7 +83,7 @@ impl EscalationJson {
             id: e.event_id,
             incident_number: e.number,
             incident_title: e.title.clone(),
-            html_url: format!("/incidents/{}#e-{}", e.number, e.event_id),
+            html_url: format!("/incidents/{}/events/{}", e.number, e.event_id),
             severity: e.severity.clone(),
             kind: e.kind.as_str(),
             level: e.level.as_str(),

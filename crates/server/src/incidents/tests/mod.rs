@@ -9,6 +9,7 @@ mod list;
 mod running;
 mod show;
 mod sla;
+mod timeline;
 
 use axum::body::Body;
 use axum::http::{Response, StatusCode, header};

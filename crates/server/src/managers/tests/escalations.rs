@@ -38,7 +38,7 @@ async fn an_unanswered_incident_lists_its_missed_acknowledgement_escalation_and_
     let missed = event_ids(&pool, "missed_acknowledgement").await;
     assert_eq!(missed.len(), 1);
     assert!(
-        table.contains(&format!("href=\"/incidents/{}#e-{}\"", inc.number.get(), missed[0])),
+        table.contains(&format!("href=\"/incidents/{}/events/{}\"", inc.number.get(), missed[0])),
         "the row links to the moment on the timeline"
     );
     // The anchor exists on the incident page.

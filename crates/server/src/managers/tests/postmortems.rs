@@ -129,7 +129,7 @@ async fn a_published_postmortem_shows_on_the_status_page_and_a_draft_or_one_in_r
     let page = expect(&app, get(&format!("/incidents/{n}"), Some(&commander)), StatusCode::OK).await;
     assert!(!page.contains("Postmortem due."));
     let page = expect(&app, get(&path, Some(&commander)), StatusCode::OK).await;
-    assert!(page.contains(&format!("#e-{event}")), "the excerpt links to the timeline");
+    assert!(page.contains(&format!("/events/{event}\"")), "the excerpt links to the moment on the timeline");
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
