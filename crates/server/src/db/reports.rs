@@ -1,5 +1,11 @@
 //! The managers' report figures, aggregated in SQL over the incidents started in a period
 //! (`percentile_disc` like `twisterlab_domain::period::figures`, which defines them).
+//!
+//! The percentiles order the durations as intervals and convert only the picked one to seconds:
+//! a timestamp difference is days and microseconds, so intervals sort as their seconds do and
+//! the figure is the very value a per-row `extract(epoch …)` would have picked, while `extract`
+//! (numeric since PostgreSQL 14) then runs once per group instead of once per incident, which
+//! over the trend's twelve periods is every incident (bench/README.md, Managers).
 
 use jiff::Timestamp;
 use sqlx::PgExecutor;
@@ -47,17 +53,17 @@ pub(crate) async fn by_severity(
     sqlx::query_as(
         "with inc as (
              select i.severity, i.acknowledged_at, i.respond_by,
-                    extract(epoch from i.acknowledged_at - i.started_at)::float8 as tta,
-                    extract(epoch from i.resolved_at - i.started_at)::float8 as ttr,
+                    i.acknowledged_at - i.started_at as tta,
+                    i.resolved_at - i.started_at as ttr,
                     exists (select 1 from escalations e where e.incident_id = i.id and e.kind = 'manager_escalation') as to_manager
                from incidents i
               where i.started_at >= $1 and i.started_at < $2 and ($3::text is null or i.severity = $3)
          )
          select severity, count(*) as declared,
-                percentile_disc(0.5) within group (order by tta) as mtta_median,
-                percentile_disc(0.9) within group (order by tta) as mtta_p90,
-                percentile_disc(0.5) within group (order by ttr) as mttr_median,
-                percentile_disc(0.9) within group (order by ttr) as mttr_p90,
+                extract(epoch from percentile_disc(0.5) within group (order by tta))::float8 as mtta_median,
+                extract(epoch from percentile_disc(0.9) within group (order by tta))::float8 as mtta_p90,
+                extract(epoch from percentile_disc(0.5) within group (order by ttr))::float8 as mttr_median,
+                extract(epoch from percentile_disc(0.9) within group (order by ttr))::float8 as mttr_p90,
                 count(*) filter (where acknowledged_at <= respond_by) as within_target,
                 count(*) filter (where to_manager) as escalated_to_manager,
                 count(*) filter (where coalesce(acknowledged_at, $4) > respond_by) as sla_breaches
@@ -174,8 +180,8 @@ pub(crate) async fn trend(
     let ends: Vec<_> = periods.iter().map(|(_, e)| from_jiff(*e)).collect();
     sqlx::query_as(
         "select p.idx, count(i.id) as declared,
-                percentile_disc(0.5) within group (order by extract(epoch from i.acknowledged_at - i.started_at)::float8) as mtta_median,
-                percentile_disc(0.5) within group (order by extract(epoch from i.resolved_at - i.started_at)::float8) as mttr_median,
+                extract(epoch from percentile_disc(0.5) within group (order by i.acknowledged_at - i.started_at))::float8 as mtta_median,
+                extract(epoch from percentile_disc(0.5) within group (order by i.resolved_at - i.started_at))::float8 as mttr_median,
                 count(i.id) filter (where i.acknowledged_at <= i.respond_by) as within_target
            from unnest($1::timestamptz[], $2::timestamptz[]) with ordinality as p (start_at, end_at, idx)
            left join incidents i
