@@ -386,9 +386,13 @@ async fn viewers_and_viewer_tokens_never_read_a_private_incident_on_any_route(po
             let (response, _) =
                 send(&app, request(&Method::GET, &path, "text/html", &caller, SAME_ORIGIN)).await;
             // A permalink answers with the way to the page that holds its event.
-            let expected = if spec.path.ends_with("/events/{id}") { StatusCode::SEE_OTHER } else { StatusCode::OK };
+            let expected =
+                if spec.path.ends_with("/events/{id}") { StatusCode::SEE_OTHER } else { StatusCode::OK };
             if response.status() != expected {
-                failures.push(format!("GET {path}: the responder got {}, expected {expected}", response.status()));
+                failures.push(format!(
+                    "GET {path}: the responder got {}, expected {expected}",
+                    response.status()
+                ));
             }
         }
     }

@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 use twisterlab_domain::incident::Title;
 use twisterlab_domain::maintenance::{
     self as rules, Checklist, ChecklistError, DefaultItem, Notice, NoticeDecision, OverrideError,
-    OverrideRequest, PublicStatus, StartClearance, StartRefused, WindowDraft, WindowState,
+    OverrideRequest, PublicStatus, StartClearance, StartRefused, ValidWindow, WindowDraft, WindowState,
 };
 use twisterlab_domain::role::Role;
 use uuid::Uuid;
@@ -142,16 +142,14 @@ pub(crate) struct WindowInput {
     pub owner_id: Option<Uuid>,
 }
 
-/// Creates a draft window with the runbook's checklist. Field errors for a bad title, a start
-/// in the past, an end before the start, a window longer than `max_duration`, no or unknown
-/// components, an unknown owner; nothing is saved then.
-pub(crate) async fn create(
+/// The checks a window's fields get on create and on edit, all reported at once: the domain's
+/// draft rules at `now`, the description's length, and components that exist.
+async fn check_window_input(
     tx: &mut PgConnection,
-    actor: &Actor,
     input: &WindowInput,
-    max_duration: SignedDuration,
     now: Timestamp,
-) -> Result<Window, MaintenanceError> {
+    max_duration: SignedDuration,
+) -> Result<(Option<ValidWindow>, Vec<FieldError>), MaintenanceError> {
     let draft = WindowDraft {
         title: input.title.clone(),
         starts_at: input.starts_at,
@@ -175,6 +173,20 @@ pub(crate) async fn create(
             format!("No component has the id {}: choose components of the status page.", unknown.join(", ")),
         ));
     }
+    Ok((valid, errors))
+}
+
+/// Creates a draft window with the runbook's checklist. Field errors for a bad title, a start
+/// in the past, an end before the start, a window longer than `max_duration`, no or unknown
+/// components, an unknown owner; nothing is saved then.
+pub(crate) async fn create(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    input: &WindowInput,
+    max_duration: SignedDuration,
+    now: Timestamp,
+) -> Result<Window, MaintenanceError> {
+    let (valid, mut errors) = check_window_input(tx, input, now, max_duration).await?;
     let owner_id = input.owner_id.or(actor.user_id);
     let owner_ok = match owner_id {
         Some(id) => users::find(&mut *tx, id).await?.is_some_and(|u| u.active),
@@ -901,32 +913,10 @@ pub(crate) async fn edit(
         return Err(MaintenanceError::Stale { current: window.version });
     }
     let typed = &input.window;
-    let draft = WindowDraft {
-        title: typed.title.clone(),
-        starts_at: typed.starts_at,
-        ends_at: typed.ends_at,
-        components: typed.components.clone(),
-    };
     // A start that is not moved may have passed (a scheduled window started late); only a
     // moved start must be from now on.
     let checked_at = if typed.starts_at == window.starts_at { now.min(window.starts_at) } else { now };
-    let mut errors: Vec<FieldError> = vec![];
-    let valid = rules::validate_draft(&draft, checked_at, max_duration)
-        .map_err(|e| errors.extend(e.into_iter().map(|f| FieldError::new(f.field.as_str(), f.message))))
-        .ok();
-    check_text("description", &typed.description, false, &mut errors);
-    let mut unknown = vec![];
-    for component in &typed.components {
-        if components::find(&mut *tx, *component).await?.is_none() {
-            unknown.push(component.to_string());
-        }
-    }
-    if !unknown.is_empty() {
-        errors.push(FieldError::new(
-            "components",
-            format!("No component has the id {}: choose components of the status page.", unknown.join(", ")),
-        ));
-    }
+    let (valid, mut errors) = check_window_input(tx, typed, checked_at, max_duration).await?;
     let (Some(valid), true) = (valid, errors.is_empty()) else {
         return Err(MaintenanceError::Invalid(errors));
     };
