@@ -259,6 +259,21 @@ impl<P: Clone + PartialEq> Rotation<P> {
         Shift { start, end, who: self.scheduled(index).clone(), overridden: false }
     }
 
+    /// Everyone's turn from `t` on, in the order they go on call (overrides aside): the person
+    /// on shift at `t` first, with the start of their shift, then each next one with the start of
+    /// their next shift. Pages list people this way rather than in stored order, which starts
+    /// from whoever had the first shift long ago.
+    pub fn turns(&self, t: Timestamp) -> Vec<Shift<P>> {
+        let first = self.schedule.index_at(t);
+        let n = i64::try_from(self.participants.len()).unwrap_or(1);
+        (first..first.saturating_add(n))
+            .map(|index| {
+                let (start, end) = self.schedule.shift(index);
+                Shift { start, end, who: self.scheduled(index).clone(), overridden: false }
+            })
+            .collect()
+    }
+
     /// Who is on call at `t`. Overrides later in `overrides` win over earlier ones.
     pub fn on_call_at(&self, t: Timestamp, overrides: &[Override<P>]) -> OnCall<P> {
         let index = self.schedule.index_at(t);
@@ -373,6 +388,21 @@ mod tests {
             Schedule::new(zone("Europe/Berlin"), date(2026, 1, 5), Weekday::Monday, time(9, 0, 0, 0), 7)
                 .expect("valid schedule");
         Rotation::new(vec!["alice", "bob", "carol"], schedule).expect("valid rotation")
+    }
+
+    #[test]
+    fn turns_start_with_whoever_is_on_shift_and_follow_the_hand_offs() {
+        let r = berlin_weekly();
+        // Week 3 from 2026-01-05 is Carol's: 2026-01-19 09:00 Berlin to 2026-01-26 09:00.
+        let turns = r.turns(at("Europe/Berlin", 2026, 1, 21, 12, 0));
+        let who: Vec<&str> = turns.iter().map(|s| s.who).collect();
+        assert_eq!(who, ["carol", "alice", "bob"]);
+        assert_eq!(turns[0].start, at("Europe/Berlin", 2026, 1, 19, 9, 0));
+        assert_eq!(turns[1].start, at("Europe/Berlin", 2026, 1, 26, 9, 0));
+        assert_eq!(turns[2].start, at("Europe/Berlin", 2026, 2, 2, 9, 0));
+        // At the hand-off instant the new person is on shift.
+        let at_handoff = r.turns(at("Europe/Berlin", 2026, 1, 26, 9, 0));
+        assert_eq!(at_handoff[0].who, "alice");
     }
 
     fn hours(a: Timestamp, b: Timestamp) -> i64 {

@@ -2,10 +2,10 @@
 //! everyone signed in; editing rotations and overrides for admins through `oncall::service`.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::Form;
 use jiff::{SignedDuration, Timestamp};
 use twisterlab_domain::role::Role;
 use twisterlab_domain::rotation;
@@ -13,6 +13,8 @@ use twisterlab_domain::rotation;
 use super::service::{self, OnCallError, OverrideInput, RotationInput};
 use crate::auth::CurrentUser;
 use crate::db::oncall::{self as store, Covered, Person, RotationKind, RotationRow, Team};
+use crate::db::users::{self, User};
+use crate::incidents::view::user_label;
 use crate::state::AppState;
 use crate::validation::FieldErrors;
 use crate::web::error::AppError;
@@ -83,9 +85,14 @@ pub(crate) struct RotationView {
     pub(crate) summary: Option<String>,
     /// Why a stored rotation cannot be used, if so.
     pub(crate) problem: Option<String>,
-    pub(crate) participants: Vec<Person>,
+    /// Everyone in the order they go on call from now: whoever is on shift first.
+    pub(crate) turns: Vec<ShiftView>,
     pub(crate) plan: Vec<ShiftView>,
     pub(crate) overrides: Vec<OverrideView>,
+    /// Who may cover in an override (active people with the rotation's role).
+    pub(crate) cover_choices: Vec<Choice>,
+    /// The id of that picker (one per rotation on the page).
+    pub(crate) cover_id: String,
 }
 
 #[derive(Template)]
@@ -119,7 +126,6 @@ impl OnCallPage {
             return "";
         }
         match field {
-            "user" => &self.form.user,
             "starts_at" => &self.form.starts_at,
             "ends_at" => &self.form.ends_at,
             _ => &self.form.note,
@@ -162,12 +168,26 @@ fn summary(r: &RotationRow) -> String {
     )
 }
 
+/// The people a rotation of `kind` may list, as choices; `picked` is selected.
+fn people_choices(people: &[User], kind: RotationKind, picked: &str) -> Vec<Choice> {
+    let need = service::min_role(kind);
+    std::iter::once(Choice::new("", "choose someone", picked.is_empty()))
+        .chain(
+            people
+                .iter()
+                .filter(|u| u.active && u.role.allows(need))
+                .map(|u| Choice::new(u.id.to_string(), user_label(u), u.id.to_string() == picked)),
+        )
+        .collect()
+}
+
 fn rotation_view(
     kind: RotationKind,
     team: &Team,
     rows: &[RotationRow],
     t: Timestamp,
     zone: &jiff::tz::TimeZone,
+    cover_choices: Vec<Choice>,
 ) -> RotationView {
     let row = rows.iter().find(|r| r.kind == kind);
     let covered = team.get(kind);
@@ -202,14 +222,31 @@ fn rotation_view(
                 .collect()
         })
         .unwrap_or_default();
+    let turns = covered
+        .map(|c| {
+            c.rotation
+                .turns(t)
+                .into_iter()
+                .map(|s| ShiftView {
+                    start: Moment::new(s.start, zone, t),
+                    end: Moment::new(s.end, zone, t),
+                    current: s.start <= t,
+                    who: s.who,
+                    overridden: false,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     RotationView {
         kind: kind.as_str(),
         label: kind.label(),
         summary: row.map(summary),
         problem: row.and_then(|r| r.to_domain().err()),
-        participants: row.map(|r| r.participants.clone()).unwrap_or_default(),
+        turns,
         plan,
         overrides,
+        cover_choices,
+        cover_id: format!("{}-user", kind.as_str()),
     }
 }
 
@@ -226,6 +263,7 @@ async fn oncall_page(
     let mut conn = app.pool.acquire().await?;
     let rows = store::rotations(&mut conn).await?;
     let team = store::team(&mut conn, t).await?;
+    let people = users::list(&mut *conn).await?;
     let (failed_kind, form, errors) = match failed {
         Some((kind, form, errors)) => (Some(kind.as_str()), form, errors),
         None => (None, OverrideInput::default(), FieldErrors::new()),
@@ -235,7 +273,13 @@ async fn oncall_page(
         primary: who_view(team.responders.as_ref(), |o| Some(o.primary.clone()), t, zone, true),
         secondary: who_view(team.responders.as_ref(), |o| o.secondary.clone(), t, zone, false),
         manager: who_view(team.managers.as_ref(), |o| Some(o.primary.clone()), t, zone, true),
-        rotations: RotationKind::ALL.into_iter().map(|k| rotation_view(k, &team, &rows, t, zone)).collect(),
+        rotations: RotationKind::ALL
+            .into_iter()
+            .map(|k| {
+                let picked = if failed_kind == Some(k.as_str()) { form.user.trim() } else { "" };
+                rotation_view(k, &team, &rows, t, zone, people_choices(&people, k, picked))
+            })
+            .collect(),
         is_admin: me.role.allows(Role::Admin),
         notice,
         failed_kind,
@@ -268,9 +312,38 @@ pub(crate) struct RotationPage {
     pub(crate) form: RotationInput,
     /// Who may be listed, and what the list means.
     pub(crate) participants_hint: String,
+    /// One picker per place in the hand-off order.
+    pub(crate) places: Vec<Place>,
+    /// The pickers' own errors: none (the list has one message, on the fieldset).
+    pub(crate) no_errors: FieldErrors,
     pub(crate) weekdays: Vec<Choice>,
     pub(crate) errors: FieldErrors,
     pub(crate) exists: bool,
+}
+
+/// One place in a rotation's hand-off order: a picker of the people who may take it.
+pub(crate) struct Place {
+    pub(crate) id: String,
+    pub(crate) label: String,
+    pub(crate) choices: Vec<Choice>,
+}
+
+/// As many places as people who may be listed (at least one, and never fewer than already
+/// chosen), so a whole team fits without JavaScript adding rows.
+fn places(people: &[User], kind: RotationKind, form: &RotationInput) -> Vec<Place> {
+    let need = service::min_role(kind);
+    let eligible = people.iter().filter(|u| u.active && u.role.allows(need)).count();
+    let count = eligible.max(form.participant.len()).clamp(1, rotation::MAX_PARTICIPANTS);
+    (0..count)
+        .map(|i| {
+            let picked = form.participant.get(i).map_or("", |v| v.trim());
+            Place {
+                id: format!("participant-{}", i + 1),
+                label: format!("{}.", i + 1),
+                choices: people_choices(people, kind, picked),
+            }
+        })
+        .collect()
 }
 
 fn rotation_page(
@@ -279,6 +352,7 @@ fn rotation_page(
     form: RotationInput,
     errors: FieldErrors,
     exists: bool,
+    people: &[User],
 ) -> RotationPage {
     let selected: usize = form.handoff_weekday.trim().parse().unwrap_or(1);
     let meaning = match kind {
@@ -290,9 +364,11 @@ fn rotation_page(
         kind: kind.as_str(),
         label: kind.label(),
         participants_hint: format!(
-            "One e-mail address per line; each must be an active user with the role {} or higher. {meaning}",
+            "In the order they go on call: the first takes the first hand-off on or after the date below, and the list repeats. Active users with the role {} or higher; leave unused places empty. {meaning}",
             service::min_role(kind)
         ),
+        places: places(people, kind, &form),
+        no_errors: FieldErrors::new(),
         weekdays: WEEKDAYS
             .iter()
             .enumerate()
@@ -317,7 +393,7 @@ pub(crate) async fn edit_rotation(
     let form = match &row {
         Some(r) => RotationInput::of(r),
         None => RotationInput {
-            participants: String::new(),
+            participant: vec![],
             handoff_weekday: "1".into(),
             handoff_time: "09:00".into(),
             length_days: rotation::DEFAULT_LENGTH_DAYS.to_string(),
@@ -325,7 +401,8 @@ pub(crate) async fn edit_rotation(
             starts_on: Timestamp::now().to_zoned_datetime(app.config.timezone.clone()).date().to_string(),
         },
     };
-    Ok(render_page(&rotation_page(layout, kind, form, FieldErrors::new(), row.is_some())))
+    let people = users::list(&mut *conn).await?;
+    Ok(render_page(&rotation_page(layout, kind, form, FieldErrors::new(), row.is_some(), &people)))
 }
 
 /// `POST /oncall/rotations/{kind}`: saves the rotation; every process reloads its header.
@@ -344,11 +421,16 @@ pub(crate) async fn save_rotation(
         Ok(see_other_with_notice("/oncall", "saved"))
     }
     .await;
-    let exists = matches!(result, Err(AppError::Validation(_))) && {
+    let (exists, people) = if matches!(result, Err(AppError::Validation(_))) {
         let mut conn = app.pool.acquire().await?;
-        store::rotations(&mut conn).await?.iter().any(|r| r.kind == kind)
+        let exists = store::rotations(&mut conn).await?.iter().any(|r| r.kind == kind);
+        (exists, users::list(&mut *conn).await?)
+    } else {
+        (false, vec![])
     };
-    Ok(form_outcome(result, |errors| render_page(&rotation_page(layout, kind, form, errors, exists))))
+    Ok(form_outcome(result, |errors| {
+        render_page(&rotation_page(layout, kind, form, errors, exists, &people))
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------

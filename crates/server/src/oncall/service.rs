@@ -46,9 +46,9 @@ pub(crate) fn min_role(kind: RotationKind) -> Role {
 /// A rotation as typed in its form (or sent by the API or CLI).
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 pub(crate) struct RotationInput {
-    /// E-mail addresses, one per line, in hand-off order.
+    /// User ids, in hand-off order, one per picker row (blank rows are skipped).
     #[serde(default)]
-    pub(crate) participants: String,
+    pub(crate) participant: Vec<String>,
     /// ISO weekday, 1 = Monday.
     #[serde(default)]
     pub(crate) handoff_weekday: String,
@@ -70,7 +70,7 @@ impl RotationInput {
     /// The stored rotation as its form shows it.
     pub(crate) fn of(r: &RotationRow) -> Self {
         Self {
-            participants: r.participants.iter().map(|p| p.email.clone()).collect::<Vec<_>>().join("\n"),
+            participant: r.participants.iter().map(|p| p.id.to_string()).collect(),
             handoff_weekday: r.handoff_weekday.to_string(),
             handoff_time: hhmm(r.handoff_time),
             length_days: r.length_days.to_string(),
@@ -102,24 +102,29 @@ async fn check_rotation(
 ) -> Result<CheckedRotation, OnCallError> {
     let mut errors = FieldErrors::new();
     let mut people: Vec<User> = vec![];
-    // Every problem of the list in one message: the field shows one, and each line may be wrong.
+    // Every problem of the list in one message: the field shows one, and each choice may be wrong.
     let mut problems: Vec<String> = vec![];
-    let lines: Vec<&str> = input.participants.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    if lines.is_empty() {
-        problems.push("List at least one person, one e-mail address per line.".into());
-    } else if lines.len() > rotation::MAX_PARTICIPANTS {
-        problems.push(format!("List at most {} people.", rotation::MAX_PARTICIPANTS));
+    let picked: Vec<&str> = input.participant.iter().map(|v| v.trim()).filter(|v| !v.is_empty()).collect();
+    if picked.is_empty() {
+        problems.push("Choose at least one person.".into());
+    } else if picked.len() > rotation::MAX_PARTICIPANTS {
+        problems.push(format!("Choose at most {} people.", rotation::MAX_PARTICIPANTS));
     }
     let need = min_role(kind);
-    for line in lines.iter().take(rotation::MAX_PARTICIPANTS) {
-        match users::find_by_email(&mut *db, line).await? {
-            None => problems.push(format!("Nobody has the e-mail address {line}.")),
-            Some(u) if !u.active => problems.push(format!("{line} is deactivated.")),
+    for (i, value) in picked.iter().take(rotation::MAX_PARTICIPANTS).enumerate() {
+        let place = i + 1;
+        let found = match value.parse::<Uuid>() {
+            Ok(id) => users::find(&mut *db, id).await?,
+            Err(_) => None,
+        };
+        match found {
+            None => problems.push(format!("Choice {place} is not a user any more; choose again.")),
+            Some(u) if !u.active => problems.push(format!("{} is deactivated.", u.email)),
             Some(u) if !u.role.allows(need) => {
-                problems.push(format!("{line} is a {}; this rotation needs {} or higher.", u.role, need))
+                problems.push(format!("{} is a {}; this rotation needs {} or higher.", u.email, u.role, need))
             }
             Some(u) if people.iter().any(|p| p.id == u.id) => {
-                problems.push(format!("{line} is listed twice."))
+                problems.push(format!("{} is chosen twice.", u.email))
             }
             Some(u) => people.push(u),
         }
@@ -229,7 +234,7 @@ pub(crate) async fn save_rotation(
     Ok(())
 }
 
-/// An override as typed in its form: who covers (an e-mail address), from and until as
+/// An override as typed in its form: who covers (a user id, picked from a list), from and until as
 /// `datetime-local` values (`2026-01-07T18:00`) in the rotation's zone, and a note.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 pub(crate) struct OverrideInput {
@@ -279,7 +284,11 @@ pub(crate) async fn add_override(
     let zone = covered.rotation.schedule().zone().clone();
     let mut errors = FieldErrors::new();
     let need = min_role(kind);
-    let user = match users::find_by_email(&mut *tx, input.user.trim()).await? {
+    let user = match input.user.trim().parse::<Uuid>() {
+        Ok(id) => users::find(&mut *tx, id).await?,
+        Err(_) => None,
+    };
+    let user = match user {
         Some(u) if u.active && u.role.allows(need) => Some(u),
         Some(u) if u.active => {
             errors.push(
@@ -293,7 +302,7 @@ pub(crate) async fn add_override(
             None
         }
         None => {
-            errors.push("user", "Enter the e-mail address of the person who covers.");
+            errors.push("user", "Choose the person who covers.");
             None
         }
     };

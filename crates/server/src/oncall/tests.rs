@@ -16,15 +16,22 @@ use crate::state::AppState;
 use crate::testing::builders::team;
 use crate::testing::{self, person, send};
 
-fn rotation_form<'a>(participants: &'a str, zone: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("participants", participants),
+/// The rotation form with one picker row per value of `participants` (user ids, as the
+/// pickers send them, in hand-off order).
+fn rotation_form<'a>(participants: &'a [String], zone: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut form: Vec<(&str, &str)> = participants.iter().map(|p| ("participant", p.as_str())).collect();
+    form.extend([
         ("handoff_weekday", "1"),
         ("handoff_time", "09:00"),
         ("length_days", "7"),
         ("time_zone", zone),
         ("starts_on", "2026-01-05"),
-    ]
+    ]);
+    form
+}
+
+fn ids(people: &[&crate::db::users::User]) -> Vec<String> {
+    people.iter().map(|p| p.id.to_string()).collect()
 }
 
 /// `datetime-local` text for `t` in UTC.
@@ -44,7 +51,8 @@ async fn an_admin_sets_up_a_rotation_and_everyone_sees_the_next_four_weeks(pool:
     assert_eq!(response.status(), StatusCode::OK);
     assert!(html.contains("Set up the responders rotation") && html.contains("value=\"09:00\""), "{html}");
 
-    let people = format!("{}\n  {}\n", alice.email, bob.email.to_uppercase());
+    // An empty place between two people is skipped.
+    let people = vec![alice.id.to_string(), String::new(), bob.id.to_string()];
     let (response, _) = send(
         &app,
         testing::post_form(
@@ -82,7 +90,48 @@ async fn an_admin_sets_up_a_rotation_and_everyone_sees_the_next_four_weeks(pool:
     let (_, html) = send(&app, testing::get("/oncall", Some(&admin))).await;
     assert!(html.contains("Edit the responders rotation") && html.contains("Set up the managers rotation"));
     let (_, html) = send(&app, testing::get("/oncall/rotations/responders", Some(&admin))).await;
-    assert!(html.contains(&alice.email) && html.contains("Edit the responders rotation"));
+    assert!(html.contains("Edit the responders rotation"));
+    let first =
+        html.split("id=\"participant-1\"").nth(1).and_then(|s| s.split("</select>").next()).unwrap_or("");
+    assert!(first.contains(&format!("value=\"{}\" selected>Alice", alice.id)), "{first}");
+    let second =
+        html.split("id=\"participant-2\"").nth(1).and_then(|s| s.split("</select>").next()).unwrap_or("");
+    assert!(second.contains(&format!("value=\"{}\" selected>Bob", bob.id)), "{second}");
+}
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn the_page_lists_a_rotation_in_the_order_people_go_on_call_from_whoever_is_on_now(pool: PgPool) {
+    let admin = testing::signed_in(&pool, Role::Admin).await;
+    let alice = person(&pool, "Alice", Role::Responder).await;
+    let bob = person(&pool, "Bob", Role::Responder).await;
+    let carol = person(&pool, "Carol", Role::Responder).await;
+    let app = testing::app(&pool);
+    // Weekly hand-offs at midnight UTC on today's weekday, counting from a week ago: Alice had
+    // last week, Bob has this week, Carol is next.
+    let today = Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let week_ago = (today - jiff::Span::new().days(7)).to_string();
+    let weekday = today.weekday().to_monday_one_offset().to_string();
+    let people = ids(&[&alice, &bob, &carol]);
+    let mut form = rotation_form(&people, "UTC");
+    form.retain(|(k, _)| !matches!(*k, "starts_on" | "handoff_weekday" | "handoff_time"));
+    form.extend([
+        ("starts_on", week_ago.as_str()),
+        ("handoff_weekday", weekday.as_str()),
+        ("handoff_time", "00:00"),
+    ]);
+    let (response, _) =
+        send(&app, testing::post_form("/oncall/rotations/responders", Some(&admin), &form)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let (_, html) = send(&app, testing::get("/oncall", Some(&admin))).await;
+    let turns =
+        html.split("id=\"turns-responders\"").nth(1).and_then(|s| s.split("</ol>").next()).unwrap_or("");
+    let order: Vec<usize> = ["Bob", "Carol", "Alice"]
+        .iter()
+        .map(|name| turns.find(&format!("<strong>{name}</strong>")).unwrap_or(usize::MAX))
+        .collect();
+    assert!(order[0] < order[1] && order[1] < order[2] && order[2] < usize::MAX, "{turns}");
+    assert!(turns.contains("on shift since"), "{turns}");
 }
 
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
@@ -91,8 +140,13 @@ async fn a_rotation_is_refused_with_a_message_for_each_bad_field(pool: PgPool) {
     let viewer = person(&pool, "Vic", Role::Viewer).await;
     let responder = person(&pool, "Rae", Role::Responder).await;
     let app = testing::app(&pool);
-    let people =
-        format!("nobody@twisterlab.test\n{}\n{}\n{}", viewer.email, responder.email, responder.email);
+    let people = vec![
+        Uuid::new_v4().to_string(),
+        "nobody@twisterlab.test".to_owned(),
+        viewer.id.to_string(),
+        responder.id.to_string(),
+        responder.id.to_string(),
+    ];
     let mut form = rotation_form(&people, "Mars/Olympus");
     form.retain(|(k, _)| *k != "length_days" && *k != "handoff_time");
     form.push(("length_days", "0"));
@@ -101,9 +155,10 @@ async fn a_rotation_is_refused_with_a_message_for_each_bad_field(pool: PgPool) {
         send(&app, testing::post_form("/oncall/rotations/responders", Some(&admin), &form)).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     for message in [
-        "Nobody has the e-mail address nobody@twisterlab.test.",
+        "Choice 1 is not a user any more; choose again.",
+        "Choice 2 is not a user any more; choose again.",
         "is a viewer; this rotation needs responder or higher.",
-        "is listed twice.",
+        "is chosen twice.",
         "Enter an IANA time zone",
         "Enter a number of days from 1 to 365",
         "Enter a time such as 09:00.",
@@ -116,7 +171,7 @@ async fn a_rotation_is_refused_with_a_message_for_each_bad_field(pool: PgPool) {
         testing::post_form(
             "/oncall/rotations/managers",
             Some(&admin),
-            &rotation_form(&responder.email, "UTC"),
+            &rotation_form(&ids(&[&responder]), "UTC"),
         ),
     )
     .await;
@@ -138,7 +193,11 @@ async fn overrides_are_added_shown_and_removed_with_audit_rows(pool: PgPool) {
     let app = testing::app(&pool);
     let (response, _) = send(
         &app,
-        testing::post_form("/oncall/rotations/responders", Some(&admin), &rotation_form(&alice.email, "UTC")),
+        testing::post_form(
+            "/oncall/rotations/responders",
+            Some(&admin),
+            &rotation_form(&ids(&[&alice]), "UTC"),
+        ),
     )
     .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -146,8 +205,8 @@ async fn overrides_are_added_shown_and_removed_with_audit_rows(pool: PgPool) {
     let now = Timestamp::now();
     let (from, until) =
         (local(now - SignedDuration::from_hours(1)), local(now + SignedDuration::from_hours(2)));
-    let backwards =
-        [("user", carol.email.as_str()), ("starts_at", until.as_str()), ("ends_at", from.as_str())];
+    let carol_id = carol.id.to_string();
+    let backwards = [("user", carol_id.as_str()), ("starts_at", until.as_str()), ("ends_at", from.as_str())];
     let (response, html) =
         send(&app, testing::post_form("/oncall/rotations/responders/overrides", Some(&admin), &backwards))
             .await;
@@ -159,7 +218,7 @@ async fn overrides_are_added_shown_and_removed_with_audit_rows(pool: PgPool) {
     );
 
     let fields = [
-        ("user", carol.email.as_str()),
+        ("user", carol_id.as_str()),
         ("starts_at", from.as_str()),
         ("ends_at", until.as_str()),
         ("note", "Alice at the dentist"),
@@ -284,7 +343,7 @@ async fn the_on_call_use_cases_work_without_a_page_and_refuse_overrides_before_s
     let carol = person(&pool, "Carol", Role::Responder).await;
     let now = Timestamp::now();
     let cover = OverrideInput {
-        user: carol.email.clone(),
+        user: carol.id.to_string(),
         starts_at: local(now),
         ends_at: local(now + SignedDuration::from_hours(2)),
         note: "from the CLI".into(),
@@ -297,7 +356,7 @@ async fn the_on_call_use_cases_work_without_a_page_and_refuse_overrides_before_s
     assert!(testing::audit_actions(&pool, "oncall.override.create").await.is_empty());
 
     let weekly = RotationInput {
-        participants: carol.email.clone(),
+        participant: vec![carol.id.to_string()],
         handoff_weekday: "1".into(),
         handoff_time: "09:00".into(),
         length_days: "7".into(),
