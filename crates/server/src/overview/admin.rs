@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Routes {
         .get("/admin/services/{name}", admin, show_service)
         .post("/admin/services/{name}", admin, update_service)
         .post("/admin/services/{name}/enable", admin, enable_service)
+        .post("/admin/services/{name}/test", admin, test_service)
         .get("/admin/services/{name}/delete", admin, confirm_delete_service)
         .post("/admin/services/{name}/delete", admin, delete_service)
 }
@@ -135,6 +136,9 @@ pub(crate) struct ServiceForm {
     pub public_incidents: Option<String>,
     /// Checkbox: present when checked.
     pub enabled: Option<String>,
+    /// `test`: probe what the form describes once and show the result, saving nothing.
+    #[serde(default)]
+    pub intent: String,
 }
 
 impl ServiceForm {
@@ -152,6 +156,7 @@ impl ServiceForm {
             passes_before_up: service.passes_before_up.to_string(),
             public_incidents: service.public_incidents.then(|| "on".into()),
             enabled: service.enabled.then(|| "on".into()),
+            intent: String::new(),
         }
     }
 
@@ -243,6 +248,34 @@ pub(crate) struct ServiceFormPage {
     pub impacts: Vec<Choice>,
     pub severities: Vec<Choice>,
     pub errors: FieldErrors,
+    /// What "Test now" found, when the page answers one.
+    pub test: Option<ProbeTest>,
+}
+
+/// The result of one test probe, in words.
+pub(crate) struct ProbeTest {
+    pub passed: bool,
+    /// "Passed: 200 OK in 43 ms." or "Failed (timeout): no answer within 2 s, after 2,001 ms."
+    pub summary: String,
+    /// The start of the answer's body, when there was one.
+    pub excerpt: Option<String>,
+}
+
+impl ProbeTest {
+    fn of(url: &str, outcome: &super::probe::Outcome) -> Self {
+        let status =
+            outcome.http_status.map(|s| format!("{} ", super::probe::status_text(s))).unwrap_or_default();
+        let summary = match outcome.failure() {
+            None => format!("Passed: {url} answered {status}in {} ms.", outcome.latency_ms()),
+            Some(f) => format!(
+                "Failed ({}): {} ({url}, after {} ms).",
+                f.kind.label(),
+                f.reason,
+                outcome.latency_ms()
+            ),
+        };
+        Self { passed: outcome.ok(), summary, excerpt: outcome.excerpt.clone() }
+    }
 }
 
 impl ServiceFormPage {
@@ -294,7 +327,7 @@ impl ServiceFormPage {
                 )
             }))
             .collect();
-        Self { layout, editing, managed_by_file, form, components, impacts, severities, errors }
+        Self { layout, editing, managed_by_file, form, components, impacts, severities, errors, test: None }
     }
 }
 
@@ -315,6 +348,9 @@ async fn create_service(
 ) -> Result<Response, AppError> {
     let components = components::list(&app.pool).await?;
     let input = form.input();
+    if form.intent == "test" {
+        return test_typed(layout, None, form, &input, &components).await;
+    }
     let result: Result<Response, AppError> = async {
         let mut tx = app.pool.begin().await?;
         service::create(&mut tx, &me.actor, Via::Pages, &input).await?;
@@ -359,6 +395,9 @@ async fn update_service(
 ) -> Result<Response, AppError> {
     let components = components::list(&app.pool).await?;
     let input = form.input();
+    if form.intent == "test" {
+        return test_typed(layout, Some(name), form, &input, &components).await;
+    }
     let result: Result<Response, AppError> = async {
         let mut tx = app.pool.begin().await?;
         let changed = service::update(&mut tx, &me.actor, Via::Pages, &name, &input).await?;
@@ -370,6 +409,54 @@ async fn update_service(
     Ok(form_outcome(result, |errors| {
         render_page(&ServiceFormPage::new(layout, Some(name), false, form, errors, &components))
     }))
+}
+
+/// "Test these settings": probes what the form says once and shows the form again with the
+/// result (or its field errors); nothing is saved.
+async fn test_typed(
+    layout: Layout,
+    editing: Option<String>,
+    form: ServiceForm,
+    input: &ServiceInput,
+    components: &[Component],
+) -> Result<Response, AppError> {
+    match service::try_probe(input).await {
+        Ok(outcome) => {
+            let mut page = ServiceFormPage::new(layout, editing, false, form, FieldErrors::new(), components);
+            page.test = Some(ProbeTest::of(&input.spec.url, &outcome));
+            Ok(render_page(&page))
+        }
+        Err(e) => Ok(form_outcome(Err(e.into()), |errors| {
+            render_page(&ServiceFormPage::new(layout, editing, false, form, errors, components))
+        })),
+    }
+}
+
+/// `POST /admin/services/{name}/test`: probes the service as saved, once, and shows its page
+/// with the result. Nothing is recorded.
+async fn test_service(
+    State(app): State<AppState>,
+    me: CurrentUser,
+    layout: Layout,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    let stored = health::find_by_name(&app.pool, &name)
+        .await?
+        .ok_or_else(|| AppError::NotFoundThing { what: format!("Service {name}") })?;
+    let input = service::input_of(&stored);
+    let outcome = service::try_probe(&input).await?;
+    tracing::info!(service.name = %stored.name, by = %me.user.id, passed = outcome.ok(), "admin tested a probed service");
+    let components = components::list(&app.pool).await?;
+    let mut page = ServiceFormPage::new(
+        layout,
+        Some(stored.name.clone()),
+        stored.managed_by_file,
+        ServiceForm::of(&stored),
+        FieldErrors::new(),
+        &components,
+    );
+    page.test = Some(ProbeTest::of(&stored.url, &outcome));
+    Ok(render_page(&page))
 }
 
 /// `POST /admin/services/{name}/enable`: the one click that starts probing a disabled service

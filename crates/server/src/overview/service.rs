@@ -33,6 +33,9 @@ pub(crate) enum ServiceError {
     NotFound(String),
     #[error("{0} is defined in the configuration file ([[services]]); change it there")]
     ManagedByFile(String),
+    /// The HTTP client of a test probe could not be built (no TLS roots, say).
+    #[error("the probe client could not start: {0}")]
+    ProbeClient(#[from] reqwest::Error),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -43,6 +46,7 @@ impl From<ServiceError> for AppError {
             ServiceError::Invalid(errors) => AppError::Validation(errors),
             ServiceError::NotFound(name) => AppError::NotFoundThing { what: format!("Service {name}") },
             ServiceError::ManagedByFile(_) => AppError::Conflict(e.to_string()),
+            ServiceError::ProbeClient(e) => AppError::Internal(e.into()),
             ServiceError::Database(e) => e.into(),
         }
     }
@@ -228,6 +232,27 @@ pub(crate) async fn update(
     )
     .await?;
     Ok(true)
+}
+
+/// The fields a probe uses; the others do not stop a test.
+const PROBE_FIELDS: [&str; 3] = ["url", "timeout_ms", "expect"];
+
+/// Probes what `input` describes once, now ("Test now" on the admin pages), and returns what
+/// it found. Nothing is stored: the service's state, its incidents and the status page change
+/// only with its scheduled probes. Refused with field errors when the URL, timeout or expected
+/// fields cannot be probed.
+pub(crate) async fn try_probe(input: &ServiceInput) -> Result<super::probe::Outcome, ServiceError> {
+    let mut errors = FieldErrors::new();
+    let read = input.read_errors.iter().map(|e| (e.field.as_str(), e.message.clone()));
+    for (field, message) in read.chain(input.spec.problems()) {
+        if PROBE_FIELDS.contains(&field) && !errors.has(field) {
+            errors.push(field, message);
+        }
+    }
+    errors.into_result(()).map_err(ServiceError::Invalid)?;
+    let client = super::probe::client()?;
+    let timeout = std::time::Duration::from_millis(u64::try_from(input.spec.timeout_ms).unwrap_or(0));
+    Ok(super::probe::probe(&client, &input.spec.url, timeout, &input.spec.expect).await)
 }
 
 /// Enables or disables the service called `name`, keeping the rest of its definition (audited

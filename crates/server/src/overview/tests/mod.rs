@@ -10,6 +10,7 @@ mod pages;
 mod probe;
 mod quiet_start;
 mod scheduler;
+mod test_now;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
