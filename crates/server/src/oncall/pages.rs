@@ -55,6 +55,9 @@ pub(crate) struct WhoView {
     pub(crate) who: Person,
     pub(crate) until: Option<Moment>,
     pub(crate) overridden: bool,
+    /// How a page reaches them besides the shared channels: "PagerDuty, Slack (mentioned)", or
+    /// "no contact method: only channels".
+    pub(crate) reach: String,
 }
 
 /// One stretch of the plan.
@@ -141,7 +144,34 @@ fn who_view(
         who,
         until: on.until.filter(|_| with_until).map(|u| Moment::new(u, zone, t)),
         overridden: on.overridden && with_until,
+        reach: String::new(),
     })
+}
+
+/// Fills in how each person on call would be reached by their enabled contact methods.
+async fn add_reach(
+    db: &mut sqlx::PgConnection,
+    views: &mut [&mut Option<WhoView>],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = views.iter().filter_map(|v| v.as_ref().map(|w| w.who.id)).collect();
+    let methods = crate::db::contact_methods::enabled_of_users(db, &ids).await?;
+    for view in views.iter_mut() {
+        let Some(w) = view.as_mut() else { continue };
+        let ways: Vec<String> = methods
+            .iter()
+            .filter(|m| m.user_id == w.who.id)
+            .map(|m| {
+                let kind = m.kind.label();
+                if m.label == kind { m.label.clone() } else { format!("{} ({kind})", m.label) }
+            })
+            .collect();
+        w.reach = if ways.is_empty() {
+            "no contact method: only channels".to_owned()
+        } else {
+            format!("pages also go to {}", ways.join(", "))
+        };
+    }
+    Ok(())
 }
 
 /// "Weekly on Mondays at 09:00 (Europe/Berlin), counting from 2026-01-05".
@@ -230,11 +260,15 @@ async fn oncall_page(
         Some((kind, form, errors)) => (Some(kind.as_str()), form, errors),
         None => (None, OverrideInput::default(), FieldErrors::new()),
     };
+    let mut primary = who_view(team.responders.as_ref(), |o| Some(o.primary.clone()), t, zone, true);
+    let mut secondary = who_view(team.responders.as_ref(), |o| o.secondary.clone(), t, zone, false);
+    let mut manager = who_view(team.managers.as_ref(), |o| Some(o.primary.clone()), t, zone, true);
+    add_reach(&mut conn, &mut [&mut primary, &mut secondary, &mut manager]).await?;
     Ok(OnCallPage {
         layout,
-        primary: who_view(team.responders.as_ref(), |o| Some(o.primary.clone()), t, zone, true),
-        secondary: who_view(team.responders.as_ref(), |o| o.secondary.clone(), t, zone, false),
-        manager: who_view(team.managers.as_ref(), |o| Some(o.primary.clone()), t, zone, true),
+        primary,
+        secondary,
+        manager,
         rotations: RotationKind::ALL.into_iter().map(|k| rotation_view(k, &team, &rows, t, zone)).collect(),
         is_admin: me.role.allows(Role::Admin),
         notice,
