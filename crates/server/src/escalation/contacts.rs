@@ -86,8 +86,7 @@ fn check(
         let typed = input.secret.trim();
         let n = typed.chars().count();
         if !typed.is_empty() {
-            if n < MIN_WEBHOOK_SECRET
-                || n > MAX_SECRET
+            if !(MIN_WEBHOOK_SECRET..=MAX_SECRET).contains(&n)
                 || typed.chars().any(|c| c.is_whitespace() || c.is_control())
             {
                 errors.push(
