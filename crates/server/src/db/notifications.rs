@@ -106,6 +106,22 @@ pub(crate) async fn enqueue(
     Ok(ids)
 }
 
+/// The enabled PagerDuty contact methods a page about the incident was queued for: their
+/// alerts follow the incident (acknowledge, resolve).
+pub(crate) async fn paged_pagerduty_contacts(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select distinct m.id from notifications n join contact_methods m on m.id = n.contact_method_id
+          where n.incident_id = $1 and m.kind = 'pagerduty' and m.enabled and n.event in ('declared', 'escalated')
+          order by m.id",
+    )
+    .bind(incident_id)
+    .fetch_all(db)
+    .await
+}
+
 /// Writes a notification to a contact method that cannot be sent (e-mail without a mail
 /// server) as dead at once with `reason`: the attempt is on record and reads as not delivered.
 pub(crate) async fn enqueue_dead(

@@ -183,6 +183,24 @@ async fn notify(
     outbox::enqueue(tx, incident, facts).await
 }
 
+/// Acknowledges or resolves the alerts a page raised on people's own PagerDuty services (their
+/// PagerDuty would otherwise keep paging them).
+async fn follow_up_pagerduty(
+    tx: &mut PgConnection,
+    incident: &Incident,
+    facts: &Facts,
+) -> Result<(), sqlx::Error> {
+    let Some(kind) = facts.kind() else { return Ok(()) };
+    let methods = notifications::paged_pagerduty_contacts(&mut *tx, incident.id).await?;
+    if methods.is_empty() {
+        return Ok(());
+    }
+    let payload = serde_json::to_value(facts).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let targets: Vec<To> = methods.into_iter().map(To::Contact).collect();
+    notifications::enqueue(tx, &targets, incident.id, kind.as_str(), &payload).await?;
+    Ok(())
+}
+
 /// After a declaration: pages the primary on call (timeline `notified`, outbox rows) and
 /// schedules the secondary page (15 min), the manager escalation (`escalate_by`) and the
 /// response-SLA check (`respond_by`).
@@ -222,8 +240,9 @@ pub(crate) async fn on_acknowledged(
         "acknowledged",
     )
     .await?;
-    notify(tx, incident, &Facts::of(incident, EventKind::Acknowledged, Some(&actor.label))).await?;
-    Ok(())
+    let facts = Facts::of(incident, EventKind::Acknowledged, Some(&actor.label));
+    notify(tx, incident, &facts).await?;
+    follow_up_pagerduty(tx, incident, &facts).await
 }
 
 /// After a move between open statuses.
@@ -280,8 +299,9 @@ pub(crate) async fn on_resolved(
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
     schedule::cancel(tx, incident.id, &DeadlineKind::ALL, "resolved").await?;
-    notify(tx, incident, &Facts::of(incident, EventKind::Resolved, Some(&actor.label))).await?;
-    Ok(())
+    let facts = Facts::of(incident, EventKind::Resolved, Some(&actor.label));
+    notify(tx, incident, &facts).await?;
+    follow_up_pagerduty(tx, incident, &facts).await
 }
 
 /// After reopening: the manager escalation comes back if it never fired (at `escalate_by`, so

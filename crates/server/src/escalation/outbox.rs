@@ -18,7 +18,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinSet;
 use twisterlab_domain::contact::ContactKind;
-use twisterlab_domain::notification::ChannelKind;
+use twisterlab_domain::notification::{ChannelKind, EventKind};
 use uuid::Uuid;
 
 use super::events::Facts;
@@ -287,7 +287,14 @@ impl Sender {
                     let url = Some(self.targets.pagerduty_events_url.clone())
                         .filter(|u| !u.is_empty())
                         .ok_or_else(|| missing("TWISTERLAB_PAGERDUTY_EVENTS_URL"))?;
-                    let event = render::pagerduty_page(facts, target, &link, &self.source());
+                    // A page triggers; acknowledging and resolving the incident follow it there.
+                    let event = match facts.kind().and_then(EventKind::pagerduty_action) {
+                        Some("acknowledge" | "resolve") => {
+                            render::pagerduty_event(facts, target, &link, &self.source())
+                                .ok_or("PagerDuty has no action for this event")?
+                        }
+                        _ => render::pagerduty_page(facts, target, &link, &self.source()),
+                    };
                     Ok(Request { url, body: json(&event)?, headers })
                 }
                 ContactKind::Slack => Err(SLACK_DM_NOT_SET_UP.into()),

@@ -566,7 +566,7 @@ fn unreached(incident: &Incident, pages: &[TimelineEvent], notifications: &[List
     Some(if sent_any {
         "Nobody could be reached: every page failed to deliver (see the deliveries below). Escalation continues; call the people on call directly.".into()
     } else {
-        "Nobody could be reached: no notification channel carries this incident's pages, so nobody was notified. Escalation continues; call the people on call directly, and have an admin set up a channel.".into()
+        "Nobody could be reached: no notification channel carries this incident's pages and the people paged have no contact method that works, so nobody was notified. Escalation continues; call the people on call directly, and have an admin set up a channel (or add your own contact methods under Your account).".into()
     })
 }
 

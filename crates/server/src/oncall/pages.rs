@@ -161,8 +161,17 @@ async fn add_reach(
             .iter()
             .filter(|m| m.user_id == w.who.id)
             .map(|m| {
-                let kind = m.kind.label();
-                if m.label == kind { m.label.clone() } else { format!("{} ({kind})", m.label) }
+                let kind = match m.kind {
+                    twisterlab_domain::contact::ContactKind::Slack => {
+                        "Slack: mentioned in Slack channel messages"
+                    }
+                    other => other.label(),
+                };
+                if m.label == m.kind.label() && m.kind != twisterlab_domain::contact::ContactKind::Slack {
+                    m.label.clone()
+                } else {
+                    format!("{} ({kind})", m.label)
+                }
             })
             .collect();
         w.reach = if ways.is_empty() {

@@ -470,3 +470,37 @@ async fn contact_method_secrets_never_reach_a_page_or_the_audit_log(pool: PgPool
         }
     }
 }
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn acknowledging_and_resolving_follow_the_alert_on_the_paged_persons_pagerduty(pool: PgPool) {
+    let t = team(&pool).await;
+    let pagerduty = Receiver::start(&[], None).await;
+    add(&pool, &t.alice, "pagerduty", "", ROUTING_KEY, "").await;
+    add(&pool, &t.bob, "pagerduty", "", "B0BKEY0123456789abcdefABCDEFGHIJ", "").await;
+    let incident = declared(&pool, Severity::P1).await;
+    let mut tx = pool.begin().await.expect("begin");
+    crate::incidents::service::acknowledge(&mut tx, &testing::actor(&t.alice), incident.number, None)
+        .await
+        .expect("ack");
+    crate::incidents::service::resolve(&mut tx, &testing::actor(&t.alice), incident.number, None)
+        .await
+        .expect("resolve");
+    tx.commit().await.expect("commit");
+    let config = config_with(&[("TWISTERLAB_PAGERDUTY_EVENTS_URL", &pagerduty.url("/v2/enqueue"))]);
+    deliver_all(&DeliveryWorker::new(pool.clone(), &config, quick_policy())).await;
+    let sent: Vec<(String, String, String)> = pagerduty
+        .requests()
+        .iter()
+        .map(|r| {
+            let e: Value = serde_json::from_slice(&r.body).expect("json");
+            let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (text("routing_key"), text("event_action"), text("dedup_key"))
+        })
+        .collect();
+    let reference = format!("INC-{}", incident.number.get());
+    let expected: Vec<(String, String, String)> = ["trigger", "acknowledge", "resolve"]
+        .into_iter()
+        .map(|a| (ROUTING_KEY.to_owned(), a.to_owned(), reference.clone()))
+        .collect();
+    assert_eq!(sent, expected, "in order, and only to the person who was paged");
+}
