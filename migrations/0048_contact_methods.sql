@@ -21,6 +21,16 @@ create table contact_methods (
     constraint contact_methods_secret_check check ((kind = 'webhook') = (secret is not null))
 );
 
+-- What the configuration lets paging do, recorded at every start like the configured channels
+-- (the escalation hooks run in a transaction, without the configuration): whether pages send a
+-- Slack direct message to a member ID (TWISTERLAB_SLACK_BOT_TOKEN is set). One row.
+create table paging_settings (
+    singleton             boolean primary key default true check (singleton),
+    slack_direct_messages boolean not null default false,
+    updated_at            timestamptz not null default now()
+);
+insert into paging_settings default values;
+
 -- Outbox rows go to a channel or to one person's contact method, never both.
 alter table notifications alter column channel_id drop not null;
 alter table notifications

@@ -183,3 +183,20 @@ pub(crate) async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sq
     Ok(sqlx::query("delete from contact_methods where id = $1").bind(id).execute(db).await?.rows_affected()
         > 0)
 }
+
+/// Records whether pages send Slack direct messages (the process has a bot token).
+pub(crate) async fn set_slack_direct_messages(db: impl PgExecutor<'_>, on: bool) -> Result<(), sqlx::Error> {
+    sqlx::query("update paging_settings set slack_direct_messages = $1, updated_at = now() where singleton")
+        .bind(on)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether pages send Slack direct messages, as the last start recorded it.
+pub(crate) async fn slack_direct_messages(db: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar("select slack_direct_messages from paging_settings where singleton")
+        .fetch_optional(db)
+        .await?
+        .unwrap_or(false))
+}

@@ -138,6 +138,8 @@ async fn page(
         paged.slack =
             methods.iter().filter(|m| m.kind == ContactKind::Slack).map(|m| m.target.clone()).collect();
     }
+    let direct = methods.iter().any(|m| m.kind == ContactKind::Slack)
+        && contact_methods::slack_direct_messages(&mut *tx).await?;
     let sent = notify(tx, incident, facts).await?;
     let slack_channels: Vec<&str> =
         sent.iter().filter(|q| q.kind == ChannelKind::Slack).map(|q| q.channel.as_str()).collect();
@@ -146,6 +148,12 @@ async fn page(
     let mut reached = Vec::with_capacity(methods.len());
     for m in methods {
         let (notification_id, queued, note) = match m.kind {
+            ContactKind::Slack if direct => {
+                let ids =
+                    notifications::enqueue(tx, &[To::Contact(m.id)], incident.id, kind.as_str(), &payload)
+                        .await?;
+                (ids.first().copied(), true, None)
+            }
             ContactKind::Webhook | ContactKind::Pagerduty => {
                 let ids =
                     notifications::enqueue(tx, &[To::Contact(m.id)], incident.id, kind.as_str(), &payload)

@@ -142,6 +142,8 @@ struct Targets {
     webhook_secret: Option<Secret>,
     pagerduty_events_url: String,
     pagerduty_routing_key: Option<Secret>,
+    slack_bot_token: Option<Secret>,
+    slack_api_url: String,
 }
 
 /// One HTTP request to send.
@@ -149,13 +151,15 @@ struct Request {
     url: String,
     body: Vec<u8>,
     headers: Vec<(&'static str, String)>,
+    /// Slack's Web API, which answers 200 with `{"ok": false, "error": …}` when it refuses.
+    slack_api: bool,
 }
 
 /// Why a person's e-mail contact method cannot be sent: the portal has no mail client.
 pub(crate) const EMAIL_NOT_SET_UP: &str = "e-mail is not set up: set TWISTERLAB_SMTP_URL";
 
 /// Why a Slack member ID gets no message of its own: the portal sends no direct messages.
-pub(crate) const SLACK_DM_NOT_SET_UP: &str = "Slack direct messages are not set up (TWISTERLAB_SLACK_BOT_TOKEN): pages mention the member ID in the Slack channels that carry them";
+pub(crate) const SLACK_DM_NOT_SET_UP: &str = "Slack direct messages are not set up: TWISTERLAB_SLACK_BOT_TOKEN is not set in this process (pages mention the member ID in the Slack channels that carry them)";
 
 /// Sends one message to one destination, with one attempt's timeout: the single place both the
 /// delivery worker and the "Send a test" buttons send through. Cheap to clone.
@@ -192,6 +196,8 @@ impl Sender {
             webhook_secret: config.webhook_secret.clone(),
             pagerduty_events_url: config.pagerduty_events_url.clone(),
             pagerduty_routing_key: config.pagerduty_routing_key.clone(),
+            slack_bot_token: config.slack_bot_token.clone(),
+            slack_api_url: config.slack_api_url.clone(),
         };
         Self { http, targets: Arc::new(targets), attempt_timeout }
     }
@@ -221,7 +227,7 @@ impl Sender {
             (render::SIGNATURE_HEADER, render::signature(secret.expose().as_bytes(), timestamp, &body)),
             (render::EVENT_HEADER, format!("incident.{}", facts.event)),
         ];
-        Ok(Request { url, body, headers })
+        Ok(Request { url, body, headers, slack_api: false })
     }
 
     /// The request for message `id` (the idempotency key) of `facts` to `to`.
@@ -242,7 +248,12 @@ impl Sender {
                             url.clone()
                         }
                         .ok_or_else(|| missing("TWISTERLAB_SLACK_WEBHOOK_URL"))?;
-                        Ok(Request { url, body: json(&render::slack_message(facts, &link))?, headers })
+                        Ok(Request {
+                            url,
+                            body: json(&render::slack_message(facts, &link))?,
+                            headers,
+                            slack_api: false,
+                        })
                     }
                     ChannelKind::Webhook => {
                         let (url, secret) = if configured {
@@ -274,7 +285,7 @@ impl Sender {
                             .ok_or_else(|| {
                                 format!("PagerDuty has no action for the event {:?}", facts.event)
                             })?;
-                        Ok(Request { url, body: json(&event)?, headers })
+                        Ok(Request { url, body: json(&event)?, headers, slack_api: false })
                     }
                 }
             }
@@ -295,9 +306,18 @@ impl Sender {
                         }
                         _ => render::pagerduty_page(facts, target, &link, &self.source()),
                     };
-                    Ok(Request { url, body: json(&event)?, headers })
+                    Ok(Request { url, body: json(&event)?, headers, slack_api: false })
                 }
-                ContactKind::Slack => Err(SLACK_DM_NOT_SET_UP.into()),
+                ContactKind::Slack => {
+                    let token = self.targets.slack_bot_token.as_ref().ok_or(SLACK_DM_NOT_SET_UP)?;
+                    let url =
+                        format!("{}/chat.postMessage", self.targets.slack_api_url.trim_end_matches('/'));
+                    let mut message = render::slack_message(facts, &link);
+                    message["channel"] = Value::String(target.clone());
+                    let mut headers = headers;
+                    headers.push(("authorization", format!("Bearer {}", token.expose())));
+                    Ok(Request { url, body: json(&message)?, headers, slack_api: true })
+                }
                 ContactKind::Email => Err(EMAIL_NOT_SET_UP.into()),
             },
         }
@@ -360,7 +380,7 @@ impl Sender {
 
     /// Sends `request` and reads the start of the answer, bounded by the attempt timeout.
     async fn exchange(&self, request: Request) -> Outcome {
-        let Request { url, body, headers } = request;
+        let Request { url, body, headers, slack_api } = request;
         let mut request =
             self.http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         for (name, value) in headers {
@@ -408,7 +428,9 @@ impl Sender {
                     "HTTP {code}{}",
                     if said.is_empty() { String::new() } else { format!(": {said}") }
                 );
-                if status.is_success() {
+                if status.is_success() && slack_api {
+                    slack_outcome(code, &text)
+                } else if status.is_success() {
                     Outcome::Delivered { status: code }
                 } else if status.is_server_error() || code == 408 || code == 429 {
                     Outcome::Retry { status: Some(code), error, retry_after }
@@ -417,6 +439,22 @@ impl Sender {
                 }
             }
         }
+    }
+}
+
+/// What a 2xx answer of Slack's Web API means: `{"ok": true}` delivered, `{"ok": false,
+/// "error": "ratelimited"}` a retry, any other error permanent (`channel_not_found`,
+/// `invalid_auth`, …).
+fn slack_outcome(code: u16, text: &str) -> Outcome {
+    let answer: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    match (answer.get("ok").and_then(Value::as_bool), answer.get("error").and_then(Value::as_str)) {
+        (Some(false), Some("ratelimited")) => {
+            Outcome::Retry { status: Some(code), error: "Slack: ratelimited".into(), retry_after: None }
+        }
+        (Some(false), error) => {
+            Outcome::Permanent { status: Some(code), error: format!("Slack: {}", error.unwrap_or("refused")) }
+        }
+        _ => Outcome::Delivered { status: code },
     }
 }
 
@@ -594,6 +632,16 @@ impl Worker for DeliveryWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slack_web_api_refusals_in_a_200_are_failures() {
+        assert_eq!(slack_outcome(200, r#"{"ok":true,"channel":"D1"}"#), Outcome::Delivered { status: 200 });
+        assert_eq!(
+            slack_outcome(200, r#"{"ok":false,"error":"channel_not_found"}"#),
+            Outcome::Permanent { status: Some(200), error: "Slack: channel_not_found".into() }
+        );
+        assert!(matches!(slack_outcome(200, r#"{"ok":false,"error":"ratelimited"}"#), Outcome::Retry { .. }));
+    }
 
     #[test]
     fn backoff_doubles_from_the_base_up_to_the_cap_with_jitter_in_the_upper_half() {

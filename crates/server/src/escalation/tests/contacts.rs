@@ -504,3 +504,38 @@ async fn acknowledging_and_resolving_follow_the_alert_on_the_paged_persons_pager
         .collect();
     assert_eq!(sent, expected, "in order, and only to the person who was paged");
 }
+
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn with_a_slack_bot_token_a_member_id_gets_a_direct_message_of_its_own(pool: PgPool) {
+    let t = team(&pool).await;
+    let slack_api = Receiver::start(&[], None).await;
+    let api = slack_api.url("/api");
+    let config = config_with(&[
+        ("TWISTERLAB_SLACK_BOT_TOKEN", "xoxb-test-token"),
+        ("TWISTERLAB_SLACK_API_URL", api.as_str()),
+    ]);
+    crate::escalation::channels::sync_configured(&pool, &config).await.expect("the start-up step");
+    let id = add(&pool, &t.alice, "slack", "", "U024BE7LH", "").await;
+    let incident = declared(&pool, Severity::P1).await;
+    let notified = events_of(&pool, &incident, TimelineKind::Notified).await;
+    assert_eq!(notified[0]["notified"], true, "{notified:?}");
+    assert!(notified[0]["contacts"][0]["notification_id"].is_string(), "its own outbox row: {notified:?}");
+
+    deliver_all(&DeliveryWorker::new(pool.clone(), &config, quick_policy())).await;
+    let got = slack_api.requests();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].headers.get("authorization").and_then(|v| v.to_str().ok()),
+        Some("Bearer xoxb-test-token")
+    );
+    let message: Value = serde_json::from_slice(&got[0].body).expect("json");
+    assert_eq!(message["channel"], "U024BE7LH");
+    assert!(message["text"].as_str().expect("text").contains(&format!("INC-{}", incident.number.get())));
+
+    let app = crate::app(crate::state::AppState::new(pool.clone(), config, "test".into()));
+    let alice = testing::session_for(&pool, t.alice.clone()).await;
+    let (_, page) =
+        send(&app, testing::post_form(&format!("/account/contacts/{id}/test"), Some(&alice), &[])).await;
+    assert!(page.contains("Delivered: HTTP 202 in "), "{page}");
+    assert!(!page.contains("xoxb-test-token"), "{page}");
+}
