@@ -269,15 +269,11 @@ async fn oncall_page(
         Some((kind, form, errors)) => (Some(kind.as_str()), form, errors),
         None => (None, OverrideInput::default(), FieldErrors::new()),
     };
-    let mut primary = who_view(team.responders.as_ref(), |o| Some(o.primary.clone()), t, zone, true);
-    let mut secondary = who_view(team.responders.as_ref(), |o| o.secondary.clone(), t, zone, false);
-    let mut manager = who_view(team.managers.as_ref(), |o| Some(o.primary.clone()), t, zone, true);
-    add_reach(&mut conn, &mut [&mut primary, &mut secondary, &mut manager]).await?;
-    Ok(OnCallPage {
+    let mut page = OnCallPage {
         layout,
-        primary,
-        secondary,
-        manager,
+        primary: who_view(team.responders.as_ref(), |o| Some(o.primary.clone()), t, zone, true),
+        secondary: who_view(team.responders.as_ref(), |o| o.secondary.clone(), t, zone, false),
+        manager: who_view(team.managers.as_ref(), |o| Some(o.primary.clone()), t, zone, true),
         rotations: RotationKind::ALL.into_iter().map(|k| rotation_view(k, &team, &rows, t, zone)).collect(),
         is_admin: me.role.allows(Role::Admin),
         notice,
@@ -286,7 +282,9 @@ async fn oncall_page(
         errors,
         no_errors: FieldErrors::new(),
         time_zone: app.config.timezone_name.clone(),
-    })
+    };
+    add_reach(&mut conn, &mut [&mut page.primary, &mut page.secondary, &mut page.manager]).await?;
+    Ok(page)
 }
 
 /// `GET /oncall`.
