@@ -153,6 +153,9 @@ struct Request {
     headers: Vec<(&'static str, String)>,
     /// Slack's Web API, which answers 200 with `{"ok": false, "error": …}` when it refuses.
     slack_api: bool,
+    /// Whether errors quote the start of the receiver's answer. Not for people's own contact
+    /// methods: anyone may set one, and the answer of an address they chose is not theirs to read.
+    quote_answer: bool,
 }
 
 /// Why a person's e-mail contact method cannot be sent: the portal has no mail client.
@@ -227,11 +230,17 @@ impl Sender {
             (render::SIGNATURE_HEADER, render::signature(secret.expose().as_bytes(), timestamp, &body)),
             (render::EVENT_HEADER, format!("incident.{}", facts.event)),
         ];
-        Ok(Request { url, body, headers, slack_api: false })
+        Ok(Request { url, body, headers, slack_api: false, quote_answer: true })
     }
 
     /// The request for message `id` (the idempotency key) of `facts` to `to`.
     fn request(&self, id: Uuid, to: &Destination, facts: &Facts) -> Result<Request, String> {
+        let mut request = self.build_request(id, to, facts)?;
+        request.quote_answer = matches!(to, Destination::Channel { .. });
+        Ok(request)
+    }
+
+    fn build_request(&self, id: Uuid, to: &Destination, facts: &Facts) -> Result<Request, String> {
         let link = render::incident_url(&self.targets.public_url, facts);
         let missing =
             |env: &str| format!("{env} is not set in this process, so this configured channel cannot send");
@@ -253,6 +262,7 @@ impl Sender {
                             body: json(&render::slack_message(facts, &link))?,
                             headers,
                             slack_api: false,
+                            quote_answer: true,
                         })
                     }
                     ChannelKind::Webhook => {
@@ -285,7 +295,13 @@ impl Sender {
                             .ok_or_else(|| {
                                 format!("PagerDuty has no action for the event {:?}", facts.event)
                             })?;
-                        Ok(Request { url, body: json(&event)?, headers, slack_api: false })
+                        Ok(Request {
+                            url,
+                            body: json(&event)?,
+                            headers,
+                            slack_api: false,
+                            quote_answer: true,
+                        })
                     }
                 }
             }
@@ -306,7 +322,7 @@ impl Sender {
                         }
                         _ => render::pagerduty_page(facts, target, &link, &self.source()),
                     };
-                    Ok(Request { url, body: json(&event)?, headers, slack_api: false })
+                    Ok(Request { url, body: json(&event)?, headers, slack_api: false, quote_answer: true })
                 }
                 ContactKind::Slack => {
                     let token = self.targets.slack_bot_token.as_ref().ok_or(SLACK_DM_NOT_SET_UP)?;
@@ -316,7 +332,7 @@ impl Sender {
                     message["channel"] = Value::String(target.clone());
                     let mut headers = headers;
                     headers.push(("authorization", format!("Bearer {}", token.expose())));
-                    Ok(Request { url, body: json(&message)?, headers, slack_api: true })
+                    Ok(Request { url, body: json(&message)?, headers, slack_api: true, quote_answer: true })
                 }
                 ContactKind::Email => Err(EMAIL_NOT_SET_UP.into()),
             },
@@ -380,7 +396,7 @@ impl Sender {
 
     /// Sends `request` and reads the start of the answer, bounded by the attempt timeout.
     async fn exchange(&self, request: Request) -> Outcome {
-        let Request { url, body, headers, slack_api } = request;
+        let Request { url, body, headers, slack_api, quote_answer } = request;
         let mut request =
             self.http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         for (name, value) in headers {
@@ -423,7 +439,11 @@ impl Sender {
             },
             Ok(Ok((status, retry_after, text))) => {
                 let code = status.as_u16();
-                let said: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+                let said: String = if quote_answer {
+                    text.chars().filter(|c| !c.is_control()).take(200).collect()
+                } else {
+                    String::new()
+                };
                 let error = format!(
                     "HTTP {code}{}",
                     if said.is_empty() { String::new() } else { format!(": {said}") }
