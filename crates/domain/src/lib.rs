@@ -2,6 +2,7 @@
 
 pub mod alerting;
 pub mod business_hours;
+pub mod contact;
 pub mod health;
 pub mod incident;
 pub mod maintenance;

@@ -593,6 +593,22 @@ settings! {
             Ok(key)
         },
     }
+    /// Slack bot token (`xoxb-…`, scope `chat:write`): a page also sends a direct message to
+    /// each Slack member ID among the paged person's contact methods.
+    slack_bot_token: Option<Secret> {
+        env: "TWISTERLAB_SLACK_BOT_TOKEN",
+        default: None,
+        secret: true,
+        help: "Slack bot token (chat:write); pages then send a direct message to the paged person's Slack member ID",
+        parse: |v| Ok(v.text().map(|k| Secret::new(k.trim()))),
+    }
+    /// Slack Web API base URL the bot token's direct messages go to (`chat.postMessage`).
+    slack_api_url: String {
+        env: "TWISTERLAB_SLACK_API_URL",
+        default: Some("https://slack.com/api"),
+        help: "Slack Web API base URL that chat.postMessage is sent to",
+        parse: |v| Ok(outbound_url(v)?.map(|s| s.expose().to_owned()).unwrap_or_default()),
+    }
     /// The monitored TwisterLab database the runbooks' diagnostics read (and `VACUUM ANALYZE`
     /// when a commander confirms); `None`: those steps say "not configured".
     target_database_url: Option<TargetDatabaseUrl> {

@@ -5,6 +5,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod channels;
 pub mod components;
+pub mod contact_methods;
 pub mod deadlines;
 pub mod devices;
 pub mod escalations;

@@ -10,6 +10,7 @@ use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use twisterlab_domain::contact::ContactKind;
 use twisterlab_domain::notification::ChannelKind;
 
 use crate::clock::to_jiff;
@@ -55,36 +56,108 @@ fn decode_state(s: &str) -> Result<State, sqlx::Error> {
     State::parse(s).ok_or_else(|| sqlx::Error::Decode(format!("unknown notification state {s:?}").into()))
 }
 
-/// Writes one notification of `event` about the incident to each of `channels`, with the
+/// Where an outbox row goes: a shared channel or one person's contact method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum To {
+    Channel(Uuid),
+    Contact(Uuid),
+}
+
+impl To {
+    fn columns(self) -> (Option<Uuid>, Option<Uuid>) {
+        match self {
+            Self::Channel(id) => (Some(id), None),
+            Self::Contact(id) => (None, Some(id)),
+        }
+    }
+}
+
+/// Writes one notification of `event` about the incident to each of `targets`, with the
 /// event's `payload`, and wakes the delivery workers at commit; returns the rows' ids in the
-/// order of `channels`.
+/// order of `targets`.
 pub(crate) async fn enqueue(
     tx: &mut PgConnection,
-    channels: &[Uuid],
+    targets: &[To],
     incident_id: Uuid,
     event: &str,
     payload: &Value,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let mut ids = Vec::with_capacity(channels.len());
-    for channel in channels {
+    let mut ids = Vec::with_capacity(targets.len());
+    for to in targets {
         let id = Uuid::now_v7();
         ids.push(id);
+        let (channel, contact) = to.columns();
         sqlx::query(
-            "insert into notifications (id, channel_id, incident_id, event, payload) values ($1, $2, $3, $4, $5)",
+            "insert into notifications (id, channel_id, contact_method_id, incident_id, event, payload)
+             values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(channel)
+        .bind(contact)
         .bind(incident_id)
         .bind(event)
         .bind(payload)
         .execute(&mut *tx)
         .await?;
     }
-    wake(&mut *tx).await?;
+    if !ids.is_empty() {
+        wake(&mut *tx).await?;
+    }
     Ok(ids)
 }
 
-/// A row claimed for one attempt, with its channel.
+/// The enabled PagerDuty contact methods a page about the incident was queued for: their
+/// alerts follow the incident (acknowledge, resolve).
+pub(crate) async fn paged_pagerduty_contacts(
+    db: impl PgExecutor<'_>,
+    incident_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select distinct m.id from notifications n join contact_methods m on m.id = n.contact_method_id
+          where n.incident_id = $1 and m.kind = 'pagerduty' and m.enabled and n.event in ('declared', 'escalated')
+          order by m.id",
+    )
+    .bind(incident_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Writes a notification to a contact method that cannot be sent (e-mail without a mail
+/// server) as dead at once with `reason`: the attempt is on record and reads as not delivered.
+pub(crate) async fn enqueue_dead(
+    tx: &mut PgConnection,
+    contact_method_id: Uuid,
+    incident_id: Uuid,
+    event: &str,
+    payload: &Value,
+    reason: &str,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "insert into notifications (id, contact_method_id, incident_id, event, payload, state, last_error, last_attempt_at)
+         values ($1, $2, $3, $4, $5, 'dead', $6, now())",
+    )
+    .bind(id)
+    .bind(contact_method_id)
+    .bind(incident_id)
+    .bind(event)
+    .bind(payload)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    Ok(id)
+}
+
+/// Where a claimed row is sent, with what its target stores.
+#[derive(Clone, Debug)]
+pub(crate) enum Destination {
+    /// A shared channel; a configured one (`config_key`) takes its URL and secret from settings.
+    Channel { kind: ChannelKind, config_key: Option<String>, url: Option<String>, secret: Option<Secret> },
+    /// One person's contact method: member ID, URL, routing key or address, and a webhook's key.
+    Contact { kind: ContactKind, target: String, secret: Option<Secret> },
+}
+
+/// A row claimed for one attempt, with where it goes.
 #[derive(Clone, Debug)]
 pub(crate) struct Claimed {
     pub(crate) id: Uuid,
@@ -93,11 +166,9 @@ pub(crate) struct Claimed {
     pub(crate) payload: Value,
     /// Including this one.
     pub(crate) attempts: i32,
-    pub(crate) channel_kind: ChannelKind,
+    /// The channel's name, or "Maya's PagerDuty".
     pub(crate) channel_name: String,
-    pub(crate) config_key: Option<String>,
-    pub(crate) url: Option<String>,
-    pub(crate) secret: Option<Secret>,
+    pub(crate) destination: Destination,
 }
 
 #[derive(sqlx::FromRow)]
@@ -107,12 +178,40 @@ struct ClaimRow {
     event: String,
     payload: Value,
     attempts: i32,
-    kind: String,
+    channel_kind: Option<String>,
+    contact_kind: Option<String>,
     name: String,
     config_key: Option<String>,
     url: Option<String>,
     secret: Option<String>,
 }
+
+impl ClaimRow {
+    fn destination(&self) -> Option<Destination> {
+        let secret = self.secret.clone().map(Secret::new);
+        match (&self.channel_kind, &self.contact_kind) {
+            (Some(kind), _) => Some(Destination::Channel {
+                kind: ChannelKind::parse(kind)?,
+                config_key: self.config_key.clone(),
+                url: self.url.clone(),
+                secret,
+            }),
+            (None, Some(kind)) => Some(Destination::Contact {
+                kind: ContactKind::parse(kind)?,
+                target: self.url.clone().unwrap_or_default(),
+                secret,
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The name of a row's target, in queries over `notifications n` with [`TARGET_JOINS`]: the
+/// channel's name or "Maya's PagerDuty".
+const TARGET_NAME: &str = "coalesce(c.name, u.display_name || '''s ' || m.label, '(deleted)')";
+const TARGET_JOINS: &str = "left join notification_channels c on c.id = n.channel_id
+           left join contact_methods m on m.id = n.contact_method_id
+           left join users u on u.id = m.user_id";
 
 /// Claims up to `limit` rows that are due, whose channel is enabled and that are the head of
 /// their queue (no earlier undelivered row for the same incident and channel), for `lease`;
@@ -135,24 +234,33 @@ pub(crate) async fn claim(
              select n.id from notifications n
               where n.id = any(array(
                       select h.id from (
-                          select distinct on (q.channel_id, q.incident_id) q.id, q.seq, q.next_attempt_at
+                          select distinct on (q.target_id, q.incident_id) q.id, q.seq, q.next_attempt_at
                             from notifications q
-                            join notification_channels c on c.id = q.channel_id and c.enabled
-                           where q.state in ('pending', 'failed', 'delivering')
-                           order by q.channel_id, q.incident_id, q.seq) h
+                            left join notification_channels c on c.id = q.channel_id
+                            left join contact_methods m on m.id = q.contact_method_id
+                           where q.state in ('pending', 'failed', 'delivering') and (c.enabled or m.enabled)
+                           order by q.target_id, q.incident_id, q.seq) h
                        where h.next_attempt_at <= now()
                        order by h.seq
                        limit $1 * 4))
                 and n.state in ('pending', 'failed', 'delivering') and n.next_attempt_at <= now()
               order by n.seq
               limit $1
-              for update of n skip locked)
-         update notifications n
-            set state = 'delivering', attempts = n.attempts + 1, last_attempt_at = now(),
-                next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
-           from next, notification_channels c
-          where n.id = next.id and c.id = n.channel_id
-      returning n.id, n.seq, n.event, n.payload, n.attempts, c.kind, c.name, c.config_key, c.url, c.secret",
+              for update of n skip locked),
+         claimed as (
+             update notifications n
+                set state = 'delivering', attempts = n.attempts + 1, last_attempt_at = now(),
+                    next_attempt_at = now() + make_interval(secs => $2::double precision / 1000)
+               from next
+              where n.id = next.id
+          returning n.id, n.seq, n.event, n.payload, n.attempts, n.channel_id, n.contact_method_id)
+         select n.id, n.seq, n.event, n.payload, n.attempts, c.kind as channel_kind, m.kind as contact_kind,
+                coalesce(c.name, u.display_name || '''s ' || m.label) as name, c.config_key,
+                coalesce(c.url, m.target) as url, coalesce(c.secret, m.secret) as secret
+           from claimed n
+           left join notification_channels c on c.id = n.channel_id
+           left join contact_methods m on m.id = n.contact_method_id
+           left join users u on u.id = m.user_id",
     )
     .bind(i64::try_from(limit).unwrap_or(1))
     .bind(lease_ms)
@@ -162,16 +270,13 @@ pub(crate) async fn claim(
         .into_iter()
         .filter_map(|r| {
             Some(Claimed {
+                destination: r.destination()?,
                 id: r.id,
                 seq: r.seq,
                 event: r.event,
                 payload: r.payload,
                 attempts: r.attempts,
-                channel_kind: ChannelKind::parse(&r.kind)?,
                 channel_name: r.name,
-                config_key: r.config_key,
-                url: r.url,
-                secret: r.secret.map(Secret::new),
             })
         })
         .collect();
@@ -222,11 +327,12 @@ pub(crate) async fn record_attempt(
 pub(crate) async fn next_due_in(db: impl PgExecutor<'_>) -> Result<Option<Duration>, sqlx::Error> {
     let ms: Option<f64> = sqlx::query_scalar(
         "select (extract(epoch from min(h.next_attempt_at) - clock_timestamp()) * 1000)::double precision
-           from (select distinct on (q.channel_id, q.incident_id) q.next_attempt_at
+           from (select distinct on (q.target_id, q.incident_id) q.next_attempt_at
                    from notifications q
-                   join notification_channels c on c.id = q.channel_id and c.enabled
-                  where q.state in ('pending', 'failed', 'delivering')
-                  order by q.channel_id, q.incident_id, q.seq) h",
+                   left join notification_channels c on c.id = q.channel_id
+                   left join contact_methods m on m.id = q.contact_method_id
+                  where q.state in ('pending', 'failed', 'delivering') and (c.enabled or m.enabled)
+                  order by q.target_id, q.incident_id, q.seq) h",
     )
     .fetch_one(db)
     .await?;
@@ -271,20 +377,18 @@ pub(crate) async fn list(
     limit: i64,
 ) -> Result<Vec<Listed>, sqlx::Error> {
     let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
-    let rows: Vec<ListedRow> = sqlx::query_as(
-        "select n.id, n.seq, c.name as channel_name, i.number as incident_number, n.event, n.state, n.attempts,
+    let sql = format!(
+        "select n.id, n.seq, {TARGET_NAME} as channel_name, i.number as incident_number, n.event, n.state, n.attempts,
                 n.next_attempt_at, n.last_attempt_at, n.last_error, n.created_at
            from notifications n
-           join notification_channels c on c.id = n.channel_id
+           {TARGET_JOINS}
            left join incidents i on i.id = n.incident_id
           where n.state = any($1)
           order by n.seq desc
           limit $2",
-    )
-    .bind(&states)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+    );
+    let rows: Vec<ListedRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&states).bind(limit).fetch_all(db).await?;
     rows.into_iter()
         .map(|r| {
             Ok(Listed {
@@ -311,20 +415,18 @@ pub(crate) async fn for_incident(
     incident_id: Uuid,
     limit: i64,
 ) -> Result<Vec<Listed>, sqlx::Error> {
-    let rows: Vec<ListedRow> = sqlx::query_as(
-        "select n.id, n.seq, c.name as channel_name, i.number as incident_number, n.event, n.state, n.attempts,
+    let sql = format!(
+        "select n.id, n.seq, {TARGET_NAME} as channel_name, i.number as incident_number, n.event, n.state, n.attempts,
                 n.next_attempt_at, n.last_attempt_at, n.last_error, n.created_at
            from notifications n
-           join notification_channels c on c.id = n.channel_id
+           {TARGET_JOINS}
            left join incidents i on i.id = n.incident_id
           where n.incident_id = $1
           order by n.seq
           limit $2",
-    )
-    .bind(incident_id)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+    );
+    let rows: Vec<ListedRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(incident_id).bind(limit).fetch_all(db).await?;
     rows.into_iter()
         .map(|r| {
             Ok(Listed {

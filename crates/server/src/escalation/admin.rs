@@ -18,7 +18,7 @@ use super::channels;
 use super::service::{self, ChannelInput, EscalationError};
 use crate::auth::{Access, CurrentUser, Routes};
 use crate::db::channels::{self as store, Channel};
-use crate::db::notifications::{self, State as Delivery};
+use crate::db::notifications::{self, Destination, State as Delivery};
 use crate::state::AppState;
 use crate::validation::{FieldError, FieldErrors};
 use crate::web::confirm::{ConfirmPage, Confirmation};
@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Routes {
         .post("/admin/channels/{id}", admin, update_channel)
         .get("/admin/channels/{id}/delete", admin, confirm_delete_channel)
         .post("/admin/channels/{id}/delete", admin, delete_channel)
+        .post("/admin/channels/{id}/test", admin, test_channel)
         .get("/admin/notifications", admin, list_notifications)
         .post("/admin/notifications/{id}/retry", admin, retry_notification)
 }
@@ -139,6 +140,8 @@ pub(crate) struct ChannelsPage {
     pub(crate) channels: Vec<ChannelView>,
     pub(crate) kinds: Vec<(&'static str, &'static str)>,
     pub(crate) notice: Option<&'static str>,
+    /// The result of "Send a test", shown at once.
+    pub(crate) test: Option<super::contact_pages::TestView>,
 }
 
 /// The flashes of the channel pages.
@@ -156,7 +159,41 @@ async fn list_channels(
 ) -> Result<Response, AppError> {
     let channels = store::list(&app.pool).await?.iter().map(|c| ChannelView::of(c, &app)).collect();
     let kinds = ChannelKind::ALL.into_iter().map(|k| (k.as_str(), k.label())).collect();
-    Ok(render_page(&ChannelsPage { layout, channels, kinds, notice: q.text(CHANNEL_NOTICES) }))
+    Ok(render_page(&ChannelsPage { layout, channels, kinds, notice: q.text(CHANNEL_NOTICES), test: None }))
+}
+
+/// `POST /admin/channels/{id}/test`: sends one test message now, through the delivery
+/// worker's sender with its attempt timeout, and shows the result on the channel list (audited).
+async fn test_channel(
+    State(app): State<AppState>,
+    me: CurrentUser,
+    layout: Layout,
+    PathId(id): PathId,
+) -> Result<Response, AppError> {
+    let channel = store::find(&app.pool, id).await?.ok_or_else(channel_not_found)?;
+    let to = Destination::Channel {
+        kind: channel.kind,
+        config_key: channel.config_key.clone(),
+        url: channel.url.clone(),
+        secret: channel.secret.clone(),
+    };
+    let result = super::contact_pages::test_sender(&app).test(&to, &me.actor.label).await;
+    let mut tx = app.pool.begin().await?;
+    super::contacts::record_test(
+        &mut tx,
+        &me.actor,
+        "channel.test",
+        format!("channel:{}", channel.name),
+        result.delivered,
+        &result.text,
+    )
+    .await?;
+    tx.commit().await?;
+    let channels = store::list(&app.pool).await?.iter().map(|c| ChannelView::of(c, &app)).collect();
+    let kinds = ChannelKind::ALL.into_iter().map(|k| (k.as_str(), k.label())).collect();
+    let test =
+        super::contact_pages::TestView { name: channel.name, delivered: result.delivered, text: result.text };
+    Ok(render_page(&ChannelsPage { layout, channels, kinds, notice: None, test: Some(test) }))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,9 +35,11 @@ pub(crate) fn config_source(key: &str) -> (&'static str, Option<&'static str>) {
 }
 
 /// Makes sure each channel the configuration describes has its row (every event, every
-/// severity at first; admins may narrow it or disable it); returns how many were added. Safe to
+/// severity at first; admins may narrow it or disable it), and records whether pages send Slack
+/// direct messages (`TWISTERLAB_SLACK_BOT_TOKEN`); returns how many channels were added. Safe to
 /// run from several processes.
 pub(crate) async fn sync_configured(pool: &PgPool, config: &Config) -> Result<usize, sqlx::Error> {
+    crate::db::contact_methods::set_slack_direct_messages(pool, config.slack_bot_token.is_some()).await?;
     let mut added = 0;
     for (key, kind, name) in configured(config) {
         if store::insert_configured(pool, key, kind, name, &Routing::all(kind)).await? {

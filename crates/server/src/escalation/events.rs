@@ -10,6 +10,9 @@ use twisterlab_domain::severity::Severity;
 use crate::db::incidents::Incident;
 use crate::db::oncall::Person;
 
+/// The event name of a test message.
+pub(crate) const TEST_EVENT: &str = "test";
+
 /// The incident as it stood when the event happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct IncidentFacts {
@@ -33,11 +36,19 @@ pub(crate) struct Paged {
     /// `None` when nobody holds that role (no rotation, or a rotation of one).
     pub(crate) name: Option<String>,
     pub(crate) email: Option<String>,
+    /// The person's Slack member IDs: Slack messages of this page mention them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) slack: Vec<String>,
 }
 
 impl Paged {
     pub(crate) fn new(role: &str, who: Option<&Person>) -> Self {
-        Self { role: role.to_owned(), name: who.map(|p| p.name.clone()), email: who.map(|p| p.email.clone()) }
+        Self {
+            role: role.to_owned(),
+            name: who.map(|p| p.name.clone()),
+            email: who.map(|p| p.email.clone()),
+            slack: vec![],
+        }
     }
 
     /// "primary on call Bob" or "primary on call (nobody: no rotation covers it)".
@@ -110,6 +121,37 @@ impl Facts {
         }
     }
 
+    /// The facts of a test message ("Send a test") sent by `actor`: no incident behind it.
+    pub(crate) fn test(actor: &str) -> Self {
+        let now = crate::clock::iso(Timestamp::now());
+        Self {
+            event: TEST_EVENT.to_owned(),
+            at: now.clone(),
+            incident: IncidentFacts {
+                number: 0,
+                reference: "TEST".into(),
+                title: "Test message from the TwisterLab Ops Portal".into(),
+                severity: "P3".into(),
+                status: "test".into(),
+                commander: None,
+                private: true,
+                started_at: now,
+            },
+            actor: Some(actor.to_owned()),
+            paged: None,
+            from: None,
+            to: None,
+            body: None,
+            public_status: None,
+            respond_by: None,
+        }
+    }
+
+    /// Whether these are the facts of a test message.
+    pub(crate) fn is_test(&self) -> bool {
+        self.event == TEST_EVENT
+    }
+
     pub(crate) fn kind(&self) -> Option<EventKind> {
         EventKind::parse(&self.event)
     }
@@ -145,6 +187,9 @@ impl Facts {
             Some(EventKind::Resolved) => format!("Resolved{by}."),
             Some(EventKind::Reopened) => {
                 format!("Reopened{by}: the incident is {} again.", self.incident.status)
+            }
+            None if self.is_test() => {
+                format!("A test message{by}: this destination reaches its receiver. There is no incident.")
             }
             None => format!("{}{by}.", self.event.replace('_', " ")),
         }

@@ -7,6 +7,8 @@
 
 pub(crate) mod admin;
 pub(crate) mod channels;
+pub(crate) mod contact_pages;
+pub(crate) mod contacts;
 pub(crate) mod deadlines;
 pub(crate) mod events;
 pub(crate) mod outbox;
@@ -18,23 +20,47 @@ mod tests;
 use jiff::Timestamp;
 use serde_json::json;
 use sqlx::PgConnection;
+use twisterlab_domain::contact::ContactKind;
 use twisterlab_domain::incident::{IncidentStatus, TimelineKind};
-use twisterlab_domain::notification::EventKind;
+use twisterlab_domain::notification::{ChannelKind, EventKind};
+use twisterlab_domain::role::Role;
 use twisterlab_domain::severity::Severity;
 use uuid::Uuid;
 
-use crate::auth::Routes;
+use crate::auth::{Access, Routes};
 use crate::clock::Instant as _;
 use crate::db::audit::Actor;
+use crate::db::contact_methods;
 use crate::db::deadlines::{self as schedule, Deadline, DeadlineKind};
 use crate::db::incidents::{self as store, Incident, NewEvent, TimelineEvent};
+use crate::db::notifications::{self, To};
 use crate::db::oncall::{self as oncall, Person};
 use deadlines::Action;
 use events::{Facts, Paged};
 
-/// Every escalation route: the admin pages for channels and the outbox.
+/// Every escalation route: the admin pages for channels and the outbox, and contact methods —
+/// each person's own (the lowest role: it is their own business) and anyone's for admins.
 pub(crate) fn routes() -> Routes {
+    use contact_pages as c;
+    let viewer = Access::Role(Role::Viewer);
+    let admin = Access::Role(Role::Admin);
     admin::routes()
+        .get("/account/contacts", viewer, c::my_list)
+        .post("/account/contacts", viewer, c::my_create)
+        .get("/account/contacts/{id}", viewer, c::my_show)
+        .post("/account/contacts/{id}", viewer, c::my_update)
+        .post("/account/contacts/{id}/enabled", viewer, c::my_enable)
+        .get("/account/contacts/{id}/delete", viewer, c::my_confirm_delete)
+        .post("/account/contacts/{id}/delete", viewer, c::my_delete)
+        .post("/account/contacts/{id}/test", viewer, c::my_test)
+        .get("/admin/users/{id}/contacts", admin, c::user_list)
+        .post("/admin/users/{id}/contacts", admin, c::user_create)
+        .get("/admin/users/{id}/contacts/{contact}", admin, c::user_show)
+        .post("/admin/users/{id}/contacts/{contact}", admin, c::user_update)
+        .post("/admin/users/{id}/contacts/{contact}/enabled", admin, c::user_enable)
+        .get("/admin/users/{id}/contacts/{contact}/delete", admin, c::user_confirm_delete)
+        .post("/admin/users/{id}/contacts/{contact}/delete", admin, c::user_delete)
+        .post("/admin/users/{id}/contacts/{contact}/test", admin, c::user_test)
 }
 
 /// A system event on the incident's timeline.
@@ -58,14 +84,102 @@ async fn system_event(
     store::append(&mut *tx, &event).await
 }
 
-/// What a page records: who was on call in `role`, and what was actually queued where. With
-/// no channel, `notified` is false and the timeline says nobody was notified (never "notified
-/// someone" when nothing was sent); the delivery outcome of each row is read from the outbox.
-fn page_json(role: &str, who: Option<&Person>, sent: &[outbox::Queued]) -> serde_json::Value {
+/// One of the paged person's contact methods, as the page records it: its name ("Maya's
+/// PagerDuty"), and either its outbox row or a note ("mentioned in Slack #incidents", or why
+/// nothing could be sent).
+#[derive(Clone, Debug)]
+struct Reached {
+    name: String,
+    kind: ContactKind,
+    notification_id: Option<Uuid>,
+    /// Whether something is on its way (a row to deliver, or a mention in a channel message).
+    queued: bool,
+    note: Option<String>,
+}
+
+/// What a page records: who was on call in `role`, and what was actually queued where — the
+/// channels, and each of the person's contact methods. `notified` is true only if something
+/// was queued (a channel row, a contact row to deliver, a mention in a Slack channel message);
+/// otherwise the timeline says nobody was notified (never "notified someone" when nothing was
+/// sent). The delivery outcome of each row is read from the outbox.
+fn page_json(
+    role: &str,
+    who: Option<&Person>,
+    sent: &[outbox::Queued],
+    reached: &[Reached],
+) -> serde_json::Value {
+    let mut ids: Vec<Uuid> = sent.iter().map(|q| q.notification_id).collect();
+    ids.extend(reached.iter().filter_map(|r| r.notification_id));
     json!({"to": role, "user_id": who.map(|p| p.id), "user": who.map(|p| p.name.clone()),
            "channels": sent.iter().map(|q| q.channel.clone()).collect::<Vec<_>>(),
-           "notification_ids": sent.iter().map(|q| q.notification_id).collect::<Vec<_>>(),
-           "notified": !sent.is_empty()})
+           "contacts": reached.iter().map(|r| json!({"name": r.name, "kind": r.kind.as_str(),
+                                                     "notification_id": r.notification_id, "note": r.note}))
+                              .collect::<Vec<_>>(),
+           "notification_ids": ids,
+           "notified": !sent.is_empty() || reached.iter().any(|r| r.queued)})
+}
+
+/// Pages `who` about `facts`: the subscribed channels (their Slack messages mention the
+/// person's Slack member IDs) and one outbox row per enabled contact method of the person, in
+/// the caller's transaction. Returns what was queued where.
+async fn page(
+    tx: &mut PgConnection,
+    incident: &Incident,
+    facts: &mut Facts,
+    who: Option<&Person>,
+) -> Result<(Vec<outbox::Queued>, Vec<Reached>), sqlx::Error> {
+    let methods = match who {
+        Some(p) => {
+            contact_methods::of_user(&mut *tx, p.id).await?.into_iter().filter(|m| m.enabled).collect()
+        }
+        None => vec![],
+    };
+    if let Some(paged) = facts.paged.as_mut() {
+        paged.slack =
+            methods.iter().filter(|m| m.kind == ContactKind::Slack).map(|m| m.target.clone()).collect();
+    }
+    let direct = methods.iter().any(|m| m.kind == ContactKind::Slack)
+        && contact_methods::slack_direct_messages(&mut *tx).await?;
+    let sent = notify(tx, incident, facts).await?;
+    let slack_channels: Vec<&str> =
+        sent.iter().filter(|q| q.kind == ChannelKind::Slack).map(|q| q.channel.as_str()).collect();
+    let Some(kind) = facts.kind() else { return Ok((sent, vec![])) };
+    let payload = serde_json::to_value(&*facts).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let mut reached = Vec::with_capacity(methods.len());
+    for m in methods {
+        let (notification_id, queued, note) = match m.kind {
+            ContactKind::Slack if direct => {
+                let ids =
+                    notifications::enqueue(tx, &[To::Contact(m.id)], incident.id, kind.as_str(), &payload)
+                        .await?;
+                (ids.first().copied(), true, None)
+            }
+            ContactKind::Webhook | ContactKind::Pagerduty => {
+                let ids =
+                    notifications::enqueue(tx, &[To::Contact(m.id)], incident.id, kind.as_str(), &payload)
+                        .await?;
+                (ids.first().copied(), true, None)
+            }
+            ContactKind::Email => {
+                let id = notifications::enqueue_dead(
+                    tx,
+                    m.id,
+                    incident.id,
+                    kind.as_str(),
+                    &payload,
+                    outbox::EMAIL_NOT_SET_UP,
+                )
+                .await?;
+                (Some(id), false, Some(outbox::EMAIL_NOT_SET_UP.to_owned()))
+            }
+            ContactKind::Slack if slack_channels.is_empty() => {
+                (None, false, Some("not mentioned: no Slack channel carries this page".to_owned()))
+            }
+            ContactKind::Slack => (None, true, Some(format!("mentioned in {}", slack_channels.join(", ")))),
+        };
+        reached.push(Reached { name: m.name(), kind: m.kind, notification_id, queued, note });
+    }
+    Ok((sent, reached))
 }
 
 /// Sends `facts` to the subscribed channels; returns what was queued where.
@@ -75,6 +189,24 @@ async fn notify(
     facts: &Facts,
 ) -> Result<Vec<outbox::Queued>, sqlx::Error> {
     outbox::enqueue(tx, incident, facts).await
+}
+
+/// Acknowledges or resolves the alerts a page raised on people's own PagerDuty services (their
+/// PagerDuty would otherwise keep paging them).
+async fn follow_up_pagerduty(
+    tx: &mut PgConnection,
+    incident: &Incident,
+    facts: &Facts,
+) -> Result<(), sqlx::Error> {
+    let Some(kind) = facts.kind() else { return Ok(()) };
+    let methods = notifications::paged_pagerduty_contacts(&mut *tx, incident.id).await?;
+    if methods.is_empty() {
+        return Ok(());
+    }
+    let payload = serde_json::to_value(facts).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let targets: Vec<To> = methods.into_iter().map(To::Contact).collect();
+    notifications::enqueue(tx, &targets, incident.id, kind.as_str(), &payload).await?;
+    Ok(())
 }
 
 /// After a declaration: pages the primary on call (timeline `notified`, outbox rows) and
@@ -90,8 +222,8 @@ pub(crate) async fn on_declared(
     let primary = on_call.primary();
     let mut facts = Facts::of(incident, EventKind::Declared, Some(&actor.label));
     facts.paged = Some(Paged::new("primary", primary));
-    let sent = notify(tx, incident, &facts).await?;
-    let data = page_json("primary", primary, &sent);
+    let (sent, reached) = page(tx, incident, &mut facts, primary).await?;
+    let data = page_json("primary", primary, &sent, &reached);
     system_event(tx, incident.id, TimelineKind::Notified, data).await?;
 
     let secondary_at = twisterlab_domain::sla::secondary_page_at(now);
@@ -116,8 +248,9 @@ pub(crate) async fn on_acknowledged(
         "acknowledged",
     )
     .await?;
-    notify(tx, incident, &Facts::of(incident, EventKind::Acknowledged, Some(&actor.label))).await?;
-    Ok(())
+    let facts = Facts::of(incident, EventKind::Acknowledged, Some(&actor.label));
+    notify(tx, incident, &facts).await?;
+    follow_up_pagerduty(tx, incident, &facts).await
 }
 
 /// After a move between open statuses.
@@ -174,8 +307,9 @@ pub(crate) async fn on_resolved(
     actor: &Actor,
 ) -> Result<(), sqlx::Error> {
     schedule::cancel(tx, incident.id, &DeadlineKind::ALL, "resolved").await?;
-    notify(tx, incident, &Facts::of(incident, EventKind::Resolved, Some(&actor.label))).await?;
-    Ok(())
+    let facts = Facts::of(incident, EventKind::Resolved, Some(&actor.label));
+    notify(tx, incident, &facts).await?;
+    follow_up_pagerduty(tx, incident, &facts).await
 }
 
 /// After reopening: the manager escalation comes back if it never fired (at `escalate_by`, so
@@ -220,8 +354,8 @@ pub(crate) async fn act_on_deadline(tx: &mut PgConnection, d: &Deadline) -> Resu
             };
             let mut facts = Facts::of(&incident, EventKind::Escalated, None);
             facts.paged = Some(Paged::new(role, who));
-            let sent = notify(tx, &incident, &facts).await?;
-            let mut data = page_json(role, who, &sent);
+            let (sent, reached) = page(tx, &incident, &mut facts, who).await?;
+            let mut data = page_json(role, who, &sent, &reached);
             data["due_at"] = json!(crate::clock::iso(d.due_at));
             system_event(tx, incident.id, TimelineKind::Escalated, data).await?;
         }

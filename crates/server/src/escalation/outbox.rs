@@ -17,7 +17,8 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinSet;
-use twisterlab_domain::notification::ChannelKind;
+use twisterlab_domain::contact::ContactKind;
+use twisterlab_domain::notification::{ChannelKind, EventKind};
 use uuid::Uuid;
 
 use super::events::Facts;
@@ -25,7 +26,7 @@ use super::render;
 use crate::config::{Config, Secret};
 use crate::db::channels;
 use crate::db::incidents::Incident;
-use crate::db::notifications::{self as store, AttemptRecord, Claimed, State};
+use crate::db::notifications::{self as store, AttemptRecord, Claimed, Destination, State, To};
 use crate::workers::wake::Wakeup;
 use crate::workers::{BoxFuture, Cadence, NextPass, Stop, Worker};
 
@@ -37,11 +38,12 @@ pub(crate) use crate::db::notifications::NOTIFY_CHANNEL;
 pub(crate) const MAX_RESPONSE_BYTES: usize = 4096;
 pub(crate) const IDLE_CHECK: Duration = Duration::from_secs(5);
 
-/// One outbox row written for an event: the channel's name and the row's id (whose delivery
-/// state the incident page shows).
+/// One outbox row written for an event: the channel's name (or "Maya's PagerDuty"), its kind
+/// and the row's id (whose delivery state the incident page shows).
 #[derive(Clone, Debug)]
 pub(crate) struct Queued {
     pub(crate) channel: String,
+    pub(crate) kind: ChannelKind,
     pub(crate) notification_id: Uuid,
 }
 
@@ -58,12 +60,12 @@ pub(crate) async fn enqueue(
         return Ok(vec![]);
     }
     let payload = serde_json::to_value(facts).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let ids: Vec<Uuid> = subscribed.iter().map(|c| c.id).collect();
-    let rows = store::enqueue(tx, &ids, incident.id, kind.as_str(), &payload).await?;
+    let targets: Vec<To> = subscribed.iter().map(|c| To::Channel(c.id)).collect();
+    let rows = store::enqueue(tx, &targets, incident.id, kind.as_str(), &payload).await?;
     Ok(subscribed
         .into_iter()
         .zip(rows)
-        .map(|(c, notification_id)| Queued { channel: c.name, notification_id })
+        .map(|(c, notification_id)| Queued { channel: c.name, kind: c.kind, notification_id })
         .collect())
 }
 
@@ -140,6 +142,8 @@ struct Targets {
     webhook_secret: Option<Secret>,
     pagerduty_events_url: String,
     pagerduty_routing_key: Option<Secret>,
+    slack_bot_token: Option<Secret>,
+    slack_api_url: String,
 }
 
 /// One HTTP request to send.
@@ -147,27 +151,45 @@ struct Request {
     url: String,
     body: Vec<u8>,
     headers: Vec<(&'static str, String)>,
+    /// Slack's Web API, which answers 200 with `{"ok": false, "error": …}` when it refuses.
+    slack_api: bool,
+    /// Whether errors quote the start of the receiver's answer. Not for people's own contact
+    /// methods: anyone may set one, and the answer of an address they chose is not theirs to read.
+    quote_answer: bool,
 }
 
-/// Delivers outbox rows; cheap to clone.
+/// Why a person's e-mail contact method cannot be sent: the portal has no mail client.
+pub(crate) const EMAIL_NOT_SET_UP: &str = "e-mail is not set up: set TWISTERLAB_SMTP_URL";
+
+/// Why a Slack member ID gets no message of its own: the portal sends no direct messages.
+pub(crate) const SLACK_DM_NOT_SET_UP: &str = "Slack direct messages are not set up: TWISTERLAB_SLACK_BOT_TOKEN is not set in this process (pages mention the member ID in the Slack channels that carry them)";
+
+/// Sends one message to one destination, with one attempt's timeout: the single place both the
+/// delivery worker and the "Send a test" buttons send through. Cheap to clone.
 #[derive(Clone)]
-pub(crate) struct DeliveryWorker {
-    pub(crate) pool: PgPool,
-    pub(crate) policy: DeliveryPolicy,
+pub(crate) struct Sender {
     http: reqwest::Client,
     targets: Arc<Targets>,
+    attempt_timeout: Duration,
 }
 
-impl DeliveryWorker {
-    /// A worker with `policy`, sending links to `config.public_url` and configured channels to
-    /// the configured endpoints.
-    pub(crate) fn new(pool: PgPool, config: &Config, policy: DeliveryPolicy) -> Self {
+/// What a test message came to, in words for the page ("Delivered: HTTP 202 in 143 ms").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TestResult {
+    pub(crate) delivered: bool,
+    pub(crate) text: String,
+}
+
+impl Sender {
+    /// A sender linking to `config.public_url`, sending configured channels to the configured
+    /// endpoints, each attempt bounded by `attempt_timeout`.
+    pub(crate) fn new(config: &Config, attempt_timeout: Duration) -> Self {
         // ring everywhere; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("TwisterLab-Ops-Portal/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(policy.attempt_timeout)
+            .connect_timeout(attempt_timeout)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         let targets = Targets {
@@ -177,87 +199,204 @@ impl DeliveryWorker {
             webhook_secret: config.webhook_secret.clone(),
             pagerduty_events_url: config.pagerduty_events_url.clone(),
             pagerduty_routing_key: config.pagerduty_routing_key.clone(),
+            slack_bot_token: config.slack_bot_token.clone(),
+            slack_api_url: config.slack_api_url.clone(),
         };
-        Self { pool, policy, http, targets: Arc::new(targets) }
+        Self { http, targets: Arc::new(targets), attempt_timeout }
     }
 
-    /// Claims up to `limit` rows that are due and head their queue, for one attempt each
-    /// (see `db::notifications::claim`).
-    pub(crate) async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
-        store::claim(&self.pool, limit, self.policy.lease()).await
+    /// The `source` of PagerDuty events: the portal's host name.
+    fn source(&self) -> String {
+        reqwest::Url::parse(&self.targets.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "twisterlab-ops-portal".into())
     }
 
-    /// The request for a claimed row.
-    fn request(&self, c: &Claimed) -> Result<Request, String> {
-        let facts: Facts = serde_json::from_value(c.payload.clone())
-            .map_err(|e| format!("the stored event is unreadable: {e}"))?;
-        let link = render::incident_url(&self.targets.public_url, &facts);
+    /// The signed webhook request of `facts` (documented in docs/WEBHOOKS.md).
+    fn webhook(
+        &self,
+        id: Uuid,
+        url: String,
+        secret: &Secret,
+        facts: &Facts,
+        link: &str,
+    ) -> Result<Request, String> {
+        let body = serde_json::to_vec(&render::webhook_body(id, facts, link)).map_err(|e| e.to_string())?;
+        let timestamp = jiff::Timestamp::now().as_second();
+        let headers = vec![
+            (render::IDEMPOTENCY_HEADER, id.to_string()),
+            (render::TIMESTAMP_HEADER, timestamp.to_string()),
+            (render::SIGNATURE_HEADER, render::signature(secret.expose().as_bytes(), timestamp, &body)),
+            (render::EVENT_HEADER, format!("incident.{}", facts.event)),
+        ];
+        Ok(Request { url, body, headers, slack_api: false, quote_answer: true })
+    }
+
+    /// The request for message `id` (the idempotency key) of `facts` to `to`.
+    fn request(&self, id: Uuid, to: &Destination, facts: &Facts) -> Result<Request, String> {
+        let mut request = self.build_request(id, to, facts)?;
+        request.quote_answer = matches!(to, Destination::Channel { .. });
+        Ok(request)
+    }
+
+    fn build_request(&self, id: Uuid, to: &Destination, facts: &Facts) -> Result<Request, String> {
+        let link = render::incident_url(&self.targets.public_url, facts);
         let missing =
             |env: &str| format!("{env} is not set in this process, so this configured channel cannot send");
-        let configured = c.config_key.is_some();
-        let mut headers = vec![(render::IDEMPOTENCY_HEADER, c.id.to_string())];
+        let headers = vec![(render::IDEMPOTENCY_HEADER, id.to_string())];
         let json = |v: &Value| serde_json::to_vec(v).map_err(|e| e.to_string());
-        match c.channel_kind {
-            ChannelKind::Slack => {
-                let url = if configured {
-                    self.targets.slack_webhook_url.as_ref().map(|s| s.expose().to_owned())
-                } else {
-                    c.url.clone()
+        match to {
+            Destination::Channel { kind, config_key, url, secret } => {
+                let configured = config_key.is_some();
+                match kind {
+                    ChannelKind::Slack => {
+                        let url = if configured {
+                            self.targets.slack_webhook_url.as_ref().map(|s| s.expose().to_owned())
+                        } else {
+                            url.clone()
+                        }
+                        .ok_or_else(|| missing("TWISTERLAB_SLACK_WEBHOOK_URL"))?;
+                        Ok(Request {
+                            url,
+                            body: json(&render::slack_message(facts, &link))?,
+                            headers,
+                            slack_api: false,
+                            quote_answer: true,
+                        })
+                    }
+                    ChannelKind::Webhook => {
+                        let (url, secret) = if configured {
+                            (
+                                self.targets.webhook_url.as_ref().map(|s| s.expose().to_owned()),
+                                self.targets.webhook_secret.clone(),
+                            )
+                        } else {
+                            (url.clone(), secret.clone())
+                        };
+                        let url = url.ok_or_else(|| missing("TWISTERLAB_WEBHOOK_URL"))?;
+                        let secret = secret.ok_or_else(|| missing("TWISTERLAB_WEBHOOK_SECRET"))?;
+                        self.webhook(id, url, &secret, facts, &link)
+                    }
+                    ChannelKind::Pagerduty => {
+                        let (url, key) = if configured {
+                            (
+                                Some(self.targets.pagerduty_events_url.clone()),
+                                self.targets.pagerduty_routing_key.clone(),
+                            )
+                        } else {
+                            (url.clone(), secret.clone())
+                        };
+                        let url = url
+                            .filter(|u| !u.is_empty())
+                            .ok_or_else(|| missing("TWISTERLAB_PAGERDUTY_EVENTS_URL"))?;
+                        let key = key.ok_or_else(|| missing("TWISTERLAB_PAGERDUTY_ROUTING_KEY"))?;
+                        let event = render::pagerduty_event(facts, key.expose(), &link, &self.source())
+                            .ok_or_else(|| {
+                                format!("PagerDuty has no action for the event {:?}", facts.event)
+                            })?;
+                        Ok(Request {
+                            url,
+                            body: json(&event)?,
+                            headers,
+                            slack_api: false,
+                            quote_answer: true,
+                        })
+                    }
                 }
-                .ok_or_else(|| missing("TWISTERLAB_SLACK_WEBHOOK_URL"))?;
-                Ok(Request { url, body: json(&render::slack_message(&facts, &link))?, headers })
             }
-            ChannelKind::Webhook => {
-                let (url, secret) = if configured {
-                    (
-                        self.targets.webhook_url.as_ref().map(|s| s.expose().to_owned()),
-                        self.targets.webhook_secret.clone(),
-                    )
-                } else {
-                    (c.url.clone(), c.secret.clone())
-                };
-                let url = url.ok_or_else(|| missing("TWISTERLAB_WEBHOOK_URL"))?;
-                let secret = secret.ok_or_else(|| missing("TWISTERLAB_WEBHOOK_SECRET"))?;
-                let body = json(&render::webhook_body(c.id, &facts, &link))?;
-                let timestamp = jiff::Timestamp::now().as_second();
-                headers.push((render::TIMESTAMP_HEADER, timestamp.to_string()));
-                headers.push((
-                    render::SIGNATURE_HEADER,
-                    render::signature(secret.expose().as_bytes(), timestamp, &body),
-                ));
-                headers.push((render::EVENT_HEADER, format!("incident.{}", facts.event)));
-                Ok(Request { url, body, headers })
-            }
-            ChannelKind::Pagerduty => {
-                let (url, key) = if configured {
-                    (
-                        Some(self.targets.pagerduty_events_url.clone()),
-                        self.targets.pagerduty_routing_key.clone(),
-                    )
-                } else {
-                    (c.url.clone(), c.secret.clone())
-                };
-                let url = url
-                    .filter(|u| !u.is_empty())
-                    .ok_or_else(|| missing("TWISTERLAB_PAGERDUTY_EVENTS_URL"))?;
-                let key = key.ok_or_else(|| missing("TWISTERLAB_PAGERDUTY_ROUTING_KEY"))?;
-                let source = reqwest::Url::parse(&self.targets.public_url)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_owned))
-                    .unwrap_or_else(|| "twisterlab-ops-portal".into());
-                let event = render::pagerduty_event(&facts, key.expose(), &link, &source)
-                    .ok_or_else(|| format!("PagerDuty has no action for the event {:?}", facts.event))?;
-                Ok(Request { url, body: json(&event)?, headers })
-            }
+            Destination::Contact { kind, target, secret } => match kind {
+                ContactKind::Webhook => {
+                    let secret = secret.as_ref().ok_or("this webhook has no signing secret")?;
+                    self.webhook(id, target.clone(), secret, facts, &link)
+                }
+                ContactKind::Pagerduty => {
+                    let url = Some(self.targets.pagerduty_events_url.clone())
+                        .filter(|u| !u.is_empty())
+                        .ok_or_else(|| missing("TWISTERLAB_PAGERDUTY_EVENTS_URL"))?;
+                    // A page triggers; acknowledging and resolving the incident follow it there.
+                    let event = match facts.kind().and_then(EventKind::pagerduty_action) {
+                        Some("acknowledge" | "resolve") => {
+                            render::pagerduty_event(facts, target, &link, &self.source())
+                                .ok_or("PagerDuty has no action for this event")?
+                        }
+                        _ => render::pagerduty_page(facts, target, &link, &self.source()),
+                    };
+                    Ok(Request { url, body: json(&event)?, headers, slack_api: false, quote_answer: true })
+                }
+                ContactKind::Slack => {
+                    let token = self.targets.slack_bot_token.as_ref().ok_or(SLACK_DM_NOT_SET_UP)?;
+                    let url =
+                        format!("{}/chat.postMessage", self.targets.slack_api_url.trim_end_matches('/'));
+                    let mut message = render::slack_message(facts, &link);
+                    message["channel"] = Value::String(target.clone());
+                    let mut headers = headers;
+                    headers.push(("authorization", format!("Bearer {}", token.expose())));
+                    Ok(Request { url, body: json(&message)?, headers, slack_api: true, quote_answer: true })
+                }
+                ContactKind::Email => Err(EMAIL_NOT_SET_UP.into()),
+            },
         }
     }
 
-    /// One attempt, bounded by the policy's timeout; never returns an error, only an outcome.
-    pub(crate) async fn attempt(&self, c: &Claimed) -> Outcome {
-        let Request { url, body, headers } = match self.request(c) {
+    /// One attempt of message `id` of `facts` to `to`, bounded by the attempt timeout; never
+    /// returns an error, only an outcome.
+    pub(crate) async fn send(&self, id: Uuid, to: &Destination, facts: &Facts) -> Outcome {
+        match self.request(id, to, facts) {
+            Ok(request) => self.exchange(request).await,
+            Err(error) => Outcome::Permanent { status: None, error },
+        }
+    }
+
+    /// Sends a test message to `to` now (one attempt, bounded by the attempt timeout) and says
+    /// what came of it, with a hint when it failed.
+    pub(crate) async fn test(&self, to: &Destination, actor: &str) -> TestResult {
+        let facts = Facts::test(actor);
+        let id = Uuid::now_v7();
+        let request = match self.request(id, to, &facts) {
             Ok(r) => r,
-            Err(error) => return Outcome::Permanent { status: None, error },
+            Err(error) => return TestResult { delivered: false, text: format!("Not sent: {error}.") },
         };
+        let host = reqwest::Url::parse(&request.url)
+            .ok()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            .unwrap_or_else(|| "the receiver".into());
+        let started = std::time::Instant::now();
+        let outcome = self.exchange(request).await;
+        let ms = started.elapsed().as_millis();
+        match outcome {
+            Outcome::Delivered { status } => {
+                TestResult { delivered: true, text: format!("Delivered: HTTP {status} in {ms} ms") }
+            }
+            Outcome::Retry { status: None, error, .. } | Outcome::Permanent { status: None, error } => {
+                let lower = error.to_lowercase();
+                let what = if lower.contains("connection refused") {
+                    format!("connection refused to {host}")
+                } else if lower.contains("dns") {
+                    format!("cannot resolve the host of {host}")
+                } else if lower.starts_with("no answer within") {
+                    format!("{error} from {host}")
+                } else {
+                    format!("{error} ({host})")
+                };
+                TestResult { delivered: false, text: format!("Failed: {what} — check the URL") }
+            }
+            Outcome::Retry { status: Some(_), error, .. } => TestResult {
+                delivered: false,
+                text: format!(
+                    "Failed: {error} from {host} in {ms} ms — the receiver had a problem; try again later"
+                ),
+            },
+            Outcome::Permanent { status: Some(_), error } => TestResult {
+                delivered: false,
+                text: format!("Failed: {error} from {host} in {ms} ms — check the URL and the key"),
+            },
+        }
+    }
+
+    /// Sends `request` and reads the start of the answer, bounded by the attempt timeout.
+    async fn exchange(&self, request: Request) -> Outcome {
+        let Request { url, body, headers, slack_api, quote_answer } = request;
         let mut request =
             self.http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         for (name, value) in headers {
@@ -286,10 +425,10 @@ impl DeliveryWorker {
             let text = String::from_utf8_lossy(&head).into_owned();
             Ok::<_, reqwest::Error>((status, retry_after, text))
         };
-        match tokio::time::timeout(self.policy.attempt_timeout, exchange).await {
+        match tokio::time::timeout(self.attempt_timeout, exchange).await {
             Err(_) => Outcome::Retry {
                 status: None,
-                error: format!("no answer within {} ms", self.policy.attempt_timeout.as_millis()),
+                error: format!("no answer within {} ms", self.attempt_timeout.as_millis()),
                 retry_after: None,
             },
             // Without the URL: a Slack webhook URL is itself a secret.
@@ -300,18 +439,73 @@ impl DeliveryWorker {
             },
             Ok(Ok((status, retry_after, text))) => {
                 let code = status.as_u16();
-                let said: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+                let said: String = if quote_answer {
+                    text.chars().filter(|c| !c.is_control()).take(200).collect()
+                } else {
+                    String::new()
+                };
                 let error = format!(
                     "HTTP {code}{}",
                     if said.is_empty() { String::new() } else { format!(": {said}") }
                 );
-                if status.is_success() {
+                if status.is_success() && slack_api {
+                    slack_outcome(code, &text)
+                } else if status.is_success() {
                     Outcome::Delivered { status: code }
                 } else if status.is_server_error() || code == 408 || code == 429 {
                     Outcome::Retry { status: Some(code), error, retry_after }
                 } else {
                     Outcome::Permanent { status: Some(code), error }
                 }
+            }
+        }
+    }
+}
+
+/// What a 2xx answer of Slack's Web API means: `{"ok": true}` delivered, `{"ok": false,
+/// "error": "ratelimited"}` a retry, any other error permanent (`channel_not_found`,
+/// `invalid_auth`, …).
+fn slack_outcome(code: u16, text: &str) -> Outcome {
+    let answer: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    match (answer.get("ok").and_then(Value::as_bool), answer.get("error").and_then(Value::as_str)) {
+        (Some(false), Some("ratelimited")) => {
+            Outcome::Retry { status: Some(code), error: "Slack: ratelimited".into(), retry_after: None }
+        }
+        (Some(false), error) => {
+            Outcome::Permanent { status: Some(code), error: format!("Slack: {}", error.unwrap_or("refused")) }
+        }
+        _ => Outcome::Delivered { status: code },
+    }
+}
+
+/// Delivers outbox rows; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct DeliveryWorker {
+    pub(crate) pool: PgPool,
+    pub(crate) policy: DeliveryPolicy,
+    sender: Sender,
+}
+
+impl DeliveryWorker {
+    /// A worker with `policy`, sending links to `config.public_url` and configured channels to
+    /// the configured endpoints.
+    pub(crate) fn new(pool: PgPool, config: &Config, policy: DeliveryPolicy) -> Self {
+        let sender = Sender::new(config, policy.attempt_timeout);
+        Self { pool, policy, sender }
+    }
+
+    /// Claims up to `limit` rows that are due and head their queue, for one attempt each
+    /// (see `db::notifications::claim`).
+    pub(crate) async fn claim(&self, limit: usize) -> Result<Vec<Claimed>, sqlx::Error> {
+        store::claim(&self.pool, limit, self.policy.lease()).await
+    }
+
+    /// One attempt, bounded by the policy's timeout; never returns an error, only an outcome.
+    pub(crate) async fn attempt(&self, c: &Claimed) -> Outcome {
+        match serde_json::from_value::<Facts>(c.payload.clone()) {
+            Ok(facts) => self.sender.send(c.id, &c.destination, &facts).await,
+            Err(e) => {
+                Outcome::Permanent { status: None, error: format!("the stored event is unreadable: {e}") }
             }
         }
     }
@@ -458,6 +652,16 @@ impl Worker for DeliveryWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slack_web_api_refusals_in_a_200_are_failures() {
+        assert_eq!(slack_outcome(200, r#"{"ok":true,"channel":"D1"}"#), Outcome::Delivered { status: 200 });
+        assert_eq!(
+            slack_outcome(200, r#"{"ok":false,"error":"channel_not_found"}"#),
+            Outcome::Permanent { status: Some(200), error: "Slack: channel_not_found".into() }
+        );
+        assert!(matches!(slack_outcome(200, r#"{"ok":false,"error":"ratelimited"}"#), Outcome::Retry { .. }));
+    }
 
     #[test]
     fn backoff_doubles_from_the_base_up_to_the_cap_with_jitter_in_the_upper_half() {

@@ -75,6 +75,13 @@ pub(crate) fn slack_message(f: &Facts, link: &str) -> Value {
         detail.push_str(&quoted.join("\n"));
         text.push_str(&format!("\n{}", slack_escape(body)));
     }
+    // The paged person's Slack member IDs (checked against `^[UW][A-Z0-9]{2,20}$` when saved,
+    // so they cannot carry other markup): Slack notifies them.
+    let mentions = mentions(f);
+    if !mentions.is_empty() {
+        detail.push_str(&format!("\n{mentions}: you are paged."));
+        text = format!("{mentions} {text}");
+    }
     detail.push_str(&format!("\n<{}|Open {} to acknowledge or follow it>", link, f.incident.reference));
     let field = |name: &str, value: String| json!({"type": "mrkdwn", "text": truncate(&format!("*{name}*\n{value}"), SLACK_FIELD_MAX)});
     json!({
@@ -99,6 +106,21 @@ pub(crate) fn slack_message(f: &Facts, link: &str) -> Value {
     })
 }
 
+/// `<@U024BE7LH> <@W012A3CDE>` for the paged person's Slack member IDs (only well-formed ones).
+fn mentions(f: &Facts) -> String {
+    f.paged
+        .as_ref()
+        .map(|p| {
+            p.slack
+                .iter()
+                .filter(|id| twisterlab_domain::contact::is_slack_member_id(id))
+                .map(|id| format!("<@{id}>"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
 /// PagerDuty's severity for ours: P0 critical, P1 error, P2 warning, P3 info.
 pub(crate) fn pagerduty_severity(severity: &str) -> &'static str {
     match severity {
@@ -112,7 +134,17 @@ pub(crate) fn pagerduty_severity(severity: &str) -> &'static str {
 /// A PagerDuty Events API v2 event (`trigger` on declare and reopen, `acknowledge`, `resolve`)
 /// deduplicated by the incident reference; `None` for events PagerDuty has no action for.
 pub(crate) fn pagerduty_event(f: &Facts, routing_key: &str, link: &str, source: &str) -> Option<Value> {
-    let action = f.kind()?.pagerduty_action()?;
+    let action = if f.is_test() { "trigger" } else { f.kind()?.pagerduty_action()? };
+    Some(pagerduty_with_action(f, action, routing_key, link, source))
+}
+
+/// A PagerDuty trigger for a page to one person's own PagerDuty service (declared: the
+/// primary; escalated: the secondary or the manager), deduplicated by the incident reference.
+pub(crate) fn pagerduty_page(f: &Facts, routing_key: &str, link: &str, source: &str) -> Value {
+    pagerduty_with_action(f, "trigger", routing_key, link, source)
+}
+
+fn pagerduty_with_action(f: &Facts, action: &str, routing_key: &str, link: &str, source: &str) -> Value {
     let mut event = json!({
         "routing_key": routing_key,
         "event_action": action,
@@ -137,7 +169,7 @@ pub(crate) fn pagerduty_event(f: &Facts, routing_key: &str, link: &str, source: 
         event["client"] = json!("TwisterLab Ops Portal");
         event["client_url"] = json!(link);
     }
-    Some(event)
+    event
 }
 
 /// The generic webhook's JSON body (documented in docs/WEBHOOKS.md).
@@ -200,6 +232,7 @@ mod tests {
                 role: "primary".into(),
                 name: Some("Bob".into()),
                 email: Some("bob@example.com".into()),
+                slack: vec![],
             }),
             from: None,
             to: None,
@@ -247,6 +280,23 @@ mod tests {
         }
         let text = m["text"].as_str().expect("text");
         assert!(text.contains("&lt;!channel&gt; wake up"), "the fallback text is escaped too: {text}");
+    }
+
+    #[test]
+    fn the_slack_message_of_a_page_mentions_the_paged_persons_member_id() {
+        let mut f = facts(EventKind::Declared);
+        if let Some(p) = f.paged.as_mut() {
+            p.slack = vec!["U024BE7LH".into(), "<!channel>".into()];
+        }
+        let m = slack_message(&f, "https://ops.example/incidents/57");
+        let text = m["text"].as_str().expect("text");
+        assert!(text.starts_with("<@U024BE7LH> "), "{text}");
+        let detail = m["blocks"][1]["text"]["text"].as_str().expect("section");
+        assert!(detail.contains("<@U024BE7LH>: you are paged."), "{detail}");
+        assert!(
+            !serde_json::to_string(&m).expect("json").contains("<!channel>"),
+            "only member IDs are mentioned"
+        );
     }
 
     #[test]

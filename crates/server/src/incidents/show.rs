@@ -549,6 +549,8 @@ fn unreached(incident: &Incident, pages: &[TimelineEvent], notifications: &[List
             .map(|a| a.iter().filter_map(|v| v.as_str()?.parse().ok()).collect())
             .unwrap_or_default()
     };
+    // A mention of the person in a Slack channel message reaches them as far as that message
+    // does: it is the channel's row that counts.
     let reached = pages.iter().any(|e| {
         !view::nobody_notified(e) && {
             let ids = ids(e);
@@ -560,11 +562,11 @@ fn unreached(incident: &Incident, pages: &[TimelineEvent], notifications: &[List
     if reached {
         return None;
     }
-    let sent_any = pages.iter().any(|e| !view::nobody_notified(e));
+    let sent_any = pages.iter().any(|e| !view::nobody_notified(e) || !ids(e).is_empty());
     Some(if sent_any {
         "Nobody could be reached: every page failed to deliver (see the deliveries below). Escalation continues; call the people on call directly.".into()
     } else {
-        "Nobody could be reached: no notification channel carries this incident's pages, so nobody was notified. Escalation continues; call the people on call directly, and have an admin set up a channel.".into()
+        "Nobody could be reached: no notification channel carries this incident's pages and the people paged have no contact method that works, so nobody was notified. Escalation continues; call the people on call directly, and have an admin set up a channel (or add your own contact methods under Your account).".into()
     })
 }
 

@@ -356,24 +356,68 @@ pub(crate) fn paged_channels(e: &TimelineEvent) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether a page or escalation event sent nothing at all.
-pub(crate) fn nobody_notified(e: &TimelineEvent) -> bool {
-    matches!(e.kind, TimelineKind::Notified | TimelineKind::Escalated) && paged_channels(e).is_empty()
+/// The paged person's contact methods a page tried: ("Maya's PagerDuty", note, whether a row
+/// or a mention is on its way).
+pub(crate) fn paged_contacts(e: &TimelineEvent) -> Vec<(String, Option<String>, bool)> {
+    e.data
+        .get("contacts")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| {
+                    let name = c.get("name")?.as_str()?.to_owned();
+                    let note = c.get("note").and_then(Value::as_str).map(str::to_owned);
+                    // A mention has no row; a row with a note was given up on at once.
+                    let queued = match (c.get("notification_id").and_then(Value::as_str), &note) {
+                        (Some(_), None) => true,
+                        (None, Some(n)) => n.starts_with("mentioned in"),
+                        _ => false,
+                    };
+                    Some((name, note, queued))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
-/// What a page or escalation actually did: who was on call, and where it was queued — or
-/// that nobody was notified. Never "notified someone" when nothing was sent.
+/// Whether a page or escalation event sent nothing at all (`notified` as recorded; pages
+/// recorded before it was, by their channels).
+pub(crate) fn nobody_notified(e: &TimelineEvent) -> bool {
+    matches!(e.kind, TimelineKind::Notified | TimelineKind::Escalated)
+        && match e.data.get("notified").and_then(Value::as_bool) {
+            Some(notified) => !notified,
+            None => paged_channels(e).is_empty(),
+        }
+}
+
+/// What a page or escalation actually did: who was on call, and where it was queued — the
+/// channels and the person's own contact methods — or that nobody was notified. Never
+/// "notified someone" when nothing was sent.
 fn page_summary(e: &TimelineEvent) -> String {
     let role = text(&e.data, "to").unwrap_or("primary");
     let who = text(&e.data, "user").filter(|w| !w.is_empty());
-    let channels = paged_channels(e);
+    let contacts = paged_contacts(e);
+    let mut ways = paged_channels(e);
+    ways.extend(contacts.iter().filter(|(_, _, queued)| *queued).map(|(name, note, _)| match note {
+        Some(note) => format!("{name} ({note})"),
+        None => name.clone(),
+    }));
+    let failed: Vec<String> = contacts
+        .iter()
+        .filter(|(_, _, queued)| !queued)
+        .map(|(name, note, _)| format!("{name}: {}", note.as_deref().unwrap_or("not sent")))
+        .collect();
+    let failed = if failed.is_empty() { String::new() } else { format!(". Not sent: {}", failed.join("; ")) };
     let verb = if e.kind == TimelineKind::Escalated { "Escalated to" } else { "Paged" };
-    match (who, channels.is_empty()) {
-        (Some(w), false) => format!("{verb} {w} ({role} on call) through {}", channels.join(", ")),
+    match (who, nobody_notified(e)) {
+        (Some(w), false) => format!("{verb} {w} ({role} on call) through {}{failed}", ways.join(", ")),
+        (Some(w), true) if !contacts.is_empty() => format!(
+            "Nobody was notified: no notification channel carries this page and none of {w}'s contact methods could be used ({w} is {role} on call and was not told){failed}"
+        ),
         (Some(w), true) => format!(
             "Nobody was notified: no notification channel carries this page ({w} is {role} on call and was not told)"
         ),
-        (None, false) => format!("Nobody is on call as {role}; the page went to {}", channels.join(", ")),
+        (None, false) => format!("Nobody is on call as {role}; the page went to {}", ways.join(", ")),
         (None, true) => format!(
             "Nobody was notified: nobody is on call as {role} and no notification channel carries this page"
         ),

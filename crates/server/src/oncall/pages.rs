@@ -57,6 +57,9 @@ pub(crate) struct WhoView {
     pub(crate) who: Person,
     pub(crate) until: Option<Moment>,
     pub(crate) overridden: bool,
+    /// How a page reaches them besides the shared channels: "PagerDuty, Slack (mentioned)", or
+    /// "no contact method: only channels".
+    pub(crate) reach: String,
 }
 
 /// One stretch of the plan.
@@ -147,7 +150,43 @@ fn who_view(
         who,
         until: on.until.filter(|_| with_until).map(|u| Moment::new(u, zone, t)),
         overridden: on.overridden && with_until,
+        reach: String::new(),
     })
+}
+
+/// Fills in how each person on call would be reached by their enabled contact methods.
+async fn add_reach(
+    db: &mut sqlx::PgConnection,
+    views: &mut [&mut Option<WhoView>],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = views.iter().filter_map(|v| v.as_ref().map(|w| w.who.id)).collect();
+    let methods = crate::db::contact_methods::enabled_of_users(db, &ids).await?;
+    for view in views.iter_mut() {
+        let Some(w) = view.as_mut() else { continue };
+        let ways: Vec<String> = methods
+            .iter()
+            .filter(|m| m.user_id == w.who.id)
+            .map(|m| {
+                let kind = match m.kind {
+                    twisterlab_domain::contact::ContactKind::Slack => {
+                        "Slack: mentioned in Slack channel messages"
+                    }
+                    other => other.label(),
+                };
+                if m.label == m.kind.label() && m.kind != twisterlab_domain::contact::ContactKind::Slack {
+                    m.label.clone()
+                } else {
+                    format!("{} ({kind})", m.label)
+                }
+            })
+            .collect();
+        w.reach = if ways.is_empty() {
+            "no contact method: only channels".to_owned()
+        } else {
+            format!("pages also go to {}", ways.join(", "))
+        };
+    }
+    Ok(())
 }
 
 /// "Weekly on Mondays at 09:00 (Europe/Berlin), counting from 2026-01-05".
@@ -268,7 +307,7 @@ async fn oncall_page(
         Some((kind, form, errors)) => (Some(kind.as_str()), form, errors),
         None => (None, OverrideInput::default(), FieldErrors::new()),
     };
-    Ok(OnCallPage {
+    let mut page = OnCallPage {
         layout,
         primary: who_view(team.responders.as_ref(), |o| Some(o.primary.clone()), t, zone, true),
         secondary: who_view(team.responders.as_ref(), |o| o.secondary.clone(), t, zone, false),
@@ -287,7 +326,9 @@ async fn oncall_page(
         errors,
         no_errors: FieldErrors::new(),
         time_zone: app.config.timezone_name.clone(),
-    })
+    };
+    add_reach(&mut conn, &mut [&mut page.primary, &mut page.secondary, &mut page.manager]).await?;
+    Ok(page)
 }
 
 /// `GET /oncall`.

@@ -35,6 +35,8 @@ use crate::incidents::service;
 use crate::testing::builders::{incident, team};
 use crate::testing::{self, send};
 
+mod contacts;
+
 // ---------------------------------------------------------------------------------------------
 // Arranging
 
