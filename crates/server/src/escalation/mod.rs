@@ -39,20 +39,22 @@ use deadlines::Action;
 use events::{Facts, Paged};
 
 /// Every escalation route: the admin pages for channels and the outbox, and contact methods —
-/// each person's own (the lowest role: it is their own business) and anyone's for admins.
+/// each person's own from the responder role up (only they can be on call and paged; a viewer
+/// has nothing to be reached for, and a contact's "Send a test" makes the portal send a request
+/// to the address typed) and anyone's for admins.
 pub(crate) fn routes() -> Routes {
     use contact_pages as c;
-    let viewer = Access::Role(Role::Viewer);
+    let own = Access::Role(Role::Responder);
     let admin = Access::Role(Role::Admin);
     admin::routes()
-        .get("/account/contacts", viewer, c::my_list)
-        .post("/account/contacts", viewer, c::my_create)
-        .get("/account/contacts/{id}", viewer, c::my_show)
-        .post("/account/contacts/{id}", viewer, c::my_update)
-        .post("/account/contacts/{id}/enabled", viewer, c::my_enable)
-        .get("/account/contacts/{id}/delete", viewer, c::my_confirm_delete)
-        .post("/account/contacts/{id}/delete", viewer, c::my_delete)
-        .post("/account/contacts/{id}/test", viewer, c::my_test)
+        .get("/account/contacts", own, c::my_list)
+        .post("/account/contacts", own, c::my_create)
+        .get("/account/contacts/{id}", own, c::my_show)
+        .post("/account/contacts/{id}", own, c::my_update)
+        .post("/account/contacts/{id}/enabled", own, c::my_enable)
+        .get("/account/contacts/{id}/delete", own, c::my_confirm_delete)
+        .post("/account/contacts/{id}/delete", own, c::my_delete)
+        .post("/account/contacts/{id}/test", own, c::my_test)
         .get("/admin/users/{id}/contacts", admin, c::user_list)
         .post("/admin/users/{id}/contacts", admin, c::user_create)
         .get("/admin/users/{id}/contacts/{contact}", admin, c::user_show)
