@@ -231,20 +231,15 @@ fn rotation_view(
     let row = rows.iter().find(|r| r.kind == kind);
     let covered = team.get(kind);
     let until = t.checked_add(SignedDuration::from_hours(PLAN_DAYS * 24)).unwrap_or(Timestamp::MAX);
+    let shift = |s: rotation::Shift<Person>| ShiftView {
+        start: Moment::new(s.start, zone, t),
+        end: Moment::new(s.end, zone, t),
+        current: s.start <= t,
+        who: s.who,
+        overridden: s.overridden,
+    };
     let plan = covered
-        .map(|c| {
-            c.rotation
-                .plan(t, until, &c.overrides)
-                .into_iter()
-                .map(|s| ShiftView {
-                    start: Moment::new(s.start, zone, t),
-                    end: Moment::new(s.end, zone, t),
-                    current: s.start <= t,
-                    who: s.who,
-                    overridden: s.overridden,
-                })
-                .collect()
-        })
+        .map(|c| c.rotation.plan(t, until, &c.overrides).into_iter().map(shift).collect())
         .unwrap_or_default();
     let overrides = covered
         .map(|c| {
@@ -261,21 +256,7 @@ fn rotation_view(
                 .collect()
         })
         .unwrap_or_default();
-    let turns = covered
-        .map(|c| {
-            c.rotation
-                .turns(t)
-                .into_iter()
-                .map(|s| ShiftView {
-                    start: Moment::new(s.start, zone, t),
-                    end: Moment::new(s.end, zone, t),
-                    current: s.start <= t,
-                    who: s.who,
-                    overridden: false,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let turns = covered.map(|c| c.rotation.turns(t).into_iter().map(shift).collect()).unwrap_or_default();
     RotationView {
         kind: kind.as_str(),
         label: kind.label(),
