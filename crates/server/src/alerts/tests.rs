@@ -116,6 +116,16 @@ async fn firing_alerts_open_one_incident_per_group_repeats_change_nothing_and_re
     assert_eq!(incidents(&pool).await.len(), 2);
     assert_eq!(signal_events(&pool).await, events);
 
+    // The overview lists the firing alerts beside probes and key metrics, with their source.
+    let viewer = testing::signed_in(&pool, Role::Viewer).await;
+    let (_, overview) = send(&app, testing::get("/", Some(&viewer))).await;
+    let signals = overview
+        .split("id=\"signals-title\"")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap_or("");
+    assert!(signals.contains("<td>Alertmanager</td>") && signals.contains("INC-"), "{signals}");
+
     // One of the two API alerts ends: the incident stays; both ended: monitoring.
     let (_, outcome) =
         deliver(&app, &token, &payload(vec![alert("resolved", "aaaa000000000001", api.clone(), "x")])).await;
