@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{self, PrivatePortal, client};
+use crate::support::{self, Portal, PrivatePortal, client};
 
 const STATUS_HOST: &str = "status.twisterlab.local";
 
@@ -15,12 +15,12 @@ const WRITE_FAILS_WITHIN: Duration = Duration::from_secs(3);
 const WRITES_RECOVER_WITHIN: Duration = Duration::from_secs(10);
 
 /// A commander's API token, made with the command line as an operator would.
-fn commander_token(p: &PrivatePortal) -> String {
+fn commander_token(portal: &Portal) -> String {
     let email = format!("commander-{}@twisterlab.test", uuid::Uuid::new_v4().simple());
-    support::create_user(&p.portal.database_url, &email, "commander", support::PASSWORD);
+    support::create_user(&portal.database_url, &email, "commander", support::PASSWORD);
     let (code, stdout, stderr) = support::run_to_end(
         &["create-token", "--email", &email, "--name", "faults"],
-        &[("DATABASE_URL", p.portal.database_url.as_str())],
+        &[("DATABASE_URL", portal.database_url.as_str())],
     );
     assert_eq!(code, Some(0), "create-token failed:\n{stdout}\n{stderr}");
     stdout.trim().to_owned()
@@ -54,7 +54,7 @@ async fn get(p: &PrivatePortal, path: &str, host: Option<&str>) -> (u16, String)
 async fn during_a_postgres_restart_writes_fail_within_3_s_reads_from_memory_keep_working_and_writes_recover_within_10_s()
  {
     let p = PrivatePortal::start(&[]);
-    let token = commander_token(&p);
+    let token = commander_token(&p.portal);
     let (status, _) = declare(&p, &token, "Before the outage").await;
     assert_eq!(status, 201, "logs:\n{}", p.portal.logs());
 
@@ -116,4 +116,202 @@ async fn during_a_postgres_restart_writes_fail_within_3_s_reads_from_memory_keep
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Writes acknowledged before the kill in case 3.
+const ACKED_BEFORE_KILL: usize = 60;
+/// Concurrent writers in case 3, so that requests are in flight when the portal dies.
+const WRITERS: usize = 4;
+/// Rounds (declare, note, public update) one writer makes at most: the stream is bounded.
+const MAX_ROUNDS: usize = 200;
+
+/// What a client was told succeeded (a 2xx answer it read in full).
+#[derive(Debug)]
+enum Ack {
+    Incident(i64),
+    Event(uuid::Uuid),
+}
+
+/// Counters the writers share with the test body.
+#[derive(Default)]
+struct Stream {
+    acks: std::sync::Mutex<Vec<Ack>>,
+    acked: std::sync::atomic::AtomicUsize,
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Answers other than 2xx before the kill (a bug: these writes are all valid).
+    refused: std::sync::Mutex<Vec<String>>,
+}
+
+impl Stream {
+    fn ack(&self, ack: Ack) {
+        self.acks.lock().expect("acks").push(ack);
+        self.acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Sends one write; `Some(body)` on a 2xx answer read in full, `None` once the portal is
+    /// gone (the stream ends there).
+    async fn write(&self, request: reqwest::RequestBuilder) -> Option<serde_json::Value> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.in_flight.fetch_add(1, SeqCst);
+        let answer = async {
+            let response = request.send().await.ok()?;
+            let status = response.status();
+            let body = response.text().await.ok()?;
+            Some((status, body))
+        }
+        .await;
+        self.in_flight.fetch_sub(1, SeqCst);
+        let (status, body) = answer?;
+        if status.is_success() {
+            Some(serde_json::from_str(&body).expect("a 2xx answer is JSON"))
+        } else {
+            self.refused.lock().expect("refused").push(format!("{status}: {body:.300}"));
+            None
+        }
+    }
+}
+
+/// One writer: declares an incident, adds a note and a public update to it, and again.
+async fn writer(stream: std::sync::Arc<Stream>, base: String, token: String, who: usize) {
+    let http = client();
+    for round in 0..MAX_ROUNDS {
+        let declared = http
+            .post(format!("{base}/api/v1/incidents"))
+            .bearer_auth(&token)
+            .json(&json!({"title": format!("Kill stream {who}.{round}"), "severity": "P3", "summary": "Written while the portal dies."}));
+        let Some(incident) = stream.write(declared).await else { return };
+        let number = incident["number"].as_i64().expect("the incident's number");
+        stream.ack(Ack::Incident(number));
+        for (kind, body) in [("note", "An internal note."), ("public_update", "We are looking into it.")] {
+            let event = http
+                .post(format!("{base}/api/v1/incidents/{number}/events"))
+                .bearer_auth(&token)
+                .json(&json!({"kind": kind, "body": body}));
+            let Some(event) = stream.write(event).await else { return };
+            let id = event["id"].as_str().and_then(|id| id.parse().ok()).expect("the event's id");
+            stream.ack(Ack::Event(id));
+        }
+    }
+}
+
+/// Case 3 of the fault suite: the portal killed with SIGKILL during a stream of writes.
+///
+/// The invariant checked after the restart, from how `incidents::service` writes (each use case
+/// in one transaction, committed before the API answers):
+/// - every incident a client was told about (201) exists, and every event id it was given;
+/// - every incident has exactly one `declared` timeline event and its `incident.declare` audit
+///   row (target `incident:INC-<number>`), written in `declare`'s transaction;
+/// - every `note` and `public_update` event has its audit row (`incident.note` /
+///   `incident.public_update` whose `after.event` is the event's id), and every such audit row
+///   has its event: nothing is half-written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_killed_mid_stream_keeps_every_acknowledged_write_and_leaves_nothing_half_written() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let url = support::fresh_database().await;
+    let mut portal = Portal::start_with(&url, &[]).await;
+    let token = commander_token(&portal);
+    let stream = std::sync::Arc::new(Stream::default());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|who| tokio::spawn(writer(stream.clone(), portal.base.clone(), token.clone(), who)))
+        .collect();
+
+    // Kill once enough writes are acknowledged, at a moment a request is in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stream.acked.load(SeqCst) < ACKED_BEFORE_KILL || stream.in_flight.load(SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} writes acknowledged within 60 s; refused: {:?}; logs:\n{}",
+            stream.acked.load(SeqCst),
+            stream.refused.lock().expect("refused"),
+            portal.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let in_flight = stream.in_flight.load(SeqCst);
+    let status = portal.kill_now();
+    for w in writers {
+        w.await.expect("a writer ends once the portal is gone");
+    }
+    let refused = stream.refused.lock().expect("refused").clone();
+    assert!(refused.is_empty(), "valid writes refused before the kill: {refused:?}");
+    let acks = std::mem::take(&mut *stream.acks.lock().expect("acks"));
+    println!("killed ({status}) after {} acknowledged writes, {in_flight} in flight", acks.len());
+    assert!(acks.len() >= ACKED_BEFORE_KILL);
+
+    let portal = Portal::start_with(&url, &[]).await;
+    let mut db = support::connect(&url).await;
+    // Every acknowledged incident, read back through the API, and every acknowledged event.
+    for ack in &acks {
+        match ack {
+            Ack::Incident(number) => {
+                let response = client()
+                    .get(portal.url(&format!("/api/v1/incidents/{number}")))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .expect("GET the incident");
+                assert_eq!(response.status(), 200, "acknowledged INC-{number} is missing after the restart");
+            }
+            Ack::Event(id) => {
+                let found: i64 = sqlx::query_scalar("select count(*) from timeline_events where id = $1")
+                    .bind(id)
+                    .fetch_one(&mut db)
+                    .await
+                    .expect("event");
+                assert_eq!(found, 1, "acknowledged event {id} is missing after the restart");
+            }
+        }
+    }
+    // Nothing half-written, acknowledged or not.
+    let without_declared: Vec<i64> = sqlx::query_scalar(
+        "select i.number from incidents i
+          where (select count(*) from timeline_events e where e.incident_id = i.id and e.kind = 'declared') <> 1
+             or not exists (select 1 from audit_log a
+                             where a.action = 'incident.declare' and a.target = 'incident:INC-' || i.number)
+          order by 1",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("incidents without their declaration");
+    assert!(
+        without_declared.is_empty(),
+        "incidents without one declared event or its audit row: {without_declared:?}"
+    );
+    let without_audit: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+        "select e.id, e.kind from timeline_events e
+          where e.kind in ('note', 'public_update')
+            and not exists (select 1 from audit_log a
+                             where a.action = 'incident.' || e.kind and a.after->>'event' = e.id::text)",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("events without their audit row");
+    assert!(without_audit.is_empty(), "events without their audit row: {without_audit:?}");
+    let audit_without_event: Vec<(String, String)> = sqlx::query_as(
+        "select a.action, a.after->>'event' from audit_log a
+          where a.action in ('incident.note', 'incident.public_update')
+            and not exists (select 1 from timeline_events e where e.id::text = a.after->>'event')",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("audit rows without their event");
+    assert!(audit_without_event.is_empty(), "audit rows without their event: {audit_without_event:?}");
+    let (incidents, events): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from incidents),
+                (select count(*) from timeline_events where kind in ('note', 'public_update'))",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("counts");
+    println!("after the restart: {incidents} incidents, {events} notes and public updates");
+
+    // And the restarted portal takes writes again.
+    let answer = client()
+        .post(portal.url("/api/v1/incidents"))
+        .bearer_auth(&token)
+        .json(&json!({"title": "After the kill", "severity": "P3"}))
+        .send()
+        .await
+        .expect("a write after the restart");
+    assert_eq!(answer.status(), 201, "logs:\n{}", portal.logs());
 }
