@@ -111,6 +111,13 @@ impl Portal {
         assert!(status.success(), "kill -TERM failed");
     }
 
+    /// Sends SIGKILL (no grace: in-flight requests and open transactions are cut) and reaps the
+    /// process. Start it again on the same database with [`Portal::start_with`].
+    pub fn kill_now(&mut self) -> ExitStatus {
+        self.child.kill().expect("SIGKILL the portal");
+        self.child.wait().expect("reap the portal")
+    }
+
     /// Waits for the process to exit, up to `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;

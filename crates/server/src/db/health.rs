@@ -424,6 +424,33 @@ pub(crate) async fn claim_due(
         .collect())
 }
 
+/// Spreads the enabled probes late by more than `late_by` (they came due while no portal ran)
+/// over their interval: each one's next run moves to a random point of its next interval, so
+/// that after a restart they resume spread out instead of all at the first claim. Leased probes
+/// and probes merely due now are left alone (demo services only with `include_demo`). Returns
+/// how many moved.
+pub(crate) async fn spread_late(
+    db: impl PgExecutor<'_>,
+    late_by: Duration,
+    include_demo: bool,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "update health_service_state st
+            set next_run_at = now() + make_interval(secs => s.interval_seconds * random())
+           from health_services s
+          where s.id = st.service_id
+            and s.enabled
+            and (not s.demo or $2)
+            and st.next_run_at < now() - make_interval(secs => $1)
+            and (st.lease_until is null or st.lease_until < now())",
+    )
+    .bind(late_by.as_secs_f64())
+    .bind(include_demo)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 /// A service's state row as locked for a probe result.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Locked {

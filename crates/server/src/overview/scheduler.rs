@@ -32,6 +32,10 @@ pub(crate) const MAX_CLAIM: i64 = 1000;
 /// nothing more: under overload probes are skipped (and rescheduled when more than an interval
 /// late) instead of queueing without bound in memory.
 pub(crate) const PENDING_PER_SLOT: usize = 2;
+/// At start, probes later than this came due while no portal ran (a running scheduler claims
+/// each one up to [`LOOKAHEAD`] before it is due): they are spread over their interval instead of
+/// all running at the first claim (see [`ProbeScheduler::spread_late`]).
+pub(crate) const LATE_AT_START: Duration = Duration::from_secs(2);
 /// How many results of a service are attached as evidence to its incident.
 const EVIDENCE: i64 = 10;
 
@@ -85,6 +89,13 @@ impl ProbeScheduler {
         limit: i64,
     ) -> Result<Vec<Claim>, sqlx::Error> {
         store::claim_due(&self.pool, self.owner, lookahead, limit, LEASE_MARGIN, self.include_demo).await
+    }
+
+    /// Spreads the probes that came due while no portal ran over their interval (see
+    /// [`store::spread_late`]), so that a restart does not probe every service at the same
+    /// instant. The scheduler does it once, before its first claim.
+    pub(crate) async fn spread_late(&self) -> Result<u64, sqlx::Error> {
+        store::spread_late(&self.pool, LATE_AT_START, self.include_demo).await
     }
 
     /// Waits for the claim's time and a free slot, probes, and records the result.
@@ -195,17 +206,36 @@ impl ProbeScheduler {
         Ok(count)
     }
 
-    /// Runs until `stop` turns true: every [`TICK`] claims what is due within [`LOOKAHEAD`]
-    /// and starts it without waiting, so a slow probe never delays the others.
+    /// Runs until `stop` turns true: first spreads the probes missed while no portal ran, then
+    /// every [`TICK`] claims what is due within [`LOOKAHEAD`] and starts it without waiting, so
+    /// a slow probe never delays the others.
     async fn schedule(self, mut stop: Stop) {
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut running: JoinSet<()> = JoinSet::new();
         let mut last_warning: Option<Instant> = None;
+        let mut spread = false;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
                 changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+            }
+            if !spread {
+                match self.spread_late().await {
+                    Ok(moved) => {
+                        spread = true;
+                        if moved > 0 {
+                            tracing::info!(
+                                probes.spread = moved,
+                                "probes missed while the portal was down resume at random points of their interval"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot spread the probes missed while the portal was down; retrying");
+                        continue;
+                    }
+                }
             }
             while running.try_join_next().is_some() {}
             let room = (self.concurrency * PENDING_PER_SLOT).saturating_sub(running.len());

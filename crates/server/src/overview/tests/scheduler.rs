@@ -196,6 +196,74 @@ async fn two_processes_claim_each_due_probe_once(pool: PgPool) {
     }
 }
 
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn probes_missed_while_no_portal_ran_resume_spread_over_their_interval_not_all_at_once(pool: PgPool) {
+    without_seeded_services(&pool).await;
+    let mut late = vec![];
+    for i in 0..20 {
+        late.push(builders::service(&format!("late-{i}")).create(&pool).await);
+    }
+    let due = builders::service("due-now").create(&pool).await;
+    let leased = builders::service("leased").create(&pool).await;
+    let disabled = builders::service("disabled").create(&pool).await;
+    // The portal was down for an hour; `due-now` came due just now (a running scheduler's
+    // work); `leased` is held by another process.
+    sqlx::query("update health_service_state set next_run_at = now() - interval '1 hour'")
+        .execute(&pool)
+        .await
+        .expect("late");
+    sqlx::query("update health_service_state set next_run_at = now() - interval '100 milliseconds' where service_id = $1")
+        .bind(due)
+        .execute(&pool)
+        .await
+        .expect("due");
+    sqlx::query(
+        "update health_service_state set lease_until = now() + interval '1 minute' where service_id = $1",
+    )
+    .bind(leased)
+    .execute(&pool)
+    .await
+    .expect("leased");
+    sqlx::query("update health_services set enabled = false where id = $1")
+        .bind(disabled)
+        .execute(&pool)
+        .await
+        .expect("disabled");
+    let before: HashMap<Uuid, time::OffsetDateTime> =
+        sqlx::query_as("select service_id, next_run_at from health_service_state")
+            .fetch_all(&pool)
+            .await
+            .expect("next runs")
+            .into_iter()
+            .collect();
+
+    let started = time::OffsetDateTime::now_utc();
+    let moved = scheduler(&pool).spread_late().await.expect("spread");
+    let after: HashMap<Uuid, time::OffsetDateTime> =
+        sqlx::query_as("select service_id, next_run_at from health_service_state")
+            .fetch_all(&pool)
+            .await
+            .expect("next runs")
+            .into_iter()
+            .collect();
+    assert_eq!(moved, 20, "only the late, enabled, unleased probes move");
+    for id in [due, leased, disabled] {
+        assert_eq!(after[&id], before[&id], "left alone: {id}");
+    }
+    // Each late probe now comes at a random point of its next 5 s, not at once: 20 uniform
+    // points all within 1 s of each other has a probability below 1e-12.
+    let next: Vec<time::OffsetDateTime> = late.iter().map(|id| after[id]).collect();
+    for at in &next {
+        let ahead = *at - started;
+        assert!(
+            ahead >= time::Duration::seconds(-1) && ahead <= time::Duration::seconds(6),
+            "within the next interval: {ahead}"
+        );
+    }
+    let spread = *next.iter().max().expect("late") - *next.iter().min().expect("late");
+    assert!(spread >= time::Duration::seconds(1), "spread over the interval, not together: {spread}");
+}
+
 fn failed_outcome() -> Outcome {
     Outcome {
         result: Err(Failure::new(FailureKind::Connect, "connection refused by 127.0.0.1:9")),
