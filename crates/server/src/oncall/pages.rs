@@ -361,11 +361,23 @@ fn places(people: &[User], kind: RotationKind, form: &RotationInput) -> Vec<Plac
             let picked = form.participant.get(i).map_or("", |v| v.trim());
             Place {
                 id: format!("participant-{}", i + 1),
-                label: format!("{}.", i + 1),
+                label: format!("{} on call", ordinal(i + 1)),
                 choices: people_choices(people, kind, picked),
             }
         })
         .collect()
+}
+
+/// "2nd", "3rd", "11th", "21st".
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 fn rotation_page(
@@ -494,4 +506,16 @@ pub(crate) async fn delete_override(
     service::delete_override(&mut tx, &me.actor, id).await?;
     tx.commit().await?;
     Ok(see_other_with_notice("/oncall", "override-removed"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn places_read_as_english_ordinals() {
+        let read: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111].map(super::ordinal).to_vec();
+        assert_eq!(
+            read,
+            ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]
+        );
+    }
 }
