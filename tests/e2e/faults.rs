@@ -1020,7 +1020,7 @@ async fn wait_for_slack(
 /// - Writes are no slower: a declaration only inserts its outbox row in its own transaction
 ///   (`outbox::enqueue`) and never waits on Slack, so the median of 25 declarations in each mode
 ///   must stay within 10 % of the median with Slack healthy. On the shared 2-core machine one
-///   scheduling delay is several milliseconds, more than 10 % of a median of about 10–20 ms, so
+///   scheduling delay is several milliseconds, more than 10 % of a median of about 15–30 ms, so
 ///   the bound is 10 % plus [`WRITE_NOISE`]; a write that waited on Slack would take at least
 ///   the 10 s attempt timeout.
 /// - `Retry-After` is honoured: the next request for a notification after a 429 comes at least
