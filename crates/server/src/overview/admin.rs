@@ -331,6 +331,28 @@ impl ServiceFormPage {
     }
 }
 
+/// The service named in the path, or "not found".
+async fn stored(app: &AppState, name: &str) -> Result<Service, AppError> {
+    health::find_by_name(&app.pool, name)
+        .await?
+        .ok_or_else(|| AppError::NotFoundThing { what: format!("Service {name}") })
+}
+
+impl ServiceFormPage {
+    /// The edit form of a stored service, as stored.
+    fn of(layout: Layout, service: &Service, components: &[Component]) -> Self {
+        let form = ServiceForm::of(service);
+        Self::new(
+            layout,
+            Some(service.name.clone()),
+            service.managed_by_file,
+            form,
+            FieldErrors::new(),
+            components,
+        )
+    }
+}
+
 /// `GET /admin/services/new`.
 async fn new_service(State(app): State<AppState>, layout: Layout) -> Result<Response, AppError> {
     let components = components::list(&app.pool).await?;
@@ -370,19 +392,9 @@ async fn show_service(
     layout: Layout,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
-    let service = health::find_by_name(&app.pool, &name)
-        .await?
-        .ok_or_else(|| AppError::NotFoundThing { what: format!("Service {name}") })?;
+    let service = stored(&app, &name).await?;
     let components = components::list(&app.pool).await?;
-    let page = ServiceFormPage::new(
-        layout,
-        Some(service.name.clone()),
-        service.managed_by_file,
-        ServiceForm::of(&service),
-        FieldErrors::new(),
-        &components,
-    );
-    Ok(render_page(&page))
+    Ok(render_page(&ServiceFormPage::of(layout, &service, &components)))
 }
 
 /// `POST /admin/services/{name}`.
@@ -440,22 +452,12 @@ async fn test_service(
     layout: Layout,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
-    let stored = health::find_by_name(&app.pool, &name)
-        .await?
-        .ok_or_else(|| AppError::NotFoundThing { what: format!("Service {name}") })?;
-    let input = service::input_of(&stored);
-    let outcome = service::try_probe(&input).await?;
-    tracing::info!(service.name = %stored.name, by = %me.user.id, passed = outcome.ok(), "admin tested a probed service");
+    let service = stored(&app, &name).await?;
+    let outcome = service::try_probe(&service::input_of(&service)).await?;
+    tracing::info!(service.name = %service.name, by = %me.user.id, passed = outcome.ok(), "admin tested a probed service");
     let components = components::list(&app.pool).await?;
-    let mut page = ServiceFormPage::new(
-        layout,
-        Some(stored.name.clone()),
-        stored.managed_by_file,
-        ServiceForm::of(&stored),
-        FieldErrors::new(),
-        &components,
-    );
-    page.test = Some(ProbeTest::of(&stored.url, &outcome));
+    let mut page = ServiceFormPage::of(layout, &service, &components);
+    page.test = Some(ProbeTest::of(&service.url, &outcome));
     Ok(render_page(&page))
 }
 
@@ -479,9 +481,7 @@ async fn confirm_delete_service(
     layout: Layout,
     Path(name): Path<String>,
 ) -> Result<Response, AppError> {
-    let service = health::find_by_name(&app.pool, &name)
-        .await?
-        .ok_or_else(|| AppError::NotFoundThing { what: format!("Service {name}") })?;
+    let service = stored(&app, &name).await?;
     if service.managed_by_file {
         return Err(service::ServiceError::ManagedByFile(service.name).into());
     }
