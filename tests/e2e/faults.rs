@@ -344,27 +344,6 @@ async fn start_target() -> String {
     base
 }
 
-/// A webhook receiver counting each idempotency key it is sent.
-async fn start_receiver()
--> (String, std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>) {
-    let keys: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>> = Default::default();
-    let seen = keys.clone();
-    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
-        let seen = seen.clone();
-        async move {
-            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("(none)");
-            *seen.lock().expect("keys").entry(key.to_owned()).or_default() += 1;
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the receiver");
-    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, keys)
-}
-
 /// Polls `query` (one boolean) until it is true, up to `limit`.
 async fn wait_until(db: &mut sqlx::PgConnection, query: &str, limit: Duration, what: &str, portal: &Portal) {
     let deadline = Instant::now() + limit;
@@ -424,7 +403,7 @@ fn outbox_idle(min: usize) -> String {
 async fn after_a_restart_with_incidents_and_alerts_open_no_notification_is_sent_twice_and_probes_resume_spread_out()
  {
     let target = start_target().await;
-    let (hook, received) = start_receiver().await;
+    let (hook, received) = support::start_key_counter().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("portal.toml");
     let interval = INTERVAL.as_secs();
