@@ -344,27 +344,6 @@ async fn start_target() -> String {
     base
 }
 
-/// A webhook receiver counting each idempotency key it is sent.
-async fn start_receiver()
--> (String, std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>) {
-    let keys: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>> = Default::default();
-    let seen = keys.clone();
-    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
-        let seen = seen.clone();
-        async move {
-            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("(none)");
-            *seen.lock().expect("keys").entry(key.to_owned()).or_default() += 1;
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the receiver");
-    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, keys)
-}
-
 /// Polls `query` (one boolean) until it is true, up to `limit`.
 async fn wait_until(db: &mut sqlx::PgConnection, query: &str, limit: Duration, what: &str, portal: &Portal) {
     let deadline = Instant::now() + limit;
@@ -424,7 +403,7 @@ fn outbox_idle(min: usize) -> String {
 async fn after_a_restart_with_incidents_and_alerts_open_no_notification_is_sent_twice_and_probes_resume_spread_out()
  {
     let target = start_target().await;
-    let (hook, received) = start_receiver().await;
+    let (hook, received) = support::start_key_counter().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("portal.toml");
     let interval = INTERVAL.as_secs();
@@ -1165,4 +1144,230 @@ async fn with_slack_down_slow_or_rate_limiting_writes_are_no_slower_retry_after_
     }
     println!("{duplicated} notifications arrived twice, each after a send that timed out");
     assert!(duplicated >= 1, "no send timed out: the slow mode was not exercised");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Case 7: 200 escalation deadlines due at once on three processes, one killed.
+
+/// Incidents (and secondary-page deadlines) of case 7, all due at the same instant.
+const DUE_AT_ONCE: usize = 200;
+/// How far ahead of the arrangement the 200 deadlines fall due: time for the test to start
+/// watching before the first is taken.
+const DUE_IN_SECS: u32 = 3;
+/// How long the kill may wait for the victim to be firing. The deadlines fall due
+/// [`DUE_IN_SECS`] after they are written and each process fires them one transaction at a
+/// time: the victim has fired its first within a second, and 20 s is generous for a loaded
+/// 2-core machine.
+const VICTIM_FIRING_WITHIN: Duration = Duration::from_secs(20);
+/// How often the test looks whether the victim is firing: each process takes a deadline every
+/// few milliseconds, so a coarser poll would let the victim finish its share first.
+const KILL_POLL: Duration = Duration::from_millis(2);
+/// How long the two survivors may take to fire what is left: a few hundred transactions, and
+/// a deadline the victim held comes back as soon as PostgreSQL ends its connection.
+const ALL_FIRED_WITHIN: Duration = Duration::from_secs(30);
+/// How long the outbox may take to empty after the kill: a notification the victim was sending
+/// waits out its 15 s lease (`DeliveryPolicy::lease`) before a survivor sends it again, and 400
+/// rows at 4 in flight per process take a few seconds more; 60 s leaves room for a loaded machine.
+const OUTBOX_EMPTY_AFTER_KILL: Duration = Duration::from_secs(60);
+
+/// Case 7 of the fault suite: three portal processes on one database, 200 secondary pages due
+/// at the same instant, one process killed with SIGKILL while it is firing them: as soon as it
+/// has committed one (by `fired_by`) while others are still pending. Its worker takes the next
+/// one in a new transaction straight away, so the kill almost always cuts a claim (the row comes
+/// back to the survivors when PostgreSQL ends the dead connection); row locks are not visible
+/// from outside, so the test cannot prove it did. Exactly 200 escalations are recorded (one
+/// `escalated` timeline event per incident, 200 deadlines done, each once); the fake Slack
+/// receives every one of the 200 escalation notifications (and the 200 declarations before
+/// them), at most one key twice (a send the kill cut after Slack took it), and the outbox ends
+/// empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_three_processes_and_200_escalations_due_at_once_one_killed_each_is_recorded_once_and_slack_gets_all_with_at_most_one_duplicate()
+ {
+    use twisterlab_server::incidents::service::{self, Declaration};
+
+    let (hook, received) = support::start_key_counter().await;
+    let env = [("TWISTERLAB_SLACK_WEBHOOK_URL", hook.as_str()), ("TWISTERLAB_KUBE_ENABLED", "false")];
+    let url = support::fresh_database().await;
+    let mut portals = vec![
+        Portal::start_with(&url, &env).await,
+        Portal::start_with(&url, &env).await,
+        Portal::start_with(&url, &env).await,
+    ];
+    let mut db = support::connect(&url).await;
+    // The configured Slack channel (every event at every severity) is recorded at start.
+    wait_until(
+        &mut db,
+        "select count(*) = 1 from notification_channels
+          where config_key = 'slack' and routes->'P3' ? 'escalated' and enabled",
+        Duration::from_secs(30),
+        "the Slack channel carries escalations at P3",
+        &portals[0],
+    )
+    .await;
+
+    // 200 open, unacknowledged P3 incidents, declared as the portal declares them.
+    for i in 0..DUE_AT_ONCE {
+        let declaration = Declaration {
+            title: format!("Due at once {i}"),
+            severity: Some(twisterlab_domain::severity::Severity::P3),
+            ..Default::default()
+        };
+        let mut tx = sqlx::Connection::begin(&mut db).await.expect("begin");
+        service::declare(
+            &mut tx,
+            &twisterlab_server::db::audit::Actor::system(),
+            &jiff::tz::TimeZone::UTC,
+            &declaration,
+        )
+        .await
+        .expect("declare");
+        tx.commit().await.expect("commit");
+    }
+    // Their declarations reach Slack first, so the kill below can only cut escalations.
+    wait_until(
+        &mut db,
+        &outbox_idle(DUE_AT_ONCE),
+        Duration::from_secs(60),
+        "the declarations are delivered",
+        &portals[0],
+    )
+    .await;
+    let declared = received.lock().expect("keys").len();
+    assert_eq!(declared, DUE_AT_ONCE, "one declaration notification per incident before the deadlines");
+
+    // Every secondary page falls due at the same instant, a few seconds ahead; the other
+    // deadlines move a day out of the way. The workers are woken as a new deadline wakes them.
+    let mut tx = sqlx::Connection::begin(&mut db).await.expect("begin");
+    let due_at: time::OffsetDateTime = sqlx::query_scalar("select now() + make_interval(secs => $1)")
+        .bind(f64::from(DUE_IN_SECS))
+        .fetch_one(&mut *tx)
+        .await
+        .expect("due time");
+    sqlx::query(
+        "update escalation_deadlines
+            set due_at = case when kind = 'page_secondary' then $1 else $1 + interval '1 day' end
+          where state = 'pending'",
+    )
+    .bind(due_at)
+    .execute(&mut *tx)
+    .await
+    .expect("move the deadlines");
+    sqlx::query("select pg_notify('twisterlab_deadlines', '')").execute(&mut *tx).await.expect("notify");
+    tx.commit().await.expect("commit");
+
+    // Kill one process while it is firing: it has fired at least one and some are still due.
+    let victim = rand::random_range(0..portals.len());
+    let pid = portals[victim].pid();
+    let watch = Instant::now() + Duration::from_secs(u64::from(DUE_IN_SECS)) + VICTIM_FIRING_WITHIN;
+    let (by_victim, pending_at_kill) = loop {
+        let (by_victim, pending): (i64, i64) = sqlx::query_as(
+            "select count(*) filter (where state = 'done' and fired_by like '%:' || $1),
+                    count(*) filter (where state = 'pending')
+               from escalation_deadlines where kind = 'page_secondary'",
+        )
+        .bind(pid.to_string())
+        .fetch_one(&mut db)
+        .await
+        .expect("firing progress");
+        if by_victim > 0 || pending == 0 {
+            break (by_victim, pending);
+        }
+        assert!(
+            Instant::now() < watch,
+            "process {pid} fired nothing within {VICTIM_FIRING_WITHIN:?} of the due time"
+        );
+        tokio::time::sleep(KILL_POLL).await;
+    };
+    let status = portals[victim].kill_now();
+    let killed_at = Instant::now();
+    let victim_portal = portals.remove(victim);
+    println!(
+        "SIGKILL to process {pid} ({status}) after it fired {by_victim}, with {pending_at_kill} of {DUE_AT_ONCE} still pending; due at {due_at}"
+    );
+    assert!(
+        pending_at_kill > 0,
+        "every deadline had fired before the kill: the kill did not come while they were firing"
+    );
+
+    // Exactly 200 escalations: every secondary page done once, one `escalated` event each.
+    wait_until(
+        &mut db,
+        &format!(
+            "select count(*) = {DUE_AT_ONCE} from escalation_deadlines where kind = 'page_secondary' and state = 'done'"
+        ),
+        ALL_FIRED_WITHIN,
+        "the survivors fire every deadline",
+        &portals[0],
+    )
+    .await;
+    let states: Vec<(String, String, i64)> = sqlx::query_as(
+        "select kind, state, count(*) from escalation_deadlines group by kind, state order by kind, state",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("deadline states");
+    let n = i64::try_from(DUE_AT_ONCE).expect("small");
+    assert_eq!(
+        states,
+        [
+            ("escalate_manager".to_owned(), "pending".to_owned(), n),
+            ("page_secondary".to_owned(), "done".to_owned(), n),
+            ("response_sla".to_owned(), "pending".to_owned(), n),
+        ],
+        "victim's logs:\n{}",
+        victim_portal.logs()
+    );
+    let per_incident: Vec<i64> = sqlx::query_scalar(
+        "select count(e.id) filter (where e.kind = 'escalated')
+           from incidents i left join timeline_events e on e.incident_id = i.id
+          group by i.id",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("timeline counts");
+    assert_eq!(per_incident.len(), DUE_AT_ONCE);
+    assert!(
+        per_incident.iter().all(|c| *c == 1),
+        "an escalation was recorded twice or never: {per_incident:?}"
+    );
+    let fired_by: Vec<(String, i64)> = sqlx::query_as(
+        "select fired_by, count(*) from escalation_deadlines where state = 'done' group by 1 order by 1",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("fired by");
+    println!("fired per process: {fired_by:?}");
+
+    // The outbox empties: every escalation reaches Slack, at most one twice.
+    wait_until(
+        &mut db,
+        &outbox_idle(2 * DUE_AT_ONCE),
+        OUTBOX_EMPTY_AFTER_KILL,
+        "every notification delivered after the kill",
+        &portals[0],
+    )
+    .await;
+    println!("outbox empty {:?} after the kill", killed_at.elapsed());
+    let outbox: Vec<(String, i64)> =
+        sqlx::query_as("select event, count(*) from notifications group by event order by event")
+            .fetch_all(&mut db)
+            .await
+            .expect("outbox");
+    assert_eq!(outbox, [("declared".to_owned(), n), ("escalated".to_owned(), n)]);
+    let mut escalations: Vec<String> =
+        sqlx::query_scalar("select id::text from notifications where event = 'escalated' order by 1")
+            .fetch_all(&mut db)
+            .await
+            .expect("escalation ids");
+    escalations.sort();
+    let received = received.lock().expect("keys").clone();
+    let missing: Vec<&String> = escalations.iter().filter(|k| !received.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "escalations Slack never received: {missing:?}");
+    assert_eq!(received.len(), 2 * DUE_AT_ONCE, "Slack got keys that are not the outbox's");
+    let twice: Vec<(&String, &usize)> = received.iter().filter(|(_, c)| **c > 1).collect();
+    println!("{} keys received, {} more than once: {twice:?}", received.len(), twice.len());
+    assert!(
+        twice.len() <= 1 && twice.iter().all(|(_, c)| **c == 2),
+        "more than one key received twice (or one more than twice): {twice:?}"
+    );
 }

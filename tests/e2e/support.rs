@@ -394,3 +394,27 @@ impl Drop for PrivatePortal {
         }
     }
 }
+
+/// Idempotency keys a local receiver was sent, each with how many times.
+pub type KeyCounts = Arc<Mutex<std::collections::HashMap<String, usize>>>;
+
+/// A local webhook receiver (Slack's or the generic webhook's) answering 200 "ok" and counting
+/// each idempotency key it is sent; returns its URL and the counts.
+pub async fn start_key_counter() -> (String, KeyCounts) {
+    let keys: KeyCounts = Arc::default();
+    let seen = keys.clone();
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("(none)");
+            *seen.lock().expect("keys").entry(key.to_owned()).or_default() += 1;
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the receiver");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, keys)
+}
