@@ -142,21 +142,22 @@ pub(crate) struct NewForm {
     pub components: Vec<String>,
 }
 
+/// Every component as a checkbox, ticked where its id is in `picked`.
+async fn component_choices(app: &AppState, picked: &[String]) -> Result<Vec<ComponentChoice>, AppError> {
+    Ok(crate::db::components::list(&app.pool)
+        .await?
+        .into_iter()
+        .map(|c| ComponentChoice { checked: picked.contains(&c.id.to_string()), id: c.id, name: c.name })
+        .collect())
+}
+
 async fn new_page(
     app: &AppState,
     layout: Layout,
     form: NewForm,
     errors: FieldErrors,
 ) -> Result<Response, AppError> {
-    let components = crate::db::components::list(&app.pool)
-        .await?
-        .into_iter()
-        .map(|c| ComponentChoice {
-            checked: form.components.contains(&c.id.to_string()),
-            id: c.id,
-            name: c.name,
-        })
-        .collect();
+    let components = component_choices(app, &form.components).await?;
     Ok(render_page(&NewPage {
         layout,
         errors,
@@ -378,15 +379,7 @@ async fn edit_page(
                 .collect()
         })
         .unwrap_or_default();
-    let components = crate::db::components::list(&app.pool)
-        .await?
-        .into_iter()
-        .map(|c| ComponentChoice {
-            checked: form.components.contains(&c.id.to_string()),
-            id: c.id,
-            name: c.name,
-        })
-        .collect();
+    let components = component_choices(app, &form.components).await?;
     Ok(render_page(&EditPage {
         layout,
         errors,
