@@ -133,13 +133,7 @@ fn data_error_field(message: &str) -> (String, String) {
     (field, text)
 }
 
-/// A UUID as the document's `format: uuid` has it: the hyphenated form only (not braced, URN or
-/// 32 bare digits).
-pub(crate) fn parse_uuid(text: &str) -> Option<uuid::Uuid> {
-    let hyphens =
-        text.len() == 36 && text.char_indices().all(|(i, c)| (c == '-') == matches!(i, 8 | 13 | 18 | 23));
-    hyphens.then(|| uuid::Uuid::parse_str(text).ok()).flatten()
-}
+pub(crate) use crate::web::form::parse_uuid;
 
 /// A time as the document's `format: date-time` has it: RFC 3339, nothing looser.
 pub(crate) fn parse_rfc3339(text: &str) -> Option<jiff::Timestamp> {

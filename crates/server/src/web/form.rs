@@ -47,15 +47,32 @@ impl<S: Send + Sync> FromRequestParts<S> for PathNumber {
 }
 
 /// A UUID from a path or form; anything else is `what` not found ("This user does not exist.").
+///
+/// Only the hyphenated form the portal writes in its links (`Uuid` would also take the braced,
+/// URN and unhyphenated forms and surrounding spaces): the API document promises `format: uuid`,
+/// and an address the portal never made is not one of its pages.
 pub fn parse_id(raw: &str, what: &str) -> Result<Uuid, AppError> {
-    raw.trim().parse().map_err(|_| AppError::NotFoundThing { what: what.to_owned() })
+    parse_uuid(raw).ok_or_else(|| AppError::NotFoundThing { what: what.to_owned() })
+}
+
+/// A UUID as the API document's `format: uuid` has it: the hyphenated form only (not braced, URN
+/// or 32 bare digits).
+pub fn parse_uuid(text: &str) -> Option<Uuid> {
+    let hyphens =
+        text.len() == 36 && text.char_indices().all(|(i, c)| (c == '-') == matches!(i, 8 | 13 | 18 | 23));
+    hyphens.then(|| Uuid::parse_str(text).ok()).flatten()
 }
 
 /// "INC-42" or "42"; anything else is an incident that does not exist.
+/// Exactly that: the domain's parser forgives spaces around a typed number, an address does not
+/// (the API document's pattern has none).
 pub fn parse_number(raw: &str) -> Result<IncidentNumber, AppError> {
-    raw.parse::<IncidentNumber>().map_err(|_| AppError::NotFoundThing {
-        what: format!("Incident {}", raw.chars().take(40).collect::<String>()),
-    })
+    let not_found =
+        || AppError::NotFoundThing { what: format!("Incident {}", raw.chars().take(40).collect::<String>()) };
+    if raw.trim() != raw {
+        return Err(not_found());
+    }
+    raw.parse::<IncidentNumber>().map_err(|_| not_found())
 }
 
 /// One choice of a select or radio group (the `select` macro of `templates/macros.html`).

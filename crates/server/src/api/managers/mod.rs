@@ -180,7 +180,7 @@ async fn review_escalation(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<EscalationJson>, ApiError> {
-    let id: Uuid = raw.parse().map_err(|_| AppError::NotFoundThing { what: "This escalation".to_owned() })?;
+    let id = crate::web::form::parse_id(&raw, "This escalation")?;
     let request: ReviewRequest = parse_json(&headers, &body, false)?;
     let mut tx = app.pool.begin().await.map_err(AppError::from)?;
     let input = ReviewInput { comment: request.comment, follow_up: request.follow_up };

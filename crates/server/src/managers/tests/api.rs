@@ -133,3 +133,37 @@ async fn the_api_takes_an_open_range_and_refuses_a_repeated_empty_or_padded_para
         assert_eq!(problem["errors"][0]["field"], field, "{path}: {body}");
     }
 }
+
+/// The document promises `format: uuid` (hyphenated) and a number without spaces; the contract
+/// run once found another spelling of an existing escalation's id accepted.
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn only_the_documented_spelling_of_an_id_or_number_addresses_an_existing_thing(pool: PgPool) {
+    let app = TestApp::new(&pool);
+    team(&pool).await;
+    unanswered(&pool, "Search slow", Severity::P1).await;
+    let manager = user(&pool, Role::Manager).await;
+    let token = api_token(&pool, &manager, "ci").await;
+    let (_, body) = app.send(api_request(Method::GET, "/api/v1/escalations", Some(&token), None)).await;
+    let list: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let id = list["escalations"][0]["id"].as_str().expect("id").to_owned();
+    let number = list["escalations"][0]["incident_number"].as_i64().expect("number");
+
+    let review = json!({"comment": "Seen"});
+    for spelling in [id.replace('-', ""), format!("{{{id}}}"), format!("urn:uuid:{id}"), format!("%20{id}")] {
+        let path = format!("/api/v1/escalations/{spelling}/review");
+        let (response, body) = app.send(api_request(Method::POST, &path, Some(&token), Some(&review))).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    for spelling in [format!("%20{number}"), format!("{number}%20"), format!("INC-{number}%09")] {
+        let path = format!("/api/v1/incidents/{spelling}");
+        let (response, body) = app.send(api_request(Method::GET, &path, Some(&token), None)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (response, body) = app
+        .send(api_request(Method::GET, &format!("/api/v1/incidents/INC-{number}"), Some(&token), None))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let path = format!("/api/v1/escalations/{id}/review");
+    let (response, body) = app.send(api_request(Method::POST, &path, Some(&token), Some(&review))).await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+}
