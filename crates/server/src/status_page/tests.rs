@@ -127,6 +127,55 @@ async fn the_status_host_serves_the_status_page_and_nothing_internal(pool: PgPoo
     );
 }
 
+/// The status host answers its cached documents on a path of their own (no router, no layers):
+/// they must still carry every security header and count in the request metrics under their
+/// route, like the pages the router answers.
+#[sqlx::test(migrator = "crate::db::MIGRATOR")]
+async fn every_status_host_answer_carries_the_security_headers_and_counts_in_the_metrics(pool: PgPool) {
+    let test_app = testing::TestApp::new(&pool);
+    test_app.status_worker().run_once().await.expect("first build");
+    let app = test_app.router.clone();
+    let (_, page, _) = fetch(&app, status_get("/", &[])).await;
+    let etag = page[header::ETAG].to_str().expect("etag").to_owned();
+    let requests = [
+        ("/", status_get("/", &[])),
+        ("/", status_get("/?utm_source=mail", &[("accept-encoding", "br")])),
+        ("/", status_get("/", &[("if-none-match", etag.as_str())])),
+        ("/api/v2/summary.json", status_get("/api/v2/summary.json", &[])),
+        ("/history.atom", status_get("/history.atom", &[])),
+        ("/history", status_get("/history", &[])),
+        ("/static/{file}", status_get("/static/status.css", &[])),
+        ("HEAD /", host_request(Method::HEAD, STATUS_HOST, "/", &[])),
+        ("404", status_get("/nope", &[])),
+    ];
+    for (what, request) in requests {
+        let (status, headers, _) = fetch(&app, request).await;
+        for (name, value) in crate::web::security::headers(false) {
+            assert_eq!(headers.get(&name), Some(&value), "{what} ({status}) lacks {name}");
+        }
+    }
+    let metrics = test_app.state.http_metrics.render();
+    for series in [
+        "route=\"/\",method=\"GET\",status=\"200\"",
+        "route=\"/\",method=\"GET\",status=\"304\"",
+        "route=\"/api/v2/summary.json\",method=\"GET\",status=\"200\"",
+        "route=\"/history.atom\",method=\"GET\",status=\"200\"",
+    ] {
+        let count = metrics
+            .lines()
+            .find(|l| l.starts_with("http_request_duration_seconds_count{") && l.contains(series))
+            .unwrap_or_else(|| panic!("no series {series} in:\n{metrics}"));
+        assert!(!count.ends_with(" 0"), "{count}");
+    }
+    let home_200 = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("http_request_duration_seconds_count{route=\"/\",method=\"GET\",status=\"200\"}")
+        })
+        .expect("series");
+    assert!(home_200.ends_with(" 3"), "three 200s of / (one before the loop, two in it): {home_200}");
+}
+
 #[sqlx::test(migrator = "crate::db::MIGRATOR")]
 async fn the_status_documents_are_get_only(pool: PgPool) {
     let (app, _worker) = built(&pool).await;

@@ -82,7 +82,9 @@ struct Buckets {
 /// for a scrape.
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    series: Mutex<HashMap<(String, &'static str, u16), Buckets>>,
+    // Route first, so recording looks a route up by `&str` and allocates only for a route's
+    // first request (this runs on every request, the status page's included).
+    series: Mutex<HashMap<String, HashMap<(&'static str, u16), Buckets>>>,
 }
 
 impl HttpMetrics {
@@ -93,8 +95,11 @@ impl HttpMetrics {
     /// Counts one request.
     pub fn record(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
         let Ok(mut series) = self.series.lock() else { return };
-        let key = (route.to_owned(), method, status);
-        let entry = series.entry(key).or_default();
+        if !series.contains_key(route) {
+            series.insert(route.to_owned(), HashMap::new());
+        }
+        let Some(by_route) = series.get_mut(route) else { return };
+        let entry = by_route.entry((method, status)).or_default();
         if let Some(i) = DURATION_BUCKETS.iter().position(|le| seconds <= *le) {
             entry.counts[i] += 1;
         }
@@ -104,7 +109,7 @@ impl HttpMetrics {
 
     /// How many series exist.
     pub fn series(&self) -> usize {
-        self.series.lock().map(|s| s.len()).unwrap_or(0)
+        self.series.lock().map(|s| s.values().map(HashMap::len).sum()).unwrap_or(0)
     }
 
     /// Numbers held in memory: per series its buckets, count and sum. Grows with new series
@@ -120,11 +125,14 @@ impl HttpMetrics {
              # TYPE http_request_duration_seconds histogram\n",
         );
         let Ok(series) = self.series.lock() else { return out };
-        let mut keys: Vec<_> = series.keys().collect();
-        keys.sort();
-        for key in keys {
-            let (route, method, status) = key;
-            let b = &series[key];
+        let mut rows: Vec<_> = series
+            .iter()
+            .flat_map(|(route, by_route)| {
+                by_route.iter().map(move |((method, status), b)| ((route, *method, *status), b))
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((route, method, status), b) in rows {
             let labels = format!("route=\"{}\",method=\"{method}\",status=\"{status}\"", escape_label(route));
             let mut cumulative = 0;
             for (le, n) in DURATION_BUCKETS.iter().zip(b.counts) {
@@ -149,15 +157,13 @@ fn escape_label(value: &str) -> String {
 /// Records every request's duration under its route template (never the raw path) and its
 /// method's label (never the raw method).
 pub async fn track(State(metrics): State<Arc<HttpMetrics>>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| UNMATCHED.into());
+    // A clone of the matched path is a reference count, not a copy of the text.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.record(&route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    metrics.record(route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 
