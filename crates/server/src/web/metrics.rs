@@ -80,11 +80,14 @@ struct Buckets {
 /// Request durations by (route template, method label, status code), counted into
 /// [`DURATION_BUCKETS`] as they happen: a fixed amount of memory per series, nothing queued
 /// for a scrape.
+/// One route's series: its buckets per method and status code.
+type ByMethodAndStatus = HashMap<(&'static str, u16), Buckets>;
+
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
     // Route first, so recording looks a route up by `&str` and allocates only for a route's
     // first request (this runs on every request, the status page's included).
-    series: Mutex<HashMap<String, HashMap<(&'static str, u16), Buckets>>>,
+    series: Mutex<HashMap<String, ByMethodAndStatus>>,
 }
 
 impl HttpMetrics {
